@@ -1,0 +1,48 @@
+/**
+ * The contract between the IPv4 layer and the transports above it (ICMP is inside ip/; TCP registers
+ * itself through stack.ts). ip/ never imports tcp/: it knows transports only through this table.
+ */
+import type { Ipv4Address } from '../wire/ipv4-address.ts';
+
+/** Bytes a transport leaves free at the front of an outgoing packet for the IPv4 header (no options). */
+export const IPV4_HEADROOM = 20;
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+/** What a transport learns about the datagram that carried its payload. */
+export interface IpReceiveInfo {
+  readonly src: Ipv4Address;
+  readonly dst: Ipv4Address;
+  readonly protocol: number;
+  readonly ttl: number;
+  readonly tos: number;
+  /** The whole (reassembled) datagram, header included: ICMP errors quote from it. */
+  readonly packet: Uint8Array;
+  /** The IPv4 header length in bytes (payload starts there). */
+  readonly headerLength: number;
+}
+
+export interface TransportHandler {
+  /** A datagram addressed to us, already validated and reassembled. `payload` is its data part. */
+  receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void;
+}
+
+export interface IpSendOptions {
+  /** Set DF (TCP does: it sizes segments by MSS and path MTU). */
+  dontFragment?: boolean;
+  tos?: number;
+  ttl?: number;
+}
+
+export interface IpOutput {
+  /** Largest datagram the link takes (header included). */
+  readonly mtu: number;
+  /**
+   * Send a transport payload. `packet` holds the payload at offset IPV4_HEADROOM; the first
+   * IPV4_HEADROOM bytes are free and the IPv4 layer writes its header there (no copy). Payloads
+   * larger than the MTU allows are fragmented unless dontFragment is set (then dropped and counted).
+   */
+  send(packet: Uint8Array, src: Ipv4Address, dst: Ipv4Address, protocol: number, opts?: IpSendOptions): void;
+}

@@ -1,0 +1,121 @@
+/**
+ * The surface of a TCP connection as the socket layer (socket/) sees it. tcp/ never imports socket/;
+ * socket/ builds Node-style Duplex streams over these calls and callbacks.
+ *
+ * The connection core does no I/O (DESIGN.md rule 4): the calls below only change state and mark the
+ * connection as having something to send; the stack's run loop dispatches segments afterwards (in the
+ * same tick, via a microtask), so several write() calls in one tick coalesce into full segments.
+ */
+import type { SocketError } from '../util/errors.ts';
+
+export type TcpStateName =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
+
+/** Callbacks from a connection to its owner (the socket), called synchronously from inside the stack. */
+export interface ConnectionEvents {
+  /** The handshake completed (active or passive open). */
+  onEstablished(): void;
+  /**
+   * In-order data arrived. The receive window stays reduced by these bytes until the owner calls
+   * `consumed(n)` (that is how backpressure reaches the peer: RFC 9293 §3.8.6.2 window management).
+   */
+  onData(data: Uint8Array): void;
+  /** The peer sent FIN: no more data will arrive (EOF). */
+  onPeerFin(): void;
+  /** Space opened in the send buffer after write() had returned less than asked. */
+  onWritable(): void;
+  /**
+   * The connection is over for its owner: closed normally (error undefined; TIME-WAIT may still
+   * linger inside the stack) or aborted (ECONNRESET, ECONNREFUSED, ETIMEDOUT, ...). Called once.
+   */
+  onClosed(error?: SocketError): void;
+}
+
+/** A snapshot for humans and for the demo site's /conn page. Sequence numbers are absolute. */
+export interface TcpInfo {
+  state: TcpStateName;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  iss: number;
+  irs: number;
+  sndUna: number;
+  sndNxt: number;
+  rcvNxt: number;
+  /** Peer's advertised window, scaled, in bytes. */
+  sndWnd: number;
+  /** Window we advertise, in bytes. */
+  rcvWnd: number;
+  sndWindowScale: number;
+  rcvWindowScale: number;
+  mss: number;
+  cwnd: number;
+  ssthresh: number;
+  srttMs: number | undefined;
+  rttvarMs: number | undefined;
+  rtoMs: number;
+  /** Time from our SYN (or SYN-ACK) to the ACK that completed the handshake. */
+  handshakeRttMs: number | undefined;
+  sackPermitted: boolean;
+  timestamps: boolean;
+  retransmits: number;
+  segmentsIn: number;
+  segmentsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes queued in the send buffer (unsent + unacknowledged). */
+  sendQueued: number;
+}
+
+/** One connection, as handed to the socket layer. */
+export interface TcpConnection {
+  readonly state: TcpStateName;
+  /** Set (once) by the owner before anything is delivered. */
+  setEvents(events: ConnectionEvents): void;
+  /** Queue bytes for sending; returns how many were accepted (the send buffer is bounded). */
+  write(data: Uint8Array): number;
+  /** Free space in the send buffer, in bytes. */
+  readonly writableLength: number;
+  /** The owner has taken `n` bytes delivered by onData: reopen the receive window by n. */
+  consumed(n: number): void;
+  /** Half-close: send FIN after all queued data (socket.end()). */
+  shutdown(): void;
+  /** Abort: send RST, drop all queued data (socket.destroy() / resetAndDestroy()). */
+  abort(): void;
+  setNoDelay(noDelay: boolean): void;
+  /** RFC 1122 §4.2.3.6 keep-alives after `idleMs` of silence. */
+  setKeepAlive(enable: boolean, idleMs?: number): void;
+  info(): TcpInfo;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+/** What the TCP layer offers the socket layer. */
+export interface TcpEndpointApi {
+  /**
+   * Listen on a port of our address. `onAccept` is called for each connection that completed the
+   * handshake (from the accept queue). Throws SocketError EADDRINUSE if the port is taken.
+   */
+  listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void): TcpListenerHandle;
+  /** Active open. The connection reports onEstablished or onClosed(ECONNREFUSED/ETIMEDOUT). */
+  connect(remoteAddress: string, remotePort: number, localPort?: number): TcpConnection;
+}
+
+export interface TcpListenerHandle {
+  readonly port: number;
+  /** Stop accepting; connections already accepted are unaffected; queued ones are reset. */
+  close(): void;
+}
