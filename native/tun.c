@@ -1,0 +1,785 @@
+/*
+ * tun.c — the smallest native piece of tunstack: a Linux TUN device for Node.js (N-API, C).
+ *
+ * It does only what JavaScript cannot do by itself:
+ *   - open /dev/net/tun and attach it to a TUN interface (ioctl TUNSETIFF, IFF_TUN | IFF_NO_PI, so
+ *     every read/write is exactly one raw IPv4 datagram, no link header, no packet-info prefix);
+ *   - configure the kernel side of the link with the classic SIOCSIF* ioctls (address, netmask,
+ *     MTU, up) on an AF_INET datagram socket, so no `ip` program is needed at run time;
+ *   - watch the nonblocking fd with a uv_poll handle on Node's own event loop (no threadpool) and hand
+ *     packets to JavaScript in batches: one JS call per wake-up, up to TUN_BATCH packets;
+ *   - write packets with nonblocking write(2), queueing (bounded) on EAGAIN and counting drops.
+ *
+ * All protocol logic lives in TypeScript (src/link/tun-device.ts and above).
+ *
+ * Batch layout handed to JS: callback(batch: ArrayBuffer, count: number, error?: string)
+ *
+ *     batch = [ count x uint32 length (host byte order) ][ packet 0 ][ packet 1 ] ... (packed)
+ *
+ * The ArrayBuffer is freshly allocated for every batch and never touched again by C, so JS may keep
+ * views into it for as long as it likes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TUN_BATCH 64                 /* packets per JS call */
+#define TUN_MAX_PACKET 65536         /* largest datagram one read can return */
+#define TUN_SCRATCH (256 * 1024)     /* 64 x 1500-byte packets fit with room for one max-size read */
+#define TUN_TXQ_MAX 1024             /* packets waiting for EPOLLOUT before we drop */
+
+typedef struct {
+  uint8_t *data;
+  size_t len;
+} txq_item;
+
+typedef struct tun_s {
+  int fd;
+  char name[IFNAMSIZ];
+  uv_poll_t poll;
+  int poll_events;       /* events the poll handle is started with, 0 = stopped */
+  int closed;            /* fd closed, handle closing or closed */
+  int handle_closed;     /* uv close callback has run */
+  int wrapper_gone;      /* JS object finalized */
+  int reading;
+  napi_env env;
+  napi_ref callback;     /* JS batch callback while reading */
+  napi_ref self;         /* strong ref to the JS object while open (like a socket) */
+  napi_async_context async_ctx;
+  uint8_t *scratch;
+  /* tx queue: ring buffer */
+  txq_item txq[TUN_TXQ_MAX];
+  uint32_t txq_head, txq_len;
+  /* counters (since open) */
+  double rx_packets, rx_bytes, rx_batches, rx_errors;
+  double tx_packets, tx_bytes, tx_queued, tx_dropped, tx_errors, eagain;
+} tun_t;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* errors                                                                                            */
+
+static const char *errno_hint(int err, const char *syscall) {
+  switch (err) {
+    case EPERM:
+    case EACCES:
+      return "needs CAP_NET_ADMIN (sudo), or a persistent device owned by you";
+    case ENOENT:
+      if (syscall != NULL && strcmp(syscall, "open") == 0) return "load the tun module (modprobe tun)";
+      return NULL;
+    case EBUSY:
+      return "device name in use";
+    default:
+      return NULL;
+  }
+}
+
+/* Throw Error{ code: 'EPERM', errno: 1, syscall, hint } with a message naming the device. */
+static void throw_errno(napi_env env, int err, const char *syscall, const char *ifname) {
+  const char *code = strerrorname_np(err);
+  if (code == NULL) code = "EUNKNOWN";
+  const char *hint = errno_hint(err, syscall);
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s: %s%s%s%s", syscall, (ifname && ifname[0]) ? ifname : "/dev/net/tun",
+           strerror(err), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+  napi_value jmsg, jcode, error, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode);
+  napi_create_error(env, jcode, jmsg, &error);
+  napi_create_int32(env, err, &v);
+  napi_set_named_property(env, error, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, error, "syscall", v);
+  if (hint != NULL) {
+    napi_create_string_utf8(env, hint, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, error, "hint", v);
+  }
+  napi_throw(env, error);
+}
+
+static void throw_type(napi_env env, const char *msg) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg); }
+
+#define NAPI_CALL(env, call)                                   \
+  do {                                                         \
+    if ((call) != napi_ok) {                                   \
+      bool pending = false;                                    \
+      napi_is_exception_pending((env), &pending);              \
+      if (!pending) napi_throw_error((env), NULL, #call " failed"); \
+      return NULL;                                             \
+    }                                                          \
+  } while (0)
+
+/* ------------------------------------------------------------------------------------------------ */
+/* lifetime                                                                                          */
+
+static void maybe_free(tun_t *t) {
+  if (t->handle_closed && t->wrapper_gone) {
+    free(t->scratch);
+    free(t);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  tun_t *t = h->data;
+  t->handle_closed = 1;
+  maybe_free(t);
+}
+
+static void txq_clear(tun_t *t) {
+  while (t->txq_len > 0) {
+    txq_item *it = &t->txq[t->txq_head];
+    free(it->data);
+    it->data = NULL;
+    t->txq_head = (t->txq_head + 1) % TUN_TXQ_MAX;
+    t->txq_len--;
+    t->tx_dropped++;
+  }
+}
+
+/* Stop polling, close the fd (a non-persistent device disappears now), release JS references. */
+static void tun_close(tun_t *t, napi_env env) {
+  if (t->closed) return;
+  t->closed = 1;
+  t->reading = 0;
+  uv_poll_stop(&t->poll);
+  t->poll_events = 0;
+  close(t->fd);
+  t->fd = -1;
+  txq_clear(t);
+  uv_close((uv_handle_t *)&t->poll, on_handle_closed);
+  if (env != NULL) {
+    if (t->callback != NULL) napi_delete_reference(env, t->callback);
+    if (t->self != NULL) napi_delete_reference(env, t->self);
+    if (t->async_ctx != NULL) napi_async_destroy(env, t->async_ctx);
+  }
+  t->callback = NULL;
+  t->self = NULL;
+  t->async_ctx = NULL;
+}
+
+static void tun_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  tun_t *t = data;
+  /* Only reachable when the object was closed (an open device holds a strong ref to itself), or at
+   * environment teardown; either way no JS may be touched here. */
+  tun_close(t, NULL);
+  t->wrapper_gone = 1;
+  maybe_free(t);
+  (void)env;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* poll                                                                                              */
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Start the poll handle with exactly the events we need: readable while reading, writable while
+ * the tx queue is non-empty. A stopped handle does not keep the loop alive. */
+static void update_poll(tun_t *t) {
+  if (t->closed) return;
+  int want = (t->reading ? UV_READABLE : 0) | (t->txq_len > 0 ? UV_WRITABLE : 0);
+  if (want == t->poll_events) return;
+  if (want == 0) uv_poll_stop(&t->poll);
+  else uv_poll_start(&t->poll, want, on_poll);
+  t->poll_events = want;
+}
+
+/* Call the JS callback with (batch, count, error) through napi_make_callback, so that process.nextTick
+ * and promise jobs queued by the callback run right after it, as for any Node I/O callback. */
+static void deliver(tun_t *t, napi_value batch, uint32_t count, const char *error) {
+  napi_env env = t->env;
+  napi_value cb, recv, argv[3];
+  if (t->callback == NULL || napi_get_reference_value(env, t->callback, &cb) != napi_ok || cb == NULL) return;
+  napi_get_reference_value(env, t->self, &recv);
+  argv[0] = batch;
+  napi_create_uint32(env, count, &argv[1]);
+  if (error != NULL) napi_create_string_utf8(env, error, NAPI_AUTO_LENGTH, &argv[2]);
+  else napi_get_undefined(env, &argv[2]);
+  napi_status s = napi_make_callback(env, t->async_ctx, recv, cb, 3, argv, NULL);
+  if (s == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc); /* like an exception thrown from a socket 'data' handler */
+  }
+}
+
+static void read_batch(tun_t *t) {
+  uint32_t lens[TUN_BATCH];
+  uint32_t n = 0;
+  size_t used = 0;
+  int fatal = 0;
+  while (n < TUN_BATCH && TUN_SCRATCH - used >= TUN_MAX_PACKET) {
+    ssize_t r = read(t->fd, t->scratch + used, TUN_MAX_PACKET);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        t->rx_errors++;
+        fatal = errno;
+      }
+      break;
+    }
+    lens[n++] = (uint32_t)r;
+    used += (size_t)r;
+  }
+  /* If the batch filled up, packets may remain: the poll is level-triggered, so the next loop
+   * iteration wakes us again, after other I/O had its turn. */
+  if (n == 0 && fatal == 0) return;
+
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value batch;
+  if (n > 0) {
+    void *dst;
+    size_t header = (size_t)n * 4;
+    if (napi_create_arraybuffer(env, header + used, &dst, &batch) == napi_ok) {
+      memcpy(dst, lens, header);
+      memcpy((uint8_t *)dst + header, t->scratch, used);
+      t->rx_packets += n;
+      t->rx_bytes += (double)used;
+      t->rx_batches++;
+      deliver(t, batch, n, NULL);
+    }
+  }
+  if (fatal != 0 && !t->closed) {
+    /* e.g. EBADFD after `ip link del`: stop reading and tell JS once. */
+    t->reading = 0;
+    update_poll(t);
+    napi_get_null(env, &batch);
+    const char *code = strerrorname_np(fatal);
+    deliver(t, batch, 0, code ? code : "EIO");
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* Write queued packets until the queue is empty or the kernel says EAGAIN again. */
+static void flush_queue(tun_t *t) {
+  while (t->txq_len > 0 && !t->closed) {
+    txq_item *it = &t->txq[t->txq_head];
+    ssize_t r = write(t->fd, it->data, it->len);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        t->eagain++;
+        break;
+      }
+      t->tx_errors++;
+      t->tx_dropped++;
+    } else {
+      t->tx_packets++;
+      t->tx_bytes += (double)it->len;
+    }
+    free(it->data);
+    it->data = NULL;
+    t->txq_head = (t->txq_head + 1) % TUN_TXQ_MAX;
+    t->txq_len--;
+  }
+  update_poll(t);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  tun_t *t = h->data;
+  if (t->closed) return;
+  if (status < 0) {
+    /* Report once through the read callback and stop. */
+    napi_handle_scope scope;
+    napi_open_handle_scope(t->env, &scope);
+    napi_value nul;
+    napi_get_null(t->env, &nul);
+    t->reading = 0;
+    update_poll(t);
+    deliver(t, nul, 0, uv_err_name(status));
+    napi_close_handle_scope(t->env, scope);
+    return;
+  }
+  if (events & UV_WRITABLE) flush_queue(t);
+  if (!t->closed && (events & UV_READABLE) && t->reading) read_batch(t);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* writes                                                                                            */
+
+enum { TX_SENT = 0, TX_QUEUED = 1, TX_DROPPED = 2 };
+
+static int send_one(tun_t *t, const uint8_t *data, size_t len) {
+  if (t->closed) {
+    t->tx_dropped++;
+    return TX_DROPPED;
+  }
+  if (t->txq_len == 0) { /* keep order: only write directly when nothing is waiting */
+    for (;;) {
+      ssize_t r = write(t->fd, data, len);
+      if (r >= 0) {
+        t->tx_packets++;
+        t->tx_bytes += (double)len;
+        return TX_SENT;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        t->eagain++;
+        break;
+      }
+      t->tx_errors++; /* e.g. EINVAL for a malformed datagram: drop it, count it */
+      t->tx_dropped++;
+      return TX_DROPPED;
+    }
+  }
+  if (t->txq_len >= TUN_TXQ_MAX) {
+    t->tx_dropped++;
+    return TX_DROPPED;
+  }
+  uint8_t *copy = malloc(len > 0 ? len : 1);
+  if (copy == NULL) {
+    t->tx_dropped++;
+    return TX_DROPPED;
+  }
+  memcpy(copy, data, len);
+  txq_item *it = &t->txq[(t->txq_head + t->txq_len) % TUN_TXQ_MAX];
+  it->data = copy;
+  it->len = len;
+  t->txq_len++;
+  t->tx_queued++;
+  update_poll(t);
+  return TX_QUEUED;
+}
+
+static tun_t *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    napi_throw_error(env, "ERR_INVALID_THIS", "not a Tun handle");
+    return NULL;
+  }
+  return data;
+}
+
+static int get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) return 0;
+  napi_typedarray_type type;
+  void *ptr;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, &ptr, &ab, &off) != napi_ok) return 0;
+  if (type != napi_uint8_array) return 0;
+  *data = ptr;
+  return 1;
+}
+
+/* write(packet: Uint8Array): 0 sent, 1 queued, 2 dropped */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ret;
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  const uint8_t *data;
+  size_t len;
+  if (argc < 1 || !get_bytes(env, argv[0], &data, &len)) {
+    throw_type(env, "write(packet): packet must be a Uint8Array");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)send_one(t, data, len), &ret));
+  return ret;
+}
+
+/* writeBatch(packets: Uint8Array[]): number of packets written or queued (the rest were dropped) */
+static napi_value js_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ret;
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  bool is_array = false;
+  if (argc >= 1) napi_is_array(env, argv[0], &is_array);
+  if (!is_array) {
+    throw_type(env, "writeBatch(packets): packets must be an array of Uint8Array");
+    return NULL;
+  }
+  uint32_t n, accepted = 0;
+  NAPI_CALL(env, napi_get_array_length(env, argv[0], &n));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    const uint8_t *data;
+    size_t len;
+    NAPI_CALL(env, napi_get_element(env, argv[0], i, &el));
+    if (!get_bytes(env, el, &data, &len)) {
+      throw_type(env, "writeBatch(packets): every packet must be a Uint8Array");
+      return NULL;
+    }
+    if (send_one(t, data, len) != TX_DROPPED) accepted++;
+  }
+  NAPI_CALL(env, napi_create_uint32(env, accepted, &ret));
+  return ret;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* reading, ref, close, stats                                                                        */
+
+/* start(callback(batch, count, error)) */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &type);
+  if (type != napi_function) {
+    throw_type(env, "start(callback): callback must be a function");
+    return NULL;
+  }
+  if (t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "start(): device is closed");
+    return NULL;
+  }
+  if (t->callback != NULL) napi_delete_reference(env, t->callback);
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &t->callback));
+  t->reading = 1;
+  update_poll(t);
+  return NULL;
+}
+
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap_this(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  t->reading = 0;
+  update_poll(t);
+  return NULL;
+}
+
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap_this(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  if (!t->closed) uv_ref((uv_handle_t *)&t->poll);
+  return NULL;
+}
+
+static napi_value js_unref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap_this(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  if (!t->closed) uv_unref((uv_handle_t *)&t->poll);
+  return NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap_this(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  tun_close(t, env);
+  return NULL;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value o;
+  tun_t *t = unwrap_this(env, info, &argc, NULL);
+  if (t == NULL) return NULL;
+  NAPI_CALL(env, napi_create_object(env, &o));
+  set_num(env, o, "rx", t->rx_packets);
+  set_num(env, o, "rxBytes", t->rx_bytes);
+  set_num(env, o, "rxBatches", t->rx_batches);
+  set_num(env, o, "rxErrors", t->rx_errors);
+  set_num(env, o, "tx", t->tx_packets);
+  set_num(env, o, "txBytes", t->tx_bytes);
+  set_num(env, o, "txQueued", t->tx_queued);
+  set_num(env, o, "txQueueLength", t->txq_len);
+  set_num(env, o, "txDropped", t->tx_dropped);
+  set_num(env, o, "txErrors", t->tx_errors);
+  set_num(env, o, "eagain", t->eagain);
+  return o;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* configure: address/prefix, MTU, up                                                                */
+
+static int ifreq_ioctl(int sock, unsigned long req, const char *name, struct ifreq *ifr) {
+  memcpy(ifr->ifr_name, name, IFNAMSIZ); /* name is a NUL-terminated char[IFNAMSIZ] */
+  return ioctl(sock, req, ifr);
+}
+
+static void set_sockaddr(struct sockaddr *sa, uint32_t addr_be) {
+  struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+  memset(sin, 0, sizeof *sin);
+  sin->sin_family = AF_INET;
+  sin->sin_addr.s_addr = addr_be;
+}
+
+static void set_str(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+/*
+ * configure(address: string | null, prefixLength: number, mtu: number (0 = leave), up: boolean)
+ *   -> { address: 'set'|'skipped'|'unchanged', mtu: ..., up: ..., currentMtu: number, currentAddress: string|null }
+ *
+ * A step that fails with EPERM (no CAP_NET_ADMIN, e.g. a user attached to a persistent device
+ * created for them with `ip tuntap add mode tun user $USER`) is 'skipped' when the device already has
+ * what the step would give it (an address; the device is up). MTU EPERM is always skipped: the
+ * device keeps the MTU it has, reported in currentMtu.
+ */
+static napi_value js_configure(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  if (t->closed) {
+    napi_throw_error(env, "ERR_TUN_CLOSED", "configure(): device is closed");
+    return NULL;
+  }
+  char addr_str[64] = {0};
+  int have_addr = 0;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type == napi_string) {
+    size_t l;
+    NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], addr_str, sizeof addr_str, &l));
+    have_addr = 1;
+  }
+  int32_t prefix = 24, mtu = 0;
+  bool up = true;
+  if (argc > 1) napi_get_value_int32(env, argv[1], &prefix);
+  if (argc > 2) napi_get_value_int32(env, argv[2], &mtu);
+  if (argc > 3) napi_get_value_bool(env, argv[3], &up);
+  struct in_addr in;
+  if (have_addr && inet_pton(AF_INET, addr_str, &in) != 1) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): address is not a dotted-quad IPv4 address");
+    return NULL;
+  }
+  if (prefix < 0 || prefix > 32) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): prefixLength must be 0..32");
+    return NULL;
+  }
+
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) {
+    throw_errno(env, errno, "socket", t->name);
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_object(env, &result));
+  struct ifreq ifr;
+  const char *failed = NULL;
+  int err = 0;
+
+  /* address, then netmask (SIOCSIFADDR alone would give the old classful mask) */
+  if (!have_addr) {
+    set_str(env, result, "address", "unchanged");
+  } else {
+    memset(&ifr, 0, sizeof ifr);
+    set_sockaddr(&ifr.ifr_addr, in.s_addr);
+    if (ifreq_ioctl(sock, SIOCSIFADDR, t->name, &ifr) == 0) {
+      uint32_t mask = prefix == 0 ? 0 : htonl(0xffffffffu << (32 - prefix));
+      memset(&ifr, 0, sizeof ifr);
+      set_sockaddr(&ifr.ifr_netmask, mask);
+      if (ifreq_ioctl(sock, SIOCSIFNETMASK, t->name, &ifr) != 0) {
+        err = errno;
+        failed = "SIOCSIFNETMASK";
+      } else {
+        set_str(env, result, "address", "set");
+      }
+    } else if (errno == EPERM || errno == EACCES) {
+      int perm = errno;
+      memset(&ifr, 0, sizeof ifr);
+      if (ifreq_ioctl(sock, SIOCGIFADDR, t->name, &ifr) == 0) set_str(env, result, "address", "skipped");
+      else {
+        err = perm;
+        failed = "SIOCSIFADDR";
+      }
+    } else {
+      err = errno;
+      failed = "SIOCSIFADDR";
+    }
+  }
+
+  if (failed == NULL) {
+    if (mtu <= 0) {
+      set_str(env, result, "mtu", "unchanged");
+    } else {
+      memset(&ifr, 0, sizeof ifr);
+      ifr.ifr_mtu = mtu;
+      if (ifreq_ioctl(sock, SIOCSIFMTU, t->name, &ifr) == 0) set_str(env, result, "mtu", "set");
+      else if (errno == EPERM || errno == EACCES) set_str(env, result, "mtu", "skipped");
+      else {
+        err = errno;
+        failed = "SIOCSIFMTU";
+      }
+    }
+  }
+
+  if (failed == NULL) {
+    if (!up) {
+      set_str(env, result, "up", "unchanged");
+    } else {
+      memset(&ifr, 0, sizeof ifr);
+      if (ifreq_ioctl(sock, SIOCGIFFLAGS, t->name, &ifr) != 0) {
+        err = errno;
+        failed = "SIOCGIFFLAGS";
+      } else {
+        short flags = ifr.ifr_flags;
+        ifr.ifr_flags = flags | IFF_UP | IFF_RUNNING;
+        if (ifreq_ioctl(sock, SIOCSIFFLAGS, t->name, &ifr) == 0) set_str(env, result, "up", "set");
+        else if ((errno == EPERM || errno == EACCES) && (flags & IFF_UP)) set_str(env, result, "up", "skipped");
+        else {
+          err = errno;
+          failed = "SIOCSIFFLAGS";
+        }
+      }
+    }
+  }
+
+  if (failed == NULL) {
+    /* Read back what the device has now (works without privileges). */
+    memset(&ifr, 0, sizeof ifr);
+    if (ifreq_ioctl(sock, SIOCGIFMTU, t->name, &ifr) == 0) set_num(env, result, "currentMtu", ifr.ifr_mtu);
+    memset(&ifr, 0, sizeof ifr);
+    char buf[INET_ADDRSTRLEN];
+    napi_value v;
+    if (ifreq_ioctl(sock, SIOCGIFADDR, t->name, &ifr) == 0 &&
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr, buf, sizeof buf) != NULL) {
+      set_str(env, result, "currentAddress", buf);
+    } else {
+      napi_get_null(env, &v);
+      napi_set_named_property(env, result, "currentAddress", v);
+    }
+  }
+  close(sock);
+  if (failed != NULL) {
+    throw_errno(env, err, failed, t->name);
+    return NULL;
+  }
+  return result;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* constructor: new Tun(name?: string)                                                               */
+
+static napi_value js_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self, target;
+  NAPI_CALL(env, napi_get_new_target(env, info, &target));
+  if (target == NULL) {
+    napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "Tun must be called with new");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  char name[IFNAMSIZ] = {0};
+  if (argc >= 1) {
+    napi_valuetype type;
+    napi_typeof(env, argv[0], &type);
+    if (type == napi_string) {
+      size_t len;
+      NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
+      if (len >= IFNAMSIZ) {
+        napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "Tun(name): interface names are at most 15 bytes");
+        return NULL;
+      }
+      NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len));
+    } else if (type != napi_undefined && type != napi_null) {
+      throw_type(env, "Tun(name): name must be a string");
+      return NULL;
+    }
+  }
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(env, errno, "open", "/dev/net/tun");
+    return NULL;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  memcpy(ifr.ifr_name, name, IFNAMSIZ); /* empty: the kernel picks tun%d */
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "TUNSETIFF", name);
+    return NULL;
+  }
+
+  tun_t *t = calloc(1, sizeof *t);
+  uint8_t *scratch = malloc(TUN_SCRATCH);
+  uv_loop_t *loop = NULL;
+  if (t == NULL || scratch == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      uv_poll_init(loop, &t->poll, fd) != 0) {
+    free(t);
+    free(scratch);
+    close(fd);
+    napi_throw_error(env, "ENOMEM", "Tun: out of memory or uv_poll_init failed");
+    return NULL;
+  }
+  t->fd = fd;
+  t->env = env;
+  t->scratch = scratch;
+  t->poll.data = t;
+  memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
+  t->name[IFNAMSIZ - 1] = 0;
+
+  if (napi_wrap(env, self, t, tun_finalize, NULL, NULL) != napi_ok) {
+    tun_close(t, NULL);
+    t->wrapper_gone = 1; /* freed by the close callback */
+    napi_throw_error(env, NULL, "Tun: napi_wrap failed");
+    return NULL;
+  }
+  napi_value v, resource_name;
+  NAPI_CALL(env, napi_create_reference(env, self, 1, &t->self));
+  NAPI_CALL(env, napi_create_string_utf8(env, "TunDevice", NAPI_AUTO_LENGTH, &resource_name));
+  NAPI_CALL(env, napi_async_init(env, self, resource_name, &t->async_ctx));
+  NAPI_CALL(env, napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, self, "name", v));
+  NAPI_CALL(env, napi_create_int32(env, fd, &v));
+  NAPI_CALL(env, napi_set_named_property(env, self, "fd", v));
+  return self;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"configure", NULL, js_configure, NULL, NULL, NULL, napi_default_method, NULL},
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default_method, NULL},
+      {"write", NULL, js_write, NULL, NULL, NULL, napi_default_method, NULL},
+      {"writeBatch", NULL, js_write_batch, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value cls, v;
+  NAPI_CALL(env, napi_define_class(env, "Tun", NAPI_AUTO_LENGTH, js_new, NULL,
+                                   sizeof methods / sizeof methods[0], methods, &cls));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "Tun", cls));
+  NAPI_CALL(env, napi_create_uint32(env, TUN_BATCH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "BATCH", v));
+  NAPI_CALL(env, napi_create_uint32(env, TUN_TXQ_MAX, &v));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "TX_QUEUE_MAX", v));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# netns-run.sh — run a command inside a fresh, throwaway network namespace.
+#
+#   sudo scripts/netns-run.sh [--name NAME] [--keep] [--] [COMMAND [ARG...]]
+#
+# Creates network namespace NAME (default tunstack-<pid>), brings its loopback up, runs COMMAND in it
+# (`ip netns exec`), then deletes exactly that namespace, also on Ctrl-C or kill. The exit status is
+# COMMAND's. Without COMMAND it starts an interactive shell inside the namespace.
+# Nothing you do inside (TUN devices, routes, pings, servers) touches the host's network.
+#
+#   sudo scripts/netns-run.sh bash -c 'npm start & sleep 3; ping -c 3 10.77.0.2'
+#   sudo scripts/netns-run.sh --name lab1 --keep      # shell; the namespace survives for `ip netns exec lab1 ...`
+set -euo pipefail
+
+usage() {
+  sed -n '4,5p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+name="tunstack-$$"
+keep=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --name)
+      [[ $# -ge 2 ]] || usage
+      name="$2"
+      shift 2
+      ;;
+    --name=*)
+      name="${1#--name=}"
+      shift
+      ;;
+    --keep)
+      keep=1
+      shift
+      ;;
+    -h | --help) usage ;;
+    --)
+      shift
+      break
+      ;;
+    -*)
+      echo "netns-run.sh: unknown option $1" >&2
+      usage
+      ;;
+    *) break ;;
+  esac
+done
+
+if [[ ! "$name" =~ ^[A-Za-z0-9_.-]{1,64}$ ]]; then
+  echo "netns-run.sh: bad namespace name '$name' (letters, digits, . _ - only)" >&2
+  exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "netns-run.sh: must run as root (creating a network namespace needs CAP_SYS_ADMIN): sudo $0 $*" >&2
+  exit 1
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  echo "netns-run.sh: the 'ip' program (iproute2) is required" >&2
+  exit 1
+fi
+if ip netns list | awk '{print $1}' | grep -qx -- "$name"; then
+  echo "netns-run.sh: namespace '$name' already exists; pick another --name" >&2
+  exit 1
+fi
+
+ip netns add "$name"
+created=1
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ ${created:-0} -eq 1 && $keep -eq 0 ]]; then
+    ip netns delete "$name" 2>/dev/null || true
+  elif [[ $keep -eq 1 ]]; then
+    echo "netns-run.sh: kept namespace '$name' (remove with: ip netns delete $name)" >&2
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+
+ip -n "$name" link set lo up
+
+if [[ $# -eq 0 ]]; then
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  echo "netns-run.sh: shell inside network namespace '$name' (exit to leave; it is then deleted)" >&2
+  set +e
+  ip netns exec "$name" "${SHELL:-/bin/bash}"
+  exit $?
+fi
+
+# Run COMMAND in the background and wait, so that a signal to this script is handled at once:
+# pass it on as SIGTERM (a background child ignores SIGINT), let COMMAND finish, then clean up.
+child=0
+forward() {
+  local code=$1
+  if [[ $child -ne 0 ]]; then
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  exit "$code"
+}
+trap 'forward 130' INT
+trap 'forward 143' TERM
+set +e
+ip netns exec "$name" "$@" &
+child=$!
+wait "$child"
+status=$?
+child=0
+exit "$status"
