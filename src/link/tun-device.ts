@@ -1,0 +1,300 @@
+/**
+ * The real link: a Linux TUN device through the small native addon in native/tun.c.
+ *
+ * The kernel side of the link gets `hostAddress/prefixLength` (default 10.77.0.1/24); the stack on
+ * top of this device uses another address in that subnet (10.77.0.2), so that the kernel routes
+ * packets for it into the TUN device, where we read them, and takes the packets we write as if they
+ * had arrived on a wire.
+ *
+ * Reads arrive in batches (up to 64 packets per event-loop wake-up) as views into one freshly
+ * allocated ArrayBuffer per batch, never reused: the receiver owns them (NetDevice contract).
+ */
+import { createRequire } from 'node:module';
+import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+import { DeviceError } from '../util/errors.ts';
+
+export interface TunOpenOptions {
+  /** Interface name (at most 15 bytes). Omitted: the kernel picks tun0, tun1, ... */
+  name?: string;
+  /** The kernel side's address on the link. Default 10.77.0.1. */
+  hostAddress?: string;
+  /** Default 24. */
+  prefixLength?: number;
+  /** Default 1500. */
+  mtu?: number;
+  /**
+   * Configure address, MTU and link-up (default true). Steps that need CAP_NET_ADMIN are reported
+   * 'skipped' when the device already has what they would set (a persistent device set up for you
+   * by an administrator); otherwise opening fails with EPERM.
+   */
+  configure?: boolean;
+  /** Called once if the device fails while open (e.g. deleted under us); reading has stopped. */
+  onError?: (err: DeviceError) => void;
+}
+
+/** What open() did to each setting: 'set', 'skipped' (no permission, already configured), 'unchanged' (not asked). */
+export type ConfigStep = 'set' | 'skipped' | 'unchanged';
+
+export interface TunConfigured {
+  readonly address: ConfigStep;
+  readonly mtu: ConfigStep;
+  readonly up: ConfigStep;
+  /** The kernel side's address as the device has it now (null when it has none). */
+  readonly currentAddress: string | null;
+}
+
+export interface TunStats extends DeviceStats {
+  /** Wake-ups that delivered packets; rxPackets / rxBatches is the average batch size. */
+  rxBatches: number;
+  rxErrors: number;
+  /** Packets that were not IPv4 (the kernel sends IPv6 router solicitations, for one); counted in rxDropped. */
+  rxNotIpv4: number;
+  /** Packets queued because write() said EAGAIN (total), and the queue length now. */
+  txQueued: number;
+  txQueueLength: number;
+  txErrors: number;
+  /** EAGAIN from write(2). */
+  eagain: number;
+}
+
+/** The shape of the addon (native/tun.c). */
+interface NativeConfigureResult {
+  address: ConfigStep;
+  mtu: ConfigStep;
+  up: ConfigStep;
+  currentMtu?: number;
+  currentAddress: string | null;
+}
+
+interface NativeStats {
+  rx: number;
+  rxBytes: number;
+  rxBatches: number;
+  rxErrors: number;
+  tx: number;
+  txBytes: number;
+  txQueued: number;
+  txQueueLength: number;
+  txDropped: number;
+  txErrors: number;
+  eagain: number;
+}
+
+interface NativeTun {
+  readonly name: string;
+  readonly fd: number;
+  configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
+  start(cb: (batch: ArrayBuffer | null, count: number, error: string | undefined) => void): void;
+  stop(): void;
+  write(packet: Uint8Array): number;
+  writeBatch(packets: readonly Uint8Array[]): number;
+  stats(): NativeStats;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+interface NativeAddon {
+  Tun: new (name?: string) => NativeTun;
+  BATCH: number;
+  TX_QUEUE_MAX: number;
+}
+
+interface NativeError extends Error {
+  code?: string;
+  syscall?: string;
+  hint?: string;
+}
+
+const ADDON_PATHS = ['../../native/build/Release/tun.node', '../../native/build/Debug/tun.node'];
+
+/** Load the addon built by `npm install` (node-gyp). Throws DeviceError ERR_TUN_ADDON if it is missing. */
+export function loadTunAddon(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  let firstError: unknown;
+  for (const path of ADDON_PATHS) {
+    try {
+      return require(path) as NativeAddon;
+    } catch (err) {
+      firstError ??= err;
+    }
+  }
+  const detail = firstError instanceof Error ? firstError.message.split('\n')[0] : String(firstError);
+  throw new DeviceError(
+    'ERR_TUN_ADDON',
+    `the native TUN addon is not built (native/build/Release/tun.node): ${detail}`,
+    undefined,
+    'run `npm install`, which builds it with node-gyp',
+  );
+}
+
+/** Turn an addon error (code = errno name, hint) into a DeviceError with a stable code. */
+function toDeviceError(code: string, err: unknown): DeviceError {
+  if (err instanceof DeviceError) return err;
+  const e = err as NativeError;
+  const hint = typeof e.hint === 'string' ? e.hint : undefined;
+  let message = e instanceof Error ? e.message : String(err);
+  if (hint !== undefined && message.endsWith(` (${hint})`)) message = message.slice(0, -hint.length - 3);
+  const errno = typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? e.code : undefined;
+  const out = new DeviceError(code, message, errno, hint);
+  (out as { cause?: unknown }).cause = err;
+  return out;
+}
+
+const IPV4_VERSION = 4;
+
+export class TunDevice implements NetDevice {
+  readonly #tun: NativeTun;
+  readonly #mtu: number;
+  readonly #configured: TunConfigured;
+  readonly #onError: ((err: DeviceError) => void) | undefined;
+  #receiver: PacketHandler | undefined;
+  #closed = false;
+  #rxNotIpv4 = 0;
+  #rxNoReceiver = 0;
+
+  private constructor(tun: NativeTun, mtu: number, configured: TunConfigured, onError?: (err: DeviceError) => void) {
+    this.#tun = tun;
+    this.#mtu = mtu;
+    this.#configured = configured;
+    this.#onError = onError;
+    // Start reading at once: while open, the device keeps the process alive (like a listening
+    // socket); packets that arrive before setReceiver() are counted in rxDropped.
+    tun.start((batch, count, error) => this.#onBatch(batch, count, error));
+  }
+
+  /**
+   * Open (or attach to a persistent) TUN device and configure its kernel side.
+   * Throws DeviceError: ERR_TUN_ADDON, ERR_TUN_OPEN (errno EPERM, ENOENT, EBUSY, ...), ERR_TUN_CONFIGURE.
+   */
+  static open(opts: TunOpenOptions = {}): TunDevice {
+    const addon = loadTunAddon();
+    const hostAddress = opts.hostAddress ?? '10.77.0.1';
+    const prefixLength = opts.prefixLength ?? 24;
+    const mtu = opts.mtu ?? 1500;
+    if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) {
+      throw new DeviceError('ERR_TUN_CONFIGURE', `prefixLength must be an integer 0..32, got ${prefixLength}`);
+    }
+    // 68: the minimum MTU of an IPv4 link (RFC 791, "Every internet module must be able to forward
+    // a datagram of 68 octets without further fragmentation").
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+      throw new DeviceError('ERR_TUN_CONFIGURE', `mtu must be an integer 68..65535, got ${mtu}`);
+    }
+    let tun: NativeTun;
+    try {
+      tun = new addon.Tun(opts.name);
+    } catch (err) {
+      throw toDeviceError('ERR_TUN_OPEN', err);
+    }
+    let result: NativeConfigureResult;
+    try {
+      result =
+        opts.configure === false
+          ? tun.configure(null, prefixLength, 0, false) // only reads back the current settings
+          : tun.configure(hostAddress, prefixLength, mtu, true);
+    } catch (err) {
+      tun.close();
+      throw toDeviceError('ERR_TUN_CONFIGURE', err);
+    }
+    const configured: TunConfigured = {
+      address: result.address,
+      mtu: result.mtu,
+      up: result.up,
+      currentAddress: result.currentAddress,
+    };
+    return new TunDevice(tun, result.currentMtu ?? mtu, configured, opts.onError);
+  }
+
+  get name(): string {
+    return this.#tun.name;
+  }
+
+  /** The device's MTU as the kernel has it (what we set, or what it had if that step was skipped). */
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  get configured(): TunConfigured {
+    return this.#configured;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  setReceiver(rx: PacketHandler): void {
+    this.#receiver = rx;
+  }
+
+  send(packet: Uint8Array): void {
+    this.#tun.write(packet); // sent, queued or dropped-and-counted; never throws for a full queue
+  }
+
+  /** Several packets in one native call (fewer JS/C crossings). Returns how many were sent or queued. */
+  sendBatch(packets: readonly Uint8Array[]): number {
+    return this.#tun.writeBatch(packets);
+  }
+
+  /** Let the process exit even while the device is open (like socket.unref()). */
+  unref(): this {
+    this.#tun.unref();
+    return this;
+  }
+
+  ref(): this {
+    this.#tun.ref();
+    return this;
+  }
+
+  stats(): TunStats {
+    const n = this.#tun.stats();
+    return {
+      rxPackets: n.rx,
+      rxBytes: n.rxBytes,
+      txPackets: n.tx,
+      txBytes: n.txBytes,
+      txDropped: n.txDropped,
+      rxDropped: this.#rxNotIpv4 + this.#rxNoReceiver,
+      rxBatches: n.rxBatches,
+      rxErrors: n.rxErrors,
+      rxNotIpv4: this.#rxNotIpv4,
+      txQueued: n.txQueued,
+      txQueueLength: n.txQueueLength,
+      txErrors: n.txErrors,
+      eagain: n.eagain,
+    };
+  }
+
+  /** Stop reading, close the fd (a non-persistent device disappears) and let the process exit. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#tun.close();
+    }
+    return Promise.resolve();
+  }
+
+  #onBatch(batch: ArrayBuffer | null, count: number, error: string | undefined): void {
+    if (batch === null) {
+      const err = new DeviceError('ERR_TUN_IO', `reading from ${this.name} failed: ${error ?? 'unknown error'}`, error);
+      if (this.#onError !== undefined) this.#onError(err);
+      return;
+    }
+    const lengths = new Uint32Array(batch, 0, count);
+    const packets: Uint8Array[] = [];
+    let offset = count * 4;
+    for (let i = 0; i < count; i++) {
+      const len = lengths[i]!;
+      const packet = new Uint8Array(batch, offset, len);
+      offset += len;
+      if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) this.#rxNotIpv4++;
+      else packets.push(packet);
+    }
+    if (packets.length === 0) return;
+    if (this.#receiver === undefined) {
+      this.#rxNoReceiver += packets.length;
+      return;
+    }
+    this.#receiver(packets);
+  }
+}
