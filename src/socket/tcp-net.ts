@@ -1,0 +1,207 @@
+/**
+ * `stack.tcp`: the node:net module's shape (createServer, connect/createConnection) over one stack's
+ * TCP layer. Code written for node:net should mostly just work:
+ *
+ *   const server = stack.tcp.createServer((socket) => socket.pipe(socket)).listen(7);
+ *   const socket = stack.tcp.connect({ host: '10.77.0.1', port: 8080 }, () => socket.end('hi'));
+ *
+ * Differences from node:net: IPv4 addresses only (no DNS, no IPv6, no loopback: `host` must be a
+ * dotted quad, and is required), and port 0 is refused as a destination.
+ */
+import type { Clock } from '../util/clock.ts';
+import type { SocketError } from '../util/errors.ts';
+import { parseIpv4Address, formatIpv4Address } from '../wire/ipv4-address.ts';
+import type { ConnectionEvents, TcpConnection, TcpEndpointApi, TcpInfo } from '../tcp/api.ts';
+import { SocketArgumentError, TcpSocket, validatePort } from './tcp-socket.ts';
+import { TcpServer, type TcpServerOptions } from './tcp-server.ts';
+
+export interface TcpNetOptions {
+  /** Clock for socket idle timers (default SystemClock); pass the stack's clock. */
+  clock?: Clock;
+  /** Our address, reported by server.address() (default '0.0.0.0'). */
+  localAddress?: string;
+  /** Defaults for every socket (connect options and server options override them). */
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  allowHalfOpen?: boolean;
+}
+
+export interface TcpConnectOptions {
+  host: string;
+  port: number;
+  localPort?: number;
+  /** Idle timeout in ms (socket.setTimeout): emits 'timeout', closes nothing. */
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  allowHalfOpen?: boolean;
+}
+
+export class TcpNet {
+  private readonly api: TcpEndpointApi;
+  private readonly defaults: TcpNetOptions;
+
+  constructor(api: TcpEndpointApi, defaults: TcpNetOptions = {}) {
+    this.api = api;
+    this.defaults = { ...defaults };
+  }
+
+  createServer(onConnection?: (socket: TcpSocket) => void): TcpServer;
+  createServer(options: TcpServerOptions, onConnection?: (socket: TcpSocket) => void): TcpServer;
+  createServer(
+    optionsOrListener?: TcpServerOptions | ((socket: TcpSocket) => void),
+    onConnection?: (socket: TcpSocket) => void,
+  ): TcpServer {
+    const options = typeof optionsOrListener === 'object' && optionsOrListener !== null ? optionsOrListener : {};
+    const listener = typeof optionsOrListener === 'function' ? optionsOrListener : onConnection;
+    const d = this.defaults;
+    const merged: TcpServerOptions = {
+      allowHalfOpen: options.allowHalfOpen ?? d.allowHalfOpen ?? false,
+      pauseOnConnect: options.pauseOnConnect ?? false,
+      noDelay: options.noDelay ?? d.noDelay ?? false,
+      keepAlive: options.keepAlive ?? d.keepAlive ?? false,
+      keepAliveInitialDelay: options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0,
+    };
+    return new TcpServer(this.api, merged, listener, {
+      ...(d.clock ? { clock: d.clock } : {}),
+      ...(d.localAddress ? { localAddress: d.localAddress } : {}),
+    });
+  }
+
+  connect(options: TcpConnectOptions, onConnect?: () => void): TcpSocket;
+  connect(port: number, host: string, onConnect?: () => void): TcpSocket;
+  connect(
+    portOrOptions: number | TcpConnectOptions,
+    hostOrCb?: string | (() => void),
+    cb?: () => void,
+  ): TcpSocket {
+    let options: TcpConnectOptions;
+    let onConnect: (() => void) | undefined;
+    if (typeof portOrOptions === 'object' && portOrOptions !== null) {
+      options = portOrOptions;
+      onConnect = typeof hostOrCb === 'function' ? hostOrCb : cb;
+    } else {
+      options = { port: portOrOptions, host: typeof hostOrCb === 'string' ? hostOrCb : (undefined as unknown as string) };
+      onConnect = typeof hostOrCb === 'function' ? hostOrCb : cb;
+    }
+
+    // Argument errors are thrown synchronously, like net.connect's validation.
+    const port = validatePort(options.port, 'Port', false);
+    const host = checkHost(options.host);
+    const localPort = options.localPort === undefined ? undefined : validatePort(options.localPort, 'options.localPort');
+
+    let conn: TcpConnection;
+    try {
+      conn = this.api.connect(host, port, localPort);
+    } catch (err) {
+      // e.g. EADDRINUSE for a taken localPort: reported as 'error' then 'close', like Node.
+      conn = new FailedConnection(err as SocketError, host, port, localPort ?? 0);
+    }
+    const d = this.defaults;
+    const socket = new TcpSocket(conn, {
+      connecting: true,
+      allowHalfOpen: options.allowHalfOpen ?? d.allowHalfOpen ?? false,
+      ...(d.clock ? { clock: d.clock } : {}),
+    });
+    if (options.noDelay ?? d.noDelay) socket.setNoDelay(true);
+    if (options.keepAlive ?? d.keepAlive) {
+      socket.setKeepAlive(true, options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0);
+    }
+    if (options.timeout !== undefined) socket.setTimeout(options.timeout);
+    if (onConnect) socket.once('connect', onConnect);
+    return socket;
+  }
+
+  /** Alias, as in node:net. */
+  createConnection(options: TcpConnectOptions, onConnect?: () => void): TcpSocket;
+  createConnection(port: number, host: string, onConnect?: () => void): TcpSocket;
+  createConnection(
+    portOrOptions: number | TcpConnectOptions,
+    hostOrCb?: string | (() => void),
+    cb?: () => void,
+  ): TcpSocket {
+    if (typeof portOrOptions === 'object') return this.connect(portOrOptions, hostOrCb as () => void);
+    return this.connect(portOrOptions, hostOrCb as string, cb);
+  }
+}
+
+function checkHost(host: unknown): string {
+  if (typeof host !== 'string') {
+    throw new SocketArgumentError('ERR_INVALID_IP_ADDRESS', `host must be an IPv4 address, got ${String(host)}`);
+  }
+  try {
+    return formatIpv4Address(parseIpv4Address(host));
+  } catch {
+    throw new SocketArgumentError(
+      'ERR_INVALID_IP_ADDRESS',
+      `Invalid IP address: ${host} (tunstack speaks IPv4 only and does not resolve names)`,
+    );
+  }
+}
+
+/**
+ * The connection api.connect() could not even create (it threw): it reports its error through
+ * onClosed on a microtask, so the socket emits 'error' then 'close' asynchronously, as Node does.
+ */
+class FailedConnection implements TcpConnection {
+  readonly state = 'CLOSED' as const;
+  readonly writableLength = 0;
+  readonly localAddress = '0.0.0.0';
+
+  constructor(
+    private readonly error: SocketError,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    readonly localPort: number,
+  ) {}
+
+  setEvents(events: ConnectionEvents): void {
+    queueMicrotask(() => events.onClosed(this.error));
+  }
+
+  write(): number {
+    return 0;
+  }
+
+  consumed(): void {}
+  shutdown(): void {}
+  abort(): void {}
+  setNoDelay(): void {}
+  setKeepAlive(): void {}
+
+  info(): TcpInfo {
+    return {
+      state: 'CLOSED',
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      iss: 0,
+      irs: 0,
+      sndUna: 0,
+      sndNxt: 0,
+      rcvNxt: 0,
+      sndWnd: 0,
+      rcvWnd: 0,
+      sndWindowScale: 0,
+      rcvWindowScale: 0,
+      mss: 0,
+      cwnd: 0,
+      ssthresh: 0,
+      srttMs: undefined,
+      rttvarMs: undefined,
+      rtoMs: 0,
+      handshakeRttMs: undefined,
+      sackPermitted: false,
+      timestamps: false,
+      retransmits: 0,
+      segmentsIn: 0,
+      segmentsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      sendQueued: 0,
+    };
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * A listening socket with net.Server habits: listen(port, backlog, cb) / listen({ port, backlog }, cb),
+ * 'listening', 'connection' (a TcpSocket), 'error' (EADDRINUSE), close(cb) that stops accepting at once
+ * and emits 'close' only when the last accepted connection has closed, getConnections(cb),
+ * maxConnections (extra connections are closed on arrival, and 'drop' is emitted, as in Node 20).
+ *
+ * The handshake and the accept queue (backlog) belong to the TCP layer (RFC 9293 §3.10.1 passive
+ * OPEN); this class only receives connections that already completed it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../util/clock.ts';
+import { TunstackError } from '../util/errors.ts';
+import type { TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
+import { TcpSocket, validatePort } from './tcp-socket.ts';
+
+export interface TcpServerOptions {
+  /** Accepted sockets keep their sending side open after the peer's FIN (default false). */
+  allowHalfOpen?: boolean;
+  /** Accepted sockets read nothing until resume() (default false). */
+  pauseOnConnect?: boolean;
+  /** Disable Nagle on accepted sockets (RFC 1122 §4.2.3.4). */
+  noDelay?: boolean;
+  /** Keep-alive probes on accepted sockets (RFC 1122 §4.2.3.6). */
+  keepAlive?: boolean;
+  /** Idle time before the first keep-alive probe, ms (0: the stack's default). */
+  keepAliveInitialDelay?: number;
+}
+
+export interface TcpListenOptions {
+  port?: number;
+  backlog?: number;
+}
+
+/** Node's default backlog for listen(). */
+const DEFAULT_BACKLOG = 511;
+
+export class TcpServer extends EventEmitter {
+  /** Connections beyond this many are closed as they arrive (undefined: no limit). */
+  maxConnections: number | undefined;
+
+  private readonly api: TcpEndpointApi;
+  private readonly options: TcpServerOptions;
+  private readonly clock: Clock | undefined;
+  private readonly localAddress: string;
+  private handle: TcpListenerHandle | undefined;
+  private readonly sockets = new Set<TcpSocket>();
+
+  constructor(
+    api: TcpEndpointApi,
+    options: TcpServerOptions = {},
+    onConnection?: (socket: TcpSocket) => void,
+    env: { clock?: Clock; localAddress?: string } = {},
+  ) {
+    super();
+    this.api = api;
+    this.options = { ...options };
+    this.clock = env.clock;
+    this.localAddress = env.localAddress ?? '0.0.0.0';
+    if (onConnection) this.on('connection', onConnection);
+  }
+
+  get listening(): boolean {
+    return this.handle !== undefined;
+  }
+
+  listen(port?: number, backlog?: number, cb?: () => void): this;
+  listen(port: number, cb?: () => void): this;
+  listen(options: TcpListenOptions, cb?: () => void): this;
+  listen(cb?: () => void): this;
+  listen(...args: unknown[]): this {
+    let port: unknown = 0;
+    let backlog: unknown = DEFAULT_BACKLOG;
+    let cb: (() => void) | undefined;
+    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
+    const [first, second] = args;
+    if (first !== null && typeof first === 'object') {
+      const o = first as TcpListenOptions;
+      if (o.port !== undefined) port = o.port;
+      if (o.backlog !== undefined) backlog = o.backlog;
+    } else {
+      if (first !== undefined) port = first;
+      if (second !== undefined) backlog = second;
+    }
+    const p = validatePort(port, 'options.port');
+    if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
+      throw new TypeError(`backlog must be a non-negative integer, got ${String(backlog)}`);
+    }
+    if (this.handle) {
+      throw new TunstackError('ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
+    }
+    if (cb) this.once('listening', cb);
+    try {
+      this.handle = this.api.listen(p, backlog, (conn) => this.onAccept(conn));
+    } catch (err) {
+      // Node reports listen errors (EADDRINUSE, ...) asynchronously, as 'error'.
+      process.nextTick(() => this.emit('error', err));
+      return this;
+    }
+    process.nextTick(() => {
+      if (this.handle) this.emit('listening');
+    });
+    return this;
+  }
+
+  private onAccept(conn: TcpConnection): void {
+    const o = this.options;
+    const socket = new TcpSocket(conn, {
+      allowHalfOpen: o.allowHalfOpen === true,
+      pauseOnConnect: o.pauseOnConnect === true,
+      ...(this.clock ? { clock: this.clock } : {}),
+    });
+    if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
+      // Node closes the new handle (a FIN, or a RST if it already sent data) and emits 'drop'.
+      this.emit('drop', {
+        localAddress: conn.localAddress,
+        localPort: conn.localPort,
+        localFamily: 'IPv4',
+        remoteAddress: conn.remoteAddress,
+        remotePort: conn.remotePort,
+        remoteFamily: 'IPv4',
+      });
+      socket.destroy();
+      return;
+    }
+    if (o.noDelay) socket.setNoDelay(true);
+    if (o.keepAlive) socket.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.emitCloseIfDrained();
+    });
+    this.emit('connection', socket);
+  }
+
+  /**
+   * Stop accepting (connections waiting in the accept queue are reset by the TCP layer); 'close'
+   * follows once every accepted connection has closed. `cb` gets ERR_SERVER_NOT_RUNNING if the
+   * server was not listening, as in Node.
+   */
+  close(cb?: (err?: Error) => void): this {
+    if (cb) {
+      if (!this.handle) {
+        this.once('close', () => cb(new TunstackError('ERR_SERVER_NOT_RUNNING', 'Server is not running.')));
+      } else {
+        this.once('close', () => cb());
+      }
+    }
+    if (this.handle) {
+      this.handle.close();
+      this.handle = undefined;
+    }
+    this.emitCloseIfDrained();
+    return this;
+  }
+
+  private emitCloseIfDrained(): void {
+    if (this.handle || this.sockets.size > 0) return;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  address(): { address: string; family: 'IPv4'; port: number } | null {
+    if (!this.handle) return null;
+    return { address: this.localAddress, family: 'IPv4', port: this.handle.port };
+  }
+
+  getConnections(cb: (err: Error | null, count: number) => void): this {
+    const n = this.sockets.size;
+    process.nextTick(() => cb(null, n));
+    return this;
+  }
+
+  /** No-ops kept for net.Server compatibility: the stack, not a server, holds the event loop. */
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+}

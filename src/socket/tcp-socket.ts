@@ -1,0 +1,475 @@
+/**
+ * A TCP connection as a Node Duplex stream, with node:net habits (net.Socket's events, properties and
+ * close semantics), over the TcpConnection surface of src/tcp/api.ts.
+ *
+ * Two buffers meet here, and backpressure crosses both of them:
+ *
+ *   write path  user write() -> Duplex writable buffer (writableHighWaterMark) -> conn.write() into the
+ *               TCP send buffer. When the send buffer takes fewer bytes than offered, the rest and the
+ *               write callback are held until onWritable, so the Duplex buffer fills up, write() returns
+ *               false and 'drain' comes later: a slow peer (small window) slows the writer.
+ *   read path   onData -> push() into the Duplex readable buffer (readableHighWaterMark) and
+ *               conn.consumed(n). Once push() returns false, arriving bytes are held here WITHOUT
+ *               consumed(), so the receive window we advertise shrinks to zero (RFC 9293 §3.8.6.2):
+ *               a slow reader slows the peer. _read() (the consumer wants more) hands them over.
+ *
+ * The held-but-unconsumed bytes play the part of the kernel's receive queue; the Duplex buffers play
+ * the part of the JavaScript-side buffers of net.Socket.
+ *
+ * Closing, as Node and Linux do it:
+ *   end()               -> _final -> conn.shutdown(): FIN after everything queued was accepted.
+ *   destroy()           -> like close(2) on the fd that net.Socket.destroy() performs:
+ *                          - still connecting, or received bytes nobody consumed -> conn.abort() (RST).
+ *                            Linux does this on close() with unread data, as RFC 2525 §2.17 recommends
+ *                            and RFC 1122 §4.2.2.13 allows ("SHOULD send a RST to show that data was lost");
+ *                          - otherwise conn.shutdown(): bytes already in the TCP send buffer are still
+ *                            delivered, then FIN (a graceful close; the stack finishes it on its own).
+ *                            Bytes still in the stream's own writable buffer are dropped, as in Node.
+ *                            If the peer sends data after that, the socket answers with abort() (RST):
+ *                            RFC 1122 §4.2.2.13 again, and what Linux does for an orphaned socket.
+ *   resetAndDestroy()   -> conn.abort() (RST) always, like net.Socket.resetAndDestroy() (SO_LINGER 0).
+ *
+ * All ConnectionEvents callbacks arrive synchronously from inside the stack, and user handlers
+ * ('data', 'connect', ...) may run inside them and call write()/end()/destroy(): so conn.write(),
+ * consumed(), shutdown() and abort() can be called re-entrantly from within a callback.
+ */
+import { Duplex } from 'node:stream';
+import type { Clock, TimerHandle } from '../util/clock.ts';
+import { SystemClock } from '../util/clock.ts';
+import { SocketError } from '../util/errors.ts';
+import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
+
+/** Bad arguments, with Node's codes: ERR_SOCKET_BAD_PORT is a RangeError there, the others TypeErrors. */
+export class SocketArgumentError extends TypeError {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'SocketArgumentError';
+    this.code = code;
+  }
+}
+
+/** A port for connect() or listen(): an integer 0..65535 (Node's validatePort), or a numeric string. */
+export function validatePort(port: unknown, name = 'Port', allowZero = true): number {
+  const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff || (n === 0 && !allowZero)) {
+    throw new SocketArgumentError(
+      'ERR_SOCKET_BAD_PORT',
+      `${name} should be >= ${allowZero ? 0 : 1} and < 65536. Received ${String(port)}.`,
+    );
+  }
+  return n;
+}
+
+export interface TcpSocketOptions {
+  /** Keep our sending side open after the peer's FIN (default false, like net). */
+  allowHalfOpen?: boolean;
+  /** Do not read anything until resume() / read() is called (net.Server's pauseOnConnect). */
+  pauseOnConnect?: boolean;
+  /** True for an active open still in the handshake; 'connect' follows onEstablished. */
+  connecting?: boolean;
+  /** Clock for the idle timer (setTimeout); default SystemClock (unref'd timers). */
+  clock?: Clock;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+}
+
+type WriteCallback = (error?: Error | null) => void;
+
+/** A write the TCP send buffer could not take whole: the rest waits for onWritable. */
+interface HeldWrite {
+  chunks: Uint8Array[];
+  index: number;
+  offset: number;
+  cb: WriteCallback;
+}
+
+export type SocketReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
+
+export class TcpSocket extends Duplex {
+  readonly remoteFamily = 'IPv4';
+  /** True from construction of an active open until 'connect' (or destruction). */
+  connecting: boolean;
+
+  private readonly conn: TcpConnection;
+  private readonly clock: Clock;
+
+  // write side
+  private held: HeldWrite | undefined;
+  private heldFinal: ((error?: Error | null) => void) | undefined;
+  private finSent = false;
+  private written = 0;
+
+  // read side
+  /** push() said "enough": hold arriving bytes, unconsumed, until _read(). */
+  private rxPaused: boolean;
+  private rxHeld: Uint8Array[] = [];
+  private rxHeldBytes = 0;
+  private peerFin = false;
+  private eofPushed = false;
+  private received = 0;
+
+  // lifecycle
+  /** The connection will report nothing more that matters (onClosed arrived, or we aborted it). */
+  private connClosed = false;
+  /** Destroyed with a graceful close under way: further data from the peer gets a RST. */
+  private orphaned = false;
+  private resetRequested = false;
+  /** The peer's EOF was read and we ended automatically: write() now fails with EPIPE. */
+  private endedByPeer = false;
+
+  // idle timeout (net.Socket.setTimeout)
+  private idleMs = 0;
+  private idleTimer: TimerHandle | undefined;
+  private lastActivity = 0;
+
+  constructor(conn: TcpConnection, options: TcpSocketOptions = {}) {
+    super({
+      allowHalfOpen: options.allowHalfOpen === true,
+      // net.Socket: autoDestroy once both sides are done; 'close' is emitted by us, with hadError.
+      autoDestroy: true,
+      emitClose: false,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    });
+    this.conn = conn;
+    this.clock = options.clock ?? new SystemClock();
+    this.connecting = options.connecting === true;
+    this.rxPaused = options.pauseOnConnect === true;
+    if (options.pauseOnConnect === true) this.pause();
+
+    // net.Socket: once the peer's EOF has been read and we ended automatically (allowHalfOpen false),
+    // a later write() is an EPIPE rather than the vaguer "write after end".
+    this.once('end', () => {
+      if (!this.allowHalfOpen) this.endedByPeer = true;
+    });
+
+    const events: ConnectionEvents = {
+      onEstablished: () => this.onEstablished(),
+      onData: (data) => this.onConnData(data),
+      onPeerFin: () => this.onPeerFin(),
+      onWritable: () => this.onWritable(),
+      onClosed: (error) => this.onConnClosed(error),
+    };
+    conn.setEvents(events);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events from the connection
+
+  private onEstablished(): void {
+    if (!this.connecting || this.connClosed) return;
+    this.connecting = false;
+    this.touch();
+    if (this.held) this.flushHeld();
+    if (this.heldFinal && !this.held) {
+      const cb = this.heldFinal;
+      this.heldFinal = undefined;
+      this.sendFin();
+      cb();
+    }
+    this.emit('connect');
+    this.emit('ready');
+  }
+
+  private onConnData(data: Uint8Array): void {
+    if (this.orphaned && !this.connClosed) {
+      // RFC 1122 §4.2.2.13: data received after CLOSE -> RST, to show that data was lost.
+      this.connClosed = true;
+      this.conn.abort();
+      return;
+    }
+    if (this.connClosed || this.destroyed || data.length === 0) return;
+    this.received += data.length;
+    this.touch();
+    if (this.rxPaused || this.rxHeld.length > 0) {
+      this.rxHeld.push(data);
+      this.rxHeldBytes += data.length;
+      return;
+    }
+    this.deliver(data);
+  }
+
+  private onPeerFin(): void {
+    if (this.connClosed || this.destroyed || this.peerFin) return;
+    this.peerFin = true;
+    if (this.rxHeld.length === 0) this.pushEof();
+  }
+
+  private onWritable(): void {
+    if (this.connClosed || this.destroyed) return;
+    if (this.held && !this.connecting) this.flushHeld();
+  }
+
+  private onConnClosed(error?: SocketError): void {
+    if (this.connClosed) return;
+    this.connClosed = true;
+    if (this.destroyed) return;
+    if (error) {
+      this.destroy(error);
+      return;
+    }
+    // A normal close: both FINs are through. Whatever the reader has not taken yet is still
+    // delivered, then EOF; the Duplex destroys itself once 'end' and 'finish' have happened.
+    if (!this.peerFin) {
+      this.peerFin = true;
+      if (this.rxHeld.length === 0) this.pushEof();
+    }
+    if (this.held) {
+      // Nothing more can be sent: fail the write that was waiting for send-buffer space.
+      this.destroy(new SocketError('EPIPE', 'The connection closed before all data was sent', 'write'));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Read side
+
+  /** Hand bytes to the stream; the TCP receive window reopens by as much (consumed before push:
+   * the consumer's handlers run inside push and may destroy the socket). */
+  private deliver(data: Uint8Array): void {
+    if (!this.connClosed) this.conn.consumed(data.length);
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (!this.push(buf)) this.rxPaused = true;
+  }
+
+  private pushEof(): void {
+    if (this.eofPushed) return;
+    this.eofPushed = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.rxPaused = false;
+    while (!this.rxPaused && this.rxHeld.length > 0 && !this.destroyed) {
+      const data = this.rxHeld.shift()!;
+      this.rxHeldBytes -= data.length;
+      this.deliver(data);
+    }
+    if (this.rxHeld.length === 0 && this.peerFin && !this.destroyed) this.pushEof();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Write side
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
+    this.held = { chunks: [chunk], index: 0, offset: 0, cb };
+    if (!this.connecting) this.flushHeld();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: WriteCallback): void {
+    this.held = { chunks: chunks.map((c) => c.chunk), index: 0, offset: 0, cb };
+    if (!this.connecting) this.flushHeld();
+  }
+
+  /** Offer the held write to the send buffer; complete it when every byte was accepted. */
+  private flushHeld(): void {
+    const h = this.held;
+    if (!h) return;
+    while (h.index < h.chunks.length) {
+      const chunk = h.chunks[h.index]!;
+      const rest = h.offset === 0 ? chunk : chunk.subarray(h.offset);
+      if (rest.length > 0) {
+        const n = this.connClosed ? 0 : this.conn.write(rest);
+        if (n > 0) {
+          this.written += n;
+          this.touch();
+        }
+        if (n < rest.length) {
+          h.offset += n;
+          return; // the rest waits for onWritable
+        }
+      }
+      h.index++;
+      h.offset = 0;
+    }
+    this.held = undefined;
+    h.cb();
+  }
+
+  override _final(cb: (error?: Error | null) => void): void {
+    if (this.connecting) {
+      this.heldFinal = cb;
+      return;
+    }
+    this.sendFin();
+    cb();
+  }
+
+  private sendFin(): void {
+    if (this.finSent || this.connClosed) return;
+    this.finSent = true;
+    this.conn.shutdown();
+  }
+
+  override write(chunk: unknown, encodingOrCb?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (this.endedByPeer && this.writableEnded) {
+      // Node's writeAfterFIN (lib/net.js).
+      const err = new SocketError('EPIPE', 'This socket has been ended by the other party', 'write');
+      const callback = typeof encodingOrCb === 'function' ? encodingOrCb : cb;
+      if (callback) process.nextTick(callback, err);
+      this.destroy(err);
+      return false;
+    }
+    return super.write(chunk, encodingOrCb as BufferEncoding, cb);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Destruction
+
+  override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
+    this.cancelIdleTimer();
+    const wasConnecting = this.connecting;
+    this.connecting = false;
+    const unread = this.rxHeldBytes;
+    this.rxHeld = [];
+    this.rxHeldBytes = 0;
+    const held = this.held;
+    this.held = undefined;
+    this.heldFinal = undefined;
+    if (!this.connClosed) {
+      if (this.resetRequested || wasConnecting || unread > 0) {
+        // RFC 2525 §2.17 / RFC 1122 §4.2.2.13: unread data is lost, so say so with a RST.
+        this.connClosed = true;
+        this.conn.abort();
+      } else {
+        this.sendFin();
+        this.orphaned = true;
+      }
+    }
+    cb(error);
+    if (held) held.cb(error ?? new SocketError('ERR_SOCKET_CLOSED', 'Socket is closed', 'write'));
+    const hadError = error != null;
+    process.nextTick(() => this.emit('close', hadError));
+  }
+
+  /** Close with a RST, whatever is queued or unread (net.Socket.resetAndDestroy). */
+  resetAndDestroy(): this {
+    this.resetRequested = true;
+    this.destroy();
+    return this;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Idle timeout: 'timeout' after `ms` without reads or writes; it does not close anything.
+
+  setTimeout(ms: number, callback?: () => void): this {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new SocketArgumentError('ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. Received ${String(ms)}`);
+    }
+    this.cancelIdleTimer();
+    this.idleMs = ms;
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    if (ms > 0 && !this.destroyed) {
+      this.lastActivity = this.clock.now();
+      this.armIdleTimer(this.lastActivity + ms);
+    }
+    return this;
+  }
+
+  get timeout(): number | undefined {
+    return this.idleMs > 0 ? this.idleMs : undefined;
+  }
+
+  /** Activity: one clock read; the timer itself is re-armed lazily when it fires (or after firing). */
+  private touch(): void {
+    if (this.idleMs === 0) return;
+    this.lastActivity = this.clock.now();
+    if (!this.idleTimer && !this.destroyed) this.armIdleTimer(this.lastActivity + this.idleMs);
+  }
+
+  private armIdleTimer(at: number): void {
+    this.idleTimer = this.clock.setTimer(at, () => this.onIdleTimer());
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.idleMs === 0 || this.destroyed) return;
+    const due = this.lastActivity + this.idleMs;
+    if (this.clock.now() < due) {
+      this.armIdleTimer(due);
+      return;
+    }
+    // Not re-armed: the next activity re-arms it, as refresh() does for net.Socket's timer.
+    this.emit('timeout');
+  }
+
+  private cancelIdleTimer(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Options and introspection
+
+  setNoDelay(noDelay = true): this {
+    if (!this.connClosed) this.conn.setNoDelay(noDelay);
+    return this;
+  }
+
+  /** `initialDelay` in milliseconds; 0 keeps the stack's default idle time. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (!this.connClosed) this.conn.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
+    return this;
+  }
+
+  /** A snapshot of the TCB (state, sequence numbers, windows, RTT), for the demo site and traces. */
+  tcpInfo(): TcpInfo {
+    return this.conn.info();
+  }
+
+  address(): { address: string; family: 'IPv4'; port: number } {
+    return { address: this.conn.localAddress, family: 'IPv4', port: this.conn.localPort };
+  }
+
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
+
+  get remotePort(): number {
+    return this.conn.remotePort;
+  }
+
+  get localAddress(): string {
+    return this.conn.localAddress;
+  }
+
+  get localPort(): number {
+    return this.conn.localPort;
+  }
+
+  /** Bytes received from the peer (including bytes not read by the consumer yet). */
+  get bytesRead(): number {
+    return this.received;
+  }
+
+  /** Bytes accepted into the TCP send buffer. */
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  /** As net.Socket: no live connection yet, or none any more. */
+  get pending(): boolean {
+    return this.connecting || this.destroyed;
+  }
+
+  get readyState(): SocketReadyState {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** No-ops kept for net.Socket compatibility: the stack, not a socket, holds the event loop. */
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+}
