@@ -1,0 +1,251 @@
+/**
+ * ICMP (protocol 1) for a host: the echo server every host must run (RFC 1122 §3.2.2.6), the error
+ * messages the IPv4 layer needs (protocol and port unreachable, reassembly time exceeded), and a tiny
+ * UDP handler whose only job is to answer "port unreachable", since tunstack has no UDP sockets.
+ *
+ * Errors are never sent about an ICMP error, a non-first fragment, a broadcast or multicast datagram,
+ * or a datagram whose source is not a single host (RFC 1122 §3.2.2), and they are rate-limited by a
+ * token bucket driven by `now` (RFC 1812 §4.3.2.8; RFC 1122 §3.2.2 also allows hosts to limit them).
+ */
+import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
+import {
+  ICMP_DEST_UNREACHABLE,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_HEADER,
+  ICMP_TIME_EXCEEDED,
+  ICMP_UNREACH_PORT,
+  checkIcmp,
+  isIcmpErrorType,
+  serializeIcmp,
+} from '../wire/icmpv4.ts';
+import {
+  IPV4_OFFSET_MASK,
+  IPV4_MIN_HEADER,
+  ipv4Dst,
+  ipv4FragmentWord,
+  ipv4HeaderLength,
+  ipv4Protocol,
+  ipv4Src,
+} from '../wire/ipv4.ts';
+import type { Ipv4Address } from '../wire/ipv4-address.ts';
+import type { Logger } from '../util/logger.ts';
+import { createIcmpCounters, type IcmpCounters } from './counters.ts';
+import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_HEADROOM, type IpOutput, type IpReceiveInfo, type TransportHandler } from './types.ts';
+
+/** An ICMP error received from the network, for the transport that sent the offending datagram. */
+export interface IcmpErrorReport {
+  /** Who sent the error. */
+  readonly from: Ipv4Address;
+  readonly type: number;
+  readonly code: number;
+  /** Next-hop MTU of a "fragmentation needed" (type 3 code 4, RFC 1191 §4), else 0. */
+  readonly nextHopMtu: number;
+  /** The quoted header + first data bytes of our datagram (a view). */
+  readonly original: Uint8Array;
+}
+
+export interface IcmpHandlerOptions {
+  /** Our address: the source of the errors we originate. */
+  address: Ipv4Address;
+  output: IpOutput;
+  logger?: Logger;
+  /** Error rate limit: tokens per second and bucket size. Default 10/s, burst 10. */
+  errorRate?: { perSecond?: number; burst?: number };
+}
+
+/** IP precedence 6 (internetwork control) for the errors we originate, as RFC 1812 §4.3.2.5 advises and Linux does. */
+const ICMP_ERROR_TOS = 0xc0;
+
+export class IcmpHandler implements TransportHandler {
+  readonly counters: IcmpCounters = createIcmpCounters();
+  private readonly address: Ipv4Address;
+  private readonly output: IpOutput;
+  private readonly logger: Logger | undefined;
+  private readonly ratePerMs: number;
+  private readonly burst: number;
+  private tokens: number;
+  private lastRefill: number | undefined;
+  private errorListener: ((now: number, report: IcmpErrorReport) => void) | undefined;
+
+  constructor(opts: IcmpHandlerOptions) {
+    this.address = opts.address;
+    this.output = opts.output;
+    this.logger = opts.logger;
+    this.ratePerMs = (opts.errorRate?.perSecond ?? 10) / 1000;
+    this.burst = opts.errorRate?.burst ?? 10;
+    this.tokens = this.burst;
+  }
+
+  /**
+   * Be told of destination unreachable and time exceeded messages: RFC 1122 §3.2.2.1 and §3.2.2.4
+   * say they MUST be passed to the transport layer (TCP reacts to them; stack.ts wires this).
+   */
+  onError(listener: (now: number, report: IcmpErrorReport) => void): void {
+    this.errorListener = listener;
+  }
+
+  receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void {
+    const c = this.counters;
+    c.inMessages++;
+    const err = checkIcmp(payload);
+    if (err !== undefined) {
+      if (err === 'ERR_ICMP_CHECKSUM') c.inBadChecksum++;
+      else c.inTruncated++;
+      return;
+    }
+    switch (payload[0]) {
+      case ICMP_ECHO_REQUEST:
+        c.inEchoRequests++;
+        this.replyToEcho(ip, payload);
+        return;
+      case ICMP_ECHO_REPLY:
+        // We never ping anyone.
+        c.inEchoRepliesIgnored++;
+        return;
+      case ICMP_DEST_UNREACHABLE:
+      case ICMP_TIME_EXCEEDED: {
+        if (payload[0] === ICMP_DEST_UNREACHABLE) c.inDestUnreachable++;
+        else c.inTimeExceeded++;
+        if (this.errorListener === undefined) return;
+        const code = payload[1]!;
+        this.errorListener(now, {
+          from: ip.src,
+          type: payload[0],
+          code,
+          nextHopMtu: payload[0] === ICMP_DEST_UNREACHABLE && code === 4 ? (payload[6]! << 8) | payload[7]! : 0,
+          original: payload.subarray(ICMP_HEADER),
+        });
+        return;
+      }
+      default:
+        c.inOther++;
+    }
+  }
+
+  /**
+   * RFC 1122 §3.2.2.6: every host answers echo requests; the reply carries the request's identifier,
+   * sequence number and data unchanged, and its source is the address the request was sent to.
+   * A large request that arrived in fragments was reassembled by the IP layer; the reply is as large
+   * and the IP layer fragments it on the way out (DF clear).
+   */
+  private replyToEcho(ip: IpReceiveInfo, request: Uint8Array): void {
+    const packet = new Uint8Array(IPV4_HEADROOM + request.length);
+    packet.set(request, IPV4_HEADROOM);
+    packet[IPV4_HEADROOM] = ICMP_ECHO_REPLY;
+    packet[IPV4_HEADROOM + 1] = 0;
+    packet[IPV4_HEADROOM + 2] = 0;
+    packet[IPV4_HEADROOM + 3] = 0;
+    const sum = finishChecksum(onesSum(packet, IPV4_HEADROOM));
+    packet[IPV4_HEADROOM + 2] = sum >>> 8;
+    packet[IPV4_HEADROOM + 3] = sum & 0xff;
+    this.counters.outEchoReplies++;
+    this.output.send(packet, ip.dst, ip.src, IPPROTO_ICMP, { tos: ip.tos });
+  }
+
+  /** Destination unreachable (RFC 792) about `offending`, a whole datagram we received. */
+  sendDestinationUnreachable(now: number, code: number, offending: Uint8Array, nextHopMtu?: number): void {
+    this.sendError(now, offending, (quote, out) =>
+      serializeIcmp({ kind: 'destination-unreachable', code, nextHopMtu, original: quote }, out, IPV4_HEADROOM),
+    );
+  }
+
+  /** Time exceeded (RFC 792): code 1 when reassembly timed out (with fragment zero as `offending`). */
+  sendTimeExceeded(now: number, code: number, offending: Uint8Array): void {
+    this.sendError(now, offending, (quote, out) =>
+      serializeIcmp({ kind: 'time-exceeded', code, original: quote }, out, IPV4_HEADROOM),
+    );
+  }
+
+  private sendError(now: number, offending: Uint8Array, write: (quote: Uint8Array, out: Uint8Array) => number): void {
+    if (!mayAnswerWithError(offending)) {
+      this.counters.outErrorsSuppressed++;
+      return;
+    }
+    if (!this.takeToken(now)) {
+      this.counters.outErrorsRateLimited++;
+      return;
+    }
+    // RFC 792: the internet header plus the first 64 bits of the original data (the transport's ports).
+    const quoteLength = Math.min(offending.length, ipv4HeaderLength(offending) + 8);
+    const quote = offending.subarray(0, quoteLength);
+    const packet = new Uint8Array(IPV4_HEADROOM + ICMP_HEADER + quoteLength);
+    write(quote, packet);
+    this.counters.outErrors++;
+    if (this.logger?.isLevelEnabled('debug')) {
+      this.logger.debug({ type: packet[IPV4_HEADROOM], code: packet[IPV4_HEADROOM + 1] }, 'icmp error sent');
+    }
+    this.output.send(packet, this.address, ipv4Src(offending), IPPROTO_ICMP, { tos: ICMP_ERROR_TOS });
+  }
+
+  /** Token bucket: `burst` tokens, refilled continuously at `perSecond`. */
+  private takeToken(now: number): boolean {
+    if (this.lastRefill !== undefined && now > this.lastRefill) {
+      this.tokens = Math.min(this.burst, this.tokens + (now - this.lastRefill) * this.ratePerMs);
+    }
+    if (this.lastRefill === undefined || now > this.lastRefill) this.lastRefill = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** True for 0.0.0.0, limited broadcast, loopback, multicast and class E: not a single host. */
+export function isNotSingleHost(addr: Ipv4Address): boolean {
+  const top = addr >>> 24;
+  return addr === 0 || top === 127 || top >= 224;
+}
+
+/**
+ * RFC 1122 §3.2.2: an ICMP error MUST NOT be sent in response to an ICMP error message, a datagram
+ * sent to a broadcast or multicast address, a non-initial fragment, or a datagram whose source does
+ * not define a single host. `offending` is a datagram that passed checkIpv4.
+ */
+export function mayAnswerWithError(offending: Uint8Array): boolean {
+  if (offending.length < IPV4_MIN_HEADER) return false;
+  if ((ipv4FragmentWord(offending) & IPV4_OFFSET_MASK) !== 0) return false;
+  if (isNotSingleHost(ipv4Src(offending))) return false;
+  const dst = ipv4Dst(offending);
+  if (dst === 0xffffffff || dst >>> 28 === 0xe) return false;
+  if (ipv4Protocol(offending) === IPPROTO_ICMP) {
+    const hl = ipv4HeaderLength(offending);
+    // Too short to tell what it is: stay silent.
+    if (offending.length <= hl) return false;
+    if (isIcmpErrorType(offending[hl]!)) return false;
+  }
+  return true;
+}
+
+/**
+ * UDP (RFC 768) without sockets: validate, then answer port unreachable (RFC 1122 §4.1.3.1: a host
+ * SHOULD send it when no process listens on the port). Counts go to the ICMP handler's counters.
+ */
+export class UdpUnreachableHandler implements TransportHandler {
+  constructor(private readonly icmp: IcmpHandler) {}
+
+  receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void {
+    const c = this.icmp.counters;
+    c.udpInDatagrams++;
+    if (payload.length < 8) {
+      c.udpBadLength++;
+      return;
+    }
+    const length = (payload[4]! << 8) | payload[5]!;
+    if (length < 8 || length > payload.length) {
+      c.udpBadLength++;
+      return;
+    }
+    const sum = (payload[6]! << 8) | payload[7]!;
+    // RFC 768: a zero checksum means "not computed". RFC 1122 §4.1.3.4: a non-zero, invalid one MUST
+    // make UDP silently discard the datagram.
+    if (sum !== 0) {
+      const total = onesSum(payload, 0, length, pseudoHeaderSum(ip.src, ip.dst, IPPROTO_UDP, length));
+      if (finishChecksum(total) !== 0) {
+        c.udpBadChecksum++;
+        return;
+      }
+    }
+    c.udpNoPort++;
+    this.icmp.sendDestinationUnreachable(now, ICMP_UNREACH_PORT, ip.packet);
+  }
+}

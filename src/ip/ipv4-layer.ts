@@ -1,0 +1,275 @@
+/**
+ * The IPv4 layer of a host (RFC 791, RFC 1122 §3): validates what arrives, keeps what is addressed to
+ * us, reassembles fragments, and hands each datagram to the transport registered for its protocol;
+ * on the way out it writes the header in front of a transport's payload and fragments when needed.
+ *
+ * It never forwards (a host, RFC 1122 §3.3.1), never throws on a bad packet (every drop is counted
+ * with its reason), and does no I/O of its own: `transmit` is the device's send, time comes in as
+ * `now`, and `pollAt()`/`poll(now)` drive the reassembly timeout.
+ *
+ * ICMP comes built in: the constructor registers an IcmpHandler for protocol 1 (echo replies) and,
+ * unless told otherwise, a UDP handler that answers "port unreachable". stack.ts registers TCP.
+ */
+import { TunstackError } from '../util/errors.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import {
+  IPV4_FLAG_MF,
+  IPV4_MAX_TOTAL_LENGTH,
+  IPV4_MIN_HEADER,
+  IPV4_OFFSET_MASK,
+  checkIpv4,
+  ipv4Dst,
+  ipv4FragmentWord,
+  ipv4HeaderLength,
+  ipv4Protocol,
+  ipv4Src,
+  ipv4TotalLength,
+  ipv4Tos,
+  ipv4Ttl,
+  serializeIpv4Header,
+} from '../wire/ipv4.ts';
+import { ICMP_TIMXCEED_REASS, ICMP_UNREACH_PROTOCOL } from '../wire/icmpv4.ts';
+import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-address.ts';
+import { createIpv4Counters, type IcmpCounters, type Ipv4Counters } from './counters.ts';
+import { IcmpHandler, UdpUnreachableHandler, isNotSingleHost } from './icmp.ts';
+import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
+import {
+  IPPROTO_ICMP,
+  IPPROTO_UDP,
+  IPV4_HEADROOM,
+  type IpOutput,
+  type IpSendOptions,
+  type TransportHandler,
+} from './types.ts';
+
+/** RFC 791 §3.2: every internet module must be able to forward a datagram of 68 octets unfragmented. */
+export const IPV4_MIN_MTU = 68;
+/** Initial TTL: 64, the value IANA's registry recommends (RFC 1122 §3.2.1.7: fixed, configurable). */
+export const DEFAULT_TTL = 64;
+
+export interface Ipv4LayerOptions {
+  address: Ipv4Address;
+  /** The device's send. */
+  transmit: (packet: Uint8Array) => void;
+  mtu: number;
+  /** With it, datagrams to the subnet's directed broadcast are recognised (and ignored) as such. */
+  prefixLength?: number;
+  logger?: Logger;
+  reassembly?: ReassemblyOptions;
+  /** Error rate limit for ICMP (default 10/s, burst 10). */
+  icmpErrorRate?: { perSecond?: number; burst?: number };
+  /** Answer UDP datagrams with port unreachable (default true). */
+  udpUnreachable?: boolean;
+  /** First identification value (default random); tests pass a fixed one. */
+  initialIdentification?: number;
+}
+
+export interface Ipv4Stats extends Ipv4Counters {
+  reasmPending: number;
+  reasmBytes: number;
+  icmp: IcmpCounters;
+}
+
+export class Ipv4Layer implements IpOutput {
+  readonly mtu: number;
+  readonly address: Ipv4Address;
+  readonly counters: Ipv4Counters = createIpv4Counters();
+  readonly icmp: IcmpHandler;
+  private readonly transmit: (packet: Uint8Array) => void;
+  private readonly logger: Logger;
+  private readonly broadcast: Ipv4Address | undefined;
+  /** Indexed by protocol number: a 256-slot table, no Map lookup per packet. */
+  private readonly handlers: (TransportHandler | undefined)[] = new Array<TransportHandler | undefined>(256).fill(undefined);
+  private readonly reassembler: Reassembler;
+  private nextId: number;
+
+  constructor(opts: Ipv4LayerOptions) {
+    if (!Number.isInteger(opts.mtu) || opts.mtu < IPV4_MIN_MTU || opts.mtu > IPV4_MAX_TOTAL_LENGTH) {
+      throw new TunstackError('ERR_IPV4_MTU', `MTU must be an integer in [${IPV4_MIN_MTU}, 65535], got ${opts.mtu}`);
+    }
+    this.mtu = opts.mtu;
+    this.address = opts.address >>> 0;
+    this.transmit = opts.transmit;
+    this.logger = opts.logger ?? silentLogger();
+    if (opts.prefixLength !== undefined && opts.prefixLength < 31) {
+      this.broadcast = (this.address | ~prefixMask(opts.prefixLength)) >>> 0;
+    }
+    this.nextId = (opts.initialIdentification ?? Math.floor(Math.random() * 0x10000)) & 0xffff;
+    this.icmp = new IcmpHandler({
+      address: this.address,
+      output: this,
+      logger: this.logger,
+      ...(opts.icmpErrorRate !== undefined ? { errorRate: opts.icmpErrorRate } : {}),
+    });
+    this.reassembler = new Reassembler(opts.reassembly ?? {}, this.counters, (now, first) =>
+      this.icmp.sendTimeExceeded(now, ICMP_TIMXCEED_REASS, first),
+    );
+    this.handlers[IPPROTO_ICMP] = this.icmp;
+    if (opts.udpUnreachable !== false) this.handlers[IPPROTO_UDP] = new UdpUnreachableHandler(this.icmp);
+  }
+
+  /** Route datagrams of `protocol` to `handler` (replaces any previous one). */
+  register(protocol: number, handler: TransportHandler): void {
+    if (!Number.isInteger(protocol) || protocol < 0 || protocol > 255) {
+      throw new TunstackError('ERR_IPV4_PROTOCOL', `protocol must be in [0, 255], got ${protocol}`);
+    }
+    this.handlers[protocol] = handler;
+  }
+
+  /** One packet from the device. Never throws for bad input: drops are counted by reason. */
+  receive(now: number, packet: Uint8Array): void {
+    const c = this.counters;
+    c.rxPackets++;
+    c.rxBytes += packet.length;
+    const err = checkIpv4(packet);
+    if (err !== undefined) {
+      switch (err) {
+        case 'ERR_IPV4_TRUNCATED': c.rxTruncated++; break;
+        case 'ERR_IPV4_VERSION': c.rxBadVersion++; break;
+        case 'ERR_IPV4_IHL': c.rxBadHeaderLength++; break;
+        case 'ERR_IPV4_TOTAL_LENGTH': c.rxBadTotalLength++; break;
+        case 'ERR_IPV4_CHECKSUM': c.rxBadChecksum++; break;
+        case 'ERR_IPV4_FRAGMENT': c.rxBadFragment++; break;
+      }
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ err, length: packet.length }, 'ipv4 drop');
+      return;
+    }
+    const totalLength = ipv4TotalLength(packet);
+    // Link padding past totalLength is not part of the datagram.
+    let datagram = totalLength < packet.length ? packet.subarray(0, totalLength) : packet;
+
+    const dst = ipv4Dst(datagram);
+    if (dst !== this.address) {
+      // RFC 1122 §3.3.1: a host does not forward. Broadcasts and multicasts we simply do not use.
+      if (dst === 0xffffffff || dst === this.broadcast || dst >>> 28 === 0xe) c.rxBroadcast++;
+      else c.rxNotOurs++;
+      return;
+    }
+    // RFC 1122 §3.2.1.3: silently discard a datagram whose source cannot be a single host.
+    if (isNotSingleHost(ipv4Src(datagram))) {
+      c.rxBadSource++;
+      return;
+    }
+    // RFC 1122 §3.2.1.7: we are the destination, so the TTL does not matter here (a host must not
+    // discard a datagram just because its TTL is below 2).
+
+    const fragWord = ipv4FragmentWord(datagram);
+    if ((fragWord & (IPV4_FLAG_MF | IPV4_OFFSET_MASK)) !== 0) {
+      const whole = this.reassembler.add(now, datagram);
+      if (whole === undefined) return;
+      datagram = whole;
+    }
+    this.deliver(now, datagram);
+  }
+
+  private deliver(now: number, datagram: Uint8Array): void {
+    const protocol = ipv4Protocol(datagram);
+    const handler = this.handlers[protocol];
+    if (handler === undefined) {
+      this.counters.rxUnknownProtocol++;
+      // RFC 1122 §3.2.2.1: a host SHOULD answer protocol unreachable (code 2).
+      this.icmp.sendDestinationUnreachable(now, ICMP_UNREACH_PROTOCOL, datagram);
+      return;
+    }
+    const headerLength = ipv4HeaderLength(datagram);
+    this.counters.rxDelivered++;
+    handler.receive(
+      now,
+      {
+        src: ipv4Src(datagram),
+        dst: ipv4Dst(datagram),
+        protocol,
+        ttl: ipv4Ttl(datagram),
+        tos: ipv4Tos(datagram),
+        packet: datagram,
+        headerLength,
+      },
+      datagram.subarray(headerLength),
+    );
+  }
+
+  /**
+   * IpOutput.send: `packet` holds the transport payload at IPV4_HEADROOM. Fits the MTU: the header
+   * goes in place and the packet leaves as is. Too big: fragmented (RFC 791 §3.2), or dropped and
+   * counted when DF is asked for.
+   */
+  send(packet: Uint8Array, src: Ipv4Address, dst: Ipv4Address, protocol: number, opts?: IpSendOptions): void {
+    const c = this.counters;
+    const totalLength = packet.length;
+    if (totalLength < IPV4_HEADROOM || totalLength > IPV4_MAX_TOTAL_LENGTH) {
+      c.txDropTooBig++;
+      return;
+    }
+    const dontFragment = opts?.dontFragment === true;
+    const ttl = opts?.ttl ?? DEFAULT_TTL;
+    const tos = opts?.tos ?? 0;
+    // Every datagram gets a fresh identification (RFC 791 §3.2; RFC 6864 only requires uniqueness
+    // for datagrams that may be fragmented, a counter satisfies both).
+    const identification = this.nextId;
+    this.nextId = (this.nextId + 1) & 0xffff;
+
+    if (totalLength <= this.mtu) {
+      serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
+      c.txPackets++;
+      c.txBytes += totalLength;
+      this.transmit(packet);
+      return;
+    }
+    if (dontFragment) {
+      c.txDropDontFragment++;
+      if (this.logger.isLevelEnabled('debug')) {
+        this.logger.debug({ length: totalLength, mtu: this.mtu, dst: formatIpv4Address(dst) }, 'ipv4 drop: DF and too big');
+      }
+      return;
+    }
+    // RFC 791 §3.2 fragmentation procedure: each fragment carries a multiple of 8 data bytes (all but
+    // the last), the same identification, MF on all but the last, and the offset in 8-byte units.
+    const payload = packet.subarray(IPV4_HEADROOM);
+    const perFragment = ((this.mtu - IPV4_MIN_HEADER) >>> 3) << 3;
+    c.txFragmented++;
+    for (let start = 0; start < payload.length; start += perFragment) {
+      const end = Math.min(start + perFragment, payload.length);
+      const fragment = new Uint8Array(IPV4_MIN_HEADER + end - start);
+      fragment.set(payload.subarray(start, end), IPV4_MIN_HEADER);
+      serializeIpv4Header(
+        {
+          tos,
+          totalLength: fragment.length,
+          identification,
+          moreFragments: end < payload.length,
+          fragmentOffset: start,
+          ttl,
+          protocol,
+          src,
+          dst,
+        },
+        fragment,
+        0,
+      );
+      c.txFragments++;
+      c.txPackets++;
+      c.txBytes += fragment.length;
+      this.transmit(fragment);
+    }
+  }
+
+  /** When poll() next needs to run (the oldest reassembly's timeout), or undefined. */
+  pollAt(): number | undefined {
+    return this.reassembler.pollAt();
+  }
+
+  /** Expire reassemblies whose time is up (may send ICMP time exceeded). */
+  poll(now: number): void {
+    this.reassembler.poll(now);
+  }
+
+  /** A copy of the counters, with the reassembly occupancy and the ICMP/UDP counters. */
+  stats(): Ipv4Stats {
+    return {
+      ...this.counters,
+      reasmPending: this.reassembler.pending,
+      reasmBytes: this.reassembler.bytes,
+      icmp: { ...this.icmp.counters },
+    };
+  }
+}
