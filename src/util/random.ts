@@ -36,6 +36,17 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
+  /** A generator with its raw xoshiro128** state (not all zero): for checking against reference vectors. */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Rng {
+    const r = new Rng(0);
+    r.s0 = s0 >>> 0;
+    r.s1 = s1 >>> 0;
+    r.s2 = s2 >>> 0;
+    r.s3 = s3 >>> 0;
+    if ((r.s0 | r.s1 | r.s2 | r.s3) === 0) throw new RangeError('xoshiro128** state must not be all zero');
+    return r;
+  }
+
   /** The next 32 random bits as an unsigned integer. */
   nextU32(): number {
     const s1 = this.s1;
