@@ -304,6 +304,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     napi_open_handle_scope(t->env, &scope);
     napi_value nul;
     napi_get_null(t->env, &nul);
+    t->rx_errors++;
     t->reading = 0;
     update_poll(t);
     deliver(t, nul, 0, uv_err_name(status));
