@@ -1,0 +1,56 @@
+/**
+ * A capture wrapper: every packet the inner device receives and every packet sent through it is
+ * recorded in a pcap file (LINKTYPE_RAW), so `tcpdump -r` / Wireshark show exactly what the stack saw.
+ * Stack it outermost to record what the stack sent and received, or under a FaultDevice to record
+ * what really crossed the link:  new PcapDevice(new FaultDevice(tun, opts), writer).
+ */
+import type { PcapWriter } from '../trace/pcap-writer.ts';
+import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+
+export interface PcapDeviceOptions {
+  /** Close the writer when the device is closed (default true: the device owns the writer). */
+  ownsWriter?: boolean;
+}
+
+export class PcapDevice implements NetDevice {
+  readonly name: string;
+  readonly mtu: number;
+  private receiver: PacketHandler | undefined;
+  private closed = false;
+  private readonly ownsWriter: boolean;
+
+  constructor(
+    private readonly inner: NetDevice,
+    readonly writer: PcapWriter,
+    opts: PcapDeviceOptions = {},
+  ) {
+    this.name = inner.name;
+    this.mtu = inner.mtu;
+    this.ownsWriter = opts.ownsWriter ?? true;
+    inner.setReceiver((packets) => {
+      if (!this.closed) for (const p of packets) this.writer.write(p);
+      this.receiver?.(packets);
+    });
+  }
+
+  setReceiver(rx: PacketHandler): void {
+    this.receiver = rx;
+  }
+
+  send(packet: Uint8Array): void {
+    // Recorded before the send: the writer copies the bytes, and the inner device now owns the buffer.
+    if (!this.closed) this.writer.write(packet);
+    this.inner.send(packet);
+  }
+
+  stats(): DeviceStats {
+    return this.inner.stats();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inner.close();
+    if (this.ownsWriter) await this.writer.close();
+  }
+}

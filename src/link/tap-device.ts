@@ -1,0 +1,45 @@
+/**
+ * An observer wrapper: calls `observer(dir, packet, now)` for every packet received ('in') and sent
+ * ('out'), then passes it on unchanged. The stack installs it only when a tracer is attached, so the
+ * untraced path pays nothing (DESIGN.md rule 10).
+ */
+import type { Clock } from '../util/clock.ts';
+import type { PacketObserver } from '../trace/events.ts';
+import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+
+export class TapDevice implements NetDevice {
+  readonly name: string;
+  readonly mtu: number;
+  private receiver: PacketHandler | undefined;
+
+  constructor(
+    private readonly inner: NetDevice,
+    private readonly observer: PacketObserver,
+    private readonly clock: Clock,
+  ) {
+    this.name = inner.name;
+    this.mtu = inner.mtu;
+    inner.setReceiver((packets) => {
+      const now = this.clock.now();
+      for (const p of packets) this.observer('in', p, now);
+      this.receiver?.(packets);
+    });
+  }
+
+  setReceiver(rx: PacketHandler): void {
+    this.receiver = rx;
+  }
+
+  send(packet: Uint8Array): void {
+    this.observer('out', packet, this.clock.now());
+    this.inner.send(packet);
+  }
+
+  stats(): DeviceStats {
+    return this.inner.stats();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Trace events: what an observer of the link sees. Observability costs nothing when unused
+ * (DESIGN.md rule 10): the stack only wraps its device in a TapDevice when someone listens, so an
+ * untraced packet path has no branch, no call and no allocation for tracing.
+ */
+
+/** 'in': received from the link (towards the stack). 'out': sent by the stack (towards the link). */
+export type PacketDirection = 'in' | 'out';
+
+/**
+ * Called synchronously for each packet. The observer must not modify or keep the buffer beyond the
+ * call (copy it if needed): the stack or the device owns it. `now` is the stack's clock, in ms.
+ */
+export type PacketObserver = (dir: PacketDirection, packet: Uint8Array, now: number) => void;
+
+/** A recorded packet event (for the ladder view and tests). */
+export interface PacketEvent {
+  readonly dir: PacketDirection;
+  readonly packet: Uint8Array;
+  readonly now: number;
+}
+
+/** Several observers behind one: add/remove at run time (the demo site's live trace page). */
+export class ObserverSet {
+  private readonly observers = new Set<PacketObserver>();
+  /** Bound, so it can be handed to a TapDevice once. */
+  readonly observer: PacketObserver = (dir, packet, now) => {
+    for (const o of this.observers) o(dir, packet, now);
+  };
+
+  add(o: PacketObserver): () => void {
+    this.observers.add(o);
+    return () => this.observers.delete(o);
+  }
+
+  get size(): number {
+    return this.observers.size;
+  }
+}
+
+/** An observer that records copies of packets, bounded to the last `limit` (tests, ladder view). */
+export class PacketRecorder {
+  readonly events: PacketEvent[] = [];
+
+  constructor(private readonly limit = 10_000) {}
+
+  readonly observer: PacketObserver = (dir, packet, now) => {
+    if (this.events.length >= this.limit) this.events.shift();
+    this.events.push({ dir, packet: packet.slice(), now });
+  };
+}
