@@ -17,6 +17,8 @@ export interface FakeOptions {
   sendBuffer?: number;
   recvBuffer?: number;
   mss?: number;
+  /** Report onClosed() to the owner synchronously from inside abort() (the contract allows either). */
+  closeOnAbort?: boolean;
 }
 
 export type FakeCall =
@@ -38,6 +40,7 @@ export class FakeConnection implements TcpConnection {
   private readonly sendCap: number;
   readonly recvCap: number;
   private readonly mss: number;
+  private readonly closeOnAbort: boolean;
   private sendQueue: Uint8Array[] = [];
   private queued = 0;
   /** Bytes delivered to the owner and not yet consumed(): they shrink our receive window. */
@@ -63,6 +66,7 @@ export class FakeConnection implements TcpConnection {
     this.sendCap = opts.sendBuffer ?? 64 * 1024;
     this.recvCap = opts.recvBuffer ?? 64 * 1024;
     this.mss = opts.mss ?? 1460;
+    this.closeOnAbort = opts.closeOnAbort === true;
   }
 
   setEvents(events: ConnectionEvents): void {
@@ -106,6 +110,7 @@ export class FakeConnection implements TcpConnection {
     this.calls.push({ op: 'abort' });
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
+    if (this.closeOnAbort) this.reportClosed(undefined);
     this.closedReported = true; // the owner asked: no callbacks to it any more
     this.sendQueue = [];
     this.queued = 0;

@@ -412,3 +412,30 @@ describe('TcpSocket properties and options', () => {
     expect(p.clientConn.calls).toContainEqual({ op: 'setKeepAlive', enable: true, idleMs: undefined });
   });
 });
+
+describe('TcpSocket with a connection that reports onClosed from inside abort()', () => {
+  it('destroy() with unread data: one RST, one close, no error', async () => {
+    const p = await connectedPair({ closeOnAbort: true }, { pauseOnConnect: true });
+    const serverLog = record(p.server);
+    const clientLog = record(p.client);
+    p.client.write('unread');
+    await settle();
+    p.server.destroy();
+    await settle();
+    expect(p.serverConn.countCalls('abort')).toBe(1);
+    expect(serverLog).toEqual(['close:false']);
+    expect(clientLog).toEqual(['error:ECONNRESET', 'close:true']);
+  });
+
+  it('resetAndDestroy(): one RST, one close', async () => {
+    const p = await connectedPair({ closeOnAbort: true });
+    const serverLog = record(p.server);
+    const clientLog = record(p.client);
+    p.server.resetAndDestroy();
+    p.server.resetAndDestroy();
+    await settle();
+    expect(p.serverConn.countCalls('abort')).toBe(1);
+    expect(serverLog).toEqual(['close:false']);
+    expect(clientLog).toEqual(['error:ECONNRESET', 'close:true']);
+  });
+});
