@@ -1,0 +1,407 @@
+/**
+ * One HTTP/1.1 connection: parser in, ordered response queue out, and the timers that bound it.
+ *
+ *   socket 'data' -> parser.execute -> onHead: IncomingRequest + ServerResponse queued, 'request'
+ *                                   -> onBody: req.push (backpressure pauses the socket)
+ *                                   -> onComplete: next request, unless the queue is full
+ *   response done -> next queued response becomes active (RFC 9112 §9.3.2: in request order)
+ *
+ * Persistence follows RFC 9112 §9.3: HTTP/1.1 persistent unless "close"; HTTP/1.0 only with
+ * "keep-alive". When we close, we send FIN (end()) and read-and-discard until the peer closes,
+ * so unread data never turns our clean close into a RST.
+ */
+import type { Clock, TimerHandle } from '../util/clock.ts';
+import { IncomingRequest } from './incoming-request.ts';
+import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
+import { ServerResponse, type ResponseOwner } from './server-response.ts';
+import { reasonPhrase } from './status-codes.ts';
+import type { SocketLike } from './types.ts';
+
+export interface ConnectionSettings {
+  clock: Clock;
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxRequestsPerConnection: number;
+  maxPipelinedRequests: number;
+  maxRequestLineBytes: number;
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  /** How long to wait for the peer's FIN after ours before giving up (destroy). */
+  closeLingerMs: number;
+  /** How much a response that is not yet at the head of the queue may hold in memory. */
+  holdLimitBytes: number;
+}
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  readonly settings: ConnectionSettings;
+  readonly closing: boolean;
+  date(): string;
+  onRequest(req: IncomingRequest, res: ServerResponse): void;
+  onClientError(err: Error, socket: SocketLike): void;
+  onConnectionClosed(conn: HttpConnection): void;
+}
+
+/** A prebuilt error response: no handler involved, always followed by a close. */
+export function errorResponse(status: number): string {
+  const body = `${status} ${reasonPhrase(status)}\n`;
+  return (
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: tunstack\r\nConnection: close\r\n` +
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  );
+}
+
+export class HttpConnection implements ResponseOwner {
+  readonly socket: SocketLike;
+  private readonly host: ConnectionHost;
+  private readonly settings: ConnectionSettings;
+  private readonly parser: HttpRequestParser;
+  /** Responses in request order; queue[0] is the active one. */
+  private readonly queue: ServerResponse[] = [];
+  /** The request whose body is being received. */
+  private current: IncomingRequest | undefined;
+  /** Bytes received but held back while the parser is paused. */
+  private pending: Buffer | undefined;
+  private requests = 0;
+  private bodyBackpressure = false;
+  /** The request being received is the last one (a "close" request, max requests, server.close()). */
+  private noMore = false;
+  /** No more requests will be parsed (after the last one, an error, the peer's FIN). */
+  private stopParsing = false;
+  /** Our FIN is sent (or about to be): incoming bytes are discarded. */
+  private ending = false;
+  private closed = false;
+  private peerEnded = false;
+  private inExecute = false;
+  private readingPaused = false;
+  /** A parse error or timeout response waiting for the responses before it. */
+  private finalError: string | undefined;
+  private timer: TimerHandle | undefined;
+  private timerAt = -1;
+  private idleSince: number;
+  private headStart: number;
+
+  constructor(socket: SocketLike, host: ConnectionHost) {
+    this.socket = socket;
+    this.host = host;
+    this.settings = host.settings;
+    const s = this.settings;
+    this.idleSince = s.clock.now();
+    this.headStart = this.idleSince;
+    this.parser = new HttpRequestParser(
+      {
+        onHead: (head) => this.onHead(head),
+        onBody: (chunk) => this.onBody(chunk),
+        onComplete: (trailers, raw) => this.onComplete(trailers, raw),
+      },
+      { maxRequestLineBytes: s.maxRequestLineBytes, maxHeaderBytes: s.maxHeaderBytes, maxHeaderCount: s.maxHeaderCount },
+    );
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onPeerEnd());
+    socket.on('error', () => {
+      /* ECONNRESET and friends: 'close' follows and cleans up. */
+    });
+    socket.on('close', () => this.onClose());
+    this.updateTimer();
+  }
+
+  /** Requests received on this connection so far. */
+  get requestCount(): number {
+    return this.requests;
+  }
+
+  /** Nothing in flight: no queued response, no partial request. */
+  get isIdle(): boolean {
+    return this.queue.length === 0 && this.parser.idle && this.current === undefined;
+  }
+
+  date(): string {
+    return this.host.date();
+  }
+
+  keepAliveValue(req: IncomingRequest): string {
+    const s = this.settings;
+    return `timeout=${Math.floor(s.keepAliveTimeoutMs / 1000)}, max=${s.maxRequestsPerConnection - req.requestNumber}`;
+  }
+
+  /** Close when idle now, or after the response in progress (server.close()). */
+  shutdown(): void {
+    this.noMore = true;
+    if (this.current === undefined) {
+      this.stopParsing = true;
+      this.pending = undefined;
+    }
+    if (this.isIdle) this.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.ending || this.stopParsing) return; // read and discard (see the header comment)
+    if (this.pending !== undefined) {
+      this.pending = Buffer.concat([this.pending, chunk]);
+      return;
+    }
+    if (this.parser.idle) this.headStart = this.settings.clock.now();
+    this.feed(chunk);
+  }
+
+  private feed(chunk: Buffer): void {
+    let used: number;
+    this.inExecute = true;
+    try {
+      used = this.parser.execute(chunk);
+    } catch (e) {
+      this.inExecute = false;
+      if (e instanceof HttpParseError) this.parseError(e);
+      else {
+        this.host.onClientError(e as Error, this.socket);
+        this.socket.destroy();
+      }
+      return;
+    }
+    this.inExecute = false;
+    if (used < chunk.length && !this.stopParsing) this.pending = chunk.subarray(used);
+    this.updateReading();
+    this.updateTimer();
+  }
+
+  private onHead(head: RequestHead): void {
+    const s = this.settings;
+    const n = ++this.requests;
+    const req = new IncomingRequest(head, this.socket, n, () => this.onBodyRead());
+    // RFC 9112 §9.6: after a "close" request (or our last allowed one) no further requests are processed.
+    const mustClose = !head.keepAlive || n >= s.maxRequestsPerConnection || this.host.closing;
+    if (mustClose) this.noMore = true;
+    const res = new ServerResponse(req, this, mustClose, s.holdLimitBytes);
+    this.current = req;
+    this.queue.push(res);
+    if (this.queue.length === 1) {
+      res.activate();
+      // RFC 9110 §10.1.1: tell a waiting client to go on sending the content.
+      if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) {
+        this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      }
+    }
+    this.updateTimer();
+    try {
+      this.host.onRequest(req, res);
+    } catch (err) {
+      this.host.onClientError(err as Error, this.socket);
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.closesConnection = true;
+        res.end();
+      } else this.socket.destroy();
+    }
+  }
+
+  private onBody(chunk: Buffer): void {
+    const req = this.current;
+    if (req && !req.destroyed && !req.push(chunk)) this.bodyBackpressure = true;
+  }
+
+  private onComplete(trailers: Record<string, string> | undefined, raw: string[]): void {
+    const req = this.current;
+    this.current = undefined;
+    if (req) {
+      if (trailers) {
+        req.trailers = { ...trailers };
+        req.rawTrailers = raw;
+      }
+      req.complete = true;
+      req.push(null);
+    }
+    this.headStart = this.settings.clock.now();
+    if (this.noMore) this.stopParsing = true;
+    // Past the pipeline bound, hold the next request back (and, below, stop reading the socket).
+    if (this.stopParsing || this.queue.length >= this.settings.maxPipelinedRequests) this.parser.pause();
+  }
+
+  private onBodyRead(): void {
+    if (!this.bodyBackpressure) return;
+    this.bodyBackpressure = false;
+    this.updateReading();
+  }
+
+  /** Stop reading the socket while the queue is full or a body consumer lags: TCP backpressure. */
+  private updateReading(): void {
+    if (this.ending || this.closed) return;
+    const pause = (this.parser.isPaused && !this.stopParsing) || this.bodyBackpressure;
+    if (pause) {
+      if (!this.readingPaused) {
+        this.readingPaused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  private parseError(err: HttpParseError): void {
+    this.stopParsing = true;
+    this.pending = undefined;
+    this.host.onClientError(err, this.socket);
+    // A request whose body broke off gets no response: drop it from the queue.
+    const cur = this.current;
+    this.current = undefined;
+    if (cur) {
+      const idx = this.queue.findIndex((r) => r.req === cur);
+      if (idx >= 0) {
+        const [res] = this.queue.splice(idx, 1);
+        res!.destroy();
+      }
+      cur.destroy();
+    }
+    this.finalError = errorResponse(err.status);
+    this.afterQueueChange();
+  }
+
+  private onPeerEnd(): void {
+    this.peerEnded = true;
+    if (this.ending) return; // both FINs exchanged: the socket closes once our data is flushed
+    this.stopParsing = true;
+    this.pending = undefined;
+    const cur = this.current;
+    if (cur && !cur.complete) {
+      this.current = undefined;
+      const idx = this.queue.findIndex((r) => r.req === cur);
+      if (idx >= 0) this.queue.splice(idx, 1)[0]!.destroy();
+      cur.destroy();
+    }
+    this.afterQueueChange();
+  }
+
+  // ---- output ------------------------------------------------------------------------------
+
+  /** Called by the active response once its last byte is handed to the socket. */
+  responseDone(res: ServerResponse): void {
+    if (this.queue[0] !== res) return;
+    this.queue.shift();
+    this.idleSince = this.settings.clock.now();
+    // The handler did not read the whole body: discard the rest so the next request can be parsed.
+    if (!res.req.complete && !res.req.destroyed) res.req.resume();
+    if (res.closesConnection) {
+      this.stopParsing = true;
+      for (const r of this.queue.splice(0)) r.destroy();
+      this.end();
+      return;
+    }
+    // The queue has room again: parse the requests we were holding back.
+    if (this.parser.isPaused && !this.stopParsing && this.queue.length < this.settings.maxPipelinedRequests) {
+      this.parser.resume();
+      if (!this.inExecute && this.pending !== undefined) {
+        const p = this.pending;
+        this.pending = undefined;
+        this.feed(p);
+      } else this.updateReading();
+    }
+    this.afterQueueChange();
+  }
+
+  private afterQueueChange(): void {
+    if (this.closed || this.ending) return;
+    const head = this.queue[0];
+    if (head) {
+      head.activate();
+      return;
+    }
+    if (this.finalError !== undefined) {
+      this.socket.write(this.finalError);
+      this.finalError = undefined;
+      this.end();
+      return;
+    }
+    if ((this.stopParsing || this.peerEnded) && this.current === undefined) {
+      this.end();
+      return;
+    }
+    this.updateTimer();
+  }
+
+  /** Clean close: FIN after everything written, keep reading (and discarding) until the peer's FIN. */
+  private end(): void {
+    if (this.ending || this.closed) return;
+    this.ending = true;
+    this.stopParsing = true;
+    this.pending = undefined;
+    this.cancelTimer();
+    // Once everything we wrote is flushed, give the peer a while to send its FIN, then give up.
+    this.socket.once('finish', () => {
+      if (!this.closed) this.setTimer(this.settings.clock.now() + this.settings.closeLingerMs, () => this.socket.destroy());
+    });
+    this.socket.end();
+    if (!this.peerEnded) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelTimer();
+    for (const r of this.queue.splice(0)) r.destroy();
+    const cur = this.current;
+    this.current = undefined;
+    if (cur && !cur.complete) cur.destroy();
+    this.host.onConnectionClosed(this);
+  }
+
+  // ---- timers ------------------------------------------------------------------------------
+
+  /**
+   * One timer per connection: the headers timeout while a request head is arriving (slowloris),
+   * the keep-alive idle timeout while nothing is in flight; none while a handler works.
+   */
+  private updateTimer(): void {
+    if (this.ending || this.closed) return;
+    const s = this.settings;
+    if (this.queue.length > 0 || this.current !== undefined) {
+      this.cancelTimer();
+    } else if (this.parser.inHead) {
+      this.setTimer(this.headStart + s.headersTimeoutMs, () => this.onHeadersTimeout());
+    } else {
+      this.setTimer(this.idleSince + s.keepAliveTimeoutMs, () => this.onIdleTimeout());
+    }
+  }
+
+  private onHeadersTimeout(): void {
+    this.timer = undefined;
+    this.timerAt = -1;
+    if (this.ending || this.queue.length > 0 || !this.parser.inHead) return this.updateTimer();
+    // RFC 9110 §15.5.9: 408 when the server gives up waiting for a request.
+    this.stopParsing = true;
+    this.finalError = errorResponse(408);
+    this.afterQueueChange();
+  }
+
+  private onIdleTimeout(): void {
+    this.timer = undefined;
+    this.timerAt = -1;
+    if (!this.isIdle) return this.updateTimer();
+    // RFC 9112 §9.8: a server closes idle connections gracefully (no response to send).
+    this.end();
+  }
+
+  private setTimer(at: number, fn: () => void): void {
+    if (this.timer && this.timerAt === at) return;
+    this.cancelTimer();
+    this.timerAt = at;
+    this.timer = this.settings.clock.setTimer(at, fn);
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = -1;
+  }
+}

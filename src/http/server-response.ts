@@ -1,0 +1,338 @@
+/**
+ * A response, in node:http habits (statusCode, setHeader, writeHead, write, end, 'finish', 'close'),
+ * built on a Writable so that backpressure works the usual way: write() returns false past the
+ * high-water mark and 'drain' follows.
+ *
+ * Ordering for pipelining (RFC 9112 §9.3.2): a connection has one *active* response, the oldest
+ * unfinished one. The active response writes straight to the socket (waiting for the socket's
+ * 'drain' when it is full). A later response that is written early is *held*: its bytes wait in
+ * memory up to `holdLimit`, after which its writes stop completing (so its write() returns false
+ * and its producer waits) until its turn comes.
+ */
+import { Writable } from 'node:stream';
+import { TunstackError } from '../util/errors.ts';
+import type { IncomingRequest } from './incoming-request.ts';
+import { reasonPhrase, statusHasNoBody } from './status-codes.ts';
+import type { SocketLike } from './types.ts';
+
+/** What a response needs from its connection. */
+export interface ResponseOwner {
+  readonly socket: SocketLike;
+  /** The cached Date header value (RFC 9110 §6.6.1). */
+  date(): string;
+  /** Keep-Alive header value for a persistent response, e.g. "timeout=5, max=99". */
+  keepAliveValue(req: IncomingRequest): string;
+  /** The response's last byte has been handed to the socket. */
+  responseDone(res: ServerResponse): void;
+}
+
+type HeaderValue = string | number | readonly string[];
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok =
+      (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "!#$%&'*+-.^_`|~".includes(s[i]!);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** No CR, LF or NUL in a field value: that would split the response (RFC 9110 §5.5). */
+function checkValue(name: string, v: string): void {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 13 || c === 10 || c === 0 || c > 0xff) {
+      throw new TunstackError('ERR_HTTP_INVALID_HEADER_VALUE', `invalid character in header ${name}`);
+    }
+  }
+}
+
+export class ServerResponse extends Writable {
+  statusCode = 200;
+  statusMessage: string | undefined;
+  /** Send a Date header (RFC 9110 §6.6.1: an origin server with a clock MUST). */
+  sendDate = true;
+  readonly req: IncomingRequest;
+  readonly socket: SocketLike;
+  /** True once the head is decided (writeHead, or the first write/end). */
+  headersSent = false;
+  /** @internal the connection closes after this response. */
+  closesConnection: boolean;
+  private readonly owner: ResponseOwner;
+  private readonly holdLimit: number;
+  private readonly fields = new Map<string, { name: string; value: HeaderValue }>();
+  private head: string | undefined;
+  private framing: 'length' | 'chunked' | 'close' | 'none' = 'none';
+  private suppressBody = false;
+  private contentLength = 0;
+  private bodyBytes = 0;
+  private active = false;
+  private held: (string | Buffer)[] = [];
+  private heldBytes = 0;
+  private heldCb: ((err?: Error | null) => void) | undefined;
+  private finalCb: ((err?: Error | null) => void) | undefined;
+  private done = false;
+
+  constructor(req: IncomingRequest, owner: ResponseOwner, mustClose: boolean, holdLimit = 64 * 1024) {
+    super({ highWaterMark: 64 * 1024, decodeStrings: true });
+    this.req = req;
+    this.owner = owner;
+    this.socket = owner.socket;
+    this.closesConnection = mustClose;
+    this.holdLimit = holdLimit;
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.headersSent) throw new TunstackError('ERR_HTTP_HEADERS_SENT', 'cannot set headers after they are sent');
+    if (!isToken(name)) throw new TunstackError('ERR_INVALID_HTTP_TOKEN', `invalid header name ${JSON.stringify(name)}`);
+    if (Array.isArray(value)) for (const v of value as readonly string[]) checkValue(name, String(v));
+    else checkValue(name, String(value));
+    this.fields.set(name.toLowerCase(), { name, value });
+    return this;
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    return this.fields.get(name.toLowerCase())?.value;
+  }
+
+  hasHeader(name: string): boolean {
+    return this.fields.has(name.toLowerCase());
+  }
+
+  removeHeader(name: string): void {
+    if (this.headersSent) throw new TunstackError('ERR_HTTP_HEADERS_SENT', 'cannot remove headers after they are sent');
+    this.fields.delete(name.toLowerCase());
+  }
+
+  getHeaderNames(): string[] {
+    return [...this.fields.keys()];
+  }
+
+  getHeaders(): Record<string, HeaderValue> {
+    const out: Record<string, HeaderValue> = {};
+    for (const [k, v] of this.fields) out[k] = v.value;
+    return out;
+  }
+
+  writeHead(status: number, reasonOrHeaders?: string | Record<string, HeaderValue>, headers?: Record<string, HeaderValue>): this {
+    if (this.headersSent) throw new TunstackError('ERR_HTTP_HEADERS_SENT', 'writeHead called twice');
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
+      throw new TunstackError('ERR_HTTP_INVALID_STATUS_CODE', `invalid status code ${status}`);
+    }
+    this.statusCode = status;
+    let h = headers;
+    if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
+    else h = reasonOrHeaders;
+    if (h) for (const k of Object.keys(h)) this.setHeader(k, h[k]!);
+    this.buildHead(undefined);
+    return this;
+  }
+
+  override write(chunk: any, encoding?: any, cb?: any): boolean {
+    if (!this.headersSent) this.buildHead(undefined);
+    return super.write(chunk, encoding, cb);
+  }
+
+  override end(chunk?: any, encoding?: any, cb?: any): this {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (!this.headersSent) {
+      // The whole body is known now: announce its length (RFC 9110 §8.6).
+      const len = chunk === undefined || chunk === null ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+      this.buildHead(len);
+    }
+    if (chunk === undefined || chunk === null) super.end(cb);
+    else super.end(chunk, encoding, cb);
+    return this;
+  }
+
+  /** Decide framing and persistence, and serialize the head, once (RFC 9112 §4, §6.3, §9.3). */
+  private buildHead(knownLength: number | undefined): void {
+    this.headersSent = true;
+    const req = this.req;
+    const status = this.statusCode;
+    const noBody = statusHasNoBody(status);
+    // RFC 9110 §9.3.2: HEAD gets the headers GET would, without content.
+    this.suppressBody = noBody || req.method === 'HEAD';
+    let s = `HTTP/1.1 ${status} ${this.statusMessage ?? reasonPhrase(status)}${CRLF}`;
+    let userLength: string | undefined;
+    let userChunked = false;
+    let userConnection: string | undefined;
+    for (const [lower, { name, value }] of this.fields) {
+      if (lower === 'content-length') userLength = String(value);
+      else if (lower === 'transfer-encoding') {
+        userChunked = String(value).toLowerCase().includes('chunked');
+        if (!userChunked || req.httpVersionMinor === 0 || noBody) continue;
+      } else if (lower === 'connection') userConnection = String(value).toLowerCase();
+      if (Array.isArray(value)) for (const v of value as readonly string[]) s += `${name}: ${v}${CRLF}`;
+      else s += `${name}: ${value as string}${CRLF}`;
+    }
+    if (this.sendDate && !this.fields.has('date')) s += `Date: ${this.owner.date()}${CRLF}`;
+    if (!this.fields.has('server')) s += `Server: tunstack${CRLF}`;
+
+    if (noBody) {
+      this.framing = 'none';
+    } else if (userLength !== undefined) {
+      this.framing = 'length';
+      this.contentLength = Number(userLength);
+    } else if (knownLength !== undefined) {
+      this.framing = 'length';
+      this.contentLength = knownLength;
+      s += `Content-Length: ${knownLength}${CRLF}`;
+    } else if (req.httpVersionMinor === 1) {
+      // RFC 9112 §7: chunked when the length is not known in advance.
+      this.framing = 'chunked';
+      if (!userChunked) s += `Transfer-Encoding: chunked${CRLF}`;
+    } else {
+      // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client; the close delimits the body (§6.3 rule 8).
+      this.framing = 'close';
+      this.closesConnection = true;
+    }
+    if (userConnection !== undefined && userConnection.includes('close')) this.closesConnection = true;
+    if (userConnection === undefined) {
+      if (this.closesConnection) {
+        // RFC 9112 §9.6: a server that is going to close SHOULD say so.
+        s += `Connection: close${CRLF}`;
+      } else {
+        // RFC 9112 §9.3 / Appendix C.2.2: HTTP/1.0 persistence needs an explicit keep-alive;
+        // Keep-Alive (timeout, max) tells the client how long and how many more.
+        s += `Connection: keep-alive${CRLF}Keep-Alive: ${this.owner.keepAliveValue(req)}${CRLF}`;
+      }
+    }
+    this.head = s + CRLF;
+  }
+
+  /** Frame body bytes for the wire; returns the pieces (head first if not yet out). */
+  private frame(chunks: Buffer[]): (string | Buffer)[] {
+    const out: (string | Buffer)[] = [];
+    if (this.head !== undefined) {
+      out.push(this.head);
+      this.head = undefined;
+    }
+    if (this.suppressBody) return out;
+    for (let c of chunks) {
+      if (c.length === 0) continue;
+      if (this.framing === 'length') {
+        const room = this.contentLength - this.bodyBytes;
+        if (c.length > room) {
+          // More than announced: never let it reach the wire as a second message; close after.
+          this.closesConnection = true;
+          c = c.subarray(0, Math.max(0, room));
+          if (c.length === 0) continue;
+        }
+        this.bodyBytes += c.length;
+        out.push(c);
+      } else if (this.framing === 'chunked') {
+        this.bodyBytes += c.length;
+        // RFC 9112 §7.1: chunk-size (hex) CRLF chunk-data CRLF
+        out.push(`${c.length.toString(16)}${CRLF}`, c, CRLF);
+      } else if (this.framing === 'close') {
+        this.bodyBytes += c.length;
+        out.push(c);
+      }
+    }
+    return out;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.output(this.frame([chunk]), cb);
+  }
+
+  override _writev(chunks: { chunk: any; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+    this.output(this.frame(chunks.map((c) => c.chunk as Buffer)), cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    const out = this.frame([]);
+    if (!this.suppressBody) {
+      if (this.framing === 'chunked') out.push(LAST_CHUNK);
+      // Fewer bytes than announced: the client would wait forever for the rest; close instead.
+      else if (this.framing === 'length' && this.bodyBytes < this.contentLength) this.closesConnection = true;
+    }
+    if (this.framing === 'close') this.closesConnection = true;
+    if (!this.active) {
+      this.hold(out);
+      this.finalCb = cb;
+      return;
+    }
+    this.send(out);
+    this.finish(cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.held = [];
+    this.heldBytes = 0;
+    cb(err);
+  }
+
+  /** @internal The connection makes this the response on the wire: flush what was held. */
+  activate(): void {
+    if (this.active || this.destroyed) return;
+    this.active = true;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    const ok = held.length > 0 ? this.send(held) : true;
+    const heldCb = this.heldCb;
+    this.heldCb = undefined;
+    if (heldCb) {
+      if (ok) heldCb();
+      else this.socket.once('drain', () => heldCb());
+    }
+    const finalCb = this.finalCb;
+    this.finalCb = undefined;
+    if (finalCb) this.finish(finalCb);
+  }
+
+  /** @internal Bytes of this response written so far, body only. */
+  get bodyBytesWritten(): number {
+    return this.bodyBytes;
+  }
+
+  private finish(cb: (err?: Error | null) => void): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.responseDone(this);
+    cb();
+  }
+
+  private output(parts: (string | Buffer)[], cb: (err?: Error | null) => void): void {
+    if (!this.active) {
+      this.hold(parts);
+      if (this.heldBytes < this.holdLimit) cb();
+      else this.heldCb = cb;
+      return;
+    }
+    if (parts.length === 0 || this.send(parts)) cb();
+    else this.socket.once('drain', () => cb());
+  }
+
+  private hold(parts: (string | Buffer)[]): void {
+    for (const p of parts) {
+      this.held.push(p);
+      this.heldBytes += p.length;
+    }
+  }
+
+  /** One socket write per piece, corked so that a head and its body leave together (writev). */
+  private send(parts: (string | Buffer)[]): boolean {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return true;
+    if (parts.length === 1) return socket.write(parts[0]!, 'latin1');
+    socket.cork();
+    let ok = true;
+    for (const p of parts) ok = socket.write(p, 'latin1');
+    socket.uncork();
+    return ok;
+  }
+}
