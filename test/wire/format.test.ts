@@ -44,7 +44,7 @@ describe('formatPacket', () => {
     expect(formatPacket(bad)).toBe('IP bad packet [ERR_IPV4_CHECKSUM], length 84');
     expect(formatPacket(new Uint8Array(3))).toBe('IP bad packet [ERR_IPV4_TRUNCATED], length 3');
     const badIcmp = L.ECHO_REQUEST.slice();
-    badIcmp[50] ^= 0xff;
+    badIcmp[50] = badIcmp[50]! ^ 0xff;
     expect(formatPacket(badIcmp)).toBe('IP 10.77.0.1 > 10.77.0.2: ICMP [ERR_ICMP_CHECKSUM], length 64');
   });
 

@@ -110,7 +110,7 @@ describe('rejections', () => {
   });
   it('ERR_ICMP_CHECKSUM on any flipped bit', () => {
     const m = icmpOf(ECHO_REQUEST).slice();
-    m[40] ^= 0x01;
+    m[40] = m[40]! ^ 0x01;
     expect(codeOf(() => parseIcmp(m))).toBe('ERR_ICMP_CHECKSUM');
   });
 });
