@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';
 import { TunstackError } from '../util/errors.ts';
 import type { TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
-import { TcpSocket, validatePort } from './tcp-socket.ts';
+import { TcpSocket, guarded, validatePort } from './tcp-socket.ts';
 
 export interface TcpServerOptions {
   /** Accepted sockets keep their sending side open after the peer's FIN (default false). */
@@ -90,7 +90,7 @@ export class TcpServer extends EventEmitter {
     }
     if (cb) this.once('listening', cb);
     try {
-      this.handle = this.api.listen(p, backlog, (conn) => this.onAccept(conn));
+      this.handle = this.api.listen(p, backlog, (conn) => guarded(() => this.onAccept(conn)));
     } catch (err) {
       // Node reports listen errors (EADDRINUSE, ...) asynchronously, as 'error'.
       process.nextTick(() => this.emit('error', err));

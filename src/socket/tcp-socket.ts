@@ -67,6 +67,17 @@ export function validatePort(port: unknown, name = 'Port', allowZero = true): nu
   return n;
 }
 
+/** Run `fn`; if it throws, rethrow on the next tick, outside the caller (the stack). */
+export function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
 export interface TcpSocketOptions {
   /** Keep our sending side open after the peer's FIN (default false, like net). */
   allowHalfOpen?: boolean;
@@ -150,12 +161,15 @@ export class TcpSocket extends Duplex {
       if (!this.allowHalfOpen) this.endedByPeer = true;
     });
 
+    // User handlers run inside these callbacks; an exception from one must not unwind through the
+    // TCP layer halfway through a segment. It is rethrown on the next tick instead: still an uncaught
+    // exception, as it would be from a net.Socket handler, but the stack's state stays consistent.
     const events: ConnectionEvents = {
-      onEstablished: () => this.onEstablished(),
-      onData: (data) => this.onConnData(data),
-      onPeerFin: () => this.onPeerFin(),
-      onWritable: () => this.onWritable(),
-      onClosed: (error) => this.onConnClosed(error),
+      onEstablished: () => guarded(() => this.onEstablished()),
+      onData: (data) => guarded(() => this.onConnData(data)),
+      onPeerFin: () => guarded(() => this.onPeerFin()),
+      onWritable: () => guarded(() => this.onWritable()),
+      onClosed: (error) => guarded(() => this.onConnClosed(error)),
     };
     conn.setEvents(events);
   }
@@ -348,6 +362,13 @@ export class TcpSocket extends Duplex {
     if (held) held.cb(error ?? new SocketError('ERR_SOCKET_CLOSED', 'Socket is closed', 'write'));
     const hadError = error != null;
     process.nextTick(() => this.emit('close', hadError));
+  }
+
+  /** end(), then destroy() once everything was handed to the TCP layer (net.Socket.destroySoon). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
   }
 
   /** Close with a RST, whatever is queued or unread (net.Socket.resetAndDestroy). */

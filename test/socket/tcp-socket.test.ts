@@ -439,3 +439,44 @@ describe('TcpSocket with a connection that reports onClosed from inside abort()'
     expect(clientLog).toEqual(['error:ECONNRESET', 'close:true']);
   });
 });
+
+describe('TcpSocket handler exceptions', () => {
+  it("a throwing 'data' handler does not unwind through the TCP layer; it is rethrown on the next tick", async () => {
+    const p = await connectedPair();
+    const boom = new Error('handler bug');
+    p.server.on('data', () => {
+      throw boom;
+    });
+    await settle(); // flowing now: push() emits 'data' synchronously
+    const caught: unknown[] = [];
+    const onUncaught = (e: unknown) => caught.push(e);
+    // vitest installs its own listener; take it out for the duration so the rethrow is observable.
+    const previous = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onUncaught);
+    try {
+      // Call the connection's callback the way the stack does (the fake's accounting updated first).
+      p.serverConn.unconsumed += 3;
+      expect(() => p.serverConn.events!.onData(Buffer.from('abc'))).not.toThrow();
+      expect(caught).toEqual([]);
+      await settle();
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+      for (const l of previous) process.on('uncaughtException', l);
+    }
+    expect(caught).toEqual([boom]);
+    expect(p.serverConn.consumedTotal()).toBe(3);
+  });
+
+  it('destroySoon() ends, then destroys after finish', async () => {
+    const p = await connectedPair();
+    const got = collect(p.client);
+    p.server.write('bye');
+    p.server.destroySoon();
+    await settle();
+    expect(got.bytes().toString()).toBe('bye');
+    expect(p.server.destroyed).toBe(true);
+    expect(p.serverConn.countCalls('shutdown')).toBe(1);
+    expect(p.serverConn.countCalls('abort')).toBe(0);
+  });
+});
