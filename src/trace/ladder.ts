@@ -154,7 +154,7 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
     const ltr = t.src === left.addr && t.srcPort === left.port;
     const d = ltr ? 0 : 1;
     rel.observe(t, tsMs ?? 0);
-    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack);
+    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & TCP_ACK) !== 0);
     const syn = (t.flags & TCP_SYN) !== 0;
     const fin = (t.flags & TCP_FIN) !== 0;
     const len = t.payloadLength;
