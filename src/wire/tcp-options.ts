@@ -1,0 +1,186 @@
+/**
+ * TCP options (RFC 9293 §3.1 "Options", §3.2 "Specific Option Definitions"; RFC 7323 window scale and
+ * timestamps; RFC 2018 SACK). Each option is either a single kind byte (EOL = 0, NOP = 1) or
+ *
+ *     +--------+--------+---------...
+ *     |  Kind  | Length |  data (Length - 2 bytes)
+ *     +--------+--------+---------...
+ *
+ *   kind 2  MSS             length 4   16-bit maximum segment size            (RFC 9293 §3.2)
+ *   kind 3  Window scale    length 3   shift count                            (RFC 7323 §2.2)
+ *   kind 4  SACK-permitted  length 2                                          (RFC 2018 §2)
+ *   kind 5  SACK            length 2 + 8n, n = 1..4: n (left edge, right edge) (RFC 2018 §3)
+ *   kind 8  Timestamps      length 10  TSval, TSecr                           (RFC 7323 §3.2)
+ *
+ * Unknown kinds are skipped by their length (RFC 9293 §3.1: "must be prepared to handle an illegal
+ * option length ... without crashing"; RFC 1122 §4.2.2.5 ignore unknown options). A malformed list
+ * (length < 2, running past the header, a wrong fixed length) is rejected as ERR_TCP_OPTION.
+ *
+ * Serialization uses the layout Linux uses (net/ipv4/tcp_output.c, tcp_options_write), so that a
+ * segment captured from Linux re-encodes byte for byte:
+ *   MSS; then SACK-permitted + timestamps together (04 02 08 0a ...) or NOP NOP + timestamps, or
+ *   NOP NOP + SACK-permitted; then NOP + window scale; then NOP NOP + SACK blocks.
+ */
+import { WireError } from '../util/errors.ts';
+
+export const TCPOPT_EOL = 0;
+export const TCPOPT_NOP = 1;
+export const TCPOPT_MSS = 2;
+export const TCPOPT_WINDOW_SCALE = 3;
+export const TCPOPT_SACK_PERMITTED = 4;
+export const TCPOPT_SACK = 5;
+export const TCPOPT_TIMESTAMP = 8;
+
+/** A SACK block: [left edge, right edge) in sequence space (RFC 2018 §3). */
+export type SackBlock = readonly [number, number];
+
+export interface TcpTimestamp {
+  readonly value: number;
+  readonly echo: number;
+}
+
+export interface TcpOptions {
+  readonly mss?: number;
+  readonly windowScale?: number;
+  readonly sackPermitted?: boolean;
+  readonly sack?: readonly SackBlock[];
+  readonly timestamp?: TcpTimestamp;
+}
+
+/** Shared, frozen: most segments carry no options and get this one object. */
+export const NO_OPTIONS: TcpOptions = Object.freeze({});
+
+function u32(buf: Uint8Array, i: number): number {
+  return ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
+}
+
+function w32(buf: Uint8Array, i: number, v: number): void {
+  buf[i] = v >>> 24;
+  buf[i + 1] = (v >>> 16) & 0xff;
+  buf[i + 2] = (v >>> 8) & 0xff;
+  buf[i + 3] = v & 0xff;
+}
+
+function bad(message: string): WireError {
+  return new WireError('ERR_TCP_OPTION', message);
+}
+
+/** Parse the options in buf[start, end) (the bytes between the fixed header and the data offset). */
+export function parseTcpOptions(buf: Uint8Array, start: number, end: number): TcpOptions | WireError {
+  if (start === end) return NO_OPTIONS;
+  let mss: number | undefined;
+  let windowScale: number | undefined;
+  let sackPermitted = false;
+  let sack: SackBlock[] | undefined;
+  let timestamp: TcpTimestamp | undefined;
+  let i = start;
+  while (i < end) {
+    const kind = buf[i]!;
+    if (kind === TCPOPT_EOL) break;
+    if (kind === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return bad(`option kind ${kind} has no length byte`);
+    const len = buf[i + 1]!;
+    if (len < 2) return bad(`option kind ${kind} has length ${len} < 2`);
+    if (i + len > end) return bad(`option kind ${kind} (length ${len}) runs past the header`);
+    switch (kind) {
+      case TCPOPT_MSS:
+        if (len !== 4) return bad(`MSS option length ${len}, expected 4`);
+        mss = (buf[i + 2]! << 8) | buf[i + 3]!;
+        break;
+      case TCPOPT_WINDOW_SCALE:
+        if (len !== 3) return bad(`window scale option length ${len}, expected 3`);
+        windowScale = buf[i + 2]!;
+        break;
+      case TCPOPT_SACK_PERMITTED:
+        if (len !== 2) return bad(`SACK-permitted option length ${len}, expected 2`);
+        sackPermitted = true;
+        break;
+      case TCPOPT_SACK: {
+        if ((len - 2) % 8 !== 0 || len === 2) return bad(`SACK option length ${len}, expected 2 + 8n`);
+        sack = [];
+        for (let j = i + 2; j < i + len; j += 8) sack.push([u32(buf, j), u32(buf, j + 4)]);
+        break;
+      }
+      case TCPOPT_TIMESTAMP:
+        if (len !== 10) return bad(`timestamp option length ${len}, expected 10`);
+        timestamp = { value: u32(buf, i + 2), echo: u32(buf, i + 6) };
+        break;
+      default:
+        // Unknown option: skipped by its length.
+        break;
+    }
+    i += len;
+  }
+  const out: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {};
+  if (mss !== undefined) out.mss = mss;
+  if (windowScale !== undefined) out.windowScale = windowScale;
+  if (sackPermitted) out.sackPermitted = true;
+  if (sack !== undefined) out.sack = sack;
+  if (timestamp !== undefined) out.timestamp = timestamp;
+  return out;
+}
+
+/** Bytes the options take when serialized (always a multiple of 4). */
+export function tcpOptionsLength(opts: TcpOptions): number {
+  let n = 0;
+  if (opts.mss !== undefined) n += 4;
+  if (opts.timestamp !== undefined || opts.sackPermitted) n += opts.timestamp !== undefined ? 12 : 4;
+  if (opts.windowScale !== undefined) n += 4;
+  if (opts.sack !== undefined && opts.sack.length > 0) n += 4 + 8 * opts.sack.length;
+  return n;
+}
+
+/** Write the options at out[offset] in Linux's layout; returns the number of bytes written. */
+export function writeTcpOptions(opts: TcpOptions, out: Uint8Array, offset: number): number {
+  let i = offset;
+  if (opts.mss !== undefined) {
+    out[i] = TCPOPT_MSS;
+    out[i + 1] = 4;
+    out[i + 2] = opts.mss >>> 8;
+    out[i + 3] = opts.mss & 0xff;
+    i += 4;
+  }
+  if (opts.timestamp !== undefined) {
+    if (opts.sackPermitted) {
+      out[i] = TCPOPT_SACK_PERMITTED;
+      out[i + 1] = 2;
+    } else {
+      out[i] = TCPOPT_NOP;
+      out[i + 1] = TCPOPT_NOP;
+    }
+    out[i + 2] = TCPOPT_TIMESTAMP;
+    out[i + 3] = 10;
+    w32(out, i + 4, opts.timestamp.value);
+    w32(out, i + 8, opts.timestamp.echo);
+    i += 12;
+  } else if (opts.sackPermitted) {
+    out[i] = TCPOPT_NOP;
+    out[i + 1] = TCPOPT_NOP;
+    out[i + 2] = TCPOPT_SACK_PERMITTED;
+    out[i + 3] = 2;
+    i += 4;
+  }
+  if (opts.windowScale !== undefined) {
+    out[i] = TCPOPT_NOP;
+    out[i + 1] = TCPOPT_WINDOW_SCALE;
+    out[i + 2] = 3;
+    out[i + 3] = opts.windowScale;
+    i += 4;
+  }
+  if (opts.sack !== undefined && opts.sack.length > 0) {
+    out[i] = TCPOPT_NOP;
+    out[i + 1] = TCPOPT_NOP;
+    out[i + 2] = TCPOPT_SACK;
+    out[i + 3] = 2 + 8 * opts.sack.length;
+    i += 4;
+    for (const [l, r] of opts.sack) {
+      w32(out, i, l);
+      w32(out, i + 4, r);
+      i += 8;
+    }
+  }
+  return i - offset;
+}

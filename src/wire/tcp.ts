@@ -1,0 +1,187 @@
+/**
+ * The TCP header (RFC 9293 §3.1):
+ *
+ *     0                   1                   2                   3
+ *     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |          Source Port          |       Destination Port        |   0
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                        Sequence Number                        |   4
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                    Acknowledgment Number                      |   8
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |  Data |       |C|E|U|A|P|R|S|F|                               |  12
+ *    | Offset| Rsrvd |W|C|R|C|S|S|Y|I|            Window             |
+ *    |       |       |R|E|G|K|H|T|N|N|                               |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |           Checksum            |         Urgent Pointer        |  16
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                           [Options]                           |  20
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *    |                             data                              |
+ *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * Data Offset counts 32-bit words (5..15). The checksum covers a pseudo-header (source and destination
+ * address, zero, protocol 6, TCP length), the header and the data (RFC 9293 §3.1 "Checksum").
+ */
+import { WireError } from '../util/errors.ts';
+import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
+import type { Ipv4Address } from './ipv4-address.ts';
+import { NO_OPTIONS, parseTcpOptions, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
+
+export type { TcpOptions, SackBlock, TcpTimestamp } from './tcp-options.ts';
+
+/** The control bits, as a bit set (byte 13 of the header). */
+export type TcpFlags = number;
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+export const URG = 0x20;
+export const ECE = 0x40;
+export const CWR = 0x80;
+
+export const TCP_HEADER_MIN = 20;
+export const TCP_PROTOCOL = 6;
+
+export interface TcpSegment {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly seq: number;
+  readonly ack: number;
+  /** Header length in bytes (the Data Offset field times 4). */
+  readonly dataOffset: number;
+  readonly flags: TcpFlags;
+  /** The raw 16-bit window field (not scaled). */
+  readonly window: number;
+  readonly checksum: number;
+  readonly urgent: number;
+  readonly options: TcpOptions;
+  /** A view into the received buffer (no copy). */
+  readonly payload: Uint8Array;
+}
+
+/** What serializeTcp needs: the header is laid out from these (dataOffset and checksum are computed). */
+export interface TcpSegmentInit {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly seq: number;
+  readonly ack: number;
+  readonly flags: TcpFlags;
+  readonly window: number;
+  readonly urgent?: number;
+  readonly options?: TcpOptions;
+  readonly payload?: Uint8Array;
+}
+
+export interface ParseTcpOptions {
+  /** Verify the checksum with the pseudo-header (default true). */
+  verifyChecksum?: boolean;
+}
+
+/** Flags as tcpdump prints them: "S", "S.", "P.", "F.", "R" ... (for logs and traces, never the hot path). */
+export function formatTcpFlags(flags: TcpFlags): string {
+  let s = '';
+  if (flags & SYN) s += 'S';
+  if (flags & FIN) s += 'F';
+  if (flags & RST) s += 'R';
+  if (flags & PSH) s += 'P';
+  if (flags & URG) s += 'U';
+  if (flags & ECE) s += 'E';
+  if (flags & CWR) s += 'W';
+  if (flags & ACK) s += '.';
+  return s === '' ? 'none' : s;
+}
+
+/** Parse `buf` (a whole TCP segment: header + data) received from `src` to `dst`. */
+export function parseTcp(
+  buf: Uint8Array,
+  src: Ipv4Address,
+  dst: Ipv4Address,
+  opts?: ParseTcpOptions,
+): TcpSegment | WireError {
+  const len = buf.length;
+  if (len < TCP_HEADER_MIN) return new WireError('ERR_TCP_TRUNCATED', `TCP segment of ${len} bytes < 20`);
+  const dataOffset = (buf[12]! >>> 4) * 4;
+  if (dataOffset < TCP_HEADER_MIN) {
+    return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset / 4} words < 5`);
+  }
+  if (dataOffset > len) {
+    return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset} bytes past the segment end (${len})`);
+  }
+  const checksum = (buf[16]! << 8) | buf[17]!;
+  if (opts?.verifyChecksum !== false) {
+    const sum = onesSum(buf, 0, len, pseudoHeaderSum(src, dst, TCP_PROTOCOL, len));
+    if (finishChecksum(sum) !== 0) {
+      return new WireError('ERR_TCP_CHECKSUM', `bad TCP checksum 0x${checksum.toString(16).padStart(4, '0')}`);
+    }
+  }
+  const options = dataOffset === TCP_HEADER_MIN ? NO_OPTIONS : parseTcpOptions(buf, TCP_HEADER_MIN, dataOffset);
+  if (options instanceof WireError) return options;
+  return {
+    srcPort: (buf[0]! << 8) | buf[1]!,
+    dstPort: (buf[2]! << 8) | buf[3]!,
+    seq: ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0,
+    ack: ((buf[8]! << 24) | (buf[9]! << 16) | (buf[10]! << 8) | buf[11]!) >>> 0,
+    dataOffset,
+    flags: buf[13]!,
+    window: (buf[14]! << 8) | buf[15]!,
+    checksum,
+    urgent: (buf[18]! << 8) | buf[19]!,
+    options,
+    payload: buf.subarray(dataOffset),
+  };
+}
+
+/** Header length (bytes) the segment will have once serialized. */
+export function tcpHeaderLength(seg: TcpSegmentInit): number {
+  return TCP_HEADER_MIN + (seg.options === undefined ? 0 : tcpOptionsLength(seg.options));
+}
+
+/**
+ * Write `seg` (header, options, payload) at out[offset] and fill in the checksum for the
+ * pseudo-header src -> dst. Returns the number of bytes written. `out` must have room.
+ */
+export function serializeTcp(
+  seg: TcpSegmentInit,
+  out: Uint8Array,
+  offset: number,
+  src: Ipv4Address,
+  dst: Ipv4Address,
+): number {
+  const optLen = seg.options === undefined ? 0 : writeTcpOptions(seg.options, out, offset + TCP_HEADER_MIN);
+  const hdrLen = TCP_HEADER_MIN + optLen;
+  const o = offset;
+  out[o] = seg.srcPort >>> 8;
+  out[o + 1] = seg.srcPort & 0xff;
+  out[o + 2] = seg.dstPort >>> 8;
+  out[o + 3] = seg.dstPort & 0xff;
+  out[o + 4] = seg.seq >>> 24;
+  out[o + 5] = (seg.seq >>> 16) & 0xff;
+  out[o + 6] = (seg.seq >>> 8) & 0xff;
+  out[o + 7] = seg.seq & 0xff;
+  out[o + 8] = seg.ack >>> 24;
+  out[o + 9] = (seg.ack >>> 16) & 0xff;
+  out[o + 10] = (seg.ack >>> 8) & 0xff;
+  out[o + 11] = seg.ack & 0xff;
+  out[o + 12] = (hdrLen / 4) << 4;
+  out[o + 13] = seg.flags & 0xff;
+  out[o + 14] = (seg.window >>> 8) & 0xff;
+  out[o + 15] = seg.window & 0xff;
+  out[o + 16] = 0;
+  out[o + 17] = 0;
+  const urgent = seg.urgent ?? 0;
+  out[o + 18] = urgent >>> 8;
+  out[o + 19] = urgent & 0xff;
+  let total = hdrLen;
+  if (seg.payload !== undefined && seg.payload.length > 0) {
+    out.set(seg.payload, o + hdrLen);
+    total += seg.payload.length;
+  }
+  const sum = onesSum(out, o, o + total, pseudoHeaderSum(src, dst, TCP_PROTOCOL, total));
+  const c = finishChecksum(sum);
+  out[o + 16] = c >>> 8;
+  out[o + 17] = c & 0xff;
+  return total;
+}

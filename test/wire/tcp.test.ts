@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { WireError } from '../../src/util/errors.ts';
+import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
+import { ACK, FIN, PSH, SYN, formatTcpFlags, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment } from '../../src/wire/tcp.ts';
+import { CLIENT, LINUX_HANDSHAKE_DATA_FIN, SERVER, fromHex } from '../fixtures/linux-tcp.ts';
+
+const C = parseIpv4Address(CLIENT);
+const S = parseIpv4Address(SERVER);
+const addrs = (from: 'client' | 'server') => (from === 'client' ? [C, S] : [S, C]) as [number, number];
+
+function parseOk(bytes: Uint8Array, src: number, dst: number): TcpSegment {
+  const s = parseTcp(bytes, src, dst);
+  if (s instanceof WireError) throw s;
+  return s;
+}
+
+describe('parseTcp on segments captured from Linux', () => {
+  it('decodes the SYN', () => {
+    const s = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[0]!.hex), C, S);
+    expect(s).toMatchObject({ srcPort: 39992, dstPort: 8080, seq: 2330244114, ack: 0, dataOffset: 40, flags: SYN, window: 64240, checksum: 0x3d69, urgent: 0 });
+    expect(s.options).toEqual({ mss: 1460, sackPermitted: true, timestamp: { value: 0x7c5e83bc, echo: 0 }, windowScale: 10 });
+    expect(s.payload.length).toBe(0);
+  });
+  it('decodes the SYN-ACK', () => {
+    const s = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[1]!.hex), S, C);
+    expect(s).toMatchObject({ seq: 2351460994, ack: 2330244115, flags: SYN | ACK, window: 65160 });
+    expect(formatTcpFlags(s.flags)).toBe('S.');
+  });
+  it('decodes the data segment and the FIN', () => {
+    const d = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[3]!.hex), C, S);
+    expect(d.flags).toBe(PSH | ACK);
+    expect(Buffer.from(d.payload).toString()).toBe('hello tunstack\n');
+    expect(d.options).toEqual({ timestamp: { value: 0x7c5e83bd, echo: 0xe26aa3a0 } });
+    const f = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[5]!.hex), C, S);
+    expect(f.flags).toBe(FIN | ACK);
+    expect(f.seq).toBe(2330244115 + 15);
+  });
+  it('re-encodes every captured segment byte for byte (checksum included)', () => {
+    for (const { from, hex } of LINUX_HANDSHAKE_DATA_FIN) {
+      const [src, dst] = addrs(from);
+      const seg = parseOk(fromHex(hex), src, dst);
+      const out = new Uint8Array(100).fill(0xaa);
+      const n = serializeTcp(seg, out, 7, src, dst);
+      expect(n).toBe(hex.length / 2);
+      expect(tcpHeaderLength(seg)).toBe(seg.dataOffset);
+      expect(Buffer.from(out.subarray(7, 7 + n)).toString('hex')).toBe(hex);
+      expect(out[6]).toBe(0xaa);
+    }
+  });
+});
+
+describe('parseTcp rejections', () => {
+  const syn = () => fromHex(LINUX_HANDSHAKE_DATA_FIN[0]!.hex);
+  const code = (r: unknown) => (r as WireError).code;
+  it('truncated', () => {
+    expect(code(parseTcp(syn().subarray(0, 19), C, S))).toBe('ERR_TCP_TRUNCATED');
+  });
+  it('data offset below 5 or past the end', () => {
+    const a = syn();
+    a[12] = 0x40;
+    expect(code(parseTcp(a, C, S, { verifyChecksum: false }))).toBe('ERR_TCP_DATA_OFFSET');
+    const b2 = syn().subarray(0, 36);
+    expect(code(parseTcp(b2, C, S, { verifyChecksum: false }))).toBe('ERR_TCP_DATA_OFFSET');
+  });
+  it('bad checksum (one bit flipped; wrong pseudo-header)', () => {
+    const a = syn();
+    a[30] ^= 1;
+    expect(code(parseTcp(a, C, S))).toBe('ERR_TCP_CHECKSUM');
+    expect(code(parseTcp(syn(), C, S + 1))).toBe('ERR_TCP_CHECKSUM');
+    expect(parseTcp(a, C, S, { verifyChecksum: false })).not.toBeInstanceOf(WireError);
+  });
+  it('malformed options', () => {
+    const a = syn();
+    a[21] = 9; // MSS option length 9 runs into the next option and has the wrong fixed length
+    expect(code(parseTcp(a, C, S, { verifyChecksum: false }))).toBe('ERR_TCP_OPTION');
+  });
+  it('never throws on arbitrary bytes (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.boolean(), (bytes, verify) => {
+        const r = parseTcp(bytes, C, S, { verifyChecksum: verify });
+        return r instanceof WireError || r.dataOffset <= bytes.length;
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('never throws on mutated Linux segments (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 7 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), (k, muts) => {
+        const bytes = fromHex(LINUX_HANDSHAKE_DATA_FIN[k]!.hex);
+        for (const [i, v] of muts) bytes[i % bytes.length] = v;
+        const r = parseTcp(bytes, C, S, { verifyChecksum: false });
+        return r instanceof WireError || typeof r.seq === 'number';
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
