@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { HttpParseError, HttpRequestParser, type RequestHead } from '../../src/http/parser.ts';
+
+interface Parsed {
+  heads: RequestHead[];
+  bodies: string[];
+  trailers: (Record<string, string> | undefined)[];
+  completed: number;
+  error?: { code: string; status: number };
+}
+
+/** Feed `input` split into the given pieces; collect events (bodies joined per message). */
+function run(pieces: Buffer[]): Parsed {
+  const out: Parsed = { heads: [], bodies: [], trailers: [], completed: 0 };
+  const parser = new HttpRequestParser({
+    onHead: (h) => {
+      out.heads.push(h);
+      out.bodies.push('');
+    },
+    onBody: (c) => {
+      out.bodies[out.bodies.length - 1] += c.toString('latin1');
+    },
+    onComplete: (t) => {
+      out.trailers.push(t ? { ...t } : undefined);
+      out.completed++;
+    },
+  });
+  try {
+    for (const p of pieces) expect(parser.execute(p)).toBe(p.length);
+  } catch (e) {
+    if (!(e instanceof HttpParseError)) throw e;
+    out.error = { code: e.code, status: e.status };
+  }
+  return out;
+}
+
+function normalize(p: Parsed): unknown {
+  return {
+    heads: p.heads.map((h) => ({ ...h, headers: { ...h.headers } })),
+    bodies: p.bodies,
+    trailers: p.trailers,
+    completed: p.completed,
+    error: p.error,
+  };
+}
+
+/** Whole, every two-way split, and one byte at a time must all agree. */
+function parseAllWays(text: string): Parsed {
+  const buf = Buffer.from(text, 'latin1');
+  const whole = run([buf]);
+  const ref = normalize(whole);
+  for (let i = 1; i < buf.length; i++) {
+    expect(normalize(run([buf.subarray(0, i), buf.subarray(i)])), `split at ${i}`).toEqual(ref);
+  }
+  const bytes: Buffer[] = [];
+  for (let i = 0; i < buf.length; i++) bytes.push(buf.subarray(i, i + 1));
+  expect(normalize(run(bytes)), 'byte at a time').toEqual(ref);
+  return whole;
+}
+
+describe('HttpRequestParser: valid requests', () => {
+  it('parses a simple GET with headers lowercased and raw kept', () => {
+    const p = parseAllWays('GET /a?b=1 HTTP/1.1\r\nHost: example\r\nX-Thing:  v1 \r\nx-thing: v2\r\n\r\n');
+    expect(p.error).toBeUndefined();
+    expect(p.completed).toBe(1);
+    const h = p.heads[0]!;
+    expect(h.method).toBe('GET');
+    expect(h.url).toBe('/a?b=1');
+    expect(h.httpVersion).toBe('1.1');
+    expect(h.rawHeaders).toEqual(['Host', 'example', 'X-Thing', 'v1', 'x-thing', 'v2']);
+    expect({ ...h.headers }).toEqual({ host: 'example', 'x-thing': 'v1, v2' });
+    expect(h.keepAlive).toBe(true);
+    expect(h.contentLength).toBeUndefined();
+    expect(h.chunked).toBe(false);
+  });
+
+  it('ignores leading empty lines (RFC 9112 §2.2) and accepts bare LF line ends', () => {
+    const p = parseAllWays('\r\n\r\nGET / HTTP/1.1\nHost: h\n\n');
+    expect(p.error).toBeUndefined();
+    expect(p.heads[0]!.url).toBe('/');
+  });
+
+  it('reads a Content-Length body and the pipelined request after it', () => {
+    const p = parseAllWays(
+      'POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world' + 'GET /next HTTP/1.1\r\nHost: h\r\n\r\n',
+    );
+    expect(p.error).toBeUndefined();
+    expect(p.heads.map((h) => h.url)).toEqual(['/x', '/next']);
+    expect(p.bodies).toEqual(['hello world', '']);
+    expect(p.heads[0]!.contentLength).toBe(11);
+    expect(p.completed).toBe(2);
+  });
+
+  it('decodes chunked bodies with extensions and trailers (RFC 9112 §7.1)', () => {
+    const p = parseAllWays(
+      'POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '5;name=value\r\nhello\r\nA ; q="x y"\r\n0123456789\r\n0\r\nChecksum: abc\r\nX-T: 1\r\n\r\n' +
+        'GET /after HTTP/1.1\r\nHost: h\r\n\r\n',
+    );
+    expect(p.error).toBeUndefined();
+    expect(p.heads[0]!.chunked).toBe(true);
+    expect(p.bodies).toEqual(['hello0123456789', '']);
+    expect(p.trailers).toEqual([{ checksum: 'abc', 'x-t': '1' }, undefined]);
+    expect(p.heads[1]!.url).toBe('/after');
+  });
+
+  it('accepts identical repeated Content-Length values (RFC 9110 §8.6)', () => {
+    const p = parseAllWays('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc');
+    expect(p.error).toBeUndefined();
+    expect(p.bodies).toEqual(['abc']);
+  });
+
+  it('derives persistence: 1.0 default close, keep-alive opt-in; 1.1 close opt-out', () => {
+    expect(parseAllWays('GET / HTTP/1.0\r\n\r\n').heads[0]!.keepAlive).toBe(false);
+    expect(parseAllWays('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n').heads[0]!.keepAlive).toBe(true);
+    expect(parseAllWays('GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, close\r\n\r\n').heads[0]!.keepAlive).toBe(false);
+  });
+
+  it('pauses after a message and resumes where it stopped', () => {
+    const seen: string[] = [];
+    const parser: HttpRequestParser = new HttpRequestParser({
+      onHead: (h) => seen.push(h.url),
+      onBody: () => {},
+      onComplete: () => parser.pause(),
+    });
+    const buf = Buffer.from('GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n');
+    const used = parser.execute(buf);
+    expect(used).toBe(buf.indexOf('GET /2'));
+    expect(seen).toEqual(['/1']);
+    parser.resume();
+    expect(parser.execute(buf.subarray(used))).toBe(buf.length - used);
+    expect(seen).toEqual(['/1', '/2']);
+  });
+});
+
+describe('HttpRequestParser: rejections with their status', () => {
+  const cases: [string, string, string, number][] = [
+    ['both Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', 'ERR_HTTP_CONTENT_LENGTH_AND_TRANSFER_ENCODING', 400],
+    ['invalid Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n', 'ERR_HTTP_INVALID_CONTENT_LENGTH', 400],
+    ['negative Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n', 'ERR_HTTP_INVALID_CONTENT_LENGTH', 400],
+    ['differing Content-Length', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n', 'ERR_HTTP_INVALID_CONTENT_LENGTH', 400],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  b\r\n\r\n', 'ERR_HTTP_OBS_FOLD', 400],
+    ['bare CR in a field value', 'GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n', 'ERR_HTTP_BARE_CR', 400],
+    ['bare CR in the request line', 'GET /\r HTTP/1.1\r\nHost: h\r\n\r\n', 'ERR_HTTP_BARE_CR', 400],
+    ['whitespace before the colon', 'GET / HTTP/1.1\r\nHost : h\r\n\r\n', 'ERR_HTTP_INVALID_HEADER_NAME', 400],
+    ['gzip after chunked', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 'ERR_HTTP_INVALID_TRANSFER_ENCODING', 400],
+    ['gzip, chunked (not implemented)', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 'ERR_HTTP_UNSUPPORTED_TRANSFER_ENCODING', 501],
+    ['chunked twice', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n', 'ERR_HTTP_INVALID_TRANSFER_ENCODING', 400],
+    ['HTTP/2.0', 'GET / HTTP/2.0\r\n\r\n', 'ERR_HTTP_VERSION', 505],
+    ['HTTP/1.2', 'GET / HTTP/1.2\r\n\r\n', 'ERR_HTTP_VERSION', 505],
+    ['lowercase http', 'GET / http/1.1\r\n\r\n', 'ERR_HTTP_INVALID_REQUEST_LINE', 400],
+    ['bad method token', 'G(T / HTTP/1.1\r\nHost: h\r\n\r\n', 'ERR_HTTP_INVALID_METHOD', 400],
+    ['missing Host in 1.1', 'GET / HTTP/1.1\r\n\r\n', 'ERR_HTTP_INVALID_HOST', 400],
+    ['two Host fields', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'ERR_HTTP_INVALID_HOST', 400],
+    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_INVALID_CHUNK', 400],
+    ['chunk data overrun', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n', 'ERR_HTTP_INVALID_CHUNK', 400],
+    ['control byte in value', 'GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n', 'ERR_HTTP_INVALID_HEADER_VALUE', 400],
+  ];
+  for (const [name, text, code, status] of cases) {
+    it(`${name} -> ${status} ${code}`, () => {
+      const p = parseAllWays(text);
+      expect(p.error).toEqual({ code, status });
+    });
+  }
+
+  it('request line over 8 KiB -> 414', () => {
+    const p = run([Buffer.from(`GET /${'a'.repeat(8200)} HTTP/1.1\r\nHost: h\r\n\r\n`)]);
+    expect(p.error).toEqual({ code: 'ERR_HTTP_URI_TOO_LONG', status: 414 });
+    // Detected before the line ends: the parser never buffers more than the limit.
+    const q = run([Buffer.from(`GET /${'a'.repeat(9000)}`)]);
+    expect(q.error).toEqual({ code: 'ERR_HTTP_URI_TOO_LONG', status: 414 });
+  });
+
+  it('a request line of exactly 8192 bytes is accepted', () => {
+    const target = `/${'a'.repeat(8192 - 'GET  HTTP/1.1'.length - 1)}`;
+    const line = `GET ${target} HTTP/1.1`;
+    expect(line.length).toBe(8192);
+    const p = run([Buffer.from(`${line}\r\nHost: h\r\n\r\n`)]);
+    expect(p.error).toBeUndefined();
+    expect(p.heads[0]!.url).toBe(target);
+  });
+
+  it('header section over 16 KiB -> 431, also when it never ends', () => {
+    const big = `GET / HTTP/1.1\r\nHost: h\r\nX: ${'v'.repeat(17000)}\r\n\r\n`;
+    expect(run([Buffer.from(big)]).error).toEqual({ code: 'ERR_HTTP_HEADER_TOO_LARGE', status: 431 });
+    expect(run([Buffer.from(big.slice(0, 17000))]).error).toEqual({ code: 'ERR_HTTP_HEADER_TOO_LARGE', status: 431 });
+  });
+
+  it('more than 100 fields -> 431', () => {
+    let t = 'GET / HTTP/1.1\r\nHost: h\r\n';
+    for (let i = 0; i < 100; i++) t += `X-${i}: v\r\n`;
+    expect(run([Buffer.from(`${t}\r\n`)]).error).toEqual({ code: 'ERR_HTTP_HEADER_TOO_LARGE', status: 431 });
+  });
+
+  it('keeps failing with the same error after the first one', () => {
+    const parser = new HttpRequestParser({ onHead: () => {}, onBody: () => {}, onComplete: () => {} });
+    expect(() => parser.execute(Buffer.from('GET / HTTP/3.0\r\n'))).toThrow(HttpParseError);
+    expect(() => parser.execute(Buffer.from('GET / HTTP/1.1\r\n'))).toThrow(/HTTP\/3.0/);
+    expect(parser.error?.status).toBe(505);
+  });
+});
