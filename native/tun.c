@@ -61,6 +61,8 @@ typedef struct tun_s {
   int handle_closed;     /* uv close callback has run */
   int wrapper_gone;      /* JS object finalized */
   int reading;
+  int failed;            /* the fd reported an error (e.g. the device was deleted): poll no more */
+  uint32_t fake_eagain;  /* test hook: this many coming write(2)s fail with EAGAIN (see _simulateEagain) */
   napi_env env;
   napi_ref callback;     /* JS batch callback while reading */
   napi_ref self;         /* strong ref to the JS object while open (like a socket) */
@@ -195,7 +197,7 @@ static void on_poll(uv_poll_t *h, int status, int events);
  * the tx queue is non-empty. A stopped handle does not keep the loop alive. */
 static void update_poll(tun_t *t) {
   if (t->closed) return;
-  int want = (t->reading ? UV_READABLE : 0) | (t->txq_len > 0 ? UV_WRITABLE : 0);
+  int want = t->failed ? 0 : (t->reading ? UV_READABLE : 0) | (t->txq_len > 0 ? UV_WRITABLE : 0);
   if (want == t->poll_events) return;
   if (want == 0) uv_poll_stop(&t->poll);
   else uv_poll_start(&t->poll, want, on_poll);
@@ -257,11 +259,15 @@ static void read_batch(tun_t *t) {
       t->rx_bytes += (double)used;
       t->rx_batches++;
       deliver(t, batch, n, NULL);
+    } else {
+      t->rx_errors += n; /* out of memory: the packets are lost, but counted */
     }
   }
   if (fatal != 0 && !t->closed) {
-    /* e.g. EBADFD after `ip link del`: stop reading and tell JS once. */
+    /* e.g. EBADFD after `ip link del`: stop polling, drop what is queued, tell JS once. */
     t->reading = 0;
+    t->failed = 1;
+    txq_clear(t);
     update_poll(t);
     napi_get_null(env, &batch);
     const char *code = strerrorname_np(fatal);
@@ -270,11 +276,22 @@ static void read_batch(tun_t *t) {
   napi_close_handle_scope(env, scope);
 }
 
+/* write(2), or a simulated EAGAIN while the test hook asks for one: a TUN write practically never
+ * returns EAGAIN (the kernel consumes the skb at once), so the queue path could not be tested otherwise. */
+static ssize_t tun_write(tun_t *t, const uint8_t *data, size_t len) {
+  if (t->fake_eagain > 0) {
+    t->fake_eagain--;
+    errno = EAGAIN;
+    return -1;
+  }
+  return write(t->fd, data, len);
+}
+
 /* Write queued packets until the queue is empty or the kernel says EAGAIN again. */
 static void flush_queue(tun_t *t) {
   while (t->txq_len > 0 && !t->closed) {
     txq_item *it = &t->txq[t->txq_head];
-    ssize_t r = write(t->fd, it->data, it->len);
+    ssize_t r = tun_write(t, it->data, it->len);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -306,6 +323,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     napi_get_null(t->env, &nul);
     t->rx_errors++;
     t->reading = 0;
+    t->failed = 1;
+    txq_clear(t);
     update_poll(t);
     deliver(t, nul, 0, uv_err_name(status));
     napi_close_handle_scope(t->env, scope);
@@ -327,7 +346,7 @@ static int send_one(tun_t *t, const uint8_t *data, size_t len) {
   }
   if (t->txq_len == 0) { /* keep order: only write directly when nothing is waiting */
     for (;;) {
-      ssize_t r = write(t->fd, data, len);
+      ssize_t r = tun_write(t, data, len);
       if (r >= 0) {
         t->tx_packets++;
         t->tx_bytes += (double)len;
@@ -464,6 +483,21 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   if (t == NULL) return NULL;
   t->reading = 0;
   update_poll(t);
+  return NULL;
+}
+
+/* _simulateEagain(n): the next n write attempts fail with EAGAIN (tests only). */
+static napi_value js_simulate_eagain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  uint32_t n = 0;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &n) != napi_ok) {
+    throw_type(env, "_simulateEagain(n): n must be a number");
+    return NULL;
+  }
+  t->fake_eagain = n;
   return NULL;
 }
 
@@ -771,6 +805,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_default_method, NULL},
       {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL},
+      {"_simulateEagain", NULL, js_simulate_eagain, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls, v;
   NAPI_CALL(env, napi_define_class(env, "Tun", NAPI_AUTO_LENGTH, js_new, NULL,

@@ -58,7 +58,7 @@ export interface TunStats extends DeviceStats {
 }
 
 /** The shape of the addon (native/tun.c). */
-interface NativeConfigureResult {
+export interface NativeConfigureResult {
   address: ConfigStep;
   mtu: ConfigStep;
   up: ConfigStep;
@@ -66,7 +66,7 @@ interface NativeConfigureResult {
   currentAddress: string | null;
 }
 
-interface NativeStats {
+export interface NativeStats {
   rx: number;
   rxBytes: number;
   rxBatches: number;
@@ -80,7 +80,7 @@ interface NativeStats {
   eagain: number;
 }
 
-interface NativeTun {
+export interface NativeTun {
   readonly name: string;
   readonly fd: number;
   configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
@@ -92,9 +92,11 @@ interface NativeTun {
   ref(): void;
   unref(): void;
   close(): void;
+  /** Test hook: the next n write attempts fail with EAGAIN, to exercise the queue. */
+  _simulateEagain(n: number): void;
 }
 
-interface NativeAddon {
+export interface NativeAddon {
   Tun: new (name?: string) => NativeTun;
   BATCH: number;
   TX_QUEUE_MAX: number;

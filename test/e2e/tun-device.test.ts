@@ -148,6 +148,31 @@ describeTun('TunDevice (real TUN in a network namespace)', () => {
     expect((await ns.exec('ip', ['tuntap', 'del', 'mode', 'tun', 'name', 'tskp0'])).code).toBe(0);
   });
 
+  it('queues writes on EAGAIN, flushes them in order when writable, and drops past the bound, counting', async () => {
+    const fixture = ns.spawn('node', ['--import', 'tsx', 'test/e2e/fixtures/tun-queue.ts']);
+    await waitForLine(fixture, /^READY$/, 20_000);
+    const sink = ns.spawn('/usr/bin/python3', ['test/e2e/fixtures/icmp-sink.py', '3', '10']);
+    await waitForLine(sink, /^READY$/, 10_000);
+    fixture.stdin!.write('go\n');
+
+    type Stats = Record<string, number>;
+    const order = JSON.parse((await waitForLine(fixture, /^ORDER (.*)$/, 10_000))[1]!) as { results: number[]; stats: Stats };
+    expect(order.results).toEqual([1, 1, 1]); // queued: the first met EAGAIN, the others keep their place behind it
+    expect(order.stats).toMatchObject({ tx: 3, txQueued: 3, txQueueLength: 0, txDropped: 0, eagain: 2 });
+    // The kernel saw them in the order they were sent.
+    const seqs = JSON.parse((await waitForLine(sink, /^SEQS (.*)$/, 10_000))[1]!) as number[];
+    expect(seqs).toEqual([1, 2, 3]);
+
+    const overflow = JSON.parse((await waitForLine(fixture, /^OVERFLOW (.*)$/, 10_000))[1]!) as { accepted: number; stats: Stats };
+    expect(overflow.accepted).toBe(1024);
+    expect(overflow.stats).toMatchObject({ tx: 3, txQueueLength: 1024, txDropped: 1100 - 1024 });
+    const drained = JSON.parse((await waitForLine(fixture, /^DRAINED (.*)$/, 10_000))[1]!) as { stats: Stats };
+    expect(drained.stats).toMatchObject({ tx: 3 + 1024, txQueueLength: 0, txDropped: 76, txErrors: 0 });
+
+    await waitForLine(fixture, /^CLOSED$/, 10_000);
+    expect(await waitForExit(fixture, 10_000)).toEqual({ code: 0, signal: null });
+  });
+
   it('without CAP_NET_ADMIN: attaches to a configured device owned by us, skipping configuration', async () => {
     // A persistent device owned by uid 0, configured by "the administrator"; then the fixture runs as
     // uid 0 with CAP_NET_ADMIN removed from its bounding set, like a user attaching to a device set up
