@@ -16,7 +16,7 @@ export interface Ipv4Counters {
   rxBadChecksum: number;
   rxBadFragment: number;
   // Addressing drops.
-  /** Unicast for someone else (a host does not forward, RFC 1122 §3.3.1). */
+  /** Unicast for someone else (a host does not forward: forwarding is a router's job, RFC 1812). */
   rxNotOurs: number;
   /** Limited/directed broadcast or multicast destination: silently ignored (we join no group). */
   rxBroadcast: number;

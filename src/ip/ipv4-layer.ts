@@ -3,7 +3,7 @@
  * us, reassembles fragments, and hands each datagram to the transport registered for its protocol;
  * on the way out it writes the header in front of a transport's payload and fragments when needed.
  *
- * It never forwards (a host, RFC 1122 §3.3.1), never throws on a bad packet (every drop is counted
+ * It never forwards (it is a host, not a router), never throws on a bad packet (every drop is counted
  * with its reason), and does no I/O of its own: `transmit` is the device's send, time comes in as
  * `now`, and `pollAt()`/`poll(now)` drive the reassembly timeout.
  *
@@ -140,7 +140,8 @@ export class Ipv4Layer implements IpOutput {
 
     const dst = ipv4Dst(datagram);
     if (dst !== this.address) {
-      // RFC 1122 §3.3.1: a host does not forward. Broadcasts and multicasts we simply do not use.
+      // Not for us: a host does not forward. Broadcasts and multicasts we simply do not use (no
+      // broadcast or multicast service sits above us).
       if (dst === 0xffffffff || dst === this.broadcast || dst >>> 28 === 0xe) c.rxBroadcast++;
       else c.rxNotOurs++;
       return;
