@@ -3,16 +3,19 @@
  * relative sequence numbers (DESIGN.md rule 12), flags, lengths, the options of the handshake, and a
  * short preview of each segment's payload (the first line of an HTTP request or response):
  *
- *     10.77.0.1:40000                                       10.77.0.2:80
- *            |---- SYN seq=0 win=64240 <mss 1460,sackOK,wscale 7> ---->|
- *            |<--- SYN,ACK seq=0 ack=1 win=65535 <mss 1460> -----------|
- *            |---- ACK seq=1 ack=1 win=502 --------------------------->|
- *            |---- PSH,ACK seq=1:78 ack=1 len=77 --------------------->|   GET / HTTP/1.1
+ *     10.77.0.1:40000                                              10.77.0.2:80
+ *            |---- SYN seq=0 win=64240 <mss 1460,sackOK,ts,wscale 7> --->|
+ *            |<--- SYN,ACK seq=0 ack=1 win=65535 <mss 1460,wscale 2> ----|
+ *            |---- ACK seq=1 ack=1 win=64256 --------------------------->|
+ *            |---- PSH,ACK seq=1:36 ack=1 len=35 ----------------------->|   GET / HTTP/1.1
+ *            |---- PSH,ACK seq=1:36 ack=1 len=35 ----------------------->|   [retransmission] GET / HTTP/1.1
+ *            |<--- PSH,ACK seq=1:41 ack=36 win=65536 len=40 -------------|   HTTP/1.1 200 OK
  *
  * The left endpoint is the one that opened the connection (sent the SYN). `win=` is shown on SYNs and
  * whenever a side's advertised window changes, scaled once both SYNs carried a window scale option
  * (RFC 7323 §2.2: the window field of a SYN itself is never scaled). A segment whose data (or SYN/FIN)
- * lies entirely below what that side had already sent is marked "retransmission".
+ * lies entirely below what that side had already sent is marked "[retransmission]" (a duplicate on
+ * the wire looks the same: the view can only say that those bytes were seen before).
  */
 import { readFileSync } from 'node:fs';
 import { WireError } from '../util/errors.ts';
@@ -174,7 +177,7 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
     if (used > 0) {
       const end = (r.seq + used) >>> 0;
       const prev = sentEnd[d];
-      if (prev !== undefined && !syn && ((end - prev) | 0) <= 0) notes.push('retransmission');
+      if (prev !== undefined && !syn && ((end - prev) | 0) <= 0) notes.push('[retransmission]');
       else if (prev === undefined || ((end - prev) | 0) > 0) sentEnd[d] = end;
       if (syn) sentEnd[d] = end;
     }
@@ -186,7 +189,7 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
   const rightName = endpointName(right.addr, right.port);
   const cl = Math.floor(leftName.length / 2);
   const halfRight = Math.floor(rightName.length / 2);
-  let width = opts.width ?? Math.max(MIN_WIDTH, ...rows.map((r) => r.label.length + 8));
+  let width = opts.width ?? Math.max(MIN_WIDTH, ...rows.map((r) => r.label.length + 10));
   // The names must not overlap in the header line.
   width = Math.max(width, leftName.length + 1 + halfRight - cl, 12);
   const cr = cl + width + 1;
