@@ -158,16 +158,34 @@ export function ipv4ErrorMessage(code: Ipv4ErrorCode): string {
 }
 
 // Field accessors for a buffer that passed checkIpv4 (no allocation).
-export const ipv4HeaderLength = (buf: Uint8Array): number => (buf[0]! & 0x0f) * 4;
-export const ipv4Tos = (buf: Uint8Array): number => buf[1]!;
-export const ipv4TotalLength = (buf: Uint8Array): number => (buf[2]! << 8) | buf[3]!;
-export const ipv4Identification = (buf: Uint8Array): number => (buf[4]! << 8) | buf[5]!;
+export function ipv4HeaderLength(buf: Uint8Array): number {
+  return (buf[0]! & 0x0f) * 4;
+}
+export function ipv4Tos(buf: Uint8Array): number {
+  return buf[1]!;
+}
+export function ipv4TotalLength(buf: Uint8Array): number {
+  return (buf[2]! << 8) | buf[3]!;
+}
+export function ipv4Identification(buf: Uint8Array): number {
+  return (buf[4]! << 8) | buf[5]!;
+}
 /** The flags + fragment offset word (offset 6). */
-export const ipv4FragmentWord = (buf: Uint8Array): number => (buf[6]! << 8) | buf[7]!;
-export const ipv4Ttl = (buf: Uint8Array): number => buf[8]!;
-export const ipv4Protocol = (buf: Uint8Array): number => buf[9]!;
-export const ipv4Src = (buf: Uint8Array): Ipv4Address => readIpv4Address(buf, 12);
-export const ipv4Dst = (buf: Uint8Array): Ipv4Address => readIpv4Address(buf, 16);
+export function ipv4FragmentWord(buf: Uint8Array): number {
+  return (buf[6]! << 8) | buf[7]!;
+}
+export function ipv4Ttl(buf: Uint8Array): number {
+  return buf[8]!;
+}
+export function ipv4Protocol(buf: Uint8Array): number {
+  return buf[9]!;
+}
+export function ipv4Src(buf: Uint8Array): Ipv4Address {
+  return readIpv4Address(buf, 12);
+}
+export function ipv4Dst(buf: Uint8Array): Ipv4Address {
+  return readIpv4Address(buf, 16);
+}
 
 /** What serializeIpv4Header needs; the checksum is always computed. */
 export interface Ipv4HeaderInit {
