@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ipPacketsFromPcap, ladderFromPcapFile, listTcpFlows, payloadPreview, renderLadder } from '../../src/trace/ladder.ts';
 import { LINKTYPE_ETHERNET, MemoryPcapSink, PcapWriter } from '../../src/trace/pcap-writer.ts';
@@ -106,6 +107,27 @@ describe('payloadPreview', () => {
 });
 
 describe('ladderFromPcapFile', () => {
+  it('draws a real Linux capture (curl to python http.server over loopback, tcpdump, Ethernet link type)', () => {
+    // Captured with `tcpdump -i lo -w` inside a network namespace; tcpdump -nn shows the same relative
+    // numbers (ack 1, seq 1:79, seq 186:208, ...) and windows 64 << wscale 10 = 65536.
+    const path = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'curl-loopback.pcap');
+    expect(ladderFromPcapFile(path).split('\n')).toEqual([
+      '127.0.0.1:40608                                                         127.0.0.1:8000',
+      '       |---- SYN seq=0 win=65495 <mss 65495,sackOK,ts,wscale 10> ------------->|',
+      '       |<--- SYN,ACK seq=0 ack=1 win=65483 <mss 65495,sackOK,ts,wscale 10> ----|',
+      '       |---- ACK seq=1 ack=1 win=65536 --------------------------------------->|',
+      '       |---- PSH,ACK seq=1:79 ack=1 len=78 ----------------------------------->|   GET / HTTP/1.1',
+      '       |<--- ACK seq=1 ack=79 win=65536 ---------------------------------------|',
+      '       |<--- PSH,ACK seq=1:186 ack=79 len=185 ---------------------------------|   HTTP/1.0 200 OK',
+      '       |---- ACK seq=79 ack=186 ---------------------------------------------->|',
+      '       |<--- PSH,ACK seq=186:208 ack=79 len=22 --------------------------------|   hello from the kernel',
+      '       |---- ACK seq=79 ack=208 ---------------------------------------------->|',
+      '       |---- FIN,ACK seq=79 ack=208 ------------------------------------------>|',
+      '       |<--- FIN,ACK seq=208 ack=80 -------------------------------------------|',
+      '       |---- ACK seq=80 ack=209 ---------------------------------------------->|',
+    ]);
+  });
+
   it('reads a capture written by PcapWriter', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsk-ladder-'));
     try {
