@@ -4,6 +4,9 @@ import { UsageError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/random.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { createMemoryLink } from '../../src/link/memory-device.ts';
+import { PcapDevice } from '../../src/link/pcap-device.ts';
+import { TapDevice } from '../../src/link/tap-device.ts';
+import { MemoryPcapSink, PcapWriter, readPcap } from '../../src/trace/pcap-writer.ts';
 import { FaultDevice, formatImpairSpec, parseImpairSpec, type FaultOptions } from '../../src/link/fault-device.ts';
 
 /** A 40-byte IPv4 datagram (protocol 253, "for experimentation") whose header and payload both carry an
@@ -196,6 +199,31 @@ describe('FaultDevice', () => {
     fa.send(makePacket(5));
     clock.advance(2);
     expect(got).toEqual([5]);
+  });
+
+  it('stacks: Tap(Pcap(Fault(memory))) records what the stack sent, the wire sees what survived', async () => {
+    const clock = new ManualClock();
+    const [a, b] = createMemoryLink(clock, { names: ['sim0', 'sim1'], mtu: 1400 });
+    const sink = new MemoryPcapSink();
+    const fault = new FaultDevice(a, { loss: 0.5, seed: 9 }, clock);
+    const seen: string[] = [];
+    const dev = new TapDevice(new PcapDevice(fault, new PcapWriter(sink, { now: () => 0 })), (dir, p) => seen.push(`${dir}${idOf(p)}`), clock);
+    expect([dev.name, dev.mtu]).toEqual(['sim0', 1400]);
+    const atB: number[] = [];
+    b.setReceiver((ps) => ps.forEach((p) => atB.push(idOf(p))));
+    for (let i = 0; i < 20; i++) dev.send(makePacket(i));
+    b.send(makePacket(100));
+    clock.advance(5);
+    const lost = fault.faultStats().out.lost;
+    expect(lost).toBeGreaterThan(0);
+    expect(atB.length).toBe(20 - lost);
+    expect(dev.stats().txPackets).toBe(20 - lost); // the inner device's counters
+    await dev.close();
+    // Everything the stack sent, plus what was received (packet 100 may or may not survive 'in' loss).
+    const recorded = readPcap(sink.bytes()).packets.map((r) => idOf(r.data));
+    expect(recorded.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(seen.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `out${i}`));
+    expect(recorded.length).toBe(20 + (fault.faultStats().in.lost === 0 ? 1 : 0));
   });
 
   it('rejects out-of-range rates given in code', () => {
