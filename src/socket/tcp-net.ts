@@ -10,9 +10,8 @@
  */
 import type { Clock } from '../util/clock.ts';
 import type { SocketError } from '../util/errors.ts';
-import { parseIpv4Address, formatIpv4Address } from '../wire/ipv4-address.ts';
 import type { ConnectionEvents, TcpConnection, TcpEndpointApi, TcpInfo } from '../tcp/api.ts';
-import { SocketArgumentError, TcpSocket, validatePort } from './tcp-socket.ts';
+import { TcpSocket, checkIpv4, validatePort } from './tcp-socket.ts';
 import { TcpServer, type TcpServerOptions } from './tcp-server.ts';
 
 export interface TcpNetOptions {
@@ -89,7 +88,7 @@ export class TcpNet {
 
     // Argument errors are thrown synchronously, like net.connect's validation.
     const port = validatePort(options.port, 'Port', false);
-    const host = checkHost(options.host);
+    const host = checkIpv4(options.host);
     const localPort = options.localPort === undefined ? undefined : validatePort(options.localPort, 'options.localPort');
 
     let conn: TcpConnection;
@@ -124,20 +123,6 @@ export class TcpNet {
   ): TcpSocket {
     if (typeof portOrOptions === 'object') return this.connect(portOrOptions, hostOrCb as () => void);
     return this.connect(portOrOptions, hostOrCb as string, cb);
-  }
-}
-
-function checkHost(host: unknown): string {
-  if (typeof host !== 'string') {
-    throw new SocketArgumentError('ERR_INVALID_IP_ADDRESS', `host must be an IPv4 address, got ${String(host)}`);
-  }
-  try {
-    return formatIpv4Address(parseIpv4Address(host));
-  } catch {
-    throw new SocketArgumentError(
-      'ERR_INVALID_IP_ADDRESS',
-      `Invalid IP address: ${host} (tunstack speaks IPv4 only and does not resolve names)`,
-    );
   }
 }
 

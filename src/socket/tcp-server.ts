@@ -1,5 +1,5 @@
 /**
- * A listening socket with net.Server habits: listen(port, backlog, cb) / listen({ port, backlog }, cb),
+ * A listening socket with net.Server habits: listen(port[, host][, backlog][, cb]) / listen({ port, backlog }, cb),
  * 'listening', 'connection' (a TcpSocket), 'error' (EADDRINUSE), close(cb) that stops accepting at once
  * and emits 'close' only when the last accepted connection has closed, getConnections(cb),
  * maxConnections (extra connections are closed on arrival, and 'drop' is emitted, as in Node 20).
@@ -9,9 +9,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';
-import { TunstackError } from '../util/errors.ts';
+import { SocketError, TunstackError } from '../util/errors.ts';
 import type { TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
-import { TcpSocket, guarded, validatePort } from './tcp-socket.ts';
+import { TcpSocket, checkIpv4, guarded, validatePort } from './tcp-socket.ts';
 
 export interface TcpServerOptions {
   /** Accepted sockets keep their sending side open after the peer's FIN (default false). */
@@ -28,6 +28,8 @@ export interface TcpServerOptions {
 
 export interface TcpListenOptions {
   port?: number;
+  /** Our own address or '0.0.0.0' (the stack has one address). */
+  host?: string;
   backlog?: number;
 }
 
@@ -42,6 +44,7 @@ export class TcpServer extends EventEmitter {
   private readonly options: TcpServerOptions;
   private readonly clock: Clock | undefined;
   private readonly localAddress: string;
+  private boundHost: string;
   private handle: TcpListenerHandle | undefined;
   private readonly sockets = new Set<TcpSocket>();
 
@@ -56,6 +59,7 @@ export class TcpServer extends EventEmitter {
     this.options = { ...options };
     this.clock = env.clock;
     this.localAddress = env.localAddress ?? '0.0.0.0';
+    this.boundHost = this.localAddress;
     if (onConnection) this.on('connection', onConnection);
   }
 
@@ -64,31 +68,44 @@ export class TcpServer extends EventEmitter {
   }
 
   listen(port?: number, backlog?: number, cb?: () => void): this;
+  listen(port: number, host: string, backlog?: number, cb?: () => void): this;
+  listen(port: number, host: string, cb?: () => void): this;
   listen(port: number, cb?: () => void): this;
   listen(options: TcpListenOptions, cb?: () => void): this;
   listen(cb?: () => void): this;
   listen(...args: unknown[]): this {
+    // Node's forms: listen(port[, host][, backlog][, cb]) and listen({ port, host, backlog }[, cb]).
     let port: unknown = 0;
+    let host: unknown;
     let backlog: unknown = DEFAULT_BACKLOG;
     let cb: (() => void) | undefined;
     if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
-    const [first, second] = args;
+    const [first, ...rest] = args;
     if (first !== null && typeof first === 'object') {
       const o = first as TcpListenOptions;
       if (o.port !== undefined) port = o.port;
+      if (o.host !== undefined) host = o.host;
       if (o.backlog !== undefined) backlog = o.backlog;
     } else {
       if (first !== undefined) port = first;
-      if (second !== undefined) backlog = second;
+      if (typeof rest[0] === 'string') host = rest.shift();
+      if (rest[0] !== undefined) backlog = rest[0];
     }
     const p = validatePort(port, 'options.port');
     if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
       throw new TypeError(`backlog must be a non-negative integer, got ${String(backlog)}`);
     }
+    const boundHost = host === undefined ? undefined : checkIpv4(host);
     if (this.handle) {
       throw new TunstackError('ERR_SERVER_ALREADY_LISTEN', 'Listen method has been called more than once without closing.');
     }
     if (cb) this.once('listening', cb);
+    if (boundHost !== undefined && boundHost !== '0.0.0.0' && this.localAddress !== '0.0.0.0' && boundHost !== this.localAddress) {
+      const err = new SocketError('EADDRNOTAVAIL', `listen EADDRNOTAVAIL: ${boundHost} is not this stack's address`, 'listen');
+      process.nextTick(() => this.emit('error', err));
+      return this;
+    }
+    this.boundHost = boundHost ?? this.localAddress;
     try {
       this.handle = this.api.listen(p, backlog, (conn) => guarded(() => this.onAccept(conn)));
     } catch (err) {
@@ -160,7 +177,7 @@ export class TcpServer extends EventEmitter {
 
   address(): { address: string; family: 'IPv4'; port: number } | null {
     if (!this.handle) return null;
-    return { address: this.localAddress, family: 'IPv4', port: this.handle.port };
+    return { address: this.boundHost, family: 'IPv4', port: this.handle.port };
   }
 
   getConnections(cb: (err: Error | null, count: number) => void): this {

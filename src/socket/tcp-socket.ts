@@ -42,6 +42,7 @@ import { Duplex } from 'node:stream';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SystemClock } from '../util/clock.ts';
 import { SocketError } from '../util/errors.ts';
+import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
 import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
 
 /** Bad arguments, with Node's codes: ERR_SOCKET_BAD_PORT is a RangeError there, the others TypeErrors. */
@@ -75,6 +76,21 @@ export function guarded(fn: () => void): void {
     process.nextTick(() => {
       throw err;
     });
+  }
+}
+
+/** A dotted-quad IPv4 address, normalized; anything else (names, IPv6) -> ERR_INVALID_IP_ADDRESS. */
+export function checkIpv4(host: unknown): string {
+  if (typeof host !== 'string') {
+    throw new SocketArgumentError('ERR_INVALID_IP_ADDRESS', `host must be an IPv4 address, got ${String(host)}`);
+  }
+  try {
+    return formatIpv4Address(parseIpv4Address(host));
+  } catch {
+    throw new SocketArgumentError(
+      'ERR_INVALID_IP_ADDRESS',
+      `Invalid IP address: ${host} (tunstack speaks IPv4 only and does not resolve names)`,
+    );
   }
 }
 

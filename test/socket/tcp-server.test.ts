@@ -138,4 +138,26 @@ describe('TcpServer', () => {
     expect(accepted!.allowHalfOpen).toBe(true);
     expect(accepted!.isPaused()).toBe(true);
   });
+
+  it('listen(port, host, cb) and listen({ port, host }): our address or 0.0.0.0; another -> EADDRNOTAVAIL', async () => {
+    const { eps, serverNet } = setup();
+    const log: string[] = [];
+    const a = serverNet.createServer().listen(80, '10.0.0.2', () => log.push('a'));
+    const b = serverNet.createServer().listen(81, '0.0.0.0', 9, () => log.push('b'));
+    const c = serverNet.createServer().listen({ port: 82, host: '10.0.0.2' }, () => log.push('c'));
+    const d = serverNet.createServer();
+    d.on('error', (e: Error & { code?: string }) => log.push(`d:${e.code}`));
+    d.listen(83, '10.9.9.9');
+    expect(() => serverNet.createServer().listen(84, 'localhost')).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_IP_ADDRESS' }),
+    );
+    await settle(1);
+    expect(log).toEqual(['a', 'b', 'c', 'd:EADDRNOTAVAIL']);
+    expect(a.address()).toEqual({ address: '10.0.0.2', family: 'IPv4', port: 80 });
+    expect(b.address()).toEqual({ address: '0.0.0.0', family: 'IPv4', port: 81 });
+    expect(c.address()?.port).toBe(82);
+    expect(eps.server.listeners.get(81)?.backlog).toBe(9);
+    expect(eps.server.listeners.has(83)).toBe(false);
+    expect(d.listening).toBe(false);
+  });
 });
