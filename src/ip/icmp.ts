@@ -48,7 +48,9 @@ export interface IcmpErrorReport {
 export interface IcmpHandlerOptions {
   /** Our address: the source of the errors we originate. */
   address: Ipv4Address;
-  output: IpOutput;
+  /** Where replies and errors go (the Ipv4Layer). `ip` is accepted as another name for it. */
+  output?: IpOutput;
+  ip?: IpOutput;
   logger?: Logger;
   /** Error rate limit: tokens per second and bucket size. Default 10/s, burst 10. */
   errorRate?: { perSecond?: number; burst?: number };
@@ -70,11 +72,18 @@ export class IcmpHandler implements TransportHandler {
 
   constructor(opts: IcmpHandlerOptions) {
     this.address = opts.address;
-    this.output = opts.output;
+    const output = opts.output ?? opts.ip;
+    if (output === undefined) throw new TypeError('IcmpHandler needs an output (the IPv4 layer)');
+    this.output = output;
     this.logger = opts.logger;
     this.ratePerMs = (opts.errorRate?.perSecond ?? 10) / 1000;
     this.burst = opts.errorRate?.burst ?? 10;
     this.tokens = this.burst;
+  }
+
+  /** A copy of the counters (ICMP in/out and the UDP port-unreachable helper). */
+  stats(): IcmpCounters {
+    return { ...this.counters };
   }
 
   /**

@@ -74,7 +74,8 @@ export class Ipv4Layer implements IpOutput {
   readonly mtu: number;
   readonly address: Ipv4Address;
   readonly counters: Ipv4Counters = createIpv4Counters();
-  readonly icmp: IcmpHandler;
+  private icmpHandler: IcmpHandler;
+  private udpHandler: UdpUnreachableHandler | undefined;
   private readonly transmit: (packet: Uint8Array) => void;
   private readonly logger: Logger;
   private readonly broadcast: Ipv4Address | undefined;
@@ -95,17 +96,38 @@ export class Ipv4Layer implements IpOutput {
       this.broadcast = (this.address | ~prefixMask(opts.prefixLength)) >>> 0;
     }
     this.nextId = (opts.initialIdentification ?? Math.floor(Math.random() * 0x10000)) & 0xffff;
-    this.icmp = new IcmpHandler({
+    this.icmpHandler = new IcmpHandler({
       address: this.address,
       output: this,
       logger: this.logger,
       ...(opts.icmpErrorRate !== undefined ? { errorRate: opts.icmpErrorRate } : {}),
     });
     this.reassembler = new Reassembler(opts.reassembly ?? {}, this.counters, (now, first) =>
-      this.icmp.sendTimeExceeded(now, ICMP_TIMXCEED_REASS, first),
+      this.icmpHandler.sendTimeExceeded(now, ICMP_TIMXCEED_REASS, first),
     );
-    this.handlers[IPPROTO_ICMP] = this.icmp;
-    if (opts.udpUnreachable !== false) this.handlers[IPPROTO_UDP] = new UdpUnreachableHandler(this.icmp);
+    this.handlers[IPPROTO_ICMP] = this.icmpHandler;
+    if (opts.udpUnreachable !== false) {
+      this.udpHandler = new UdpUnreachableHandler(this.icmpHandler);
+      this.handlers[IPPROTO_UDP] = this.udpHandler;
+    }
+  }
+
+  /** The ICMP handler: answers pings, sends the errors this layer needs, reports incoming errors. */
+  get icmp(): IcmpHandler {
+    return this.icmpHandler;
+  }
+
+  /**
+   * Use another IcmpHandler (one built by the caller, e.g. with its own rate limit) in place of the
+   * built-in one, for protocol 1, for the errors this layer sends, and behind the UDP handler.
+   */
+  setIcmp(icmp: IcmpHandler): void {
+    this.icmpHandler = icmp;
+    this.handlers[IPPROTO_ICMP] = icmp;
+    if (this.udpHandler !== undefined && this.handlers[IPPROTO_UDP] === this.udpHandler) {
+      this.udpHandler = new UdpUnreachableHandler(icmp);
+      this.handlers[IPPROTO_UDP] = this.udpHandler;
+    }
   }
 
   /** Route datagrams of `protocol` to `handler` (replaces any previous one). */
@@ -169,7 +191,7 @@ export class Ipv4Layer implements IpOutput {
     if (handler === undefined) {
       this.counters.rxUnknownProtocol++;
       // RFC 1122 §3.2.2.1: a host SHOULD answer protocol unreachable (code 2).
-      this.icmp.sendDestinationUnreachable(now, ICMP_UNREACH_PROTOCOL, datagram);
+      this.icmpHandler.sendDestinationUnreachable(now, ICMP_UNREACH_PROTOCOL, datagram);
       return;
     }
     const headerLength = ipv4HeaderLength(datagram);
@@ -270,7 +292,7 @@ export class Ipv4Layer implements IpOutput {
       ...this.counters,
       reasmPending: this.reassembler.pending,
       reasmBytes: this.reassembler.bytes,
-      icmp: { ...this.icmp.counters },
+      icmp: this.icmpHandler.stats(),
     };
   }
 }

@@ -166,3 +166,19 @@ describe('IpOutput contract', () => {
     expect(calls[0]!.opts).toEqual({ tos: 0xc0 });
   });
 });
+
+describe('a caller-built IcmpHandler (setIcmp)', () => {
+  it('takes over echo, protocol/port unreachable and the stats', () => {
+    const sent: Uint8Array[] = [];
+    const layer = new Ipv4Layer({ address: B, mtu: 1500, transmit: (p) => sent.push(p) });
+    const icmp = new IcmpHandler({ ip: layer, address: B, errorRate: { burst: 1, perSecond: 1 } });
+    layer.setIcmp(icmp);
+    expect(layer.icmp).toBe(icmp);
+    layer.receive(0, L.ECHO_REQUEST);
+    layer.receive(0, L.PROTO99);
+    layer.receive(0, udpFixed()); // rate-limited by the new handler's bucket (burst 1)
+    expect(sent.length).toBe(2);
+    expect(icmp.stats()).toMatchObject({ outEchoReplies: 1, outErrors: 1, outErrorsRateLimited: 1, udpNoPort: 1 });
+    expect(layer.stats().icmp).toEqual(icmp.stats());
+  });
+});
