@@ -146,7 +146,8 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
     if (ltr || rtl) segs.push({ p: data, t, tsMs });
   }
 
-  const rel = new RelativeSeqTable();
+  // One connection, read whole: bases never expire (a new SYN on a reused 4-tuple still restarts them).
+  const rel = new RelativeSeqTable({ idleTimeoutMs: Infinity, closeLingerMs: Infinity });
   // Per direction (index 0: left to right): window scale from the SYN, last window shown, highest
   // sequence number sent so far (relative).
   const wscale: (number | undefined)[] = [undefined, undefined];

@@ -74,6 +74,8 @@ export class PcapWriter {
   private interval: ReturnType<typeof setInterval> | undefined;
   /** Records written so far. */
   packets = 0;
+  /** A write error from the periodic flush, rethrown by the next flush() or close. */
+  private error: unknown;
 
   constructor(
     private readonly sink: PcapSink,
@@ -97,7 +99,15 @@ export class PcapWriter {
     this.used = GLOBAL_HEADER_LEN;
     const every = opts.flushIntervalMs ?? 0;
     if (every > 0) {
-      this.interval = setInterval(() => this.flush(), every);
+      this.interval = setInterval(() => {
+        try {
+          this.flush();
+        } catch (err) {
+          // Not from a timer callback (that would crash the process): keep it for flush()/close().
+          this.error = err;
+          clearInterval(this.interval);
+        }
+      }, every);
       this.interval.unref();
     }
   }
@@ -147,6 +157,11 @@ export class PcapWriter {
 
   /** Write out everything buffered (one write). */
   flush(): void {
+    if (this.error !== undefined) {
+      const err = this.error;
+      this.error = undefined;
+      throw err;
+    }
     if (this.used === 0) return;
     this.sink.write(this.chunk.subarray(0, this.used));
     this.used = 0;
@@ -160,9 +175,12 @@ export class PcapWriter {
   closeSync(): void {
     if (this.closed) return;
     if (this.interval !== undefined) clearInterval(this.interval);
-    this.flush();
     this.closed = true;
-    this.sink.close();
+    try {
+      this.flush();
+    } finally {
+      this.sink.close();
+    }
   }
 
   /** Flush and close. Idempotent. */

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/util/clock.ts';
 import { WireError } from '../../src/util/errors.ts';
 import { createMemoryLink } from '../../src/link/memory-device.ts';
@@ -55,6 +55,36 @@ describe('PcapWriter', () => {
     expect(writes.reduce((a, b) => a + b, 0)).toBe(10_024);
     expect(writes.length).toBeLessThanOrEqual(12);
     expect(w.packets).toBe(100);
+  });
+
+  it('flushes periodically when asked, and keeps a periodic write error for the next flush', () => {
+    vi.useFakeTimers();
+    try {
+      const writes: number[] = [];
+      let fail = false;
+      const sink = {
+        write: (c: Uint8Array) => {
+          if (fail) throw new Error('ENOSPC');
+          writes.push(c.length);
+        },
+        close: () => {},
+      };
+      const w = new PcapWriter(sink, { flushIntervalMs: 1000, now: () => 0 });
+      w.write(new Uint8Array(10));
+      vi.advanceTimersByTime(999);
+      expect(writes).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(writes).toEqual([24 + 16 + 10]);
+      fail = true;
+      w.write(new Uint8Array(10));
+      vi.advanceTimersByTime(1000); // must not throw out of the timer
+      fail = false;
+      expect(() => w.flush()).toThrow('ENOSPC');
+      w.closeSync(); // the buffered record is still written
+      expect(writes).toEqual([50, 26]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('reads big-endian files and rejects bad ones with codes', () => {
