@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { TcpNet } from '../../src/socket/tcp-net.ts';
 import { SocketError } from '../../src/util/errors.ts';
 import type { TcpEndpointApi } from '../../src/tcp/api.ts';
+import type { NetLike, ServerLike, SocketLike } from '../../src/http/types.ts';
 import { twoEndpoints, settle } from './fake-tcp.ts';
 
 describe('TcpNet.connect arguments', () => {
@@ -79,5 +80,21 @@ describe('TcpNet.connect', () => {
     expect(log).toEqual([]);
     await settle();
     expect(log).toEqual(['error:EADDRINUSE', 'close:true']);
+  });
+});
+
+describe('TcpNet fits the HTTP server', () => {
+  it('is a NetLike, its sockets SocketLike and its servers ServerLike (checked by tsc)', async () => {
+    const eps = twoEndpoints();
+    const tcp = new TcpNet(eps.server);
+    const asNet: NetLike = tcp;
+    let seen: SocketLike | undefined;
+    const server: ServerLike = asNet.createServer({ allowHalfOpen: true }, (s) => (seen = s));
+    server.listen(80, () => {});
+    await settle();
+    new TcpNet(eps.client).connect(80, '10.0.0.2');
+    await settle();
+    expect(seen?.remoteAddress).toBe('10.0.0.1');
+    expect(seen?.tcpInfo?.().state).toBe('ESTABLISHED');
   });
 });
