@@ -11,12 +11,13 @@
  *  - an exact duplicate (same offset, same length) is ignored and counted;
  *  - any other overlap drops the whole datagram, as RFC 5722 requires for IPv6 and as Linux does for
  *    IPv4 since 4.19: overlaps are how fragment attacks hide data from inspection;
- *  - memory is bounded: at most `maxDatagrams` in progress and `maxBytes` of fragment data; the
- *    oldest datagram is evicted to make room (counted as overflow);
+ *  - memory is bounded: at most `maxDatagrams` in progress and `maxBytes` of fragment data (copied
+ *    out of the device's buffers, so the count is honest); the oldest datagram is evicted to make
+ *    room (counted as overflow);
  *  - a datagram still incomplete `timeoutMs` after its first fragment arrived is discarded. RFC 1122
  *    §3.3.2 asks for a fixed timeout (recommending 60-120 s); 30 s is Linux's default
- *    (net.ipv4.ipfrag_time). If fragment zero had arrived, `onTimeout` gets it so that the caller can
- *    send an ICMP time exceeded, code 1 (RFC 792).
+ *    (net.ipv4.ipfrag_time). If fragment zero had arrived, `onTimeout` gets its header and first 8
+ *    data bytes so that the caller can send an ICMP time exceeded, code 1 (RFC 792).
  */
 import { onesSum } from '../wire/checksum.ts';
 import {
@@ -57,7 +58,7 @@ interface Datagram {
   received: number;
   /** End of the datagram's data, known once the MF = 0 fragment arrived; -1 before. */
   totalEnd: number;
-  /** Fragment zero, whole (its header becomes the datagram's header; ICMP quotes it). */
+  /** Fragment zero's header and first 8 data bytes (the datagram's header; what ICMP quotes). */
   first: Uint8Array | undefined;
   bytes: number;
 }
@@ -146,15 +147,18 @@ export class Reassembler {
         this.remove(key, d);
         return undefined;
       }
-      frags.splice(lo, 0, { start, end, data });
+      // Copy: the device hands out views into one buffer per batch, and a held view would pin the
+      // whole batch, making the byte bound below a fiction.
+      frags.splice(lo, 0, { start, end, data: data.slice() });
       d.received += data.length;
       d.bytes += data.length;
       this.heldBytes += data.length;
     }
     if (start === 0 && d.first === undefined) {
-      d.first = packet;
-      d.bytes += headerLength;
-      this.heldBytes += headerLength;
+      // Its header becomes the datagram's; header + 8 data bytes is also what an ICMP error quotes.
+      d.first = packet.slice(0, Math.min(packet.length, headerLength + 8));
+      d.bytes += d.first.length;
+      this.heldBytes += d.first.length;
     }
 
     if (d.first !== undefined && d.totalEnd >= 0 && d.received === d.totalEnd) {
