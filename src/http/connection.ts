@@ -128,6 +128,8 @@ export class HttpConnection implements ResponseOwner {
   /** Close when idle now, or after the response in progress (server.close()). */
   shutdown(): void {
     this.noMore = true;
+    // Responses not yet started announce the close (RFC 9112 §9.6).
+    for (const r of this.queue) if (!r.headersSent) r.closesConnection = true;
     if (this.current === undefined) {
       this.stopParsing = true;
       this.pending = undefined;

@@ -335,3 +335,97 @@ describe('over an in-memory Duplex pair, in virtual time', () => {
     expect(ended).toBe(true);
   });
 });
+
+describe('server behaviour', () => {
+  it('a throwing handler gets a 500 with close; the server keeps serving', async () => {
+    running = await startServer((req, res) => {
+      if (req.url === '/boom') throw new Error('handler bug');
+      res.end('fine');
+    });
+    const errors: string[] = [];
+    running.server.on('clientError', (e: Error) => errors.push(e.message));
+    const r = await exchange(running.port, [`GET /boom HTTP/1.1\r\n${H}\r\nGET /x HTTP/1.1\r\n${H}\r\n`]);
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([500]);
+    expect(rs[0]!.headers['connection']).toBe('close');
+    expect(errors).toEqual(['handler bug']);
+    const ok = await exchange(running.port, [`GET /x HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+    expect(parseResponses(ok.data)[0]!.body.toString()).toBe('fine');
+  });
+
+  it('Expect: 100-continue gets an interim 100 before the final response', async () => {
+    running = await startServer(testHandler);
+    const r = await exchange(running.port, [`POST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n`, 'abc'], { gapMs: 30 });
+    expect(r.data.toString().startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(parseResponses(r.data)[0]!.body.toString()).toBe('POST abc {}');
+  });
+
+  it('a slow body consumer pauses the socket; the body arrives intact', async () => {
+    let pausedSeen = false;
+    const size = 4 * 1024 * 1024;
+    running = await startServer((req, res) => {
+      let got = 0;
+      let bad = -1;
+      req.on('data', (c: Buffer) => {
+        for (let i = 0; i < c.length; i++) if (c[i] !== (got + i) % 251 && bad < 0) bad = got + i;
+        got += c.length;
+        req.pause();
+        if (req.socket.isPaused()) pausedSeen = true;
+        setTimeout(() => req.resume(), 1);
+      });
+      req.on('end', () => res.end(`${got} ${bad}`));
+    });
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = i % 251;
+    const r = await exchange(running.port, [`POST /up HTTP/1.1\r\n${H}Content-Length: ${size}\r\nConnection: close\r\n\r\n`, body], { timeoutMs: 30000 });
+    expect(parseResponses(r.data)[0]!.body.toString()).toBe(`${size} -1`);
+    expect(pausedSeen).toBe(true);
+  });
+
+  it('a body shorter than its Content-Length closes the connection after it', async () => {
+    running = await startServer((req, res) => {
+      res.setHeader('Content-Length', 10);
+      res.end('short');
+    });
+    const r = await exchange(running.port, [`GET /a HTTP/1.1\r\n${H}\r\nGET /b HTTP/1.1\r\n${H}\r\n`]);
+    expect(r.data.toString().endsWith('\r\n\r\nshort')).toBe(true);
+    expect(r.data.toString().match(/HTTP\/1\.1 200/g)!.length).toBe(1);
+    expect(r.cleanEof).toBe(true);
+  });
+
+  it('setHeader refuses CR/LF (response splitting) and invalid names', async () => {
+    const caught: string[] = [];
+    running = await startServer((req, res) => {
+      for (const [n, v] of [['X-A', 'a\r\nSet-Cookie: x'], ['Bad Name', 'v']] as const) {
+        try {
+          res.setHeader(n, v);
+        } catch (e) {
+          caught.push((e as { code: string }).code);
+        }
+      }
+      res.end('ok');
+    });
+    const r = await exchange(running.port, [`GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+    expect(parseResponses(r.data)[0]!.body.toString()).toBe('ok');
+    expect(caught).toEqual(['ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN']);
+  });
+
+  it('close(): idle connections end now, a busy one after its response (with Connection: close)', async () => {
+    const r0 = await startServer((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('slow'), 100);
+      else res.end('quick');
+    });
+    const idle = exchange(r0.port, [`GET /q HTTP/1.1\r\n${H}\r\n`]);
+    await new Promise((r) => setTimeout(r, 50));
+    const busy = exchange(r0.port, [`GET /slow HTTP/1.1\r\n${H}\r\n`]);
+    await new Promise((r) => setTimeout(r, 30));
+    const closed = new Promise<void>((r) => r0.server.close(() => r()));
+    const [i, b] = await Promise.all([idle, busy]);
+    await closed;
+    expect(parseResponses(i.data).map((x) => x.body.toString())).toEqual(['quick']);
+    const [slow] = parseResponses(b.data);
+    expect(slow!.body.toString()).toBe('slow');
+    expect(slow!.headers['connection']).toBe('close');
+    expect(r0.server.connectionCount).toBe(0);
+  });
+});
