@@ -10,7 +10,7 @@
  *               false and 'drain' comes later: a slow peer (small window) slows the writer.
  *   read path   onData -> push() into the Duplex readable buffer (readableHighWaterMark) and
  *               conn.consumed(n). Once push() returns false, arriving bytes are held here WITHOUT
- *               consumed(), so the receive window we advertise shrinks to zero (RFC 9293 §3.8.6.2):
+ *               consumed(), so the receive window we advertise shrinks to zero (RFC 9293 §3.8.6):
  *               a slow reader slows the peer. _read() (the consumer wants more) hands them over.
  *
  * The held-but-unconsumed bytes play the part of the kernel's receive queue; the Duplex buffers play
@@ -21,12 +21,13 @@
  *   destroy()           -> like close(2) on the fd that net.Socket.destroy() performs:
  *                          - still connecting, or received bytes nobody consumed -> conn.abort() (RST).
  *                            Linux does this on close() with unread data, as RFC 2525 §2.17 recommends
- *                            and RFC 1122 §4.2.2.13 allows ("SHOULD send a RST to show that data was lost");
+ *                            and RFC 1122 §4.2.2.13 / RFC 9293 §3.6.1 say ("SHOULD send a RST to show
+ *                            that data was lost");
  *                          - otherwise conn.shutdown(): bytes already in the TCP send buffer are still
  *                            delivered, then FIN (a graceful close; the stack finishes it on its own).
  *                            Bytes still in the stream's own writable buffer are dropped, as in Node.
  *                            If the peer sends data after that, the socket answers with abort() (RST):
- *                            RFC 1122 §4.2.2.13 again, and what Linux does for an orphaned socket.
+ *                            the same rule, and what Linux does for an orphaned socket.
  *   resetAndDestroy()   -> conn.abort() (RST) always, like net.Socket.resetAndDestroy() (SO_LINGER 0).
  * (Checked against Node 20 on Linux loopback: a pauseOnConnect server socket that destroy()s with the
  * request still in the kernel makes the client see ECONNRESET; one that had read the request makes
