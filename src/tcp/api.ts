@@ -28,6 +28,8 @@ export interface ConnectionEvents {
   /**
    * In-order data arrived. The receive window stays reduced by these bytes until the owner calls
    * `consumed(n)` (that is how backpressure reaches the peer: RFC 9293 §3.8.6.2 window management).
+   * The owner keeps `data` without copying it (the socket hands it to the stream as a Buffer view):
+   * the stack must never write into that memory again.
    */
   onData(data: Uint8Array): void;
   /** The peer sent FIN: no more data will arrive (EOF). */
@@ -108,6 +110,8 @@ export interface TcpEndpointApi {
   /**
    * Listen on a port of our address. `onAccept` is called for each connection that completed the
    * handshake (from the accept queue). Throws SocketError EADDRINUSE if the port is taken.
+   * Port 0 (server.listen() with no port, as in node:net) asks for a free ephemeral port, which
+   * the handle reports as `port`.
    */
   listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void): TcpListenerHandle;
   /** Active open. The connection reports onEstablished or onClosed(ECONNREFUSED/ETIMEDOUT). */
