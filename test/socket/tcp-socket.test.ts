@@ -480,3 +480,52 @@ describe('TcpSocket handler exceptions', () => {
     expect(p.serverConn.countCalls('abort')).toBe(0);
   });
 });
+
+describe('TcpSocket edge cases', () => {
+  it('readyState follows the half-closes: open -> readOnly after end() -> closed', async () => {
+    const p = await connectedPair({}, { allowHalfOpen: true }, { allowHalfOpen: true });
+    expect(p.client.readyState).toBe('open');
+    p.client.end();
+    await settle();
+    expect(p.client.readyState).toBe('readOnly');
+    p.server.resume();
+    p.client.resume();
+    p.server.end();
+    await settle();
+    expect(p.client.readyState).toBe('closed');
+  });
+
+  it('setTimeout rejects a negative delay with ERR_OUT_OF_RANGE', async () => {
+    const p = await connectedPair();
+    expect(() => p.client.setTimeout(-1)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+
+  it('a normal close while a write still waits for send-buffer space fails that write with EPIPE', async () => {
+    const p = await connectedPair({ sendBuffer: 10, recvBuffer: 10 });
+    p.server.pause();
+    const log = record(p.client);
+    let writeErr: (Error & { code?: string }) | null | undefined = null;
+    p.client.write(pattern(100_000), (e) => (writeErr = e));
+    await settle();
+    // The stack reports the connection over (as it would after both FINs) with bytes still held.
+    p.clientConn.reportClosed(undefined);
+    await settle();
+    expect(writeErr).not.toBeNull();
+    expect(writeErr!.code).toBe('EPIPE');
+    expect(log).toEqual(['error:EPIPE', 'close:true']);
+  });
+
+  it('bytesRead counts bytes held for a paused reader; they are delivered after resume', async () => {
+    const p = await connectedPair({}, { pauseOnConnect: true });
+    p.client.write(pattern(3000));
+    await settle();
+    expect(p.server.bytesRead).toBe(3000);
+    expect(p.server.readableLength).toBe(0);
+    const got = collect(p.server);
+    await settle();
+    expect(got.chunks.length).toBe(0); // explicitly paused: a 'data' listener alone does not resume
+    p.server.resume();
+    await settle();
+    expect(got.bytes().equals(pattern(3000))).toBe(true);
+  });
+});
