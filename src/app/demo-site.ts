@@ -221,8 +221,15 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
   return function demoHandler(req: IncomingRequest, res: ServerResponse): void {
     const n = (counts.get(req.socket) ?? 0) + 1;
     counts.set(req.socket, n);
-    const q = req.url.indexOf('?');
-    const urlPath = q >= 0 ? req.url.slice(0, q) : req.url;
+    let target = req.url;
+    // RFC 9112 §3.2.2: a server MUST accept the absolute-form ("GET http://host/path"): keep the path.
+    const scheme = target.indexOf('://');
+    if (scheme > 0 && !target.startsWith('/')) {
+      const slash = target.indexOf('/', scheme + 3);
+      target = slash < 0 ? '/' : target.slice(slash);
+    }
+    const q = target.indexOf('?');
+    const urlPath = q >= 0 ? target.slice(0, q) : target;
     const isGet = req.method === 'GET' || req.method === 'HEAD';
 
     let route: string | undefined;

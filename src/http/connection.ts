@@ -42,13 +42,29 @@ export interface ConnectionHost {
   onConnectionClosed(conn: HttpConnection): void;
 }
 
-/** A prebuilt error response: no handler involved, always followed by a close. */
-export function errorResponse(status: number): string {
-  const body = `${status} ${reasonPhrase(status)}\n`;
-  return (
-    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: tunstack\r\nConnection: close\r\n` +
-    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`
-  );
+/** The parts of the error responses, built once: only the Date line is filled in per use. */
+const ERROR_PARTS: Readonly<Record<number, readonly [string, string]>> = Object.freeze(
+  Object.fromEntries(
+    [400, 408, 413, 414, 431, 500, 501, 505].map((status) => {
+      const body = `${status} ${reasonPhrase(status)}\n`;
+      return [
+        status,
+        [
+          `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: tunstack\r\nDate: `,
+          `\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        ] as const,
+      ];
+    }),
+  ),
+);
+
+/**
+ * An error response: no handler involved, always followed by a close (Connection: close,
+ * RFC 9112 §9.6). Date is included (RFC 9110 §6.6.1: MUST in 4xx from an origin server with a clock).
+ */
+export function errorResponse(status: number, date: string): string {
+  const parts = ERROR_PARTS[status] ?? ERROR_PARTS[400]!;
+  return parts[0] + date + parts[1];
 }
 
 export class HttpConnection implements ResponseOwner {
@@ -263,7 +279,7 @@ export class HttpConnection implements ResponseOwner {
       }
       cur.destroy();
     }
-    this.finalError = errorResponse(err.status);
+    this.finalError = errorResponse(err.status, this.host.date());
     this.afterQueueChange();
   }
 
@@ -382,7 +398,7 @@ export class HttpConnection implements ResponseOwner {
     if (this.ending || this.queue.length > 0 || !this.parser.inHead) return this.updateTimer();
     // RFC 9110 §15.5.9: 408 when the server gives up waiting for a request.
     this.stopParsing = true;
-    this.finalError = errorResponse(408);
+    this.finalError = errorResponse(408, this.host.date());
     this.afterQueueChange();
   }
 

@@ -86,6 +86,12 @@ describe('demo site routes', () => {
     );
   });
 
+  it('accepts the absolute-form request-target (RFC 9112 §3.2.2)', async () => {
+    running = await startServer(createDemoHandler());
+    const [r] = await get(`GET http://t/bytes/5?x=1 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    expect([...r!.body]).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('/delay, /stats, 404 and 405', async () => {
     running = await startServer(createDemoHandler({ stats: () => ({ segmentsIn: 7 }), connectionTable: () => [{ state: 'ESTABLISHED' }] }));
     const rs = await get(

@@ -337,6 +337,18 @@ describe('over an in-memory Duplex pair, in virtual time', () => {
 });
 
 describe('server behaviour', () => {
+  it('closing with unread data still ends with FIN, not RST (the rest is read and discarded)', async () => {
+    running = await startServer(testHandler);
+    const junk = Buffer.alloc(2 * 1024 * 1024, 0x41);
+    const r = await exchange(running.port, [Buffer.concat([Buffer.from(`GET /c HTTP/1.1\r\n${H}Connection: close\r\n\r\n`), junk])]);
+    expect(r.cleanEof).toBe(true);
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(['hello /c']);
+    const e = await exchange(running.port, [Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n'), junk])]);
+    expect(e.cleanEof).toBe(true);
+    expect(parseResponses(e.data)[0]!.status).toBe(400);
+    expect(parseResponses(e.data)[0]!.headers['date']).toMatch(/GMT$/);
+  });
+
   it('a throwing handler gets a 500 with close; the server keeps serving', async () => {
     running = await startServer((req, res) => {
       if (req.url === '/boom') throw new Error('handler bug');
