@@ -1,0 +1,234 @@
+/**
+ * What the CLI runs: open the TUN device, stack the requested wrappers on it (fault injection, pcap,
+ * trace), build the stack, and run the demo site (serve) or one HTTP download (fetch).
+ *
+ * Device wrappers, innermost first:  TUN -> Fault (--impair) -> Pcap (--pcap) -> Tap/tracer (--trace)
+ * so the capture and the trace show exactly what the stack received and sent (after inbound faults,
+ * before outbound ones).
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import type { NetDevice } from '../link/device.ts';
+import { TunDevice } from '../link/tun-device.ts';
+import { FaultDevice, parseImpairSpec, formatImpairSpec } from '../link/fault-device.ts';
+import { PcapDevice } from '../link/pcap-device.ts';
+import { TapDevice } from '../link/tap-device.ts';
+import { PcapWriter } from '../trace/pcap-writer.ts';
+import { PacketTracer } from '../trace/tracer.ts';
+import { Stack } from '../stack.ts';
+import { createHttpServer } from '../http/server.ts';
+import { createDemoHandler } from './demo-site.ts';
+import { SystemClock } from '../util/clock.ts';
+import { UsageError } from '../util/errors.ts';
+import { createLogger, type LogLevel, type Logger } from '../util/logger.ts';
+import { formatIpv4Address, parseIpv4Address, parseIpv4Cidr, sameSubnet } from '../wire/ipv4-address.ts';
+
+export interface DeviceFlags {
+  tun: string;
+  hostAddr: string;
+  addr: string;
+  mtu: number;
+  impair: string | undefined;
+  pcap: string | undefined;
+  trace: boolean;
+  logLevel: LogLevel;
+}
+
+export interface ServeFlags extends DeviceFlags {
+  port: number;
+  /** 0: no echo service. */
+  echoPort: number;
+  root: string | undefined;
+  idleTimeoutMs: number;
+  maxRequests: number;
+}
+
+export interface FetchFlags extends DeviceFlags {
+  url: string;
+  output: string | undefined;
+}
+
+interface Running {
+  stack: Stack;
+  logger: Logger;
+  hostAddress: string;
+  prefixLength: number;
+  /** Flush the pcap, close the device. Safe to call twice. */
+  shutdown(): Promise<void>;
+}
+
+/** Open the device and build the stack; every flag is checked before anything is opened. */
+function startStack(f: DeviceFlags): Running {
+  const logger = createLogger(f.logLevel);
+  const host = parseIpv4Cidr(f.hostAddr);
+  const ours = parseIpv4Address(f.addr);
+  if (host.address === ours) throw new UsageError(`--addr ${f.addr} must differ from --host-addr ${f.hostAddr}`);
+  if (!sameSubnet(host.address, ours, host.prefixLength)) {
+    throw new UsageError(`--addr ${f.addr} is not inside --host-addr ${f.hostAddr}: the kernel would not route to it`);
+  }
+  const impair = f.impair === undefined ? undefined : parseImpairSpec(f.impair);
+  const clock = new SystemClock();
+
+  const tun = TunDevice.open({
+    name: f.tun,
+    hostAddress: formatIpv4Address(host.address),
+    prefixLength: host.prefixLength,
+    mtu: f.mtu,
+    onError: (err) => logger.error({ err }, 'TUN device failed'),
+  });
+  let device: NetDevice = tun;
+  if (impair) {
+    device = new FaultDevice(device, impair, clock);
+    logger.info({ impair: formatImpairSpec(impair) }, 'impairing the link');
+  }
+  let pcap: PcapWriter | undefined;
+  if (f.pcap) {
+    pcap = PcapWriter.open(f.pcap);
+    device = new PcapDevice(device, pcap);
+  }
+  const tracer = f.trace ? new PacketTracer() : undefined;
+  if (tracer) device = new TapDevice(device, tracer.observer, clock);
+
+  const stack = new Stack({ device, address: f.addr, clock, logger });
+  if (tracer) {
+    stack.tcpLayer.onStateChange = (e) => {
+      process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
+    };
+  }
+  let done: Promise<void> | undefined;
+  return {
+    stack,
+    logger,
+    hostAddress: formatIpv4Address(host.address),
+    prefixLength: host.prefixLength,
+    shutdown: () => (done ??= stack.close()),
+  };
+}
+
+/** Resolve on the first SIGINT/SIGTERM. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+export async function runServe(f: ServeFlags): Promise<number> {
+  const run = startStack(f);
+  const { stack, logger } = run;
+
+  // RFC 862 echo: what comes in goes back out; handy for TCP tests with nc or python.
+  if (f.echoPort !== 0) {
+    const echo = stack.tcp.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.pipe(socket);
+    });
+    echo.listen(f.echoPort);
+  }
+
+  const http = createHttpServer(
+    stack,
+    { keepAliveTimeoutMs: f.idleTimeoutMs, maxRequestsPerConnection: f.maxRequests },
+    createDemoHandler({
+      stats: () => stack.stats(),
+      connectionTable: () => stack.connections(),
+      ...(f.root !== undefined ? { root: f.root } : {}),
+    }),
+  );
+  http.on('clientError', (err: Error & { code?: string }) => logger.debug({ code: err.code }, 'bad request'));
+  await new Promise<void>((resolve) => http.listen(f.port, resolve));
+
+  process.stdout.write(
+    `tunstack: ready on ${stack.device.name}: host ${run.hostAddress}/${run.prefixLength}, stack ${stack.address}, ` +
+      `mtu ${stack.device.mtu}, http://${stack.address}:${f.port}/` +
+      (f.echoPort !== 0 ? `, echo :${f.echoPort}` : '') +
+      '\n',
+  );
+
+  const sig = await untilSignal();
+  logger.info({ signal: sig }, 'shutting down');
+  http.close();
+  await run.shutdown();
+  return 0;
+}
+
+/**
+ * The stack as a client (active open): GET one URL over our TCP, stream the body to a file (or just
+ * hash it), print size, time, throughput, sha256 and retransmits. Used by the e2e tests against a
+ * kernel server, and handy in labs.
+ */
+export async function runFetch(f: FetchFlags): Promise<number> {
+  const url = new URL(f.url);
+  if (url.protocol !== 'http:') throw new UsageError(`fetch supports http:// URLs only, got ${url.protocol}`);
+  parseIpv4Address(url.hostname); // the stack has no DNS: an IPv4 literal is required
+  const port = url.port === '' ? 80 : Number(url.port);
+  const run = startStack(f);
+  try {
+    const result = await httpGet(run.stack, url.hostname, port, url.pathname + url.search, f.output);
+    const secs = result.ms / 1000;
+    const tcp = run.stack.stats().tcp as { retransmits?: number };
+    process.stdout.write(
+      `tunstack: fetched ${result.bytes} bytes in ${secs.toFixed(3)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s), ` +
+        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits ?? 0}\n`,
+    );
+    return result.status >= 200 && result.status < 300 ? 0 : 1;
+  } finally {
+    await run.shutdown();
+  }
+}
+
+interface FetchResult {
+  status: number;
+  bytes: number;
+  sha256: string;
+  ms: number;
+}
+
+/** A minimal HTTP/1.1 GET with `Connection: close`: the body is whatever follows the head until EOF. */
+function httpGet(stack: Stack, host: string, port: number, path: string, output: string | undefined): Promise<FetchResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const hash = createHash('sha256');
+    const file = output ? createWriteStream(output) : undefined;
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let status = 0;
+    let bytes = 0;
+    const socket = stack.tcp.connect({ host, port }, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\nUser-Agent: tunstack\r\n\r\n`);
+    });
+    const body = (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+      if (file && !file.write(chunk)) {
+        socket.pause();
+        file.once('drain', () => socket.resume());
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (head === undefined) return body(chunk);
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > 65536) socket.destroy(new UsageError('response head over 64 KiB'));
+        return;
+      }
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'));
+      if (!m) return socket.destroy(new UsageError('not an HTTP response'));
+      status = Number(m[1]);
+      const rest = head.subarray(end + 4);
+      head = undefined;
+      if (rest.length > 0) body(rest);
+    });
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const finish = () => resolve({ status, bytes, sha256: hash.digest('hex'), ms: performance.now() - started });
+      if (file) file.end(finish);
+      else finish();
+    });
+  });
+}

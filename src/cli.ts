@@ -1,0 +1,137 @@
+/**
+ * tunstack's command line. Parses flags (node:util parseArgs, strict: an unknown flag is an error,
+ * not ignored), then hands over to src/app/. Nothing imports this file.
+ *
+ *   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
+ *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
+ *                   [--impair SPEC] [--pcap FILE] [--trace] [--log-level L]
+ *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
+ *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
+ */
+import { parseArgs } from 'node:util';
+import { UsageError, TunstackError } from './util/errors.ts';
+import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
+import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
+import { ladderFromPcapFile } from './trace/ladder.ts';
+
+const USAGE = `usage:
+  tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
+                  [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout MS] [--max-requests N]
+                  [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
+                  [--pcap FILE] [--trace] [--log-level info]
+  tunstack fetch  URL [--output FILE] [device flags as for serve]
+  tunstack ladder FILE.pcap [--width N]
+
+Run it inside a network namespace on shared machines:  sudo scripts/netns-run.sh npm start`;
+
+const deviceOptions = {
+  tun: { type: 'string', default: 'tunstack0' },
+  'host-addr': { type: 'string', default: '10.77.0.1/24' },
+  addr: { type: 'string', default: '10.77.0.2' },
+  mtu: { type: 'string', default: '1500' },
+  impair: { type: 'string' },
+  pcap: { type: 'string' },
+  trace: { type: 'boolean', default: false },
+  'log-level': { type: 'string', default: 'info' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function intFlag(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(text)}`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function deviceFlags(v: Record<string, string | boolean | undefined>): DeviceFlags {
+  const level = v['log-level'] as string;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  }
+  return {
+    tun: v.tun as string,
+    hostAddr: v['host-addr'] as string,
+    addr: v.addr as string,
+    mtu: intFlag('mtu', v.mtu as string, 576, 65535),
+    impair: v.impair as string | undefined,
+    pcap: v.pcap as string | undefined,
+    trace: v.trace === true,
+    logLevel: level as LogLevel,
+  };
+}
+
+function parse(args: string[], options: Parameters<typeof parseArgs>[0]['options']) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values: v, positionals } = parse(rest, {
+        ...deviceOptions,
+        port: { type: 'string', default: '80' },
+        'echo-port': { type: 'string', default: '7' },
+        root: { type: 'string' },
+        'idle-timeout': { type: 'string', default: '5000' },
+        'max-requests': { type: 'string', default: '100' },
+      });
+      if (v.help) return usage(0);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      return runServe({
+        ...deviceFlags(v),
+        port: intFlag('port', v.port as string, 1, 65535),
+        echoPort: intFlag('echo-port', v['echo-port'] as string, 0, 65535),
+        root: v.root as string | undefined,
+        idleTimeoutMs: intFlag('idle-timeout', v['idle-timeout'] as string, 1, 3_600_000),
+        maxRequests: intFlag('max-requests', v['max-requests'] as string, 1, 1_000_000),
+      });
+    }
+    case 'fetch': {
+      const { values: v, positionals } = parse(rest, { ...deviceOptions, output: { type: 'string', short: 'o' } });
+      if (v.help) return usage(0);
+      if (positionals.length !== 1) throw new UsageError('fetch takes exactly one URL');
+      return runFetch({ ...deviceFlags(v), url: positionals[0]!, output: v.output as string | undefined });
+    }
+    case 'ladder': {
+      const { values: v, positionals } = parse(rest, { width: { type: 'string', default: '100' } });
+      if (positionals.length !== 1) throw new UsageError('ladder takes exactly one pcap file');
+      process.stdout.write(await ladderFromPcapFile(positionals[0]!, { width: intFlag('width', v.width as string, 40, 400) }));
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return usage(command === undefined ? 2 : 0);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+function usage(code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(USAGE + '\n');
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tunstack: ${err.message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof TunstackError) {
+      process.stderr.write(`tunstack: ${err.message} [${err.code}]\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`tunstack: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

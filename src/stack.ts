@@ -1,0 +1,160 @@
+/**
+ * The stack: composition and the run loop. This is where the layers meet and the only place that
+ * owns a real timer.
+ *
+ *   device.rx(batch) -> for each packet: ip.receive -> (icmp | tcp).receive      [process]
+ *                    -> tcp.flush: every connection with something to send emits  [dispatch]
+ *                    -> arm one timer at min(ip.pollAt, tcp.pollAt)               [schedule]
+ *
+ * Outbound is the mirror image: connection -> tcp serialize -> ip.send -> device.send.
+ * Socket calls (write/end/destroy) outside packet processing ask for a flush through tcp.onNeedFlush;
+ * the stack runs it once in a microtask, so writes made in one tick coalesce into full segments.
+ */
+import type { NetDevice } from './link/device.ts';
+import { Ipv4Layer } from './ip/ipv4-layer.ts';
+import { IcmpHandler } from './ip/icmp.ts';
+import { IPPROTO_TCP } from './ip/types.ts';
+import { TcpLayer, type TcpLayerOptions } from './tcp/tcp-layer.ts';
+import { TcpNet } from './socket/tcp-net.ts';
+import { SystemClock, type Clock, type TimerHandle } from './util/clock.ts';
+import { silentLogger, type Logger } from './util/logger.ts';
+import { parseIpv4Address, formatIpv4Address } from './wire/ipv4-address.ts';
+import type { TcpInfo } from './tcp/api.ts';
+
+export interface StackOptions {
+  /** The link: a TunDevice, a memory link end, or any stack of wrappers over one. */
+  device: NetDevice;
+  /** The stack's own IPv4 address, e.g. "10.77.0.2". */
+  address: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** TCP tunables (MSL, min RTO, buffer sizes, backlog, ISN key for tests...). */
+  tcp?: Partial<Omit<TcpLayerOptions, 'address' | 'ip' | 'clock' | 'logger'>>;
+  /** Reassembly limits for incoming IPv4 fragments. */
+  reassembly?: { timeoutMs?: number; maxDatagrams?: number; maxBytes?: number };
+}
+
+export interface StackStats {
+  device: ReturnType<NetDevice['stats']>;
+  ip: unknown;
+  icmp: unknown;
+  tcp: unknown;
+}
+
+export class Stack {
+  readonly address: string;
+  readonly device: NetDevice;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly ip: Ipv4Layer;
+  readonly icmp: IcmpHandler;
+  readonly tcpLayer: TcpLayer;
+  /** node:net-style API: `stack.tcp.createServer(...)`, `stack.tcp.connect(...)`. */
+  readonly tcp: TcpNet;
+
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private flushQueued = false;
+  private closed = false;
+
+  constructor(opts: StackOptions) {
+    this.address = formatIpv4Address(parseIpv4Address(opts.address));
+    this.device = opts.device;
+    this.clock = opts.clock ?? new SystemClock();
+    this.logger = opts.logger ?? silentLogger();
+    const device = this.device;
+
+    this.ip = new Ipv4Layer({
+      address: parseIpv4Address(this.address),
+      transmit: (packet) => device.send(packet),
+      mtu: device.mtu,
+      logger: this.logger,
+      ...(opts.reassembly ? { reassembly: opts.reassembly } : {}),
+    });
+    this.icmp = new IcmpHandler({ ip: this.ip, address: parseIpv4Address(this.address), logger: this.logger });
+    this.ip.setIcmp(this.icmp);
+    this.tcpLayer = new TcpLayer({
+      ...opts.tcp,
+      address: this.address,
+      ip: this.ip,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    this.ip.register(IPPROTO_TCP, this.tcpLayer);
+    this.tcpLayer.onNeedFlush = () => this.requestFlush();
+    this.tcp = new TcpNet(this.tcpLayer);
+
+    device.setReceiver((batch) => this.onPackets(batch));
+  }
+
+  /** One device wake-up: process every packet, then send what the connections have, then re-arm. */
+  private onPackets(batch: readonly Uint8Array[]): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    for (let i = 0; i < batch.length; i++) this.ip.receive(now, batch[i]!);
+    this.tcpLayer.flush(now);
+    this.schedule();
+  }
+
+  private requestFlush(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      if (this.closed) return;
+      this.tcpLayer.flush(this.clock.now());
+      this.schedule();
+    });
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.closed) return;
+    const now = this.clock.now();
+    this.ip.poll(now);
+    this.tcpLayer.poll(now);
+    this.tcpLayer.flush(now);
+    this.schedule();
+  }
+
+  /** Keep exactly one real timer armed, at the earliest deadline any layer asked for. */
+  private schedule(): void {
+    const ipAt = this.ip.pollAt() ?? Infinity;
+    const tcpAt = this.tcpLayer.pollAt() ?? Infinity;
+    const at = Math.min(ipAt, tcpAt);
+    if (at === this.timerAt) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at !== Infinity) this.timer = this.clock.setTimer(at, () => this.onTimer());
+  }
+
+  /** Counters of every layer, like `netstat -s`. */
+  stats(): StackStats {
+    return {
+      device: this.device.stats(),
+      ip: this.ip.stats(),
+      icmp: this.icmp.stats(),
+      tcp: this.tcpLayer.stats(),
+    };
+  }
+
+  /** The connection table, like `ss -tan`. */
+  connections(): TcpInfo[] {
+    return this.tcpLayer.connectionTable();
+  }
+
+  /** Stop the run loop and close the device. Connections are abandoned (no FIN/RST is sent). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    await this.device.close();
+  }
+}
+
+export function createStack(opts: StackOptions): Stack {
+  return new Stack(opts);
+}
