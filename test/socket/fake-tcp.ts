@@ -34,8 +34,6 @@ export class FakeConnection implements TcpConnection {
   peer: FakeConnection | undefined;
   events: ConnectionEvents | undefined;
   readonly calls: FakeCall[] = [];
-  /** Every byte delivered to this side, in order (what the owner's onData received). */
-  readonly delivered: number[] = [];
 
   private readonly sendCap: number;
   readonly recvCap: number;
@@ -232,7 +230,6 @@ export class FakeConnection implements TcpConnection {
     if (this.state === 'CLOSED') return;
     this.bytesIn += seg.length;
     this.unconsumed += seg.length;
-    for (const b of seg) this.delivered.push(b);
     if (!this.closedReported) this.events?.onData(seg.slice());
   }
 
