@@ -406,7 +406,7 @@ export class HttpConnection implements ResponseOwner {
     this.timer = undefined;
     this.timerAt = -1;
     if (!this.isIdle) return this.updateTimer();
-    // RFC 9112 §9.8: a server closes idle connections gracefully (no response to send).
+    // RFC 9112 §9.5: a server that times out an idle connection closes it gracefully.
     this.end();
   }
 

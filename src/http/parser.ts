@@ -420,7 +420,7 @@ export class HttpRequestParser {
         .split(',')
         .map((c) => c.split(';')[0]!.trim().toLowerCase())
         .filter((c) => c.length > 0);
-      // RFC 9112 §6.3 rule 4: chunked must be the final coding (else 400); RFC 9112 §7: at most once.
+      // RFC 9112 §6.3 rule 4: chunked must be the final coding (else 400); §6.1: applied at most once.
       if (codings.length === 0 || codings[codings.length - 1] !== 'chunked' || codings.indexOf('chunked') !== codings.length - 1) {
         fail('ERR_HTTP_INVALID_TRANSFER_ENCODING', 400, 'chunked is not the final transfer coding');
       }
