@@ -65,7 +65,7 @@ describe('parseTcp rejections', () => {
   });
   it('bad checksum (one bit flipped; wrong pseudo-header)', () => {
     const a = syn();
-    a[30] ^= 1;
+    a[30] = a[30]! ^ 1;
     expect(code(parseTcp(a, C, S))).toBe('ERR_TCP_CHECKSUM');
     expect(code(parseTcp(syn(), C, S + 1))).toBe('ERR_TCP_CHECKSUM');
     expect(parseTcp(a, C, S, { verifyChecksum: false })).not.toBeInstanceOf(WireError);

@@ -1,0 +1,111 @@
+/**
+ * Congestion control: RFC 5681 (slow start, congestion avoidance, fast retransmit/fast recovery) with
+ * the NewReno modification of RFC 6582 (partial ACKs retransmit the next hole and stay in recovery),
+ * RFC 3042 limited transmit, and the initial window of RFC 6928 §2: min(10*MSS, max(2*MSS, 14600)).
+ *
+ * The object only does the arithmetic and says what to do; the connection sends. Sequence numbers are
+ * passed in so that "recover" (RFC 6582 §3.2) can be compared mod 2^32.
+ */
+import { seqGe, seqGt } from '../wire/seq.ts';
+
+export enum DupAckAction {
+  None = 0,
+  /** RFC 3042: the 1st or 2nd duplicate ACK may release one new segment. */
+  LimitedTransmit = 1,
+  /** RFC 5681 §3.2 step 2-4 / RFC 6582 §3.2 step 2: retransmit the first unacknowledged segment. */
+  FastRetransmit = 2,
+}
+
+export class NewReno {
+  cwnd: number;
+  ssthresh: number;
+  mss: number;
+  dupAcks = 0;
+  inRecovery = false;
+  /** RFC 6582 "recover": the highest sequence number sent when recovery (or a timeout) began. */
+  recover: number;
+  /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1, byte counting). */
+  private caAcked = 0;
+
+  constructor(mss: number, iss: number, initialSsthresh = 0x7fffffff) {
+    this.mss = mss;
+    this.cwnd = NewReno.initialWindow(mss);
+    this.ssthresh = initialSsthresh;
+    this.recover = iss;
+  }
+
+  /** RFC 6928 §2. */
+  static initialWindow(mss: number): number {
+    return Math.min(10 * mss, Math.max(2 * mss, 14600));
+  }
+
+  setMss(mss: number): void {
+    this.mss = mss;
+    this.cwnd = NewReno.initialWindow(mss);
+  }
+
+  /**
+   * An ACK that advanced SND.UNA by `acked` bytes to `ack`. Returns true when it is a partial ACK in
+   * recovery (RFC 6582 §3.2 step 3): the caller retransmits the first unacknowledged segment and
+   * re-arms the retransmission timer.
+   */
+  onNewAck(ack: number, acked: number, flightSize: number): boolean {
+    this.dupAcks = 0;
+    if (this.inRecovery) {
+      if (seqGe(ack, this.recover)) {
+        // Full acknowledgment: deflate (RFC 6582 §3.2 step 3, option (1) with the "max(FlightSize,
+        // SMSS) + SMSS" bound against bursts).
+        this.cwnd = Math.min(this.ssthresh, Math.max(flightSize, this.mss) + this.mss);
+        this.inRecovery = false;
+        return false;
+      }
+      // Partial acknowledgment: deflate by the amount acked, add back one SMSS if >= SMSS acked.
+      this.cwnd = Math.max(this.mss, this.cwnd - acked + (acked >= this.mss ? this.mss : 0));
+      return true;
+    }
+    if (this.cwnd < this.ssthresh) {
+      // Slow start, RFC 5681 §3.1 equation (2) (with byte counting limited to 1 SMSS per ACK).
+      this.cwnd += Math.min(acked, this.mss);
+    } else {
+      // Congestion avoidance: one SMSS per cwnd of acknowledged data (RFC 5681 §3.1, eq. 3 alternative).
+      this.caAcked += acked;
+      if (this.caAcked >= this.cwnd) {
+        this.caAcked -= this.cwnd;
+        this.cwnd += this.mss;
+      }
+    }
+    return false;
+  }
+
+  /** A duplicate ACK (RFC 5681 §2 definition, checked by the caller). `ack` is SEG.ACK. */
+  onDupAck(ack: number, flightSize: number, sndMax: number): DupAckAction {
+    this.dupAcks++;
+    if (this.inRecovery) {
+      // RFC 5681 §3.2 step 4: inflate for each segment that left the network.
+      this.cwnd += this.mss;
+      return DupAckAction.None;
+    }
+    if (this.dupAcks < 3) return DupAckAction.LimitedTransmit;
+    if (this.dupAcks === 3) {
+      // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover" (avoid a second reduction
+      // for losses from the same window after a timeout).
+      if (!seqGt(ack, this.recover) && ack !== this.recover) return DupAckAction.None;
+      this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+      this.recover = sndMax;
+      this.cwnd = this.ssthresh + 3 * this.mss;
+      this.inRecovery = true;
+      return DupAckAction.FastRetransmit;
+    }
+    return DupAckAction.None;
+  }
+
+  /** RFC 5681 §3.1 equation (4) and loss window; RFC 6582 §3.2 step 4 sets recover. */
+  onTimeout(flightSize: number, sndMax: number, firstTimeout: boolean): void {
+    if (firstTimeout) this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+    this.cwnd = this.mss;
+    this.caAcked = 0;
+    this.dupAcks = 0;
+    this.inRecovery = false;
+    this.recover = sndMax;
+  }
+}

@@ -1,0 +1,1076 @@
+/**
+ * The TCB (RFC 9293 §3.3.1) and its event processing (§3.10). No I/O (DESIGN.md rule 4):
+ *
+ *   process(now, seg)    a parsed segment for this 4-tuple, handled in the order of §3.10.7.4
+ *   dispatch(now, emit)  runs due timers, then hands out the segments to send
+ *   pollAt()             the earliest deadline (retransmission, persist, delayed ACK, keep-alive,
+ *                        TIME-WAIT), or Infinity
+ *
+ * Collaborators: SendBuffer (send queue + retransmission queue), Receiver (window, delayed ACK,
+ * reassembly), RttEstimator (RFC 6298), NewReno (RFC 5681/6582/3042).
+ *
+ * Retransmission is go-back-N from SND.UNA after a timeout (SND.NXT is pulled back; SND.MAX keeps the
+ * highest sequence number sent, as in 4.4BSD), and a single segment at SND.UNA for fast retransmit
+ * and NewReno partial ACKs.
+ */
+import { SocketError } from '../util/errors.ts';
+import { formatIpv4Address } from '../wire/ipv4-address.ts';
+import { ACK, FIN, PSH, RST, SYN, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
+import type { TcpOptions } from '../wire/tcp-options.ts';
+import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from '../wire/seq.ts';
+import type { ConnectionEvents, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
+import { DupAckAction, NewReno } from './congestion.ts';
+import type { TcpCounters } from './counters.ts';
+import { Receiver } from './receiver.ts';
+import { RttEstimator } from './rtt.ts';
+import { SendBuffer } from './sender.ts';
+import { STATE_NAMES, State, canReceive, isSynchronized } from './state.ts';
+
+/** Tunables shared by all connections of a layer. */
+export interface ConnectionConfig {
+  mslMs: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  initialRtoMs: number;
+  sendBufferSize: number;
+  receiveBufferSize: number;
+  /** SYN (or SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries = 6). */
+  synRetries: number;
+  /** Data retransmissions before giving up (Linux tcp_retries2 = 15). */
+  maxRetries: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
+  /** Offer/accept RFC 7323 timestamps. */
+  timestamps: boolean;
+  /** Offer/accept RFC 7323 window scaling. */
+  windowScaling: boolean;
+}
+
+/** What a connection needs from its layer. */
+export interface ConnectionHost {
+  readonly cfg: ConnectionConfig;
+  readonly counters: TcpCounters;
+  /** Our MTU (for the MSS we announce: mtu - 40, RFC 9293 §3.7.1). */
+  readonly mtu: number;
+  markDirty(c: Connection): void;
+  /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
+  sendReset(now: number, c: Connection, seq: number, ack: number, withAck: boolean): void;
+  stateChanged(c: Connection, from: State, to: State): void;
+  /** A passive open completed the handshake: hand it to the listener's accept queue. */
+  passiveEstablished(c: Connection): void;
+  /** RFC 5961 §7: a global rate limit on challenge ACKs. */
+  allowChallengeAck(now: number): boolean;
+}
+
+export type Emit = (c: Connection, seg: TcpSegmentInit) => void;
+
+const DEFAULT_MSS = 536; // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: when the peer sends no MSS option
+const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
+const MAX_WSCALE = 14; // RFC 7323 §2.3
+
+export class Connection implements TcpConnection {
+  // Identity
+  readonly localAddr: number;
+  readonly localPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  /** The listener's port for passive opens (for the SYN queue accounting), else undefined. */
+  readonly passive: boolean;
+  listenerRef: unknown = undefined;
+
+  stateValue: State = State.CLOSED;
+
+  // Send sequence space (RFC 9293 §3.3.1)
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence number sent + 1 (go-back-N pulls sndNxt back, never this). */
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  sndWscale = 0;
+  /** Sequence number of send buffer byte 0 (ISS + 1 until the buffer is acknowledged past it). */
+  private sndBase = 0;
+  private readonly snd: SendBuffer;
+  /** shutdown() called: a FIN follows the queued data. */
+  private finQueued = false;
+
+  // Receive side
+  readonly rcv: Receiver;
+  private peerFinReceived = false;
+
+  // Options
+  rcvMss: number;
+  sndMss = DEFAULT_MSS;
+  private offerWscale: number;
+  sackPermitted = false;
+  tsOn = false;
+  private tsRecent = 0;
+  private tsOffset: number;
+  private lastAckSent = 0;
+
+  // Machinery
+  readonly rtt: RttEstimator;
+  cc: NewReno;
+  private rttSeq = 0;
+  private rttStart = -1;
+  private retries = 0;
+  private rtoAt = Infinity;
+  private persistAt = Infinity;
+  private persistBackoff = 0;
+  private probeNow = false;
+  private retransmitHead = false;
+  private timeWaitAt = Infinity;
+  private keepAliveIdle = 0;
+  private keepAliveAt = Infinity;
+  private keepAliveSent = 0;
+  private keepAliveProbeNow = false;
+  private lastRecvAt = 0;
+  private needSyn = false;
+  private rstPending = false;
+  private noDelay = false;
+  private handshakeStart = 0;
+  handshakeRtt: number | undefined;
+  private wantWritable = false;
+
+  // Owner
+  private events: ConnectionEvents | undefined;
+  private pending: Uint8Array[] | undefined;
+  private pendingFin = false;
+  private closedNotified = false;
+  private pendingClose: { error: SocketError | undefined } | undefined;
+
+  // Layer bookkeeping
+  /** Deadline registered in the layer's timer heap (maintained by the layer). */
+  timerAt = Infinity;
+  dirty = false;
+
+  // Statistics
+  retransmits = 0;
+  segmentsIn = 0;
+  segmentsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    localAddr: number,
+    localPort: number,
+    remoteAddr: number,
+    remotePort: number,
+    passive: boolean,
+    tsOffset: number,
+  ) {
+    this.localAddr = localAddr;
+    this.localPort = localPort;
+    this.remoteAddr = remoteAddr;
+    this.remotePort = remotePort;
+    this.passive = passive;
+    this.tsOffset = tsOffset;
+    const cfg = host.cfg;
+    this.snd = new SendBuffer(cfg.sendBufferSize);
+    this.rcv = new Receiver(cfg.receiveBufferSize);
+    this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
+    let ws = 0;
+    while (ws < MAX_WSCALE && cfg.receiveBufferSize / 2 ** ws > 0xffff) ws++;
+    this.offerWscale = cfg.windowScaling ? ws : -1;
+    this.cc = new NewReno(DEFAULT_MSS, 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Opening
+
+  /** Active open (RFC 9293 §3.10.1 OPEN call, active): send SYN, enter SYN-SENT. */
+  openActive(now: number, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.needSyn = true;
+    this.setState(State.SYN_SENT);
+    this.host.markDirty(this);
+  }
+
+  /** Passive open: a SYN arrived on a listening port (RFC 9293 §3.10.7.2). */
+  openPassive(now: number, seg: TcpSegment, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.rcv.irs = seg.seq;
+    this.rcv.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg, true);
+    this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = iss;
+    this.needSyn = true;
+    this.setState(State.SYN_RECEIVED);
+    this.host.markDirty(this);
+  }
+
+  private initSend(iss: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.sndBase = seqAdd(iss, 1);
+    this.cc.recover = iss;
+  }
+
+  /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
+  private negotiate(seg: TcpSegment, weOfferAll: boolean): void {
+    const o = seg.options;
+    if (this.offerWscale >= 0 && o.windowScale !== undefined) {
+      this.sndWscale = Math.min(o.windowScale, MAX_WSCALE);
+      this.rcv.wscale = this.offerWscale;
+    } else {
+      this.sndWscale = 0;
+      this.rcv.wscale = 0;
+      if (weOfferAll) this.offerWscale = -1; // a SYN-ACK only carries it if the SYN did
+    }
+    this.tsOn = this.host.cfg.timestamps && o.timestamp !== undefined;
+    if (this.tsOn) this.tsRecent = o.timestamp!.value;
+    // We do not use SACK information for loss recovery, so we never offer or accept it.
+    this.sackPermitted = false;
+    const peerMss = o.mss ?? DEFAULT_MSS;
+    this.sndMss = Math.max(64, Math.min(peerMss, this.host.mtu - 40) - (this.tsOn ? TS_OPTION_BYTES : 0));
+    this.cc.setMss(this.sndMss);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TcpConnection (the owner's calls)
+
+  get state(): TcpStateName {
+    return STATE_NAMES[this.stateValue]!;
+  }
+
+  get localAddress(): string {
+    return formatIpv4Address(this.localAddr);
+  }
+
+  get remoteAddress(): string {
+    return formatIpv4Address(this.remoteAddr);
+  }
+
+  get writableLength(): number {
+    return this.finQueued || this.stateValue === State.CLOSED ? 0 : this.snd.free;
+  }
+
+  setEvents(events: ConnectionEvents): void {
+    this.events = events;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) for (const d of pending) this.events.onData(d);
+    if (this.pendingFin) {
+      this.pendingFin = false;
+      this.events.onPeerFin();
+    }
+    if (this.pendingClose !== undefined) {
+      const e = this.pendingClose.error;
+      this.pendingClose = undefined;
+      this.events.onClosed(e);
+    }
+  }
+
+  write(data: Uint8Array): number {
+    const s = this.stateValue;
+    if (this.finQueued || !(s === State.ESTABLISHED || s === State.CLOSE_WAIT || s === State.SYN_SENT || s === State.SYN_RECEIVED)) {
+      return 0;
+    }
+    const n = this.snd.write(data);
+    if (n < data.length) this.wantWritable = true;
+    if (n > 0) this.host.markDirty(this);
+    return n;
+  }
+
+  consumed(n: number): void {
+    if (n <= 0) return;
+    this.rcv.buffered = Math.max(0, this.rcv.buffered - n);
+    if (isSynchronized(this.stateValue) && canReceive(this.stateValue) && this.rcv.wantsWindowUpdate(this.rcvMss)) {
+      // RFC 9293 §3.8.6.2.2: the window opened enough to be worth telling the peer.
+      this.rcv.ackNow = true;
+      this.host.markDirty(this);
+    }
+  }
+
+  shutdown(): void {
+    if (this.finQueued) return;
+    switch (this.stateValue) {
+      case State.SYN_SENT:
+        // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB.
+        this.finish(undefined);
+        return;
+      case State.SYN_RECEIVED:
+      case State.ESTABLISHED:
+      case State.CLOSE_WAIT:
+        this.finQueued = true;
+        this.host.markDirty(this);
+        return;
+      default:
+        return;
+    }
+  }
+
+  abort(): void {
+    const s = this.stateValue;
+    if (s === State.CLOSED || s === State.TIME_WAIT) {
+      this.finish(undefined);
+      return;
+    }
+    // RFC 9293 §3.10.5 ABORT: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-*, CLOSE-WAIT send a reset.
+    if (s !== State.SYN_SENT && s !== State.LISTEN) this.rstPending = true;
+    this.snd.clear();
+    this.finish(undefined);
+    this.host.markDirty(this);
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.noDelay = noDelay;
+    if (noDelay) this.host.markDirty(this);
+  }
+
+  setKeepAlive(enable: boolean, idleMs = 7_200_000): void {
+    this.keepAliveIdle = enable ? Math.max(1, idleMs) : 0;
+    this.keepAliveSent = 0;
+    this.keepAliveAt = enable ? this.lastRecvAt + this.keepAliveIdle : Infinity;
+    this.host.markDirty(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State and endings
+
+  /** The state, re-read after owner callbacks (which may close the connection re-entrantly). */
+  private current(): State {
+    return this.stateValue;
+  }
+
+  private setState(to: State): void {
+    const from = this.stateValue;
+    if (from === to) return;
+    this.stateValue = to;
+    this.host.stateChanged(this, from, to);
+  }
+
+  /** Enter CLOSED, tell the owner once. */
+  private finish(error: SocketError | undefined): void {
+    this.setState(State.CLOSED);
+    this.rtoAt = this.persistAt = this.timeWaitAt = this.keepAliveAt = Infinity;
+    this.rcv.ackAt = Infinity;
+    this.notifyClosed(error);
+  }
+
+  private notifyClosed(error: SocketError | undefined): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    if (this.events !== undefined) this.events.onClosed(error);
+    else this.pendingClose = { error };
+  }
+
+  private fail(code: string, message: string): void {
+    this.finish(new SocketError(code, message, this.stateValue === State.SYN_SENT ? 'connect' : 'read'));
+  }
+
+  private enterTimeWait(now: number): void {
+    this.setState(State.TIME_WAIT);
+    // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2 MSL.
+    this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+    this.rtoAt = this.persistAt = this.keepAliveAt = Infinity;
+    this.notifyClosed(undefined);
+  }
+
+  private deliver(data: Uint8Array): void {
+    this.rcv.buffered += data.length;
+    this.bytesIn += data.length;
+    if (this.events !== undefined) this.events.onData(data);
+    else (this.pending ??= []).push(data);
+  }
+
+  private deliverFin(): void {
+    if (this.events !== undefined) this.events.onPeerFin();
+    else this.pendingFin = true;
+  }
+
+  /** Sequence number of our FIN (valid once finQueued). */
+  private get finSeq(): number {
+    return seqAdd(this.sndBase, this.snd.size);
+  }
+
+  private get finAcked(): boolean {
+    return this.finQueued && seqGt(this.sndUna, this.finSeq);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Segment arrival (RFC 9293 §3.10.7)
+
+  process(now: number, seg: TcpSegment): void {
+    this.segmentsIn++;
+    switch (this.stateValue) {
+      case State.CLOSED:
+        return;
+      case State.SYN_SENT:
+        this.processSynSent(now, seg);
+        break;
+      default:
+        this.processSynchronized(now, seg);
+    }
+    if (this.rcv.ackNow || this.rcv.ackAt !== Infinity || this.current() === State.CLOSED) this.host.markDirty(this);
+  }
+
+  /** RFC 9293 §3.10.7.3. */
+  private processSynSent(now: number, seg: TcpSegment): void {
+    const f = seg.flags;
+    // first: the ACK bit
+    if (f & ACK) {
+      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
+        if (!(f & RST)) this.host.sendReset(now, this, seg.ack, 0, false);
+        return;
+      }
+    }
+    // second: the RST bit (acceptable only with an acceptable ACK; RFC 5961 §3.2 leaves SYN-SENT so)
+    if (f & RST) {
+      if (f & ACK) {
+        this.host.counters.resetsReceived++;
+        this.host.counters.failedAttempts++;
+        this.fail('ECONNREFUSED', `connect ECONNREFUSED ${this.remoteAddress}:${this.remotePort}`);
+      }
+      return;
+    }
+    // fourth: the SYN bit
+    if (!(f & SYN) || (f & FIN) !== 0) return; // SYN+FIN dropped, as Linux does
+    this.lastRecvAt = now;
+    this.rcv.irs = seg.seq;
+    this.rcv.rcvNxt = seqAdd(seg.seq, 1);
+    // The window our SYN offered, now anchored at RCV.NXT (it was sent before IRS was known).
+    this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
+    this.negotiate(seg, false);
+    if (f & ACK) {
+      this.sndUna = seg.ack;
+      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+    }
+    if (seqGt(this.sndUna, this.iss)) {
+      // Our SYN is acknowledged: ESTABLISHED.
+      this.sndWnd = seg.window << 0; // a SYN-ACK's window is never scaled
+      this.maxSndWnd = this.sndWnd;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.onSynAcked(now, seg);
+      this.setState(State.ESTABLISHED);
+      this.rcv.ackNow = true;
+      this.host.markDirty(this);
+      this.events?.onEstablished();
+      if (this.current() !== State.ESTABLISHED) return;
+      // Data in the SYN-ACK would be processed in step six; we do not expect any and drop it (the
+      // peer retransmits it once we acknowledge only the SYN).
+    } else {
+      // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, send SYN-ACK with our ISS.
+      this.sndWnd = seg.window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.sndNxt = this.iss;
+      this.needSyn = true;
+      this.setState(State.SYN_RECEIVED);
+      this.host.markDirty(this);
+    }
+  }
+
+  private onSynAcked(now: number, seg: TcpSegment): void {
+    this.handshakeRtt = now - this.handshakeStart;
+    if (this.retries === 0) this.rtt.sample(now - this.handshakeStart); // Karn: not after a SYN retransmit
+    else this.rtt.resetBackoff();
+    this.retries = 0;
+    this.rtoAt = this.sndMax === this.sndUna ? Infinity : now + this.rtt.rto;
+    if (this.tsOn && seg.options.timestamp !== undefined) this.tsRecent = seg.options.timestamp.value;
+    this.host.markDirty(this);
+  }
+
+  /** RFC 9293 §3.10.7.4, for SYN-RECEIVED and every later state. */
+  private processSynchronized(now: number, seg: TcpSegment): void {
+    const f = seg.flags;
+    const dataLen = seg.payload.length;
+    const segLen = dataLen + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
+    const rcvNxt = this.rcv.rcvNxt;
+    const wnd = this.rcv.window;
+
+    // first: check the sequence number
+    let acceptable: boolean;
+    if (segLen === 0) acceptable = wnd === 0 ? seg.seq === rcvNxt : inWindow(seg.seq, rcvNxt, wnd);
+    else if (wnd === 0) acceptable = false;
+    else acceptable = inWindow(seg.seq, rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), rcvNxt, wnd);
+    // "special allowance should be made to accept valid ACKs, URGs, and RSTs" with a zero window.
+    const zeroWindowAllowance = !acceptable && wnd === 0 && seg.seq === rcvNxt;
+    if (!acceptable && !zeroWindowAllowance) {
+      if (!(f & RST)) {
+        // RFC 9293 §3.10.7.4: send an ACK (this also answers a retransmitted FIN in TIME-WAIT).
+        if (this.stateValue === State.TIME_WAIT && (f & FIN) !== 0) this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+        this.rcv.ackNow = true;
+      } else this.host.counters.dropped['rst-out-of-window'] = (this.host.counters.dropped['rst-out-of-window'] ?? 0) + 1;
+      return;
+    }
+    this.lastRecvAt = now;
+    this.keepAliveSent = 0;
+
+    // second: the RST bit (RFC 5961 §3.2: exact match resets, in window -> challenge ACK)
+    if (f & RST) {
+      if (seg.seq !== rcvNxt) {
+        this.challengeAck(now);
+        return;
+      }
+      this.host.counters.resetsReceived++;
+      switch (this.stateValue) {
+        case State.SYN_RECEIVED:
+          if (this.passive) {
+            // Back to LISTEN: for us, the embryonic connection simply goes away.
+            this.finish(undefined);
+          } else this.fail('ECONNREFUSED', `connect ECONNREFUSED ${this.remoteAddress}:${this.remotePort}`);
+          return;
+        case State.ESTABLISHED:
+        case State.FIN_WAIT_1:
+        case State.FIN_WAIT_2:
+        case State.CLOSE_WAIT:
+          this.host.counters.establishedResets++;
+          this.snd.clear();
+          this.fail('ECONNRESET', 'read ECONNRESET');
+          return;
+        case State.TIME_WAIT:
+          // RFC 1337 §3 (TIME-WAIT assassination, fix TW1): ignore RST in TIME-WAIT.
+          return;
+        default:
+          // CLOSING, LAST-ACK: close.
+          this.finish(undefined);
+          return;
+      }
+    }
+
+    // RFC 7323 §4.3: TS.Recent from a segment that covers Last.ACK.sent.
+    if (this.tsOn && seg.options.timestamp !== undefined && seqLe(seg.seq, this.lastAckSent)) {
+      this.tsRecent = seg.options.timestamp.value;
+    }
+
+    // fourth: the SYN bit (RFC 5961 §4.2: challenge ACK, whatever the sequence number)
+    if (f & SYN) {
+      if (this.stateValue === State.SYN_RECEIVED && this.passive && seg.seq === seqAdd(this.rcv.irs, 0)) {
+        // A retransmitted SYN: answer with our SYN-ACK again (RFC 9293 §3.10.7.4 allows the
+        // SYN-RECEIVED passive case to return to LISTEN; retransmitting is what Linux does).
+        this.needSyn = true;
+        this.sndNxt = this.iss;
+        return;
+      }
+      this.challengeAck(now);
+      return;
+    }
+
+    // fifth: the ACK field
+    if (!(f & ACK)) return;
+    if (this.stateValue === State.SYN_RECEIVED) {
+      if (seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndMax)) {
+        this.sndWnd = seg.window * 2 ** this.sndWscale;
+        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+        this.sndWl1 = seg.seq;
+        this.sndWl2 = seg.ack;
+        this.sndUna = seg.ack;
+        if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
+        this.onSynAcked(now, seg);
+        this.setState(State.ESTABLISHED);
+        if (this.passive) this.host.passiveEstablished(this);
+        else this.events?.onEstablished();
+        if (this.current() !== State.ESTABLISHED) return;
+      } else {
+        this.host.sendReset(now, this, seg.ack, 0, false);
+        return;
+      }
+    }
+    if (!this.processAck(now, seg, dataLen)) return;
+
+    // sixth: URG is ignored (RFC 9293 §3.8.5 / RFC 6093: applications should not rely on it).
+
+    // seventh: the segment text
+    let seq = seg.seq;
+    let data = seg.payload;
+    let fin = (f & FIN) !== 0;
+    if (dataLen > 0 && canReceive(this.stateValue)) {
+      const skip = seqSub(this.rcv.rcvNxt, seq);
+      if (skip > 0) {
+        data = data.subarray(Math.min(skip, data.length));
+        seq = this.rcv.rcvNxt;
+      }
+      const room = seqSub(this.rcv.advRight, seq);
+      if (data.length > room) {
+        data = data.subarray(0, Math.max(0, room));
+        fin = false; // the FIN lies beyond the window
+      }
+      if (data.length > 0) {
+        if (seq === this.rcv.rcvNxt) {
+          this.rcv.rcvNxt = seqAdd(seq, data.length);
+          const hadHoles = !this.rcv.reasm.isEmpty;
+          this.deliver(data);
+          if (this.current() === State.CLOSED) return;
+          if (hadHoles) {
+            for (let more = this.rcv.reasm.takeAt(this.rcv.rcvNxt); more !== undefined; more = this.rcv.reasm.takeAt(this.rcv.rcvNxt)) {
+              this.rcv.rcvNxt = seqAdd(this.rcv.rcvNxt, more.length);
+              this.deliver(more);
+              if (this.current() === State.CLOSED) return;
+            }
+            this.rcv.ackNow = true; // a segment that fills a hole: ACK at once (RFC 5681 §4.2)
+          } else this.rcv.onInOrderData(now, data.length, this.rcvMss - (this.tsOn ? TS_OPTION_BYTES : 0));
+        } else {
+          this.rcv.reasm.insert(seq, data);
+          this.rcv.ackNow = true; // out of order: immediate duplicate ACK (RFC 5681 §4.2)
+        }
+      }
+    } else if (dataLen > 0) {
+      // Data after the peer's FIN, or in a closing state: acknowledge and ignore.
+      this.rcv.ackNow = true;
+    }
+
+    // eighth: the FIN bit
+    if (fin && !this.peerFinReceived) {
+      const finAt = seqAdd(seg.seq, dataLen);
+      if (finAt === this.rcv.rcvNxt) this.processFin(now);
+      else if (seqGt(finAt, this.rcv.rcvNxt)) this.rcv.reasm.finSeq = finAt;
+    } else if (!this.peerFinReceived && this.rcv.reasm.finSeq !== undefined && this.rcv.reasm.finSeq === this.rcv.rcvNxt) {
+      this.processFin(now);
+    } else if (fin && this.stateValue === State.TIME_WAIT) {
+      // A retransmitted FIN: acknowledge it and restart the 2 MSL timeout.
+      this.rcv.ackNow = true;
+      this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+    }
+  }
+
+  private processFin(now: number): void {
+    this.peerFinReceived = true;
+    this.rcv.rcvNxt = seqAdd(this.rcv.rcvNxt, 1);
+    this.rcv.ackNow = true;
+    switch (this.stateValue) {
+      case State.SYN_RECEIVED:
+      case State.ESTABLISHED:
+        this.setState(State.CLOSE_WAIT);
+        break;
+      case State.FIN_WAIT_1:
+        // Our FIN not yet acknowledged (else we would be in FIN-WAIT-2): simultaneous close.
+        this.setState(State.CLOSING);
+        break;
+      case State.FIN_WAIT_2:
+        this.enterTimeWait(now);
+        break;
+      default:
+        break;
+    }
+    this.deliverFin();
+  }
+
+  /** RFC 5961 §3.2/§4.2 challenge ACK, rate limited (§7). */
+  private challengeAck(now: number): void {
+    if (this.host.allowChallengeAck(now)) {
+      this.host.counters.challengeAcks++;
+      this.rcv.ackNow = true;
+    } else this.host.counters.challengeAcksSuppressed++;
+  }
+
+  /**
+   * Step five for synchronized states past SYN-RECEIVED. Returns false when processing of the
+   * segment stops here.
+   */
+  private processAck(now: number, seg: TcpSegment, dataLen: number): boolean {
+    const ack = seg.ack;
+    if (seqGt(ack, this.sndMax)) {
+      // Acknowledges something not yet sent: send an ACK, drop (RFC 9293 §3.10.7.4; RFC 5961 §5.2).
+      this.rcv.ackNow = true;
+      return false;
+    }
+    // RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is dropped (with a challenge ACK).
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      this.challengeAck(now);
+      return false;
+    }
+    this.retries = 0; // the peer is alive (keeps zero-window probing going indefinitely)
+    const window = seg.window * 2 ** this.sndWscale;
+    const oldUna = this.sndUna;
+    if (seqGt(ack, this.sndUna)) {
+      const acked = seqSub(ack, this.sndUna);
+      this.sndUna = ack;
+      if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+      // Release acknowledged data from the send buffer (the SYN and FIN occupy no buffer byte).
+      const dataAcked = Math.min(Math.max(0, seqSub(ack, this.sndBase)), this.snd.size);
+      if (dataAcked > 0) {
+        this.snd.consume(dataAcked);
+        this.sndBase = seqAdd(this.sndBase, dataAcked);
+        this.bytesOut += dataAcked;
+        if (this.wantWritable && this.events !== undefined) {
+          this.wantWritable = false;
+          this.events.onWritable();
+          if (this.current() === State.CLOSED) return false;
+        }
+      }
+      // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's timed segment).
+      const ts = seg.options.timestamp;
+      if (this.tsOn && ts !== undefined && ts.echo !== 0) {
+        const r = (this.tsNow(now) - ts.echo) >>> 0;
+        if (r < 0x80000000) this.rtt.sample(r);
+      } else if (this.rttStart >= 0 && seqGt(ack, this.rttSeq)) {
+        this.rtt.sample(now - this.rttStart);
+        this.rttStart = -1;
+      }
+      const flight = seqSub(this.sndMax, oldUna);
+      if (this.cc.onNewAck(ack, acked, flight)) {
+        // NewReno partial ACK (RFC 6582 §3.2 step 3): retransmit the next hole, re-arm the timer.
+        this.retransmitHead = true;
+      }
+      // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
+      this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
+      this.host.markDirty(this);
+    } else if (
+      ack === this.sndUna &&
+      dataLen === 0 &&
+      (seg.flags & (SYN | FIN)) === 0 &&
+      this.sndUna !== this.sndMax &&
+      window === this.sndWnd
+    ) {
+      // A duplicate ACK (RFC 5681 §2).
+      const act = this.cc.onDupAck(ack, seqSub(this.sndMax, this.sndUna), this.sndMax);
+      if (act === DupAckAction.FastRetransmit) {
+        this.retransmitHead = true;
+        this.host.counters.fastRetransmits++;
+        this.rttStart = -1;
+      }
+      this.host.markDirty(this);
+    }
+    // Window update (RFC 9293 §3.10.7.4: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)).
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
+      const opened = window > this.sndWnd;
+      this.sndWnd = window;
+      if (window > this.maxSndWnd) this.maxSndWnd = window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+      if (window > 0) {
+        this.persistAt = Infinity;
+        this.persistBackoff = 0;
+      }
+      if (opened) this.host.markDirty(this);
+    }
+
+    // State-specific parts of step five.
+    switch (this.stateValue) {
+      case State.FIN_WAIT_1:
+        if (this.finAcked) this.setState(State.FIN_WAIT_2);
+        break;
+      case State.CLOSING:
+        if (this.finAcked) {
+          this.enterTimeWait(now);
+          return false;
+        }
+        break;
+      case State.LAST_ACK:
+        if (this.finAcked) {
+          this.finish(undefined);
+          return false;
+        }
+        break;
+      case State.TIME_WAIT:
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Timers
+
+  pollAt(): number {
+    let t = this.rtoAt;
+    if (this.persistAt < t) t = this.persistAt;
+    if (this.rcv.ackAt < t) t = this.rcv.ackAt;
+    if (this.timeWaitAt < t) t = this.timeWaitAt;
+    if (this.keepAliveAt < t) t = this.keepAliveAt;
+    return t;
+  }
+
+  private runTimers(now: number): void {
+    if (this.timeWaitAt <= now) {
+      this.timeWaitAt = Infinity;
+      this.finish(undefined);
+      return;
+    }
+    if (this.rtoAt <= now) this.onRetransmitTimeout(now);
+    if (this.current() === State.CLOSED) return;
+    if (this.persistAt <= now) {
+      this.persistAt = Infinity;
+      this.probeNow = true;
+      this.persistBackoff++;
+    }
+    if (this.rcv.ackAt <= now) {
+      this.rcv.ackAt = Infinity;
+      this.rcv.ackNow = true;
+    }
+    if (this.keepAliveAt <= now) this.onKeepAliveTimer(now);
+  }
+
+  private onRetransmitTimeout(now: number): void {
+    this.rtoAt = Infinity;
+    if (this.sndUna === this.sndMax && !this.needSyn) return;
+    this.retries++;
+    this.host.counters.timeouts++;
+    const s = this.stateValue;
+    const limit = s === State.SYN_SENT || s === State.SYN_RECEIVED ? this.host.cfg.synRetries : this.host.cfg.maxRetries;
+    if (this.retries > limit) {
+      if (s === State.SYN_SENT) this.host.counters.failedAttempts++;
+      // Linux sends no RST here (tcp_write_err); the peer is presumed gone.
+      this.fail('ETIMEDOUT', `${s === State.SYN_SENT ? 'connect' : 'read'} ETIMEDOUT`);
+      return;
+    }
+    this.rtt.backoff(); // RFC 6298 §5.5
+    this.rttStart = -1; // Karn (RFC 6298 §3)
+    if (s === State.SYN_SENT || s === State.SYN_RECEIVED) {
+      this.needSyn = true;
+      this.sndNxt = this.iss;
+      return;
+    }
+    // RFC 5681 §3.1 eq. (4): ssthresh from the flight size; cwnd = 1 SMSS; go back to SND.UNA.
+    this.cc.onTimeout(seqSub(this.sndMax, this.sndUna), this.sndMax, this.rtt.backoffs <= 1);
+    this.sndNxt = this.sndUna;
+    this.retransmitHead = false;
+  }
+
+  private onKeepAliveTimer(now: number): void {
+    this.keepAliveAt = Infinity;
+    if (this.keepAliveIdle === 0) return;
+    const s = this.stateValue;
+    if (s !== State.ESTABLISHED && s !== State.CLOSE_WAIT) return;
+    const cfg = this.host.cfg;
+    const due = this.lastRecvAt + this.keepAliveIdle + this.keepAliveSent * cfg.keepAliveIntervalMs;
+    if (now < due) {
+      this.keepAliveAt = due;
+      return;
+    }
+    if (this.keepAliveSent >= cfg.keepAliveProbes) {
+      this.fail('ETIMEDOUT', 'read ETIMEDOUT (keep-alive)');
+      return;
+    }
+    // RFC 1122 §4.2.3.6: an old sequence number (SND.UNA - 1, as Linux; SND.NXT - 1 when nothing is
+    // outstanding) and no data elicits an ACK from a live peer.
+    this.keepAliveSent++;
+    this.keepAliveProbeNow = true;
+    this.keepAliveAt = now + cfg.keepAliveIntervalMs;
+  }
+
+  private tsNow(now: number): number {
+    return (Math.floor(now) + this.tsOffset) >>> 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Output
+
+  /** Run due timers, then emit whatever is due. Returns nothing; `emit` serializes and sends. */
+  dispatch(now: number, emit: Emit): void {
+    this.dirty = false;
+    if (this.rstPending) {
+      this.rstPending = false;
+      // RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>
+      this.emitSegment(now, emit, this.sndMax, RST | ACK, undefined, false);
+      this.host.counters.resetsSent++;
+      return;
+    }
+    if (this.pollAt() <= now) this.runTimers(now);
+    const s = this.stateValue;
+    if (s === State.CLOSED) return;
+
+    if (this.needSyn) {
+      this.needSyn = false;
+      this.sendSyn(now, emit);
+      return;
+    }
+    if (s === State.SYN_SENT || s === State.SYN_RECEIVED) {
+      // Data written before the handshake waits; only ACKs here (challenge / duplicate).
+      if (this.rcv.ackNow && s === State.SYN_RECEIVED) this.emitSegment(now, emit, this.sndNxt, ACK, undefined, false);
+      return;
+    }
+    let sentSomething = false;
+    if (this.retransmitHead) {
+      this.retransmitHead = false;
+      if (this.sndUna !== this.sndMax) {
+        this.sendRange(now, emit, this.sndUna, true);
+        this.rtoAt = now + this.rtt.rto;
+        sentSomething = true;
+      }
+    }
+    if (s !== State.TIME_WAIT && s !== State.FIN_WAIT_2) sentSomething = this.sendData(now, emit) || sentSomething;
+    if (this.keepAliveProbeNow) {
+      this.keepAliveProbeNow = false;
+      this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
+      sentSomething = true;
+    }
+    if (!sentSomething && this.rcv.ackNow) this.emitSegment(now, emit, this.sndNxt, ACK, undefined, false);
+  }
+
+  private sendSyn(now: number, emit: Emit): void {
+    const s = this.stateValue;
+    const opts: { mss: number; windowScale?: number; timestamp?: { value: number; echo: number } } = { mss: this.rcvMss };
+    if (this.offerWscale >= 0) opts.windowScale = this.offerWscale;
+    const passive = s === State.SYN_RECEIVED;
+    if (this.host.cfg.timestamps && (!passive || this.tsOn)) opts.timestamp = { value: this.tsNow(now), echo: passive ? this.tsRecent : 0 };
+    const flags = passive ? SYN | ACK : SYN;
+    if (seqGt(this.sndMax, this.iss)) {
+      this.retransmits++;
+      this.host.counters.retransmits++;
+    }
+    const seg: TcpSegmentInit = {
+      srcPort: this.localPort,
+      dstPort: this.remotePort,
+      seq: this.iss,
+      ack: passive ? this.rcv.rcvNxt : 0,
+      flags,
+      window: this.rcv.windowField(this.rcvMss, true),
+      options: opts,
+    };
+    if (passive) {
+      this.lastAckSent = this.rcv.rcvNxt;
+      this.rcv.onAckSent();
+    }
+    this.segmentsOut++;
+    emit(this, seg);
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = seqMax(this.sndMax, this.sndNxt);
+    this.rtoAt = now + this.rtt.rto;
+  }
+
+  /** Send new (or go-back-N re-sent) data and the FIN as the windows, Nagle and SWS allow. */
+  private sendData(now: number, emit: Emit): boolean {
+    let sent = false;
+    const mss = this.sndMss;
+    for (;;) {
+      const off = seqSub(this.sndNxt, this.sndBase);
+      const unsent = this.snd.size - off;
+      const inflight = seqSub(this.sndNxt, this.sndUna);
+      if (unsent <= 0) {
+        // The FIN goes once all data is out (it needs no window); also after a go-back-N.
+        if (this.finQueued && this.sndNxt === this.finSeq) {
+          this.sendRange(now, emit, this.sndNxt, false, 0);
+          sent = true;
+        }
+        this.probeNow = false;
+        break;
+      }
+      const limitedTransmit = !this.cc.inRecovery && this.cc.dupAcks > 0 && this.cc.dupAcks < 3 ? this.cc.dupAcks * mss : 0;
+      const usable = Math.min(this.sndWnd - inflight, this.cc.cwnd + limitedTransmit - inflight);
+      if (this.probeNow) {
+        // Persist timer expired (RFC 9293 §3.8.6.1; RFC 1122 §4.2.2.17): a zero-window probe of one
+        // byte beyond the window, or the SWS-override send of what the small window allows.
+        this.probeNow = false;
+        this.sendRange(now, emit, this.sndNxt, false, Math.max(1, Math.min(usable, unsent, mss)));
+        sent = true;
+        break;
+      }
+      let len = usable <= 0 ? 0 : Math.min(unsent, mss, usable);
+      if (len > 0 && len < mss) {
+        // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a window-limited piece only if it is at least
+        // half the largest window the peer offered. Nagle (RFC 1122 §4.2.3.4): hold a small last piece
+        // while data is unacknowledged, unless setNoDelay or a FIN goes with it.
+        const all = len === unsent;
+        if (!all && len < this.maxSndWnd >> 1) len = 0;
+        else if (all && !this.noDelay && inflight > 0 && !this.finQueued) break;
+      }
+      if (len === 0) {
+        if (inflight === 0 && this.persistAt === Infinity && this.rtoAt === Infinity) {
+          this.persistAt = now + Math.min(this.host.cfg.maxRtoMs, this.rtt.rto * 2 ** this.persistBackoff);
+        }
+        break;
+      }
+      this.sendRange(now, emit, this.sndNxt, false, len);
+      sent = true;
+    }
+    return sent;
+  }
+
+  /**
+   * Emit one segment starting at `seq`: up to `maxLen` data bytes (default MSS), with FIN when it
+   * reaches the end of the queued data after shutdown(). `head`: a retransmission at SND.UNA that
+   * does not move SND.NXT (fast retransmit, partial ACK).
+   */
+  private sendRange(now: number, emit: Emit, seq: number, head: boolean, maxLen = this.sndMss): void {
+    const off = seqSub(seq, this.sndBase);
+    const avail = Math.max(0, this.snd.size - Math.max(0, off));
+    const len = Math.min(maxLen, avail);
+    const end = seqAdd(seq, len);
+    let flags = ACK;
+    if (len > 0 && off + len === this.snd.size) flags |= PSH;
+    if (this.finQueued && end === this.finSeq) flags |= FIN;
+    const payload = len > 0 ? this.snd.read(off, len) : undefined;
+    const isRetransmit = seqLt(seq, this.sndMax);
+    if (isRetransmit) {
+      this.retransmits++;
+      this.host.counters.retransmits++;
+    }
+    this.emitSegment(now, emit, seq, flags, payload, false);
+    const segEnd = seqAdd(end, flags & FIN ? 1 : 0);
+    if (!head) {
+      if (!isRetransmit && this.rttStart < 0 && !this.tsOn) {
+        this.rttStart = now;
+        this.rttSeq = seq;
+      }
+      this.sndNxt = segEnd;
+      if (seqGt(segEnd, this.sndMax)) this.sndMax = segEnd;
+    }
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.rto;
+    if (flags & FIN) {
+      if (this.stateValue === State.ESTABLISHED) this.setState(State.FIN_WAIT_1);
+      else if (this.stateValue === State.CLOSE_WAIT) this.setState(State.LAST_ACK);
+    }
+  }
+
+  private emitSegment(now: number, emit: Emit, seq: number, flags: number, payload: Uint8Array | undefined, syn: boolean): void {
+    let options: TcpOptions | undefined;
+    if (this.tsOn) options = { timestamp: { value: this.tsNow(now), echo: this.tsRecent } };
+    const seg: TcpSegmentInit = {
+      srcPort: this.localPort,
+      dstPort: this.remotePort,
+      seq,
+      ack: this.rcv.rcvNxt,
+      flags,
+      window: flags & RST ? 0 : this.rcv.windowField(this.rcvMss, syn),
+      options,
+      payload,
+    };
+    this.lastAckSent = this.rcv.rcvNxt;
+    this.rcv.onAckSent();
+    this.segmentsOut++;
+    emit(this, seg);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  info(): TcpInfo {
+    return {
+      state: this.state,
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      iss: this.iss,
+      irs: this.rcv.irs,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      rcvNxt: this.rcv.rcvNxt,
+      sndWnd: this.sndWnd,
+      rcvWnd: this.rcv.window,
+      sndWindowScale: this.sndWscale,
+      rcvWindowScale: this.rcv.wscale,
+      mss: this.sndMss,
+      cwnd: this.cc.cwnd,
+      ssthresh: this.cc.ssthresh,
+      srttMs: this.rtt.srtt,
+      rttvarMs: this.rtt.rttvar,
+      rtoMs: this.rtt.rto,
+      handshakeRttMs: this.handshakeRtt,
+      sackPermitted: this.sackPermitted,
+      timestamps: this.tsOn,
+      retransmits: this.retransmits,
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.segmentsOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      sendQueued: this.snd.size,
+    };
+  }
+}

@@ -1,0 +1,45 @@
+/** TCP counters, like `netstat -s` (RFC 4022 MIB names where one exists). */
+export interface TcpCounters {
+  segmentsIn: number;
+  segmentsOut: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  resetsSent: number;
+  resetsReceived: number;
+  activeOpens: number;
+  passiveOpens: number;
+  failedAttempts: number;
+  establishedResets: number;
+  challengeAcks: number;
+  challengeAcksSuppressed: number;
+  synQueueDrops: number;
+  badSegments: number;
+  /** Segments dropped, by reason (stable keys). */
+  dropped: Record<string, number>;
+}
+
+export function newCounters(): TcpCounters {
+  return {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    resetsSent: 0,
+    resetsReceived: 0,
+    activeOpens: 0,
+    passiveOpens: 0,
+    failedAttempts: 0,
+    establishedResets: 0,
+    challengeAcks: 0,
+    challengeAcksSuppressed: 0,
+    synQueueDrops: 0,
+    badSegments: 0,
+    dropped: {},
+  };
+}
+
+export function countDrop(c: TcpCounters, reason: string): void {
+  c.dropped[reason] = (c.dropped[reason] ?? 0) + 1;
+}

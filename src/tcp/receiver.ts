@@ -1,0 +1,97 @@
+/**
+ * The receive side (RFC 9293 §3.3.1 receive sequence space, §3.8.6.2 window management):
+ *
+ *  - Buffer accounting: bytes handed to the owner (onData) stay counted until the owner says
+ *    `consumed(n)`, so the window we advertise is the real free space: backpressure reaches the peer.
+ *  - Window advertisement with receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3):
+ *    the right edge never moves left (RFC 9293 §3.8.6.2.2 "shrinking the window" is discouraged), and it
+ *    only moves right once the increase reaches min(buffer/2, MSS).
+ *  - Window scale (RFC 7323 §2.3): the 16-bit field carries window >> rcvWscale, never scaled in a SYN.
+ *  - Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2, RFC 1122 §4.2.3.2): an ACK at least every second
+ *    full-size segment, else after a delay; we use 40 ms, Linux's minimum delayed-ACK timeout
+ *    (TCP_DELACK_MIN = HZ/25), well under the 500 ms bound. Out-of-order segments, and segments that
+ *    fill a hole, are acknowledged at once (RFC 5681 §4.2, §3.2).
+ */
+import { seqAdd, seqSub } from '../wire/seq.ts';
+import { Reassembly } from './reassembly.ts';
+
+export const DELAYED_ACK_MS = 40;
+
+export class Receiver {
+  rcvNxt = 0;
+  irs = 0;
+  /** Bytes delivered to the owner and not yet consumed. */
+  buffered = 0;
+  /** RCV.NXT + the window last advertised: the right edge we promised. */
+  advRight = 0;
+  wscale = 0;
+  readonly reasm = new Reassembly();
+  /** Bytes received in order since the last ACK we sent. */
+  unackedBytes = 0;
+  /** An ACK must go out in the next dispatch. */
+  ackNow = false;
+  /** Deadline of the delayed ACK, or Infinity. */
+  ackAt = Infinity;
+
+  constructor(readonly bufSize: number) {}
+
+  /** RCV.WND as used for the acceptability test: what we advertised, from RCV.NXT. */
+  get window(): number {
+    const w = seqSub(this.advRight, this.rcvNxt);
+    return w > 0 ? w : 0;
+  }
+
+  get free(): number {
+    const f = this.bufSize - this.buffered;
+    return f > 0 ? f : 0;
+  }
+
+  /** The window we would offer now (bytes), applying SWS avoidance; does not commit it. */
+  private offer(mss: number): number {
+    const current = this.window;
+    const free = this.free;
+    const threshold = Math.min(this.bufSize >> 1, mss);
+    if (free - current >= threshold) return free;
+    return current;
+  }
+
+  /**
+   * The 16-bit window field for an outgoing segment, committing the right edge it implies.
+   * `syn`: the field is never scaled in a SYN or SYN-ACK (RFC 7323 §2.2).
+   */
+  windowField(mss: number, syn: boolean): number {
+    if (syn) {
+      const f = Math.min(this.free, 0xffff);
+      this.advRight = seqAdd(this.rcvNxt, f);
+      return f;
+    }
+    let w = this.offer(mss);
+    let field = Math.min(0xffff, Math.floor(w / 2 ** this.wscale));
+    // Never move the right edge left (rounding down could): keep what we already promised.
+    if (field * 2 ** this.wscale < this.window) field = Math.min(0xffff, Math.ceil(this.window / 2 ** this.wscale));
+    w = field * 2 ** this.wscale;
+    this.advRight = seqAdd(this.rcvNxt, w);
+    return field;
+  }
+
+  /** Would a window update be worth sending after the owner consumed data? (Linux: doubling.) */
+  wantsWindowUpdate(mss: number): boolean {
+    const current = this.window;
+    const offered = this.offer(mss);
+    return offered > current && offered >= 2 * current && offered - current >= Math.min(this.bufSize >> 1, mss);
+  }
+
+  /** In-order data arrived: decide between an immediate and a delayed ACK. */
+  onInOrderData(now: number, len: number, mss: number): void {
+    this.unackedBytes += len;
+    if (this.unackedBytes >= 2 * mss) this.ackNow = true;
+    else if (this.ackAt === Infinity) this.ackAt = now + DELAYED_ACK_MS;
+  }
+
+  /** An ACK (any segment carrying our current RCV.NXT) was sent. */
+  onAckSent(): void {
+    this.unackedBytes = 0;
+    this.ackNow = false;
+    this.ackAt = Infinity;
+  }
+}
