@@ -220,11 +220,12 @@ export class TcpSocket extends Duplex {
     this.received += data.length;
     this.touch();
     if (this.rxPaused || this.rxHeld.length > 0) {
-      this.rxHeld.push(data);
+      // Held for a slow reader: copied, see deliver().
+      this.rxHeld.push(Buffer.from(data));
       this.rxHeldBytes += data.length;
       return;
     }
-    this.deliver(data);
+    this.deliver(data, false);
   }
 
   private onPeerFin(): void {
@@ -261,11 +262,18 @@ export class TcpSocket extends Duplex {
   // ---------------------------------------------------------------------------------------------
   // Read side
 
-  /** Hand bytes to the stream; the TCP receive window reopens by as much (consumed before push:
-   * the consumer's handlers run inside push and may destroy the socket). */
-  private deliver(data: Uint8Array): void {
+  /**
+   * Hand bytes to the stream; the TCP receive window reopens by as much (consumed before push:
+   * the consumer's handlers run inside push and may destroy the socket).
+   * `data` is usually a view into the device's receive chunk (up to 1 MiB, shared by many packets).
+   * A flowing reader gets the view itself (no copy on the fast path); bytes that will sit in a
+   * buffer because the reader is slow are copied, so that they do not pin the whole chunk.
+   */
+  private deliver(data: Uint8Array, copied: boolean): void {
     if (!this.connClosed) this.conn.consumed(data.length);
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let buf: Buffer;
+    if (!copied && (this.readableFlowing !== true || this.readableLength > 0)) buf = Buffer.from(data);
+    else buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (!this.push(buf)) this.rxPaused = true;
   }
 
@@ -280,7 +288,7 @@ export class TcpSocket extends Duplex {
     while (!this.rxPaused && this.rxHeld.length > 0 && !this.destroyed) {
       const data = this.rxHeld.shift()!;
       this.rxHeldBytes -= data.length;
-      this.deliver(data);
+      this.deliver(data, true);
     }
     if (this.rxHeld.length === 0 && this.peerFin && !this.destroyed) this.pushEof();
   }

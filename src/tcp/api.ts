@@ -28,8 +28,9 @@ export interface ConnectionEvents {
   /**
    * In-order data arrived. The receive window stays reduced by these bytes until the owner calls
    * `consumed(n)` (that is how backpressure reaches the peer: RFC 9293 §3.8.6.2 window management).
-   * The owner keeps `data` without copying it (the socket hands it to the stream as a Buffer view):
-   * the stack must never write into that memory again.
+   * `data` may be a view into a received packet: the owner may keep it (a flowing reader gets the
+   * view itself; the socket copies only bytes it must hold for a slow reader), so the stack must
+   * never write into that memory again.
    */
   onData(data: Uint8Array): void;
   /** The peer sent FIN: no more data will arrive (EOF). */

@@ -529,3 +529,26 @@ describe('TcpSocket edge cases', () => {
     expect(got.bytes().equals(pattern(3000))).toBe(true);
   });
 });
+
+describe('TcpSocket buffer ownership', () => {
+  it('bytes held for a slow reader are copied out of the packet buffer; a flowing reader gets the view', async () => {
+    const p = await connectedPair({}, { pauseOnConnect: true });
+    const chunk = new Uint8Array(1 << 20); // stands for the device's shared receive chunk
+    chunk.set([1, 2, 3, 4, 5], 1000);
+    p.serverConn.unconsumed += 5;
+    p.serverConn.events!.onData(chunk.subarray(1000, 1005));
+    const got: Buffer[] = [];
+    p.server.on('data', (d: Buffer) => got.push(d));
+    p.server.resume();
+    await settle();
+    expect(got.length).toBe(1);
+    expect([...got[0]!]).toEqual([1, 2, 3, 4, 5]);
+    expect(got[0]!.buffer).not.toBe(chunk.buffer);
+    // Now flowing with an empty buffer: no copy.
+    p.serverConn.unconsumed += 3;
+    p.serverConn.events!.onData(chunk.subarray(2000, 2003));
+    expect(got.length).toBe(2);
+    expect(got[1]!.buffer).toBe(chunk.buffer);
+    expect(got[1]!.byteOffset).toBe(2000);
+  });
+});
