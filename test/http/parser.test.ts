@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HttpParseError, HttpRequestParser, type RequestHead } from '../../src/http/parser.ts';
 
@@ -197,5 +198,46 @@ describe('HttpRequestParser: rejections with their status', () => {
     expect(() => parser.execute(Buffer.from('GET / HTTP/3.0\r\n'))).toThrow(HttpParseError);
     expect(() => parser.execute(Buffer.from('GET / HTTP/1.1\r\n'))).toThrow(/HTTP\/3.0/);
     expect(parser.error?.status).toBe(505);
+  });
+});
+
+describe('HttpRequestParser: properties', () => {
+  it('arbitrary bytes either parse or fail with an HttpParseError, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 1, max: 50 }), (bytes, step) => {
+        const parser = new HttpRequestParser({ onHead: () => {}, onBody: () => {}, onComplete: () => {} });
+        const buf = Buffer.from(bytes);
+        try {
+          for (let i = 0; i < buf.length; i += step) parser.execute(buf.subarray(i, i + step));
+        } catch (e) {
+          expect(e).toBeInstanceOf(HttpParseError);
+          expect([400, 414, 431, 501, 505]).toContain((e as HttpParseError).status);
+        }
+      }),
+      { seed: 1234, numRuns: 500 },
+    );
+  });
+
+  it('any chunking of a valid pipeline gives the same messages', () => {
+    const text =
+      'POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody' +
+      'PUT /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nxyz\r\n0\r\nT: v\r\n\r\n' +
+      'GET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n';
+    const buf = Buffer.from(text);
+    const ref = normalize(run([buf]));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: buf.length - 1 }), { maxLength: 30 }), (cuts) => {
+        const sorted = [...cuts].sort((x, y) => x - y);
+        const pieces: Buffer[] = [];
+        let prev = 0;
+        for (const c of sorted) {
+          pieces.push(buf.subarray(prev, c));
+          prev = c;
+        }
+        pieces.push(buf.subarray(prev));
+        expect(normalize(run(pieces))).toEqual(ref);
+      }),
+      { seed: 42, numRuns: 300 },
+    );
   });
 });
