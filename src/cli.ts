@@ -8,7 +8,7 @@
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, TunstackError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
@@ -43,7 +43,9 @@ function intFlag(name: string, text: string, min: number, max: number): number {
   return n;
 }
 
-function deviceFlags(v: Record<string, string | boolean | undefined>): DeviceFlags {
+type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function deviceFlags(v: FlagValues): DeviceFlags {
   const level = v['log-level'] as string;
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
@@ -60,7 +62,7 @@ function deviceFlags(v: Record<string, string | boolean | undefined>): DeviceFla
   };
 }
 
-function parse(args: string[], options: Parameters<typeof parseArgs>[0]['options']) {
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
@@ -100,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     case 'ladder': {
       const { values: v, positionals } = parse(rest, { width: { type: 'string', default: '100' } });
       if (positionals.length !== 1) throw new UsageError('ladder takes exactly one pcap file');
-      process.stdout.write(await ladderFromPcapFile(positionals[0]!, { width: intFlag('width', v.width as string, 40, 400) }));
+      process.stdout.write(ladderFromPcapFile(positionals[0]!, { width: intFlag('width', v.width as string, 40, 400) }) + '\n');
       return 0;
     }
     case undefined:

@@ -153,6 +153,8 @@ export async function runServe(f: ServeFlags): Promise<number> {
   const sig = await untilSignal();
   logger.info({ signal: sig }, 'shutting down');
   http.close();
+  // The counters at exit, like `netstat -s`: one JSON line that scripts and tests can read.
+  process.stdout.write(`tunstack: stats ${JSON.stringify(stack.stats())}\n`);
   await run.shutdown();
   return 0;
 }
