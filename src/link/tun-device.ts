@@ -6,8 +6,10 @@
  * packets for it into the TUN device, where we read them, and takes the packets we write as if they
  * had arrived on a wire.
  *
- * Reads arrive in batches (up to 64 packets per event-loop wake-up) as views into one freshly
- * allocated ArrayBuffer per batch, never reused: the receiver owns them (NetDevice contract).
+ * Reads arrive in batches (up to 64 packets per event-loop wake-up) as views into a 1 MiB
+ * ArrayBuffer that the addon fills batch after batch and never rewrites: the receiver owns them
+ * (NetDevice contract). Like Node's Buffer pool, a view kept for a long time keeps its whole chunk
+ * alive; copy a packet (`slice()`) if you store it for long.
  */
 import { createRequire } from 'node:module';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
@@ -84,7 +86,8 @@ export interface NativeTun {
   readonly name: string;
   readonly fd: number;
   configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
-  start(cb: (batch: ArrayBuffer | null, count: number, error: string | undefined) => void): void;
+  /** cb(chunk, offset, count): lengths as uint32 at chunk[offset..], packets from offset + BATCH * 4. */
+  start(cb: (chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void): void;
   stop(): void;
   write(packet: Uint8Array): number;
   writeBatch(packets: readonly Uint8Array[]): number;
@@ -155,14 +158,23 @@ export class TunDevice implements NetDevice {
   #rxNotIpv4 = 0;
   #rxNoReceiver = 0;
 
-  private constructor(tun: NativeTun, mtu: number, configured: TunConfigured, onError?: (err: DeviceError) => void) {
+  readonly #headerBytes: number;
+
+  private constructor(
+    tun: NativeTun,
+    batchSize: number,
+    mtu: number,
+    configured: TunConfigured,
+    onError?: (err: DeviceError) => void,
+  ) {
     this.#tun = tun;
     this.#mtu = mtu;
     this.#configured = configured;
     this.#onError = onError;
     // Start reading at once: while open, the device keeps the process alive (like a listening
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
-    tun.start((batch, count, error) => this.#onBatch(batch, count, error));
+    this.#headerBytes = batchSize * 4;
+    tun.start((chunk, offset, count, error) => this.#onBatch(chunk, offset, count, error));
   }
 
   /**
@@ -204,7 +216,7 @@ export class TunDevice implements NetDevice {
       up: result.up,
       currentAddress: result.currentAddress,
     };
-    return new TunDevice(tun, result.currentMtu ?? mtu, configured, opts.onError);
+    return new TunDevice(tun, addon.BATCH, result.currentMtu ?? mtu, configured, opts.onError);
   }
 
   get name(): string {
@@ -276,19 +288,24 @@ export class TunDevice implements NetDevice {
     return Promise.resolve();
   }
 
-  #onBatch(batch: ArrayBuffer | null, count: number, error: string | undefined): void {
-    if (batch === null) {
+  /**
+   * One wake-up's packets: `count` uint32 lengths at chunk[offset..], then the packets back to back
+   * from offset + BATCH * 4. The chunk is shared with other batches but its bytes are never
+   * rewritten, so the views below stay valid for as long as anyone holds them.
+   */
+  #onBatch(chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined): void {
+    if (chunk === null) {
       const err = new DeviceError('ERR_TUN_IO', `reading from ${this.name} failed: ${error ?? 'unknown error'}`, error);
       if (this.#onError !== undefined) this.#onError(err);
       return;
     }
-    const lengths = new Uint32Array(batch, 0, count);
+    const lengths = new Uint32Array(chunk, offset, count);
     const packets: Uint8Array[] = [];
-    let offset = count * 4;
+    let at = offset + this.#headerBytes;
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
-      const packet = new Uint8Array(batch, offset, len);
-      offset += len;
+      const packet = new Uint8Array(chunk, at, len);
+      at += len;
       if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) this.#rxNotIpv4++;
       else packets.push(packet);
     }
