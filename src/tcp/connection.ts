@@ -901,7 +901,9 @@ export class Connection implements TcpConnection {
       this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
       sentSomething = true;
     }
-    if (!sentSomething && this.rcv.ackNow) this.emitSegment(now, emit, this.sndNxt, ACK, undefined, false);
+    // A pure ACK carries SND.MAX, not a pulled-back SND.NXT (as 4.4BSD tcp_output): after a go-back-N
+    // the peer may have received beyond SND.NXT, and would find an older sequence number unacceptable.
+    if (!sentSomething && this.rcv.ackNow) this.emitSegment(now, emit, this.sndMax, ACK, undefined, false);
   }
 
   private sendSyn(now: number, emit: Emit): void {

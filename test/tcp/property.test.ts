@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { Sim, openPair, pattern } from './sim.ts';
+
+const SEEDS = Number(process.env.TCP_SEEDS ?? 30);
+
+describe('bulk transfer through a lossy, reordering, duplicating wire (property over seeds)', () => {
+  it(`1 MiB each way arrives byte-exact and both sides close, for ${SEEDS} seeds`, () => {
+    const size = 1 << 20;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const sim = new Sim(seed);
+      sim.record = false;
+      const loss = (seed % 5) * 0.05; // 0 .. 20 %
+      sim.faults = { loss, dup: 0.02, jitterMs: 5 };
+      sim.delayMs = 2;
+      const { client, server } = openPair(sim);
+      const up = pattern(size, seed * 2);
+      const down = pattern(size, seed * 2 + 1);
+      sim.run(5_000, () => server() !== undefined && client.established);
+      const s = server();
+      const where = `seed ${seed} (loss ${loss})`;
+      expect(s, `handshake, ${where}`).toBeDefined();
+      client.sendAll(up, true);
+      s!.sendAll(down, true);
+      sim.run(600_000, () => client.closed && s!.closed);
+      expect(s!.received, `server received, ${where}`).toBe(size);
+      expect(client.received, `client received, ${where}`).toBe(size);
+      expect(Buffer.compare(s!.data(), Buffer.from(up)), `server bytes, ${where}`).toBe(0);
+      expect(Buffer.compare(client.data(), Buffer.from(down)), `client bytes, ${where}`).toBe(0);
+      expect(client.error, where).toBeUndefined();
+      expect(s!.error, where).toBeUndefined();
+      sim.run(200_000);
+      expect([client.conn.state, s!.conn.state], where).toEqual(['CLOSED', 'CLOSED']);
+    }
+  });
+});
