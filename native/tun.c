@@ -17,7 +17,7 @@
  *     chunk[offset ..]       = count x uint32 length (host byte order), in a 64-slot header
  *     chunk[offset + 256 ..] = packet 0, packet 1, ... back to back
  *
- * Packets are read straight into a 1 MiB ArrayBuffer shared by consecutive batches (like Node's
+ * Packets are read straight into a 256 KiB ArrayBuffer shared by consecutive batches (like Node's
  * Buffer pool): bytes handed to JS are never written again while JS can see them; when a chunk is
  * used up the next one is taken from a small pool of chunks whose ArrayBuffers were garbage-collected,
  * or malloc'ed. (One zeroed ArrayBuffer per batch plus a copy was 3x slower, mostly page faults.)
@@ -47,7 +47,7 @@
 
 #define TUN_BATCH 64                 /* packets per JS call */
 #define TUN_MAX_PACKET 65536         /* largest datagram one read can return */
-#define TUN_CHUNK (1024 * 1024)      /* batches are read straight into shared 1 MiB ArrayBuffers */
+#define TUN_CHUNK (256 * 1024)       /* batches are read straight into shared 256 KiB ArrayBuffers */
 #define TUN_HEADER (TUN_BATCH * 4)   /* room for a batch's lengths, before its packets */
 #define TUN_TXQ_MAX 1024             /* packets waiting for EPOLLOUT before we drop */
 
@@ -59,7 +59,7 @@ typedef struct {
 /* Chunks whose ArrayBuffer JS has garbage-collected come back here to be filled again: their pages
  * are already mapped, whereas fresh memory costs a page fault per 4 KiB (that dominated the read
  * path). Shared by a device and its outstanding chunks; freed when the last of them is gone. */
-#define TUN_POOL_MAX 8
+#define TUN_POOL_MAX 16
 typedef struct {
   uint8_t *free_chunks[TUN_POOL_MAX];
   int nfree;

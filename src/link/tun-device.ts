@@ -6,7 +6,7 @@
  * packets for it into the TUN device, where we read them, and takes the packets we write as if they
  * had arrived on a wire.
  *
- * Reads arrive in batches (up to 64 packets per event-loop wake-up) as views into a 1 MiB
+ * Reads arrive in batches (up to 64 packets per event-loop wake-up) as views into a 256 KiB
  * ArrayBuffer that the addon fills batch after batch and never rewrites: the receiver owns them
  * (NetDevice contract). Like Node's Buffer pool, a view kept for a long time keeps its whole chunk
  * alive; copy a packet (`slice()`) if you store it for long.
