@@ -5,7 +5,7 @@
  *   - open /dev/net/tun and attach it to a TUN interface (ioctl TUNSETIFF, IFF_TUN | IFF_NO_PI, so
  *     every read/write is exactly one raw IPv4 datagram, no link header, no packet-info prefix);
  *   - configure the kernel side of the link with the classic SIOCSIF* ioctls (address, netmask,
- *     MTU, up) on an AF_INET datagram socket, so no `ip` program is needed at run time;
+ *     MTU, up) on an AF_INET datagram socket, so no `ip` program is needed at run time (ifconfig.c);
  *   - watch the nonblocking fd with a uv_poll handle on Node's own event loop (no threadpool) and hand
  *     packets to JavaScript in batches: one JS call per wake-up, up to TUN_BATCH packets;
  *   - write packets with nonblocking write(2), queueing (bounded) on EAGAIN and counting drops.
@@ -30,6 +30,8 @@
 #endif
 #include <node_api.h>
 #include <uv.h>
+
+#include "ifconfig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -620,19 +622,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* configure: address/prefix, MTU, up                                                                */
-
-static int ifreq_ioctl(int sock, unsigned long req, const char *name, struct ifreq *ifr) {
-  memcpy(ifr->ifr_name, name, IFNAMSIZ); /* name is a NUL-terminated char[IFNAMSIZ] */
-  return ioctl(sock, req, ifr);
-}
-
-static void set_sockaddr(struct sockaddr *sa, uint32_t addr_be) {
-  struct sockaddr_in *sin = (struct sockaddr_in *)sa;
-  memset(sin, 0, sizeof *sin);
-  sin->sin_family = AF_INET;
-  sin->sin_addr.s_addr = addr_be;
-}
+/* configure: address/prefix, MTU, up (the ioctls are in ifconfig.c)                                 */
 
 static void set_str(napi_env env, napi_value obj, const char *key, const char *value) {
   napi_value v;
@@ -642,16 +632,13 @@ static void set_str(napi_env env, napi_value obj, const char *key, const char *v
 
 /*
  * configure(address: string | null, prefixLength: number, mtu: number (0 = leave), up: boolean)
- *   -> { address: 'set'|'skipped'|'unchanged', mtu: ..., up: ..., currentMtu: number, currentAddress: string|null }
- *
- * A step that fails with EPERM (no CAP_NET_ADMIN, e.g. a user attached to a persistent device
- * created for them with `ip tuntap add mode tun user $USER`) is 'skipped' when the device already has
- * what the step would give it (an address; the device is up). MTU EPERM is always skipped: the
- * device keeps the MTU it has, reported in currentMtu.
+ *   -> { address: 'set'|'skipped'|'unchanged', mtu: ..., up: ..., currentMtu?: number, currentAddress: string|null }
+ * 'skipped': refused with EPERM (no CAP_NET_ADMIN, e.g. a user attached to a persistent device made
+ * for them with `ip tuntap add mode tun user $USER`) while the device already has an address / is up.
  */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], result;
+  napi_value argv[4], result, v;
   tun_t *t = unwrap_this(env, info, &argc, argv);
   if (t == NULL) return NULL;
   if (t->closed) {
@@ -659,21 +646,16 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     return NULL;
   }
   char addr_str[64] = {0};
-  int have_addr = 0;
-  napi_valuetype type;
-  napi_typeof(env, argv[0], &type);
-  if (type == napi_string) {
-    size_t l;
-    NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], addr_str, sizeof addr_str, &l));
-    have_addr = 1;
-  }
+  napi_valuetype type = napi_undefined;
+  if (argc > 0) napi_typeof(env, argv[0], &type);
+  if (type == napi_string) NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], addr_str, sizeof addr_str, NULL));
   int32_t prefix = 24, mtu = 0;
   bool up = true;
   if (argc > 1) napi_get_value_int32(env, argv[1], &prefix);
   if (argc > 2) napi_get_value_int32(env, argv[2], &mtu);
   if (argc > 3) napi_get_value_bool(env, argv[3], &up);
   struct in_addr in;
-  if (have_addr && inet_pton(AF_INET, addr_str, &in) != 1) {
+  if (type == napi_string && inet_pton(AF_INET, addr_str, &in) != 1) {
     napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): address is not a dotted-quad IPv4 address");
     return NULL;
   }
@@ -681,102 +663,20 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): prefixLength must be 0..32");
     return NULL;
   }
-
-  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) {
-    throw_errno(env, errno, "socket", t->name);
+  ifconfig_result r;
+  if (ifconfig_apply(t->name, type == napi_string ? &in : NULL, prefix, mtu, up, &r) != 0) {
+    throw_errno(env, r.err, r.failed_syscall, t->name);
     return NULL;
   }
   NAPI_CALL(env, napi_create_object(env, &result));
-  struct ifreq ifr;
-  const char *failed = NULL;
-  int err = 0;
-
-  /* address, then netmask (SIOCSIFADDR alone would give the old classful mask) */
-  if (!have_addr) {
-    set_str(env, result, "address", "unchanged");
-  } else {
-    memset(&ifr, 0, sizeof ifr);
-    set_sockaddr(&ifr.ifr_addr, in.s_addr);
-    if (ifreq_ioctl(sock, SIOCSIFADDR, t->name, &ifr) == 0) {
-      uint32_t mask = prefix == 0 ? 0 : htonl(0xffffffffu << (32 - prefix));
-      memset(&ifr, 0, sizeof ifr);
-      set_sockaddr(&ifr.ifr_netmask, mask);
-      if (ifreq_ioctl(sock, SIOCSIFNETMASK, t->name, &ifr) != 0) {
-        err = errno;
-        failed = "SIOCSIFNETMASK";
-      } else {
-        set_str(env, result, "address", "set");
-      }
-    } else if (errno == EPERM || errno == EACCES) {
-      int perm = errno;
-      memset(&ifr, 0, sizeof ifr);
-      if (ifreq_ioctl(sock, SIOCGIFADDR, t->name, &ifr) == 0) set_str(env, result, "address", "skipped");
-      else {
-        err = perm;
-        failed = "SIOCSIFADDR";
-      }
-    } else {
-      err = errno;
-      failed = "SIOCSIFADDR";
-    }
-  }
-
-  if (failed == NULL) {
-    if (mtu <= 0) {
-      set_str(env, result, "mtu", "unchanged");
-    } else {
-      memset(&ifr, 0, sizeof ifr);
-      ifr.ifr_mtu = mtu;
-      if (ifreq_ioctl(sock, SIOCSIFMTU, t->name, &ifr) == 0) set_str(env, result, "mtu", "set");
-      else if (errno == EPERM || errno == EACCES) set_str(env, result, "mtu", "skipped");
-      else {
-        err = errno;
-        failed = "SIOCSIFMTU";
-      }
-    }
-  }
-
-  if (failed == NULL) {
-    if (!up) {
-      set_str(env, result, "up", "unchanged");
-    } else {
-      memset(&ifr, 0, sizeof ifr);
-      if (ifreq_ioctl(sock, SIOCGIFFLAGS, t->name, &ifr) != 0) {
-        err = errno;
-        failed = "SIOCGIFFLAGS";
-      } else {
-        short flags = ifr.ifr_flags;
-        ifr.ifr_flags = flags | IFF_UP | IFF_RUNNING;
-        if (ifreq_ioctl(sock, SIOCSIFFLAGS, t->name, &ifr) == 0) set_str(env, result, "up", "set");
-        else if ((errno == EPERM || errno == EACCES) && (flags & IFF_UP)) set_str(env, result, "up", "skipped");
-        else {
-          err = errno;
-          failed = "SIOCSIFFLAGS";
-        }
-      }
-    }
-  }
-
-  if (failed == NULL) {
-    /* Read back what the device has now (works without privileges). */
-    memset(&ifr, 0, sizeof ifr);
-    if (ifreq_ioctl(sock, SIOCGIFMTU, t->name, &ifr) == 0) set_num(env, result, "currentMtu", ifr.ifr_mtu);
-    memset(&ifr, 0, sizeof ifr);
-    char buf[INET_ADDRSTRLEN];
-    napi_value v;
-    if (ifreq_ioctl(sock, SIOCGIFADDR, t->name, &ifr) == 0 &&
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr, buf, sizeof buf) != NULL) {
-      set_str(env, result, "currentAddress", buf);
-    } else {
-      napi_get_null(env, &v);
-      napi_set_named_property(env, result, "currentAddress", v);
-    }
-  }
-  close(sock);
-  if (failed != NULL) {
-    throw_errno(env, err, failed, t->name);
-    return NULL;
+  set_str(env, result, "address", ifconfig_step_name(r.address));
+  set_str(env, result, "mtu", ifconfig_step_name(r.mtu));
+  set_str(env, result, "up", ifconfig_step_name(r.up));
+  if (r.current_mtu >= 0) set_num(env, result, "currentMtu", r.current_mtu);
+  if (r.current_address[0] != 0) set_str(env, result, "currentAddress", r.current_address);
+  else {
+    napi_get_null(env, &v);
+    napi_set_named_property(env, result, "currentAddress", v);
   }
   return result;
 }
