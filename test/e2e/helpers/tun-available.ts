@@ -42,7 +42,7 @@ export function tunAvailable(): TunAvailability {
     return { ok: false, reason: `\`ip netns\` does not work (install iproute2): ${ip.error?.message ?? ip.stderr.trim()}` };
   }
   const built = ['native/build/Release/tun.node', 'native/build/Debug/tun.node'].some((p) => existsSync(REPO_ROOT + p));
-  if (!built) return { ok: false, reason: 'the native addon is not built: run `npm install` (or npx node-gyp rebuild --directory=native)' };
+  if (!built) return { ok: false, reason: 'the native addon is not built: run `npm install` (or `npm run install` to build only the addon)' };
   return { ok: true };
 }
 
