@@ -189,7 +189,7 @@ export class TunDevice implements NetDevice {
     if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) {
       throw new DeviceError('ERR_TUN_CONFIGURE', `prefixLength must be an integer 0..32, got ${prefixLength}`);
     }
-    // 68: the minimum MTU of an IPv4 link (RFC 791, "Every internet module must be able to forward
+    // 68: the minimum MTU of an IPv4 link (RFC 791 §3.2, "Every internet module must be able to forward
     // a datagram of 68 octets without further fragmentation").
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new DeviceError('ERR_TUN_CONFIGURE', `mtu must be an integer 68..65535, got ${mtu}`);
