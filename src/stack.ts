@@ -82,7 +82,7 @@ export class Stack {
     });
     this.ip.register(IPPROTO_TCP, this.tcpLayer);
     this.tcpLayer.onNeedFlush = () => this.requestFlush();
-    this.tcp = new TcpNet(this.tcpLayer);
+    this.tcp = new TcpNet(this.tcpLayer, { clock: this.clock, localAddress: this.address });
 
     device.setReceiver((batch) => this.onPackets(batch));
   }
