@@ -1,0 +1,23 @@
+/**
+ * tunstack as a library. The pieces a program needs to run the stack over a TUN device (or an
+ * in-memory link), serve HTTP on it, and watch it work.
+ */
+export { Stack, createStack, type StackOptions, type StackStats } from './stack.ts';
+export type { NetDevice, DeviceStats, PacketHandler } from './link/device.ts';
+export { TunDevice, type TunOpenOptions } from './link/tun-device.ts';
+export { createMemoryLink, type MemoryDevice } from './link/memory-device.ts';
+export { FaultDevice, parseImpairSpec, formatImpairSpec, type FaultOptions } from './link/fault-device.ts';
+export { PcapDevice } from './link/pcap-device.ts';
+export { TapDevice } from './link/tap-device.ts';
+export { PcapWriter, readPcap } from './trace/pcap-writer.ts';
+export { PacketTracer } from './trace/tracer.ts';
+export { renderLadder, ladderFromPcapFile } from './trace/ladder.ts';
+export { TcpNet } from './socket/tcp-net.ts';
+export { TcpSocket } from './socket/tcp-socket.ts';
+export { TcpServer } from './socket/tcp-server.ts';
+export type { TcpInfo, TcpStateName } from './tcp/api.ts';
+export { createHttpServer, HttpServer, IncomingRequest, ServerResponse, HttpParseError } from './http/server.ts';
+export { createDemoHandler } from './app/demo-site.ts';
+export { SystemClock, ManualClock, type Clock } from './util/clock.ts';
+export { TunstackError, WireError, DeviceError, SocketError, UsageError } from './util/errors.ts';
+export { formatPacket } from './wire/format.ts';
