@@ -1,0 +1,428 @@
+/**
+ * The transmission control block (RFC 9293 §3.3.1): the state variables of one connection, its
+ * collaborators (send buffer, receiver, RTT estimator, congestion control), and the calls its owner
+ * makes (the TcpConnection surface of api.ts). Event processing and output live in connection.ts,
+ * which extends this class; this split keeps each file readable on its own.
+ */
+import { SocketError } from '../util/errors.ts';
+import { formatIpv4Address } from '../wire/ipv4-address.ts';
+import type { TcpSegment } from '../wire/tcp.ts';
+import { seqAdd, seqGt } from '../wire/seq.ts';
+import type { ConnectionEvents, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
+import { NewReno } from './congestion.ts';
+import type { TcpCounters } from './counters.ts';
+import { Receiver } from './receiver.ts';
+import { RttEstimator } from './rtt.ts';
+import { SendBuffer } from './sender.ts';
+import { STATE_NAMES, State, canReceive, isSynchronized } from './state.ts';
+
+/** Tunables shared by all connections of a layer. */
+export interface ConnectionConfig {
+  mslMs: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  initialRtoMs: number;
+  sendBufferSize: number;
+  receiveBufferSize: number;
+  /** SYN (or SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries = 6). */
+  synRetries: number;
+  /** Data retransmissions before giving up (Linux tcp_retries2 = 15). */
+  maxRetries: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
+  /** Offer/accept RFC 7323 timestamps. */
+  timestamps: boolean;
+  /** Offer/accept RFC 7323 window scaling. */
+  windowScaling: boolean;
+}
+
+/** What a connection needs from its layer. */
+export interface ConnectionHost {
+  readonly cfg: ConnectionConfig;
+  readonly counters: TcpCounters;
+  /** Our MTU (for the MSS we announce: mtu - 40, RFC 9293 §3.7.1). */
+  readonly mtu: number;
+  markDirty(c: Tcb): void;
+  /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
+  sendReset(now: number, c: Tcb, seq: number, ack: number, withAck: boolean): void;
+  stateChanged(c: Tcb, from: State, to: State): void;
+  /** A passive open completed the handshake: hand it to the listener's accept queue. */
+  passiveEstablished(c: Tcb): void;
+  /** RFC 5961 §7: a global rate limit on challenge ACKs. */
+  allowChallengeAck(now: number): boolean;
+}
+
+
+export const DEFAULT_MSS = 536; // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: when the peer sends no MSS option
+export const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
+export const MAX_WSCALE = 14; // RFC 7323 §2.3
+
+export abstract class Tcb implements TcpConnection {
+  // Identity
+  readonly localAddr: number;
+  readonly localPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  /** The listener's port for passive opens (for the SYN queue accounting), else undefined. */
+  readonly passive: boolean;
+  listenerRef: unknown = undefined;
+
+  stateValue: State = State.CLOSED;
+
+  // Send sequence space (RFC 9293 §3.3.1)
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Highest sequence number sent + 1 (go-back-N pulls sndNxt back, never this). */
+  sndMax = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  sndWscale = 0;
+  /** Sequence number of send buffer byte 0 (ISS + 1 until the buffer is acknowledged past it). */
+  protected sndBase = 0;
+  protected readonly snd: SendBuffer;
+  /** shutdown() called: a FIN follows the queued data. */
+  protected finQueued = false;
+
+  // Receive side
+  readonly rcv: Receiver;
+  protected peerFinReceived = false;
+
+  // Options
+  rcvMss: number;
+  sndMss = DEFAULT_MSS;
+  protected offerWscale: number;
+  sackPermitted = false;
+  tsOn = false;
+  protected tsRecent = 0;
+  protected tsOffset: number;
+  protected lastAckSent = 0;
+
+  // Machinery
+  readonly rtt: RttEstimator;
+  cc: NewReno;
+  protected rttSeq = 0;
+  protected rttStart = -1;
+  protected retries = 0;
+  protected rtoAt = Infinity;
+  protected persistAt = Infinity;
+  protected persistBackoff = 0;
+  protected probeNow = false;
+  protected retransmitHead = false;
+  protected timeWaitAt = Infinity;
+  protected keepAliveIdle = 0;
+  protected keepAliveAt = Infinity;
+  protected keepAliveSent = 0;
+  protected keepAliveProbeNow = false;
+  protected lastRecvAt = 0;
+  protected needSyn = false;
+  protected rstPending = false;
+  protected noDelay = false;
+  protected handshakeStart = 0;
+  handshakeRtt: number | undefined;
+  protected wantWritable = false;
+
+  // Owner
+  protected events: ConnectionEvents | undefined;
+  protected pending: Uint8Array[] | undefined;
+  protected pendingFin = false;
+  protected closedNotified = false;
+  protected pendingClose: { error: SocketError | undefined } | undefined;
+
+  // Layer bookkeeping
+  /** Deadline registered in the layer's timer heap (maintained by the layer). */
+  timerAt = Infinity;
+  dirty = false;
+
+  // Statistics
+  retransmits = 0;
+  segmentsIn = 0;
+  segmentsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    protected readonly host: ConnectionHost,
+    localAddr: number,
+    localPort: number,
+    remoteAddr: number,
+    remotePort: number,
+    passive: boolean,
+    tsOffset: number,
+  ) {
+    this.localAddr = localAddr;
+    this.localPort = localPort;
+    this.remoteAddr = remoteAddr;
+    this.remotePort = remotePort;
+    this.passive = passive;
+    this.tsOffset = tsOffset;
+    const cfg = host.cfg;
+    this.snd = new SendBuffer(cfg.sendBufferSize);
+    this.rcv = new Receiver(cfg.receiveBufferSize);
+    this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
+    let ws = 0;
+    while (ws < MAX_WSCALE && cfg.receiveBufferSize / 2 ** ws > 0xffff) ws++;
+    this.offerWscale = cfg.windowScaling ? ws : -1;
+    this.cc = new NewReno(DEFAULT_MSS, 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Opening
+
+  /** Active open (RFC 9293 §3.10.1 OPEN call, active): send SYN, enter SYN-SENT. */
+  openActive(now: number, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.needSyn = true;
+    this.setState(State.SYN_SENT);
+    this.host.markDirty(this);
+  }
+
+  /** Passive open: a SYN arrived on a listening port (RFC 9293 §3.10.7.2). */
+  openPassive(now: number, seg: TcpSegment, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.rcv.irs = seg.seq;
+    this.rcv.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg, true);
+    this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
+    this.maxSndWnd = this.sndWnd;
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = iss;
+    this.needSyn = true;
+    this.setState(State.SYN_RECEIVED);
+    this.host.markDirty(this);
+  }
+
+  protected initSend(iss: number): void {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sndMax = iss;
+    this.sndBase = seqAdd(iss, 1);
+    this.cc.recover = iss;
+  }
+
+  /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
+  protected negotiate(seg: TcpSegment, weOfferAll: boolean): void {
+    const o = seg.options;
+    if (this.offerWscale >= 0 && o.windowScale !== undefined) {
+      this.sndWscale = Math.min(o.windowScale, MAX_WSCALE);
+      this.rcv.wscale = this.offerWscale;
+    } else {
+      this.sndWscale = 0;
+      this.rcv.wscale = 0;
+      if (weOfferAll) this.offerWscale = -1; // a SYN-ACK only carries it if the SYN did
+    }
+    this.tsOn = this.host.cfg.timestamps && o.timestamp !== undefined;
+    if (this.tsOn) this.tsRecent = o.timestamp!.value;
+    // We do not use SACK information for loss recovery, so we never offer or accept it.
+    this.sackPermitted = false;
+    const peerMss = o.mss ?? DEFAULT_MSS;
+    this.sndMss = Math.max(64, Math.min(peerMss, this.host.mtu - 40) - (this.tsOn ? TS_OPTION_BYTES : 0));
+    this.cc.setMss(this.sndMss);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TcpConnection (the owner's calls)
+
+  get state(): TcpStateName {
+    return STATE_NAMES[this.stateValue]!;
+  }
+
+  get localAddress(): string {
+    return formatIpv4Address(this.localAddr);
+  }
+
+  get remoteAddress(): string {
+    return formatIpv4Address(this.remoteAddr);
+  }
+
+  get writableLength(): number {
+    return this.finQueued || this.stateValue === State.CLOSED ? 0 : this.snd.free;
+  }
+
+  setEvents(events: ConnectionEvents): void {
+    this.events = events;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) for (const d of pending) this.events.onData(d);
+    if (this.pendingFin) {
+      this.pendingFin = false;
+      this.events.onPeerFin();
+    }
+    if (this.pendingClose !== undefined) {
+      const e = this.pendingClose.error;
+      this.pendingClose = undefined;
+      this.events.onClosed(e);
+    }
+  }
+
+  write(data: Uint8Array): number {
+    const s = this.stateValue;
+    if (this.finQueued || !(s === State.ESTABLISHED || s === State.CLOSE_WAIT || s === State.SYN_SENT || s === State.SYN_RECEIVED)) {
+      return 0;
+    }
+    const n = this.snd.write(data);
+    if (n < data.length) this.wantWritable = true;
+    if (n > 0) this.host.markDirty(this);
+    return n;
+  }
+
+  consumed(n: number): void {
+    if (n <= 0) return;
+    this.rcv.buffered = Math.max(0, this.rcv.buffered - n);
+    if (isSynchronized(this.stateValue) && canReceive(this.stateValue) && this.rcv.wantsWindowUpdate(this.rcvMss)) {
+      // RFC 9293 §3.8.6.2.2: the window opened enough to be worth telling the peer.
+      this.rcv.ackNow = true;
+      this.host.markDirty(this);
+    }
+  }
+
+  shutdown(): void {
+    if (this.finQueued) return;
+    switch (this.stateValue) {
+      case State.SYN_SENT:
+        // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB.
+        this.finish(undefined);
+        return;
+      case State.SYN_RECEIVED:
+      case State.ESTABLISHED:
+      case State.CLOSE_WAIT:
+        this.finQueued = true;
+        this.host.markDirty(this);
+        return;
+      default:
+        return;
+    }
+  }
+
+  abort(): void {
+    const s = this.stateValue;
+    if (s === State.CLOSED || s === State.TIME_WAIT) {
+      this.finish(undefined);
+      return;
+    }
+    // RFC 9293 §3.10.5 ABORT: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-*, CLOSE-WAIT send a reset.
+    if (s !== State.SYN_SENT && s !== State.LISTEN) this.rstPending = true;
+    this.snd.clear();
+    this.finish(undefined);
+    this.host.markDirty(this);
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.noDelay = noDelay;
+    if (noDelay) this.host.markDirty(this);
+  }
+
+  setKeepAlive(enable: boolean, idleMs = 7_200_000): void {
+    this.keepAliveIdle = enable ? Math.max(1, idleMs) : 0;
+    this.keepAliveSent = 0;
+    this.keepAliveAt = enable ? this.lastRecvAt + this.keepAliveIdle : Infinity;
+    this.host.markDirty(this);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State and endings
+
+  /** The state, re-read after owner callbacks (which may close the connection re-entrantly). */
+  protected current(): State {
+    return this.stateValue;
+  }
+
+  protected setState(to: State): void {
+    const from = this.stateValue;
+    if (from === to) return;
+    this.stateValue = to;
+    this.host.stateChanged(this, from, to);
+  }
+
+  /** Enter CLOSED, tell the owner once. */
+  protected finish(error: SocketError | undefined): void {
+    this.setState(State.CLOSED);
+    this.rtoAt = this.persistAt = this.timeWaitAt = this.keepAliveAt = Infinity;
+    this.rcv.ackAt = Infinity;
+    this.notifyClosed(error);
+  }
+
+  protected notifyClosed(error: SocketError | undefined): void {
+    if (this.closedNotified) return;
+    this.closedNotified = true;
+    if (this.events !== undefined) this.events.onClosed(error);
+    else this.pendingClose = { error };
+  }
+
+  protected fail(code: string, message: string): void {
+    this.finish(new SocketError(code, message, this.stateValue === State.SYN_SENT ? 'connect' : 'read'));
+  }
+
+  protected enterTimeWait(now: number): void {
+    this.setState(State.TIME_WAIT);
+    // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2 MSL.
+    this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+    this.rtoAt = this.persistAt = this.keepAliveAt = Infinity;
+    this.notifyClosed(undefined);
+  }
+
+  protected deliver(data: Uint8Array): void {
+    this.rcv.buffered += data.length;
+    this.bytesIn += data.length;
+    if (this.events !== undefined) this.events.onData(data);
+    else (this.pending ??= []).push(data);
+  }
+
+  protected deliverFin(): void {
+    if (this.events !== undefined) this.events.onPeerFin();
+    else this.pendingFin = true;
+  }
+
+  /** Sequence number of our FIN (valid once finQueued). */
+  protected get finSeq(): number {
+    return seqAdd(this.sndBase, this.snd.size);
+  }
+
+  protected get finAcked(): boolean {
+    return this.finQueued && seqGt(this.sndUna, this.finSeq);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  info(): TcpInfo {
+    return {
+      state: this.state,
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      iss: this.iss,
+      irs: this.rcv.irs,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      rcvNxt: this.rcv.rcvNxt,
+      sndWnd: this.sndWnd,
+      rcvWnd: this.rcv.window,
+      sndWindowScale: this.sndWscale,
+      rcvWindowScale: this.rcv.wscale,
+      mss: this.sndMss,
+      cwnd: this.cc.cwnd,
+      ssthresh: this.cc.ssthresh,
+      srttMs: this.rtt.srtt,
+      rttvarMs: this.rtt.rttvar,
+      rtoMs: this.rtt.rto,
+      handshakeRttMs: this.handshakeRtt,
+      sackPermitted: this.sackPermitted,
+      timestamps: this.tsOn,
+      retransmits: this.retransmits,
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.segmentsOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      sendQueued: this.snd.size,
+    };
+  }
+}
