@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Lab 02 — the 4-way teardown: who sends the first FIN, and which side is left in TIME-WAIT.
+#
+#   sudo scripts/lab/02-teardown.sh
+#
+# Case A: the client closes first (curl, HTTP/1.1 keep-alive, exits after its response): the Linux
+#         kernel sends the first FIN and keeps the TIME-WAIT (`ss -tan` shows it).
+# Case B: the server closes first (curl sends `Connection: close`): tunstack sends the first FIN and
+#         keeps the TIME-WAIT (its connection table at /stats shows it; `ss` shows nothing).
+# The side that closes first is the one that waits: TIME-WAIT lasts 2*MSL (RFC 9293 §3.10.7.4) so that
+# a lost last ACK can be resent and old duplicates of this 4-tuple die out before it is used again.
+source "$(dirname "$0")/lib.sh"
+lab_init 02
+
+# stack_conns: tunstack's connection table, one "STATE peer:port" line each (asked over a separate
+# connection, which appears in the table itself as ESTABLISHED: that is the /stats request).
+stack_conns() {
+  ns timeout 10 curl -s "$LAB_URL/stats" |
+    json '"\n".join("%-12s %s:%s" % (c["state"], c["remoteAddress"], c["remotePort"]) for c in j["connections"])'
+}
+kernel_conns() { ns timeout 5 ss -tan | grep -v LISTEN; }
+
+title "Lab 02: who closes first, and who waits in TIME-WAIT"
+stack_start
+
+step "Case A: the client closes first (HTTP/1.1 keep-alive; curl closes when it exits)"
+show "curl -s http://10.77.0.2/conn"
+a_port=$(ns timeout 10 curl -s "$LAB_URL/conn" | json 'j["client"]["port"]')
+echo "    client port: $a_port"
+sleep 0.5
+show "ss -tan            # the kernel's side (the client)"
+kernel_conns | tee "$LAB_DIR/a-ss.txt" | indent
+show "curl -s http://10.77.0.2/stats   # tunstack's connection table (the server)"
+stack_conns | tee "$LAB_DIR/a-stack.txt" | indent
+check 'grep -q "TIME-WAIT.*:$a_port\b" "$LAB_DIR/a-ss.txt"' "the kernel (client, closed first) holds 10.77.0.1:$a_port in TIME-WAIT"
+check '! grep -q ":$a_port$" "$LAB_DIR/a-stack.txt"' "tunstack (server, closed second) has forgotten the connection: CLOSE-WAIT -> LAST-ACK -> CLOSED"
+
+step "Case B: the server closes first (the request says Connection: close)"
+show "curl -s -H 'Connection: close' http://10.77.0.2/conn"
+b_port=$(ns timeout 10 curl -s -H 'Connection: close' "$LAB_URL/conn" | json 'j["client"]["port"]')
+echo "    client port: $b_port"
+sleep 0.5
+show "ss -tan"
+kernel_conns | tee "$LAB_DIR/b-ss.txt" | indent
+show "curl -s http://10.77.0.2/stats"
+stack_conns | tee "$LAB_DIR/b-stack.txt" | indent
+check 'grep -q "^TIME-WAIT .*:$b_port$" "$LAB_DIR/b-stack.txt"' "tunstack (server, closed first) holds 10.77.0.1:$b_port in TIME-WAIT"
+check '! grep -q "TIME-WAIT.*:$b_port\b" "$LAB_DIR/b-ss.txt"' "the kernel (client, closed second) has no TIME-WAIT for port $b_port"
+
+sleep 0.3
+stack_stop
+
+step "The FINs in the capture, in order (time since the capture started)"
+for p in "$a_port" "$b_port"; do
+  echo "    connection from port $p:"
+  tsh -Y "tcp.port==$p && (tcp.flags.fin==1 || tcp.flags.reset==1)" -T fields \
+    -e frame.time_relative -e ip.src -e tcp.srcport -e _ws.col.Info | indent | indent
+done
+a_first=$(tsh -Y "tcp.port==$a_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
+b_first=$(tsh -Y "tcp.port==$b_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
+check '[[ $a_first == 10.77.0.1 ]]' "case A: the first FIN came from the client (10.77.0.1)"
+check '[[ $b_first == 10.77.0.2 ]]' "case B: the first FIN came from the server (10.77.0.2)"
+
+for p in "$a_port" "$b_port"; do
+  step "Ladder of the connection from port $p (the teardown is the last 4 lines, or 3 if a FIN rode on an ACK)"
+  pcap_for_port "$p" "$LAB_DIR/conn-$p.pcap"
+  ladder "$LAB_DIR/conn-$p.pcap" | tail -n 6
+done
+look "FIN, ACK, FIN, ACK: each direction is closed separately (a half-close), so 4 segments (3 when the second FIN rides on the ACK)"
+look "TIME-WAIT is on the side that sent the first FIN; it lasts 2*MSL (tunstack: 2 x 30 s; Linux: 60 s)"

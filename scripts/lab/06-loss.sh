@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Lab 06 — loss: IP may drop packets; TCP notices and sends the bytes again, so the application still
+# gets every byte, in order (the "reliable" in the chapter's "safely delivered, not damaged or reordered").
+#
+#   sudo scripts/lab/06-loss.sh [BYTES]          (download size, default 300000)
+#
+# tunstack runs with --impair loss=5%,seed=7: 5% of the packets in each direction are dropped (a seeded
+# pattern). curl downloads /bytes/BYTES (byte i = i % 251) and the lab checks the bytes, then shows the
+# retransmissions in the trace, the ladder diagram, tshark's analysis and the stack's counters.
+source "$(dirname "$0")/lib.sh"
+size=${1:-300000}
+[[ "$size" =~ ^[0-9]+$ && $size -ge 10000 && $size -le 50000000 ]] || die "BYTES must be 10000..50000000"
+lab_init 06
+
+expected=$("$LAB_PY" -c 'import hashlib,sys
+n = int(sys.argv[1]); b = bytes(range(251)) * (n // 251 + 1)
+print(hashlib.sha256(b[:n]).hexdigest())' "$size")
+
+title "Lab 06: 5% packet loss, and TCP delivers every byte anyway"
+stack_start --impair loss=5%,seed=7 --trace
+
+step "Download $size bytes through the lossy link"
+show "curl -s -o body.bin -w '...' http://10.77.0.2/bytes/$size"
+ns timeout 60 curl -s -o "$LAB_DIR/body.bin" \
+  -w '    %{size_download} bytes in %{time_total} s, client port %{local_port}\n' "$LAB_URL/bytes/$size" |
+  tee "$LAB_DIR/curl.txt"
+got=$(sha256sum "$LAB_DIR/body.bin" | cut -d' ' -f1)
+check '[[ $got == "$expected" ]]' "the body is exactly the $size expected bytes (sha256 ${got:0:16}...)"
+port=$(sed -n 's/.*client port \([0-9]*\)/\1/p' "$LAB_DIR/curl.txt")
+
+show "curl -s http://10.77.0.2/stats        # tunstack's TCP counters (this request may lose packets too)"
+ns timeout 30 curl -s "$LAB_URL/stats" >"$LAB_DIR/stats.json" || true
+if [[ -s "$LAB_DIR/stats.json" ]]; then
+  json '{k: j["stats"]["tcp"][k] for k in ("segmentsIn", "segmentsOut", "retransmits", "fastRetransmits", "timeouts")}' \
+    "$LAB_DIR/stats.json" | indent
+fi
+sleep 0.5
+stack_stop
+
+step "What the stack counted (printed at exit)"
+stack_exit_stats >"$LAB_DIR/exit-stats.json"
+json '{k: j["tcp"][k] for k in ("segmentsIn", "segmentsOut", "retransmits", "fastRetransmits", "timeouts")}' \
+  "$LAB_DIR/exit-stats.json" | indent
+rtx=$(json 'j["tcp"]["retransmits"]' "$LAB_DIR/exit-stats.json")
+check '[[ $rtx -gt 0 ]]' "tunstack retransmitted $rtx segment(s)"
+
+step "tshark's view of the download (the capture sits between the loss and the stack: a segment tunstack"
+echo "   sent and the link then dropped is in the capture; a segment the link dropped on its way in is not)"
+pcap_for_port "$port" "$LAB_DIR/download.pcap"
+srv_rtx=$(count_pkts "tcp.port==$port && ip.src==10.77.0.2 && tcp.analysis.retransmission")
+srv_fast=$(count_pkts "tcp.port==$port && ip.src==10.77.0.2 && tcp.analysis.fast_retransmission")
+dupacks=$(count_pkts "tcp.port==$port && ip.src==10.77.0.1 && tcp.analysis.duplicate_ack")
+sacks=$(count_pkts "tcp.port==$port && ip.src==10.77.0.1 && tcp.options.sack_le")
+data=$(count_pkts "tcp.port==$port && ip.src==10.77.0.2 && tcp.len>0")
+printf '    data segments from tunstack %s, of them retransmissions %s (fast retransmissions %s)\n' "$data" "$srv_rtx" "$srv_fast"
+printf '    duplicate ACKs from the client %s, ACKs carrying SACK blocks %s\n' "$dupacks" "$sacks"
+check '[[ $srv_rtx -gt 0 ]]' "retransmissions are visible in the capture"
+
+step "The first retransmissions in the trace (--trace; relative seq numbers)"
+grep -n -i -E 'retrans|rto|timeout' "$LAB_STACK_OUT" | head -n 5 | indent || true
+first=$(tsh -Y "tcp.port==$port && ip.src==10.77.0.2 && tcp.analysis.retransmission" -T fields -e tcp.seq | head -n 1)
+if [[ -n "$first" ]]; then
+  echo "    the first retransmitted segment starts at relative seq $first; its trace lines:"
+  grep -E "seq $first[:, ]" "$LAB_STACK_OUT" | head -n 4 | indent
+fi
+
+step "The ladder around the first retransmission (tunstack's data segments marked [retransmission])"
+ladder "$LAB_DIR/download.pcap" 78 >"$LAB_DIR/ladder.txt"
+line=$(grep -n 'retransmission' "$LAB_DIR/ladder.txt" | head -n 1 | cut -d: -f1)
+if [[ -n "$line" ]]; then
+  sed -n "1,4p" "$LAB_DIR/ladder.txt"
+  echo "    ..."
+  sed -n "$((line > 8 ? line - 8 : 1)),$((line + 3))p" "$LAB_DIR/ladder.txt"
+  echo "    ... ($(wc -l <"$LAB_DIR/ladder.txt") lines in $LAB_DIR/ladder.txt, $(grep -c retransmission "$LAB_DIR/ladder.txt") marked)"
+else
+  bad "no [retransmission] in the ladder"
+fi
+look "a gap in the ACKs: the client acknowledges the same byte again (duplicate ACK, with SACK blocks for what came after the hole)"
+look "then the missing segment again, marked [retransmission]: after 3 duplicate ACKs (fast retransmit) or after the RTO timer"
