@@ -1,0 +1,259 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { RttEstimator } from '../../src/tcp/rtt.ts';
+import { DupAckAction, NewReno } from '../../src/tcp/congestion.ts';
+import { Reassembly } from '../../src/tcp/reassembly.ts';
+import { SendBuffer } from '../../src/tcp/sender.ts';
+import { TimerHeap } from '../../src/tcp/timer-heap.ts';
+import { TupleMap, remoteKey } from '../../src/tcp/tuple.ts';
+import { IsnGenerator } from '../../src/tcp/isn.ts';
+import { Receiver } from '../../src/tcp/receiver.ts';
+import { seqAdd } from '../../src/wire/seq.ts';
+
+describe('RttEstimator (RFC 6298)', () => {
+  it('first sample: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4 RTTVAR (floored at the minimum)', () => {
+    const r = new RttEstimator({ minRtoMs: 200 });
+    expect(r.rto).toBe(1000); // §2.1 before any sample
+    r.sample(100);
+    expect(r.srtt).toBe(100);
+    expect(r.rttvar).toBe(50);
+    expect(r.rto).toBe(300);
+    r.sample(200); // RTTVAR = 3/4*50 + 1/4*|100-200| = 62.5; SRTT = 7/8*100 + 1/8*200 = 112.5
+    expect(r.rttvar).toBe(62.5);
+    expect(r.srtt).toBe(112.5);
+    expect(r.rto).toBe(362.5);
+    const small = new RttEstimator({ minRtoMs: 200 });
+    small.sample(2);
+    expect(small.rto).toBe(200);
+  });
+  it('backs off by doubling up to the maximum; a new sample resets it', () => {
+    const r = new RttEstimator({ minRtoMs: 200, maxRtoMs: 1000 });
+    r.sample(10);
+    const seen = [r.rto];
+    for (let i = 0; i < 5; i++) {
+      r.backoff();
+      seen.push(r.rto);
+    }
+    expect(seen).toEqual([200, 400, 800, 1000, 1000, 1000]);
+    r.sample(10);
+    expect(r.rto).toBe(200);
+  });
+});
+
+describe('NewReno (RFC 5681, 6582, 3042, 6928)', () => {
+  it('initial window is min(10*MSS, max(2*MSS, 14600))', () => {
+    expect(NewReno.initialWindow(1460)).toBe(14600);
+    expect(NewReno.initialWindow(536)).toBe(5360);
+    expect(NewReno.initialWindow(8960)).toBe(17920);
+  });
+  it('slow start grows by one MSS per ACK, congestion avoidance by one MSS per window', () => {
+    const c = new NewReno(1000, 0);
+    c.cwnd = 4000;
+    c.ssthresh = 6000;
+    c.onNewAck(1000, 1000, 4000);
+    c.onNewAck(2000, 1000, 4000);
+    expect(c.cwnd).toBe(6000);
+    for (let i = 0; i < 5; i++) c.onNewAck(3000 + i * 1000, 1000, 6000);
+    expect(c.cwnd).toBe(6000);
+    c.onNewAck(9000, 1000, 6000);
+    expect(c.cwnd).toBe(7000);
+  });
+  it('three duplicate ACKs: limited transmit twice, then fast retransmit with ssthresh = flight/2', () => {
+    const c = new NewReno(1000, 0);
+    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.LimitedTransmit);
+    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.LimitedTransmit);
+    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.FastRetransmit);
+    expect(c.ssthresh).toBe(5000);
+    expect(c.cwnd).toBe(8000);
+    expect(c.recover).toBe(15000);
+    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.None);
+    expect(c.cwnd).toBe(9000);
+    // partial ACK: stay in recovery, deflate by the acked amount, add one MSS back
+    expect(c.onNewAck(8000, 3000, 10000)).toBe(true);
+    expect(c.cwnd).toBe(7000);
+    expect(c.inRecovery).toBe(true);
+    // full ACK: leave recovery, cwnd = min(ssthresh, max(flight, MSS) + MSS)
+    expect(c.onNewAck(15000, 7000, 7000)).toBe(false);
+    expect(c.inRecovery).toBe(false);
+    expect(c.cwnd).toBe(5000);
+  });
+  it('timeout: cwnd = 1 MSS, ssthresh = max(flight/2, 2 MSS)', () => {
+    const c = new NewReno(1000, 0);
+    c.onTimeout(3000, 9000, true);
+    expect(c.cwnd).toBe(1000);
+    expect(c.ssthresh).toBe(2000);
+  });
+});
+
+describe('Reassembly', () => {
+  const bytes = (s: string) => Buffer.from(s);
+  it('holds out-of-order pieces, trims overlaps, and releases contiguous runs', () => {
+    const r = new Reassembly();
+    expect(r.insert(110, bytes('klmno'))).toBe(true);
+    expect(r.insert(105, bytes('fghijklm'))).toBe(true); // overlaps the held piece: only fghij is new
+    expect(r.bytes).toBe(10);
+    expect(r.blocks(4)).toEqual([[105, 115]]);
+    expect(r.takeAt(100)).toBeUndefined();
+    expect(Buffer.from(r.takeAt(105)!).toString()).toBe('fghij');
+    expect(Buffer.from(r.takeAt(110)!).toString()).toBe('klmno');
+    expect(r.isEmpty).toBe(true);
+  });
+  it('drops what lies before RCV.NXT and returns the tail of a straddling piece', () => {
+    const r = new Reassembly();
+    r.insert(10, bytes('abcdef'));
+    r.insert(30, bytes('xyz'));
+    expect(Buffer.from(r.takeAt(13)!).toString()).toBe('def');
+    expect(r.takeAt(40)).toBeUndefined();
+    expect(r.isEmpty).toBe(true);
+  });
+  it('works across the sequence wrap and respects its segment bound', () => {
+    const r = new Reassembly(2);
+    expect(r.insert(0xfffffffe, bytes('ab'))).toBe(true);
+    expect(r.insert(2, bytes('ef'))).toBe(true);
+    expect(r.insert(10, bytes('zz'))).toBe(false);
+    expect(r.insert(0, bytes('cd'))).toBe(false);
+    expect(Buffer.from(r.takeAt(0xfffffffe)!).toString()).toBe('ab');
+  });
+  it('reassembles any arrival order to the original bytes (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(200), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 30 }), fc.nat(), (pieces, base0) => {
+        const base = base0 >>> 0;
+        const data = Uint8Array.from({ length: 260 }, (_, i) => i & 0xff);
+        const r = new Reassembly(1000);
+        for (const [off, len] of pieces) r.insert(seqAdd(base, off + 1), data.subarray(off + 1, Math.min(260, off + 1 + len)));
+        r.insert(base, data.subarray(0, 1));
+        const out: number[] = [];
+        let nxt = base;
+        for (let d = r.takeAt(nxt); d !== undefined; d = r.takeAt(nxt)) {
+          out.push(...d);
+          nxt = seqAdd(nxt, d.length);
+        }
+        return out.every((v, i) => v === data[i]);
+      }),
+    );
+  });
+});
+
+describe('SendBuffer', () => {
+  it('is bounded, reads ranges across chunks, and releases acknowledged bytes', () => {
+    const b = new SendBuffer(10);
+    expect(b.write(Buffer.from('abcd'))).toBe(4);
+    expect(b.write(Buffer.from('efghijkl'))).toBe(6);
+    expect(b.free).toBe(0);
+    expect(Buffer.from(b.read(2, 5)).toString()).toBe('cdefg');
+    expect(Buffer.from(b.read(4, 2)).toString()).toBe('ef');
+    b.consume(5);
+    expect(b.size).toBe(5);
+    expect(Buffer.from(b.read(0, 5)).toString()).toBe('fghij');
+    expect(b.write(Buffer.from('XYZ'))).toBe(3);
+    expect(Buffer.from(b.read(3, 5)).toString()).toBe('ijXYZ');
+  });
+  it('random writes, reads and consumes agree with a flat model (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 50 }), fc.nat()), { maxLength: 100 }), (ops) => {
+        const b = new SendBuffer(200);
+        let model: number[] = [];
+        let counter = 0;
+        for (const [op, n, x] of ops) {
+          if (op === 0) {
+            const chunk = Uint8Array.from({ length: n }, () => counter++ & 0xff);
+            const took = b.write(chunk);
+            model.push(...chunk.subarray(0, took));
+          } else if (op === 1 && model.length > 0) {
+            const off = x % model.length;
+            const len = Math.min(n, model.length - off);
+            if (!b.read(off, len).every((v, i) => v === model[off + i])) return false;
+          } else if (op === 2) {
+            const k = Math.min(n, model.length);
+            b.consume(k);
+            model = model.slice(k);
+          }
+          if (b.size !== model.length) return false;
+        }
+        return true;
+      }),
+    );
+  });
+});
+
+describe('TimerHeap', () => {
+  it('pops due items in deadline order, skipping stale entries', () => {
+    const h = new TimerHeap<{ timerAt: number; name: string }>();
+    const a = { timerAt: Infinity, name: 'a' };
+    const b = { timerAt: Infinity, name: 'b' };
+    const c = { timerAt: Infinity, name: 'c' };
+    h.schedule(a, 30);
+    h.schedule(b, 10);
+    h.schedule(c, 20);
+    h.schedule(b, 40); // re-armed: the entry at 10 is stale
+    expect(h.peek()).toBe(20);
+    expect(h.popDue(35)?.name).toBe('c');
+    expect(h.popDue(35)?.name).toBe('a');
+    expect(h.popDue(35)).toBeUndefined();
+    expect(h.peek()).toBe(40);
+    h.schedule(b, Infinity);
+    expect(h.peek()).toBe(Infinity);
+  });
+  it('compacts stale entries', () => {
+    const h = new TimerHeap<{ timerAt: number }>();
+    const x = { timerAt: Infinity };
+    for (let i = 0; i < 5000; i++) h.schedule(x, 1000 + i);
+    h.compact(1);
+    expect(h.size).toBe(1);
+    expect(h.peek()).toBe(5999);
+  });
+});
+
+describe('TupleMap', () => {
+  it('tells apart connections that share the remote endpoint', () => {
+    const m = new TupleMap<string>();
+    m.set(0x0a000001, 5000, 80, 'web');
+    m.set(0x0a000001, 5000, 7, 'echo');
+    m.set(0x0a000002, 5000, 80, 'other');
+    expect(m.get(0x0a000001, 5000, 80)).toBe('web');
+    expect(m.get(0x0a000001, 5000, 7)).toBe('echo');
+    expect(m.get(0x0a000001, 5001, 80)).toBeUndefined();
+    expect(m.size).toBe(3);
+    expect(m.delete(0x0a000001, 5000, 80, 'web')).toBe(true);
+    expect(m.get(0x0a000001, 5000, 7)).toBe('echo');
+    expect([...m.values()].sort()).toEqual(['echo', 'other']);
+    expect(remoteKey(0xffffffff, 0xffff)).toBe(0xffffffff * 65536 + 0xffff);
+  });
+});
+
+describe('IsnGenerator (RFC 6528)', () => {
+  it('is keyed by the 4-tuple and advances with a 4 µs clock', () => {
+    const key = new Uint8Array(16).fill(7);
+    const g = new IsnGenerator(key);
+    const a = g.isn(0, 1, 2, 3, 4);
+    expect(new IsnGenerator(key).isn(0, 1, 2, 3, 4)).toBe(a);
+    expect(g.isn(1, 1, 2, 3, 4)).toBe((a + 250) >>> 0); // 1 ms = 250 ticks of 4 µs
+    expect(g.isn(0, 1, 2, 3, 5)).not.toBe(a);
+    expect(new IsnGenerator(new Uint8Array(16).fill(8)).isn(0, 1, 2, 3, 4)).not.toBe(a);
+  });
+});
+
+describe('Receiver window (RFC 9293 §3.8.6.2.2)', () => {
+  it('advertises the free space, never moves the right edge left, and avoids silly window updates', () => {
+    const r = new Receiver(10000);
+    r.rcvNxt = 1000;
+    r.advRight = 1000;
+    expect(r.windowField(1000, false)).toBe(10000);
+    // 9500 bytes arrive and are not consumed.
+    r.rcvNxt += 9500;
+    r.buffered = 9500;
+    expect(r.windowField(1000, false)).toBe(500);
+    r.buffered = 9000; // 500 consumed: less than one MSS, the edge stays
+    expect(r.windowField(1000, false)).toBe(500);
+    expect(r.wantsWindowUpdate(1000)).toBe(false);
+    r.buffered = 0; // the reader caught up
+    expect(r.wantsWindowUpdate(1000)).toBe(true);
+    expect(r.windowField(1000, false)).toBe(10000);
+  });
+  it('scales the field and rounds without shrinking', () => {
+    const r = new Receiver(1 << 20);
+    r.wscale = 5;
+    expect(r.windowField(1460, false)).toBe((1 << 20) >> 5);
+    expect(r.windowField(1460, true)).toBe(65535); // never scaled in a SYN
+  });
+});
