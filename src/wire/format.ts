@@ -12,6 +12,8 @@
  * TCP is read straight from its fixed 20-byte header (ports, seq, ack, offset, flags, window): the
  * full TCP codec lives in wire/tcp.ts.
  */
+import { parseTcpOptions, type TcpOptions } from './tcp-options.ts';
+import { WireError } from '../util/errors.ts';
 import { formatIpv4Address } from './ipv4-address.ts';
 import {
   IPV4_FLAG_DF,
@@ -158,7 +160,31 @@ function formatTcp(src: string, dst: string, seg: Uint8Array, opts: FormatOption
   // Like tcpdump: a range when the segment carries data.
   line += dataLength > 0 ? `, seq ${seq}:${(seq + dataLength) >>> 0}` : `, seq ${seq}`;
   if (flags & 0x10) line += `, ack ${ack}`;
-  return `${line}, win ${win}, length ${dataLength}`;
+  line += `, win ${win}`;
+  if (dataOffset > 20) {
+    const parsed = parseTcpOptions(seg, 20, dataOffset);
+    line += parsed instanceof WireError ? `, options [${parsed.code}]` : `, options [${formatTcpOptions(parsed, (edge) => relativeEdge(opts, sport, dport, edge))}]`;
+  }
+  return `${line}, length ${dataLength}`;
+}
+
+/** SACK block edges are in the sequence space the ACK field acknowledges: map them like `ack`. */
+function relativeEdge(opts: FormatOptions | undefined, sport: number, dport: number, edge: number): number {
+  const rel = opts?.relativeSeq?.(sport, dport, 0, edge);
+  return rel === undefined ? edge : rel.ack >>> 0;
+}
+
+/** tcpdump's option spelling: `mss 1460,sackOK,TS val 1 ecr 0,wscale 7`, SACK as `sack 1 {a:b}`. */
+function formatTcpOptions(o: TcpOptions, edge: (e: number) => number): string {
+  const parts: string[] = [];
+  if (o.mss !== undefined) parts.push(`mss ${o.mss}`);
+  if (o.sackPermitted) parts.push('sackOK');
+  if (o.timestamp) parts.push(`TS val ${o.timestamp.value} ecr ${o.timestamp.echo}`);
+  if (o.windowScale !== undefined) parts.push(`wscale ${o.windowScale}`);
+  if (o.sack && o.sack.length > 0) {
+    parts.push(`sack ${o.sack.length} ${o.sack.map(([a, b]) => `{${edge(a)}:${edge(b)}}`).join('')}`);
+  }
+  return parts.join(',');
 }
 
 function formatUdp(src: string, dst: string, dgram: Uint8Array): string {

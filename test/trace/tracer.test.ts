@@ -27,8 +27,8 @@ describe('PacketTracer', () => {
     obs('in', tcpPacket({ ...C, seq: 0xfffffff1, ack: 123457, flags: PSH | ACK, payload: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' }), 1002);
     obs('out', tcpPacket({ ...S, seq: 123457, ack: 0x0000000c, flags: ACK }), 1002.5);
     expect(lines).toEqual([
-      '  0.000000 <- IP 10.77.0.1.40000 > 10.77.0.2.80: Flags [S], seq 0, win 64240, length 0',
-      '  0.000250 -> IP 10.77.0.2.80 > 10.77.0.1.40000: Flags [S.], seq 0, ack 1, win 65535, length 0',
+      '  0.000000 <- IP 10.77.0.1.40000 > 10.77.0.2.80: Flags [S], seq 0, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,wscale 7], length 0',
+      '  0.000250 -> IP 10.77.0.2.80 > 10.77.0.1.40000: Flags [S.], seq 0, ack 1, win 65535, options [mss 1460], length 0',
       '  0.001000 <- IP 10.77.0.1.40000 > 10.77.0.2.80: Flags [.], seq 1, ack 1, win 65535, length 0',
       '  0.002000 <- IP 10.77.0.1.40000 > 10.77.0.2.80: Flags [P.], seq 1:28, ack 1, win 65535, length 27',
       '  0.002500 -> IP 10.77.0.2.80 > 10.77.0.1.40000: Flags [.], seq 1, ack 28, win 65535, length 0',

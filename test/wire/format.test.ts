@@ -14,10 +14,10 @@ describe('formatPacket', () => {
     [L.PROTO99_UNREACHABLE, 'IP 10.77.0.2 > 10.77.0.1: ICMP 10.77.0.2 protocol 99 unreachable, length 44'],
     [L.UDP_TO_PORT_9, 'IP 10.77.0.1.42465 > 10.77.0.2.9: UDP, length 6'],
     [L.UDP_PORT_UNREACHABLE, 'IP 10.77.0.2 > 10.77.0.1: ICMP 10.77.0.2 udp port 9 unreachable, length 42'],
-    [L.TCP_SYN, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [S], seq 1185857852, win 64240, length 0'],
-    [L.TCP_SYN_ACK, 'IP 10.77.0.2.8080 > 10.77.0.1.55916: Flags [S.], seq 2198040747, ack 1185857853, win 65160, length 0'],
-    [L.TCP_PSH_ACK, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [P.], seq 1185857853:1185857871, ack 2198040748, win 63, length 18'],
-    [L.TCP_FIN_ACK, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [F.], seq 1185857871, ack 2198040748, win 63, length 0'],
+    [L.TCP_SYN, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [S], seq 1185857852, win 64240, options [mss 1460,sackOK,TS val 499644376 ecr 0,wscale 10], length 0'],
+    [L.TCP_SYN_ACK, 'IP 10.77.0.2.8080 > 10.77.0.1.55916: Flags [S.], seq 2198040747, ack 1185857853, win 65160, options [mss 1460,sackOK,TS val 3975098081 ecr 499644376,wscale 10], length 0'],
+    [L.TCP_PSH_ACK, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [P.], seq 1185857853:1185857871, ack 2198040748, win 63, options [TS val 499644376 ecr 3975098081], length 18'],
+    [L.TCP_FIN_ACK, 'IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [F.], seq 1185857871, ack 2198040748, win 63, options [TS val 499644376 ecr 3975098081], length 0'],
     [L.TCP_RST_ACK, 'IP 10.77.0.2.8081 > 10.77.0.1.33046: Flags [R.], seq 0, ack 557384840, win 0, length 0'],
   ])('%#', (pkt, line) => {
     expect(formatPacket(pkt)).toBe(line);
@@ -35,7 +35,7 @@ describe('formatPacket', () => {
     const line = formatPacket(L.TCP_PSH_ACK, {
       relativeSeq: (sp, dp, seq, ack) => (sp === 55916 && dp === 8080 ? { seq: seq - 1185857852, ack: ack - 2198040747 } : undefined),
     });
-    expect(line).toBe('IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [P.], seq 1:19, ack 1, win 63, length 18');
+    expect(line).toBe('IP 10.77.0.1.55916 > 10.77.0.2.8080: Flags [P.], seq 1:19, ack 1, win 63, options [TS val 499644376 ecr 3975098081], length 18');
   });
 
   it('shows errors instead of throwing', () => {
