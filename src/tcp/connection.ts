@@ -134,6 +134,7 @@ export class Connection extends Tcb {
     }
     this.lastRecvAt = now;
     this.keepAliveSent = 0;
+    if (this.stateValue === State.FIN_WAIT_2) this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
 
     // second: the RST bit (RFC 5961 §3.2: exact match resets, in window -> challenge ACK)
     if (f & RST) {
@@ -377,7 +378,10 @@ export class Connection extends Tcb {
     // State-specific parts of step five.
     switch (this.stateValue) {
       case State.FIN_WAIT_1:
-        if (this.finAcked) this.setState(State.FIN_WAIT_2);
+        if (this.finAcked) {
+          this.setState(State.FIN_WAIT_2);
+          this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
+        }
         break;
       case State.CLOSING:
         if (this.finAcked) {
@@ -414,6 +418,8 @@ export class Connection extends Tcb {
   private runTimers(now: number): void {
     if (this.timeWaitAt <= now) {
       this.timeWaitAt = Infinity;
+      // FIN-WAIT-2 timeout: reset the silent peer, as Linux does (tcp_send_active_reset).
+      if (this.stateValue === State.FIN_WAIT_2) this.rstPending = true;
       this.finish(undefined);
       return;
     }
@@ -489,6 +495,7 @@ export class Connection extends Tcb {
   /** Run due timers, then emit whatever is due. Returns nothing; `emit` serializes and sends. */
   dispatch(now: number, emit: Emit): void {
     this.dirty = false;
+    if (this.pollAt() <= now) this.runTimers(now);
     if (this.rstPending) {
       this.rstPending = false;
       // RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>
@@ -496,7 +503,6 @@ export class Connection extends Tcb {
       this.host.counters.resetsSent++;
       return;
     }
-    if (this.pollAt() <= now) this.runTimers(now);
     const s = this.stateValue;
     if (s === State.CLOSED) return;
 

@@ -30,6 +30,11 @@ export interface ConnectionConfig {
   maxRetries: number;
   keepAliveIntervalMs: number;
   keepAliveProbes: number;
+  /**
+   * FIN-WAIT-2 gives up after this long without hearing from the peer (Linux tcp_fin_timeout, 60 s;
+   * RFC 9293 has no such timer, but a peer that never sends its FIN would hold the TCB forever).
+   */
+  finWait2TimeoutMs: number;
   /** Offer/accept RFC 7323 timestamps. */
   timestamps: boolean;
   /** Offer/accept RFC 7323 window scaling. */
@@ -111,6 +116,7 @@ export abstract class Tcb implements TcpConnection {
   protected persistBackoff = 0;
   protected probeNow = false;
   protected retransmitHead = false;
+  /** TIME-WAIT's end (2 MSL), or in FIN-WAIT-2 the give-up deadline. */
   protected timeWaitAt = Infinity;
   protected keepAliveIdle = 0;
   protected keepAliveAt = Infinity;

@@ -108,6 +108,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       maxRetries: opts.maxRetries ?? 15,
       keepAliveIntervalMs: opts.keepAliveIntervalMs ?? 75_000,
       keepAliveProbes: opts.keepAliveProbes ?? 9,
+      finWait2TimeoutMs: opts.finWait2TimeoutMs ?? 60_000,
       timestamps: opts.timestamps ?? true,
       windowScaling: opts.windowScaling ?? true,
     };
