@@ -12,8 +12,14 @@ n=${1:-5}
 [[ "$n" =~ ^[0-9]+$ && $n -ge 2 && $n -le 20 ]] || die "N must be 2..20"
 lab_init 03
 
-urls=()
-for ((i = 1; i <= n; i++)); do urls+=("$LAB_URL/conn?r=$i"); done
+# curl takes one -o per URL: "-o FILE URL" pairs, bodies to /dev/null (A, B) or one file each (C).
+urls=() discard=() keep=()
+for ((i = 1; i <= n; i++)); do
+  urls+=("$LAB_URL/conn?r=$i")
+  discard+=(-o /dev/null "$LAB_URL/conn?r=$i")
+  keep+=(-o "$LAB_DIR/c-body-$i.json" "$LAB_URL/conn?r=$i")
+done
+conns=$(((n + 4) / 5)) # connections expected when the server allows 5 requests on each
 
 # reply_lines FILE: one line per response of a `curl -D` dump: status, Connection, Keep-Alive.
 reply_lines() {
@@ -37,53 +43,50 @@ stack_start --max-requests 5 --idle-timeout 5000
 fmt='    %{url_effective}  client port %{local_port}  new connections %{num_connects}\n'
 
 step "Part A: HTTP/1.0, no keep-alive ($n requests)"
-show "curl -0 -s -o /dev/null -D - -w '...' ${urls[*]}"
+show "curl -0 -s -D - -w '...' ${urls[*]}"
 before=$(syns_now)
-ns timeout 20 curl -0 -s -o /dev/null -D "$LAB_DIR/a-headers.txt" -w "$fmt" "${urls[@]}"
-grep -i '^Connection:' "$LAB_DIR/a-headers.txt" | tr -d '\r' | sort | uniq -c | indent
+ns timeout 20 curl -0 -s -D "$LAB_DIR/a-headers.txt" -w "$fmt" "${discard[@]}"
+echo "    the replies:"
+reply_lines "$LAB_DIR/a-headers.txt"
 a_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part A: $a_syn"
 check '[[ $a_syn -eq $n ]]' "HTTP/1.0 without keep-alive: $n requests, $n connections (the server closes after each response)"
 
 step "Part B: HTTP/1.0 with Connection: keep-alive ($n requests)"
-show "curl -0 -s -H 'Connection: keep-alive' -o /dev/null -D - ${urls[*]}"
+show "curl -0 -s -H 'Connection: keep-alive' -D - -w '...' ${urls[*]}"
 before=$(syns_now)
-ns timeout 20 curl -0 -s -H 'Connection: keep-alive' -o /dev/null -D "$LAB_DIR/b-headers.txt" -w "$fmt" "${urls[@]}"
-echo "    the replies' Connection and Keep-Alive headers, in order:"
+ns timeout 20 curl -0 -s -H 'Connection: keep-alive' -D "$LAB_DIR/b-headers.txt" -w "$fmt" "${discard[@]}"
+echo "    the replies:"
 reply_lines "$LAB_DIR/b-headers.txt"
 b_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part B: $b_syn"
-check '[[ $b_syn -eq $(((n + 4) / 5)) ]]' \
-  "HTTP/1.0 + keep-alive: $(((n + 4) / 5)) connection(s) for $n requests (a new one after each 5: --max-requests 5)"
+check '[[ $b_syn -eq $conns ]]' \
+  "HTTP/1.0 + keep-alive: $conns connection(s) for $n requests (a new one after every 5: --max-requests 5)"
 check 'grep -qi "^Keep-Alive: timeout=5, max=4" "$LAB_DIR/b-headers.txt"' "the first reply says Keep-Alive: timeout=5, max=4"
-look "max= counts down: how many more requests this connection will take; at 0 the server closes"
+look "max= counts down: how many more requests this connection will take; the 5th reply says Connection: close"
 
 step "Part C: HTTP/1.1, no special header ($n requests)"
-show "curl -s ${urls[*]}"
+show "curl -s -D - -w '...' ${urls[*]}"
 before=$(syns_now)
-ns timeout 20 curl -s -D "$LAB_DIR/c-headers.txt" -o "$LAB_DIR/c-bodies.json" -w "$fmt" "${urls[@]}"
-# curl writes the N bodies one after another into the file; split them apart.
-"$LAB_PY" - "$LAB_DIR/c-bodies.json" <<'EOF'
-import json, sys
-text = open(sys.argv[1]).read()
-dec, i = json.JSONDecoder(), 0
-while i < len(text):
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    j, i = dec.raw_decode(text, i)
-    print(f"    client port {j['client']['port']}: request #{j['requestOnConnection']} on this connection (HTTP/{j['httpVersion']})")
-EOF
-grep -i -E '^(Connection:|Keep-Alive:)' "$LAB_DIR/c-headers.txt" | tr -d '\r' | sort | uniq -c | indent
+ns timeout 20 curl -s -D "$LAB_DIR/c-headers.txt" -w "$fmt" "${keep[@]}"
+echo "    what /conn said each time (the server's view of the connection):"
+for ((i = 1; i <= n; i++)); do
+  json '"client port %s: request #%s on this connection (HTTP/%s)" % (j["client"]["port"], j["requestOnConnection"], j["httpVersion"])' \
+    "$LAB_DIR/c-body-$i.json" | indent
+done
+echo "    the replies:"
+reply_lines "$LAB_DIR/c-headers.txt"
 c_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part C: $c_syn"
-check '[[ $c_syn -eq $(((n + 4) / 5)) ]]' "HTTP/1.1: persistent by default, $(((n + 4) / 5)) connection(s) for $n requests"
+check '[[ $c_syn -eq $conns ]]' "HTTP/1.1: persistent by default, $conns connection(s) for $n requests"
+last=$((n < 5 ? n : 5))
+c_num=$(json 'j["requestOnConnection"]' "$LAB_DIR/c-body-$last.json")
+check '[[ $c_num -eq $last ]]' "request $last went over the same connection as request 1: /conn says request #$c_num"
 look "the request number grows on one port; HTTP/1.1 needs no Connection header to stay open"
 
 step "Part D: the idle timeout — one request, then wait without sending anything"
 show "python3: connect, GET /conn HTTP/1.1, then wait for the server's FIN (recv() returns b'')"
-ns timeout 20 "$LAB_PY" - <<'EOF' | tee "$LAB_DIR/d.txt"
+cat >"$LAB_DIR/idle.py" <<'EOF'
 import socket, time
 s = socket.create_connection(("10.77.0.2", 80), timeout=15)
 s.sendall(b"GET /conn HTTP/1.1\r\nHost: 10.77.0.2\r\n\r\n")
@@ -92,18 +95,17 @@ while b"\r\n\r\n" not in buf:
     buf += s.recv(65536)
 t0 = time.monotonic()
 print("    client port", s.getsockname()[1], "- response received; now idle")
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
+while s.recv(65536):
+    pass
 print(f"    the server closed (FIN, recv() returned b'') after {time.monotonic() - t0:.2f} s idle")
 s.close()
 EOF
+ns timeout 20 "$LAB_PY" "$LAB_DIR/idle.py" | tee "$LAB_DIR/d.txt"
 sleep 0.3
 stack_stop
 d_port=$(sed -n 's/.*client port \([0-9]*\).*/\1/p' "$LAB_DIR/d.txt")
-echo "    the FINs of that connection (time since the capture started, sender):"
-tsh -Y "tcp.port==$d_port && tcp.flags.fin==1" -T fields -e frame.time_relative -e ip.src -e tcp.srcport | indent | indent
+echo "    that connection's last segments in the capture:"
+segments "tcp.port==$d_port && (tcp.len>0 || tcp.flags.fin==1)" | tail -n 4 | indent
 d_first=$(tsh -Y "tcp.port==$d_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
 check '[[ $d_first == 10.77.0.2 ]]' "after the idle timeout, the server sent the first FIN"
 check 'grep -q "after [4-6]\.[0-9]* s idle" "$LAB_DIR/d.txt"' "the idle close came about 5 s after the response (timeout=5)"

@@ -176,3 +176,11 @@ flush_wait() { sleep 1.3; }
 
 # now_ms: a monotonic-enough wall clock in ms for side-by-side timings.
 now_ms() { date +%s%3N; }
+
+# segments FILTER: one line per matching packet: time since capture start, sender, TCP flags
+# (Wireshark letters: S SYN, A ACK, P PSH, F FIN, R RST), relative seq/ack, payload length.
+segments() {
+  tsh -Y "$1" -T fields -e frame.time_relative -e ip.src -e tcp.srcport -e tcp.flags.str -e tcp.seq -e tcp.ack -e tcp.len |
+    sed 's/·//g' |
+    awk -F'\t' '{ printf "%9.3f s  %s:%-5s  %-3s  seq=%s ack=%s len=%s\n", $1, $2, $3, $4, $5, $6, $7 }'
+}
