@@ -43,7 +43,7 @@ fetch() {
   if [[ $mode == parallel ]]; then
     show "curl --parallel --parallel-immediate --parallel-max $k -s -w '...' (-o /dev/null URL) x $k"
     t0=$(now_ms)
-    out=$(cli timeout 60 curl --parallel --parallel-immediate --parallel-max "$k" -s -w "$w" "${args[@]}")
+    out=$(cli timeout 60 curl --parallel --parallel-immediate --parallel-max "$k" -s -w "$w" "${args[@]}" 2>"$LAB_DIR/curl-parallel.err")
   else
     show "curl -s -w '...' (-o /dev/null URL) x $k        # one connection, one request after another"
     t0=$(now_ms)

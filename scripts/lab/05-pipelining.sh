@@ -101,7 +101,7 @@ printf '    %-52s %6s ms\n' "pipelined, slow request first (A)" "$pipe_total" \
   "serial, one request per round trip (B)" "$serial_total" "pipelined, no slow request (C)" "$fast_total"
 check '[[ $pipe_total -lt $serial_total ]]' "pipelining saves the 9 round trips spent waiting in B"
 look "in A every response waits for the first: HTTP/1.1 has no request ids, so order is the only way to match answers to questions"
-look "the capture: requests leave in one segment; responses 2..10 follow response 1 (tshark -r $LAB_PCAP)"
-echo "    segments from the client carrying data in A (the pipelined write):"
 port=$(sed -n 's/.*client port \([0-9]*\),.*/\1/p' "$pipe_file")
-tsh -Y "tcp.srcport==$port && tcp.len>0" -T fields -e frame.time_relative -e tcp.len | indent | indent
+echo "    A in the capture: every segment carrying data (P = PSH; time since the capture started)"
+segments "tcp.port==$port && tcp.len>0" | indent
+look "one segment carries all 10 requests; the server sends nothing for 500 ms, then all 10 responses together"
