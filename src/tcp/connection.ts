@@ -358,6 +358,13 @@ export class Connection extends Tcb {
         this.retransmitHead = true;
         this.host.counters.fastRetransmits++;
         this.rttStart = -1;
+      } else if (this.cc.inRecovery && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
+        // Lost retransmission: more duplicate ACKs arrived since the head was retransmitted than
+        // segments were in flight then, so some were caused by segments sent after it; on a path
+        // that keeps order the retransmission itself must be lost. Send it again rather than wait
+        // for the RTO (the idea of Linux's lost-retransmit detection, here without SACK).
+        this.retransmitHead = true;
+        this.host.counters.lostRetransmits++;
       }
       this.host.markDirty(this);
     }
@@ -520,6 +527,8 @@ export class Connection extends Tcb {
     if (this.retransmitHead) {
       this.retransmitHead = false;
       if (this.sndUna !== this.sndMax) {
+        this.dupsSinceRetransmit = 0;
+        this.retransmitDupBudget = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.sndMss) + 1;
         this.sendRange(now, emit, this.sndUna, true);
         this.rtoAt = now + this.rtt.rto;
         sentSomething = true;

@@ -4,6 +4,8 @@ export interface TcpCounters {
   segmentsOut: number;
   retransmits: number;
   fastRetransmits: number;
+  /** Retransmissions found lost by duplicate-ACK counting during recovery, resent before the RTO. */
+  lostRetransmits: number;
   timeouts: number;
   resetsSent: number;
   resetsReceived: number;
@@ -25,6 +27,7 @@ export function newCounters(): TcpCounters {
     segmentsOut: 0,
     retransmits: 0,
     fastRetransmits: 0,
+    lostRetransmits: 0,
     timeouts: 0,
     resetsSent: 0,
     resetsReceived: 0,

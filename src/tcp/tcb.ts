@@ -116,6 +116,9 @@ export abstract class Tcb implements TcpConnection {
   protected persistBackoff = 0;
   protected probeNow = false;
   protected retransmitHead = false;
+  /** Duplicate ACKs since the last head retransmission, and how many the flight then explains. */
+  protected dupsSinceRetransmit = 0;
+  protected retransmitDupBudget = 0;
   /** TIME-WAIT's end (2 MSL), or in FIN-WAIT-2 the give-up deadline. */
   protected timeWaitAt = Infinity;
   protected keepAliveIdle = 0;

@@ -22,6 +22,8 @@ export const B = parseIpv4Address(ADDR_B);
 export interface Faults {
   loss?: number;
   dup?: number;
+  /** Also drop segments without data (ACKs, SYNs, FINs) with probability `loss`. */
+  lossAll?: boolean;
   /** Extra random delay up to this many ms (reorders segments). */
   jitterMs?: number;
 }
@@ -83,7 +85,7 @@ export class Sim {
     const rec: WireRecord = { at: now, from, seg: parsed, dropped: false };
     const f = this.faults;
     const carriesData = parsed.payload.length > 0;
-    if ((this.dropIf !== undefined && this.dropIf(rec)) || (carriesData && f.loss !== undefined && this.rng.chance(f.loss))) {
+    if ((this.dropIf !== undefined && this.dropIf(rec)) || ((carriesData || f.lossAll === true) && f.loss !== undefined && this.rng.chance(f.loss))) {
       rec.dropped = true;
     }
     if (this.record) this.log.push(rec);
