@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# bench-ping.sh — ICMP echo round trips per second: tunstack (through the TUN) next to the kernel
+# (a veth pair between two namespaces), in one run. A flood ping (`ping -f`) sends the next request
+# as soon as the reply arrives, so replies/s is 1 / (round-trip time incl. both ends' processing).
+#
+#   sudo scripts/bench-ping.sh [-c COUNT] [-w SECONDS]       (npm run bench:ping)
+#     -c COUNT    echo requests per target (default 100000; env BENCH_PING_COUNT)
+#     -w SECONDS  deadline per target (default 60; env BENCH_PING_DEADLINE)
+#
+# Layout (all inside namespaces this script creates and deletes):
+#   tsk-bench-ping-<pid>:   ping, tunstack serve (TUN tunstack0, 10.77.0.1/24 -> stack 10.77.0.2),
+#                           veth bv0 10.88.0.1/24
+#   tsk-bench-ping-<pid>-k: veth bv1 10.88.0.2/24 (the kernel answers)
+# Prints figures; asserts nothing. Outputs stay in /tmp/tunstack-bench-ping/.
+source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
+
+COUNT=${BENCH_PING_COUNT:-100000}
+DEADLINE=${BENCH_PING_DEADLINE:-60}
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -c) COUNT="$2"; shift 2 ;;
+    -w) DEADLINE="$2"; shift 2 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-ping.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$COUNT" =~ ^[0-9]+$ && "$COUNT" -ge 1 && "$COUNT" -le 10000000 ]] || { echo "bench-ping.sh: bad count $COUNT" >&2; exit 2; }
+[[ "$DEADLINE" =~ ^[0-9]+$ && "$DEADLINE" -ge 1 && "$DEADLINE" -le 600 ]] || { echo "bench-ping.sh: bad deadline $DEADLINE" >&2; exit 2; }
+
+bench_init ping ping
+NS="tsk-bench-ping-$$"
+NSK="$NS-k"
+bench_netns_add "$NS"
+bench_netns_add "$NSK"
+bench_veth "$NS" "$NSK"
+
+# flood NAME ADDR: ping -f, summary saved to $BENCH_DIR/NAME.txt; prints "received seconds" or "error".
+flood() {
+  local name="$1" addr="$2" out="$BENCH_DIR/$1.txt"
+  timeout $((DEADLINE + 10)) ip netns exec "$NS" ping -q -n -f -c "$COUNT" -w "$DEADLINE" "$addr" >"$out" 2>&1 || true
+  # "100000 packets transmitted, 100000 received, 0% packet loss, time 4321ms"
+  sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.* time \([0-9]*\)ms.*/\1 \2 \3/p' "$out" | tail -n 1
+}
+
+# rate "SENT RECEIVED MS": replies per second.
+rate() {
+  local sent recv ms
+  read -r sent recv ms <<<"$1"
+  if [[ -z "${ms:-}" || "$ms" -eq 0 ]]; then echo error; return; fi
+  echo $((recv * 1000 / ms))
+}
+rtt() { sed -n 's/^rtt min\/avg\/max\/mdev = [0-9.]*\/\([0-9.]*\)\/.*/\1/p' "$BENCH_DIR/$1.txt"; }
+
+bench_stack_start "$NS" -- --echo-port 0
+# Warm up the stack's JIT with a short flood before measuring (not counted).
+timeout 20 ip netns exec "$NS" ping -q -n -f -c 2000 -w 10 10.77.0.2 >/dev/null 2>&1 || true
+
+echo "ping -f -c $COUNT -w $DEADLINE from the same namespace (ping, tunstack and the veth end share 2 cores)"
+stack=$(flood stack 10.77.0.2)
+kernel=$(flood kernel "$BENCH_KERNEL_PEER")
+bench_stack_stop
+
+stack_rate=$(rate "$stack")
+kernel_rate=$(rate "$kernel")
+printf '\n%-26s %12s %12s %12s %10s\n' target sent received 'replies/s' 'avg rtt ms'
+printf '%-26s %12s %12s %12s %10s\n' 'tunstack 10.77.0.2 (TUN)' "$(cut -d' ' -f1 <<<"$stack")" "$(cut -d' ' -f2 <<<"$stack")" "$stack_rate" "$(rtt stack)"
+printf '%-26s %12s %12s %12s %10s\n' 'kernel 10.88.0.2 (veth)' "$(cut -d' ' -f1 <<<"$kernel")" "$(cut -d' ' -f2 <<<"$kernel")" "$kernel_rate" "$(rtt kernel)"
+printf 'ratio tunstack / kernel: %s\n' "$(bench_ratio "$stack_rate" "$kernel_rate")"
+
+# The TUN device's counters as the stack printed them at exit (they include the warm-up flood).
+stats=$(bench_stack_stats)
+if [[ -n "$stats" ]]; then
+  "$BENCH_PY" -c 'import json, sys
+s = json.loads(sys.argv[1])
+d = s.get("device", {})
+icmp = s.get("icmp", {})
+rx, b = d.get("rxPackets"), d.get("rxBatches")
+print("\nTUN device (whole run, incl. 2000-packet warm-up):")
+print("  rx packets %s, rx batches %s, avg packets per batch %s" % (rx, b, "%.2f" % (rx / b) if rx and b else "-"))
+print("  tx packets %s, tx dropped %s, tx queued on EAGAIN %s, rx dropped %s, rx errors %s" % (
+    d.get("txPackets"), d.get("txDropped"), d.get("txQueued"), d.get("rxDropped"), d.get("rxErrors")))
+if icmp:
+    print("  icmp: " + ", ".join("%s %s" % (k, v) for k, v in icmp.items() if not isinstance(v, (dict, list))))' "$stats"
+else
+  echo "(no stats line from the stack: see $BENCH_DIR/stack.out)"
+fi
+echo "raw ping output: $BENCH_DIR/stack.txt, $BENCH_DIR/kernel.txt"
