@@ -22,6 +22,8 @@ export class NewReno {
   mss: number;
   dupAcks = 0;
   inRecovery = false;
+  /** Recovery driven by SACK information (RFC 6675): no window inflation, the sender counts "pipe". */
+  sackRecovery = false;
   /** RFC 6582 "recover": the highest sequence number sent when recovery (or a timeout) began. */
   recover: number;
   /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1, byte counting). */
@@ -51,6 +53,15 @@ export class NewReno {
    */
   onNewAck(ack: number, acked: number, flightSize: number): boolean {
     this.dupAcks = 0;
+    if (this.inRecovery && this.sackRecovery) {
+      // RFC 6675 §5: recovery ends when the ACK covers RecoveryPoint; cwnd stays at ssthresh.
+      if (seqGe(ack, this.recover)) {
+        this.inRecovery = false;
+        this.sackRecovery = false;
+        this.cwnd = this.ssthresh;
+      }
+      return false;
+    }
     if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         // Full acknowledgment: deflate (RFC 6582 §3.2 step 3, option (1) with the "max(FlightSize,
@@ -80,6 +91,7 @@ export class NewReno {
   /** A duplicate ACK (RFC 5681 §2 definition, checked by the caller). `ack` is SEG.ACK. */
   onDupAck(ack: number, flightSize: number, sndMax: number): DupAckAction {
     this.dupAcks++;
+    if (this.inRecovery && this.sackRecovery) return DupAckAction.None;
     if (this.inRecovery) {
       // RFC 5681 §3.2 step 4: inflate for each segment that left the network.
       this.cwnd += this.mss;
@@ -99,6 +111,22 @@ export class NewReno {
     return DupAckAction.None;
   }
 
+  /**
+   * RFC 6675 §5 step 4: enter SACK-based loss recovery (after DupThresh duplicate ACKs, or once
+   * IsLost(SND.UNA) holds): RecoveryPoint = HighData, cwnd = ssthresh = FlightSize / 2.
+   * Returns false when `ack` does not cover the previous recovery point (RFC 6582 §3.2 step 2).
+   */
+  enterSackRecovery(ack: number, flightSize: number, sndMax: number): boolean {
+    if (this.inRecovery) return false;
+    if (!seqGt(ack, this.recover) && ack !== this.recover) return false;
+    this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+    this.cwnd = this.ssthresh;
+    this.recover = sndMax;
+    this.inRecovery = true;
+    this.sackRecovery = true;
+    return true;
+  }
+
   /** RFC 5681 §3.1 equation (4) and loss window; RFC 6582 §3.2 step 4 sets recover. */
   onTimeout(flightSize: number, sndMax: number, firstTimeout: boolean): void {
     if (firstTimeout) this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
@@ -106,6 +134,7 @@ export class NewReno {
     this.caAcked = 0;
     this.dupAcks = 0;
     this.inRecovery = false;
+    this.sackRecovery = false;
     this.recover = sndMax;
   }
 }

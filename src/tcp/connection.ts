@@ -315,6 +315,7 @@ export class Connection extends Tcb {
     if (seqGt(ack, this.sndUna)) {
       const acked = seqSub(ack, this.sndUna);
       this.sndUna = ack;
+      this.sb.advance(ack);
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
       // Release acknowledged data from the send buffer (the SYN and FIN occupy no buffer byte).
       const dataAcked = Math.min(Math.max(0, seqSub(ack, this.sndBase)), this.snd.size);
@@ -345,8 +346,44 @@ export class Connection extends Tcb {
       // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
       this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
       this.host.markDirty(this);
+    }
+    // RFC 2018 §3 / RFC 6675: the SACK blocks (after SND.UNA moved).
+    let newlySacked = 0;
+    if (this.sackPermitted && seg.options.sack !== undefined && this.sndUna !== this.sndMax) {
+      newlySacked = this.sb.update(seg.options.sack, this.sndUna, this.sndMax);
+    }
+    if (this.sackPermitted) {
+      // RFC 6675 §5: an ACK that SACKs new data counts as a duplicate ACK even with data or a window
+      // change on it; recovery starts after DupThresh of them or once IsLost(SND.UNA) holds.
+      const plainDup = dataLen === 0 && window === this.sndWnd && (seg.flags & (SYN | FIN)) === 0;
+      if (ack === oldUna && this.sndUna !== this.sndMax && (newlySacked > 0 || plainDup)) {
+        this.cc.dupAcks++;
+        this.host.markDirty(this);
+        if (this.cc.sackRecovery && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
+          // More duplicate ACKs since this retransmission round began than segments were in flight:
+          // some were caused by segments sent after our retransmissions, so holes that are still
+          // not SACKed lost their retransmission too. Start a new round from SND.UNA instead of
+          // waiting for the RTO (the idea of Linux's lost-retransmit detection).
+          this.highRxt = this.sndUna;
+          this.startRetransmitRound();
+          this.host.counters.lostRetransmits++;
+        }
+      }
+      if (
+        !this.cc.inRecovery &&
+        this.sndUna !== this.sndMax &&
+        (this.cc.dupAcks >= 3 || this.sb.sackedAbove(this.sndUna) >= 3 * this.sndMss) &&
+        this.cc.enterSackRecovery(ack, seqSub(this.sndMax, this.sndUna), this.sndMax)
+      ) {
+        this.highRxt = this.sndUna;
+        this.startRetransmitRound();
+        this.retransmitHead = true;
+        this.host.counters.fastRetransmits++;
+        this.rttStart = -1;
+        this.host.markDirty(this);
+      }
     } else if (
-      ack === this.sndUna &&
+      ack === oldUna &&
       dataLen === 0 &&
       (seg.flags & (SYN | FIN)) === 0 &&
       this.sndUna !== this.sndMax &&
@@ -434,6 +471,12 @@ export class Connection extends Tcb {
     if (this.current() === State.CLOSED) return;
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
+      // RFC 1122 §4.2.2.17: probe indefinitely while the peer answers; give up like the
+      // retransmission timer when it does not (any acceptable ACK resets `retries`).
+      if (++this.retries > this.host.cfg.maxRetries) {
+        this.fail('ETIMEDOUT', 'write ETIMEDOUT (zero window)');
+        return;
+      }
       this.probeNow = true;
       this.persistBackoff++;
     }
@@ -468,6 +511,7 @@ export class Connection extends Tcb {
     this.cc.onTimeout(seqSub(this.sndMax, this.sndUna), this.sndMax, this.rtt.backoffs <= 1);
     this.sndNxt = this.sndUna;
     this.retransmitHead = false;
+    this.sb.clear(); // RFC 2018 §8: after a timeout, ignore prior SACK information
   }
 
   private onKeepAliveTimer(now: number): void {
@@ -524,6 +568,11 @@ export class Connection extends Tcb {
       return;
     }
     let sentSomething = false;
+    if (this.rcv.ackNow && this.sackPermitted && !this.rcv.reasm.isEmpty) {
+      // An ACK reporting out-of-order data goes alone, so that its SACK blocks fit (a full-size data
+      // segment has no room for them) and the peer counts it as a duplicate ACK (RFC 5681 §4.2).
+      this.emitSegment(now, emit, this.sndMax, ACK, undefined, false);
+    }
     if (this.retransmitHead) {
       this.retransmitHead = false;
       if (this.sndUna !== this.sndMax) {
@@ -532,8 +581,10 @@ export class Connection extends Tcb {
         this.sendRange(now, emit, this.sndUna, true);
         this.rtoAt = now + this.rtt.rto;
         sentSomething = true;
+        if (this.cc.sackRecovery) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, this.sndMss));
       }
     }
+    if (this.cc.sackRecovery && s !== State.TIME_WAIT) sentSomething = this.sendSackHoles(now, emit) || sentSomething;
     if (s !== State.TIME_WAIT && s !== State.FIN_WAIT_2) sentSomething = this.sendData(now, emit) || sentSomething;
     if (this.keepAliveProbeNow) {
       this.keepAliveProbeNow = false;
@@ -547,8 +598,11 @@ export class Connection extends Tcb {
 
   private sendSyn(now: number, emit: Emit): void {
     const s = this.stateValue;
-    const opts: { mss: number; windowScale?: number; timestamp?: { value: number; echo: number } } = { mss: this.rcvMss };
+    const opts: { mss: number; windowScale?: number; sackPermitted?: boolean; timestamp?: { value: number; echo: number } } = {
+      mss: this.rcvMss,
+    };
     if (this.offerWscale >= 0) opts.windowScale = this.offerWscale;
+    if (this.host.cfg.sack && (s === State.SYN_SENT || this.sackPermitted)) opts.sackPermitted = true;
     const passive = s === State.SYN_RECEIVED;
     if (this.host.cfg.timestamps && (!passive || this.tsOn)) opts.timestamp = { value: this.tsNow(now), echo: passive ? this.tsRecent : 0 };
     const flags = passive ? SYN | ACK : SYN;
@@ -594,13 +648,24 @@ export class Connection extends Tcb {
         break;
       }
       const limitedTransmit = !this.cc.inRecovery && this.cc.dupAcks > 0 && this.cc.dupAcks < 3 ? this.cc.dupAcks * mss : 0;
-      const usable = Math.min(this.sndWnd - inflight, this.cc.cwnd + limitedTransmit - inflight);
+      const inPipe = this.cc.sackRecovery ? this.pipe() : inflight;
+      const usable = Math.min(this.sndWnd - inflight, this.cc.cwnd + limitedTransmit - inPipe);
       if (this.probeNow) {
-        // Persist timer expired (RFC 9293 §3.8.6.1; RFC 1122 §4.2.2.17): a zero-window probe of one
-        // byte beyond the window, or the SWS-override send of what the small window allows.
         this.probeNow = false;
-        this.sendRange(now, emit, this.sndNxt, false, Math.max(1, Math.min(usable, unsent, mss)));
         sent = true;
+        if (usable <= 0) {
+          // Persist timer expired with the window closed (RFC 9293 §3.8.6.1; RFC 1122 §4.2.2.17).
+          // Like Linux (tcp_xmit_probe_skb), the probe carries an old sequence number (SND.UNA - 1)
+          // and no data: the peer must answer it with an ACK stating its window, and no sequence
+          // space is used, so SND.MAX never runs ahead of what the peer could accept (with a byte
+          // beyond the window, our later ACKs would carry a sequence number the peer finds
+          // unacceptable while its window stays closed).
+          this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
+          this.persistAt = now + Math.min(this.host.cfg.maxRtoMs, this.rtt.rto * 2 ** this.persistBackoff);
+          break;
+        }
+        // SWS override (RFC 9293 §3.8.6.2.1): send what the small window allows.
+        this.sendRange(now, emit, this.sndNxt, false, Math.min(usable, unsent, mss));
         break;
       }
       let len = usable <= 0 ? 0 : Math.min(unsent, mss, usable);
@@ -619,6 +684,34 @@ export class Connection extends Tcb {
         break;
       }
       this.sendRange(now, emit, this.sndNxt, false, len);
+      sent = true;
+    }
+    return sent;
+  }
+
+  /**
+   * RFC 6675 §5 (NextSeg rule 1, simplified): data in flight ("pipe") is what was sent, minus what
+   * the receiver SACKed, minus the holes presumed lost that were not retransmitted yet.
+   */
+  private pipe(): number {
+    const from = seqMax(this.highRxt, this.sndUna);
+    return seqSub(this.sndMax, this.sndUna) - this.sb.bytes - this.sb.holeBytesAbove(from);
+  }
+
+  private startRetransmitRound(): void {
+    this.dupsSinceRetransmit = 0;
+    this.retransmitDupBudget = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.sndMss) + 1;
+  }
+
+  /** During SACK recovery, retransmit presumed-lost holes while cwnd - pipe >= 1 SMSS. */
+  private sendSackHoles(now: number, emit: Emit): boolean {
+    let sent = false;
+    for (let guard = 0; guard < 1000; guard++) {
+      if (this.cc.cwnd - this.pipe() < this.sndMss) break;
+      const hole = this.sb.nextLostHole(seqMax(this.highRxt, this.sndUna), this.sndMss);
+      if (hole === undefined) break;
+      this.sendRange(now, emit, hole[0], true, hole[1]);
+      this.highRxt = seqAdd(hole[0], hole[1]);
       sent = true;
     }
     return sent;
@@ -663,6 +756,16 @@ export class Connection extends Tcb {
   private emitSegment(now: number, emit: Emit, seq: number, flags: number, payload: Uint8Array | undefined, syn: boolean): void {
     let options: TcpOptions | undefined;
     if (this.tsOn) options = { timestamp: { value: this.tsNow(now), echo: this.tsRecent } };
+    if (this.sackPermitted && !this.rcv.reasm.isEmpty && (flags & RST) === 0) {
+      // RFC 2018 §4: report what we hold beyond RCV.NXT, as far as the option space (40 bytes, 12 of
+      // them timestamps) and the MTU (with this segment's data) allow.
+      const room = this.host.mtu - 40 - (this.tsOn ? TS_OPTION_BYTES : 0) - (payload === undefined ? 0 : payload.length);
+      const max = Math.min(this.tsOn ? 3 : 4, Math.floor((room - 4) / 8));
+      if (max > 0) {
+        const sack = this.rcv.reasm.blocks(max);
+        options = options === undefined ? { sack } : { timestamp: options.timestamp!, sack };
+      }
+    }
     const seg: TcpSegmentInit = {
       srcPort: this.localPort,
       dstPort: this.remotePort,

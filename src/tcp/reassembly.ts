@@ -19,6 +19,8 @@ export class Reassembly {
   private heldBytes = 0;
   /** Sequence number of a FIN seen out of order (its position: the byte after the data). */
   finSeq: number | undefined;
+  /** Sequence number of the most recent insert (for the first SACK block, RFC 2018 §4). */
+  lastInsert = 0;
 
   constructor(private readonly maxSegments = 512) {}
 
@@ -36,6 +38,7 @@ export class Reassembly {
 
   /** Hold data starting at `seq` (which is after RCV.NXT). Returns false if it was dropped (full). */
   insert(seq: number, data: Uint8Array): boolean {
+    this.lastInsert = seq;
     let start = seq;
     let d = data;
     const list = this.held;
@@ -94,17 +97,21 @@ export class Reassembly {
     return undefined;
   }
 
-  /** The held ranges as SACK blocks [left, right), most recent first is not tracked: in order. */
+  /**
+   * The held ranges as SACK blocks [left, right): the block holding the most recently received
+   * segment first (RFC 2018 §4), then the others in sequence order, at most `max`.
+   */
   blocks(max: number): [number, number][] {
-    const out: [number, number][] = [];
+    const all: [number, number][] = [];
     for (const h of this.held) {
       const end = seqAdd(h.seq, h.data.length);
-      const last = out[out.length - 1];
+      const last = all[all.length - 1];
       if (last !== undefined && last[1] === h.seq) last[1] = end;
-      else if (out.length < max) out.push([h.seq, end]);
-      else break;
+      else all.push([h.seq, end]);
     }
-    return out;
+    const k = all.findIndex(([s, e]) => seqLe(s, this.lastInsert) && seqLt(this.lastInsert, e));
+    if (k > 0) all.unshift(all.splice(k, 1)[0]!);
+    return all.length > max ? all.slice(0, max) : all;
   }
 
   clear(): void {

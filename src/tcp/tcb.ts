@@ -14,6 +14,7 @@ import type { TcpCounters } from './counters.ts';
 import { Receiver } from './receiver.ts';
 import { RttEstimator } from './rtt.ts';
 import { SendBuffer } from './sender.ts';
+import { Scoreboard } from './sack.ts';
 import { STATE_NAMES, State, canReceive, isSynchronized } from './state.ts';
 
 /** Tunables shared by all connections of a layer. */
@@ -39,6 +40,8 @@ export interface ConnectionConfig {
   timestamps: boolean;
   /** Offer/accept RFC 7323 window scaling. */
   windowScaling: boolean;
+  /** Offer/accept SACK (RFC 2018) and use it for loss recovery (RFC 6675). */
+  sack: boolean;
 }
 
 /** What a connection needs from its layer. */
@@ -100,6 +103,9 @@ export abstract class Tcb implements TcpConnection {
   sndMss = DEFAULT_MSS;
   protected offerWscale: number;
   sackPermitted = false;
+  /** The SACK scoreboard (sender side) and RFC 6675's HighRxt. */
+  readonly sb = new Scoreboard();
+  protected highRxt = 0;
   tsOn = false;
   protected tsRecent = 0;
   protected tsOffset: number;
@@ -230,8 +236,8 @@ export abstract class Tcb implements TcpConnection {
     }
     this.tsOn = this.host.cfg.timestamps && o.timestamp !== undefined;
     if (this.tsOn) this.tsRecent = o.timestamp!.value;
-    // We do not use SACK information for loss recovery, so we never offer or accept it.
-    this.sackPermitted = false;
+    // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
+    this.sackPermitted = this.host.cfg.sack && o.sackPermitted === true;
     const peerMss = o.mss ?? DEFAULT_MSS;
     this.sndMss = Math.max(64, Math.min(peerMss, this.host.mtu - 40) - (this.tsOn ? TS_OPTION_BYTES : 0));
     this.cc.setMss(this.sndMss);

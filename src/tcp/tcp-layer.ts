@@ -111,6 +111,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       finWait2TimeoutMs: opts.finWait2TimeoutMs ?? 60_000,
       timestamps: opts.timestamps ?? true,
       windowScaling: opts.windowScaling ?? true,
+      sack: opts.sack ?? true,
     };
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);

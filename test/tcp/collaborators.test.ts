@@ -257,3 +257,34 @@ describe('Receiver window (RFC 9293 §3.8.6.2.2)', () => {
     expect(r.windowField(1460, true)).toBe(65535); // never scaled in a SYN
   });
 });
+
+describe('SACK scoreboard', () => {
+  it('merges blocks, ignores ones outside (una, sndMax], prunes on advance', async () => {
+    const { Scoreboard } = await import('../../src/tcp/sack.ts');
+    const sb = new Scoreboard();
+    expect(sb.update([[2000, 3000], [5000, 6000]], 1000, 10000)).toBe(2000);
+    expect(sb.update([[2500, 5000]], 1000, 10000)).toBe(2000); // bridges the two
+    expect(sb.blocks()).toEqual([[2000, 6000]]);
+    expect(sb.update([[20000, 30000], [500, 900]], 1000, 10000)).toBe(0);
+    expect(sb.sackedAbove(1000)).toBe(4000);
+    expect(sb.isSacked(2500)).toBe(true);
+    expect(sb.isSacked(1500)).toBe(false);
+    // the hole [1000, 2000) is presumed lost: >= 3 MSS SACKed above it
+    expect(sb.nextLostHole(1000, 1000)).toEqual([1000, 1000]);
+    expect(sb.nextLostHole(1000, 1500)).toBeUndefined();
+    expect(sb.holeBytesAbove(1000)).toBe(1000);
+    sb.advance(2500);
+    expect(sb.bytes).toBe(3500);
+    expect(sb.skipSacked(2600)).toBe(6000);
+    sb.advance(7000);
+    expect(sb.isEmpty).toBe(true);
+    expect(sb.bytes).toBe(0);
+  });
+  it('works across the sequence wrap', async () => {
+    const { Scoreboard } = await import('../../src/tcp/sack.ts');
+    const sb = new Scoreboard();
+    sb.update([[0xfffffff0, 0x10]], 0xffffffe0, 0x100);
+    expect(sb.bytes).toBe(0x20);
+    expect(sb.highest(0xffffffe0)).toBe(0x10);
+  });
+});

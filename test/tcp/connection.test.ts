@@ -12,20 +12,21 @@ function established(sim: Sim, port = 80) {
 }
 
 describe('handshake', () => {
-  it('offers MSS (mtu - 40), window scale and timestamps, never SACK; SYN-ACK honours them', () => {
+  it('offers MSS (mtu - 40), window scale, SACK-permitted and timestamps; SYN-ACK honours them', () => {
     const sim = new Sim(1);
     established(sim);
     const [syn, synAck] = sim.log.map((r) => r.seg);
     expect(syn!.options.mss).toBe(1460);
     expect(syn!.options.windowScale).toBe(3); // 256 KiB buffer: 262144 >> 3 <= 65535
     expect(syn!.options.timestamp?.echo).toBe(0);
-    expect(syn!.options.sackPermitted).toBeUndefined();
+    expect(syn!.options.sackPermitted).toBe(true);
+    expect(synAck!.options.sackPermitted).toBe(true);
     expect(syn!.window).toBe(65535);
     expect(synAck!.options.mss).toBe(1460);
     expect(synAck!.options.windowScale).toBe(3);
     expect(synAck!.options.timestamp?.echo).toBe(syn!.options.timestamp!.value);
     const info = sim.a.connectionTable()[0]!;
-    expect(info).toMatchObject({ sndWindowScale: 3, rcvWindowScale: 3, timestamps: true, mss: 1448, sackPermitted: false });
+    expect(info).toMatchObject({ sndWindowScale: 3, rcvWindowScale: 3, timestamps: true, mss: 1448, sackPermitted: true });
     // Established ACK carries the scaled window: 262144 >> 3
     expect(sim.log[2]!.seg.window).toBe(32768);
   });
@@ -328,7 +329,7 @@ describe('data transfer details', () => {
   });
 
   it('fast retransmit after 3 duplicate ACKs (before the RTO)', () => {
-    const sim = new Sim(1);
+    const sim = new Sim(1, { sack: false }, { sack: false }); // NewReno without SACK
     const { client, server } = established(sim);
     let dropped = false;
     sim.dropIf = (r) => {
@@ -349,7 +350,7 @@ describe('data transfer details', () => {
   });
 
   it('NewReno: a partial ACK retransmits the next hole without waiting for the RTO', () => {
-    const sim = new Sim(1);
+    const sim = new Sim(1, { sack: false }, { sack: false }); // NewReno without SACK
     const { client, server } = established(sim);
     let n = 0;
     sim.dropIf = (r) => r.from === 'a' && r.seg.payload.length > 0 && (++n === 2 || n === 5);
@@ -358,6 +359,24 @@ describe('data transfer details', () => {
     sim.run(150);
     expect(server.received).toBe(data.length);
     expect(sim.a.stats().fastRetransmits).toBe(1);
+    expect(sim.a.stats().timeouts).toBe(0);
+    expect(sim.a.stats().retransmits).toBe(2);
+  });
+
+  it('SACK: the receiver reports held blocks; the sender retransmits only the holes', () => {
+    const sim = new Sim(1);
+    const { client, server } = established(sim);
+    let n = 0;
+    sim.dropIf = (r) => r.from === 'a' && r.seg.payload.length > 0 && (++n === 2 || n === 4);
+    const data = pattern(10 * 1448, 4);
+    client.sendAll(data);
+    sim.run(150);
+    expect(server.received).toBe(data.length);
+    const sacks = sim.sent('b').filter((s) => s.options.sack !== undefined);
+    expect(sacks.length).toBeGreaterThan(0);
+    const first = sim.sent('a').find((s) => s.payload.length > 0)!.seq;
+    // The first SACK names the segment after the first hole: [first + 2*1448, first + 3*1448)
+    expect(sacks[0]!.options.sack![0]).toEqual([seqAdd(first, 2 * 1448), seqAdd(first, 3 * 1448)]);
     expect(sim.a.stats().timeouts).toBe(0);
     expect(sim.a.stats().retransmits).toBe(2);
   });
@@ -384,8 +403,13 @@ describe('data transfer details', () => {
     sim.run(10_000);
     expect(server.received).toBe(16384);
     expect(sim.b.connectionTable()[0]!.rcvWnd).toBe(0);
-    const probesBefore = sim.log.filter((r) => r.from === 'a' && r.seg.payload.length === 1).length;
-    expect(probesBefore).toBeGreaterThanOrEqual(3);
+    // Probes: no data, SEG.SEQ = SND.UNA - 1 (as Linux), answered by an ACK with the window (0).
+    const una = sim.a.connectionTable()[0]!.sndUna;
+    const probes = sim.log.filter((r) => r.from === 'a' && r.seg.payload.length === 0 && r.seg.seq === seqAdd(una, -1));
+    expect(probes.length).toBeGreaterThanOrEqual(3);
+    const gaps = probes.slice(1).map((p, k) => Math.round(p.at - probes[k]!.at));
+    for (let k = 1; k < gaps.length; k++) expect(gaps[k]).toBeGreaterThan(gaps[k - 1]!); // backing off
+    expect(sim.sent('b').at(-1)!.window).toBe(0);
     expect(client.closed).toBe(false);
     // The reader catches up: consume as data arrives.
     server.autoConsume = true;
