@@ -7,6 +7,7 @@
 # One `curl http://10.77.0.2/conn` against tunstack in a private network namespace. The page /conn
 # answers with the connection's 4-tuple as the server sees it; the capture shows the same 4 numbers
 # in every packet, and the ladder diagram shows SYN, SYN-ACK, ACK, request, response, FIN/ACK both ways.
+# shellcheck source=scripts/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 lab_init 01
 
@@ -45,15 +46,28 @@ fin=$(count_pkts 'tcp.flags.fin==1')
 rst=$(count_pkts 'tcp.flags.reset==1')
 total=$(tsh | wc -l | tr -d ' ')
 printf '    packets %s: SYN %s, SYN-ACK %s, FIN %s, RST %s\n' "$total" "$syn" "$synack" "$fin" "$rst"
-check '[[ $syn -eq 1 && $synack -eq 1 ]]' "exactly one SYN and one SYN-ACK: one handshake"
-check '[[ $fin -eq 2 && $rst -eq 0 ]]' "one FIN from each side and no RST: an orderly 4-way close"
+check "exactly one SYN and one SYN-ACK: one handshake" test "$syn $synack" = "1 1"
+check "one FIN from each side and no RST: an orderly 4-way close" test "$fin $rst" = "2 0"
 read -r p_src p_sport p_dst p_dport < <(tsh -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' -T fields \
   -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport | head -n 1)
 printf '    the SYN in the capture carries       <%s, %s, %s, %s>\n' "$p_src" "$p_sport" "$p_dst" "$p_dport"
-check '[[ "$p_src $p_sport $p_dst $p_dport" == "$cli_addr $cli_port $srv_addr $srv_port" ]]' \
-  "the 4-tuple in the capture is the one /conn reported"
+check "the 4-tuple in the capture is the one /conn reported" \
+  test "$p_src $p_sport $p_dst $p_dport" = "$cli_addr $cli_port $srv_addr $srv_port"
 others=$(count_pkts "!(ip.addr==$cli_addr && tcp.port==$cli_port && ip.addr==$srv_addr && tcp.port==$srv_port)")
-check '[[ $others -eq 0 ]]' "every packet of the capture belongs to that one 4-tuple ($others others)"
+check "every packet of the capture belongs to that one 4-tuple ($others others)" test "$others" -eq 0
 printf '    who sent the first FIN: '
-tsh -Y 'tcp.flags.fin==1' -T fields -e ip.src -e tcp.srcport | head -n 1
-look "the IP header (addresses) carries the TCP segment (ports, seq/ack, flags): tshark -r $LAB_PCAP -V -c 1"
+tsh -Y 'tcp.flags.fin==1' -T fields -e ip.src -e tcp.srcport | head -n 1 | tr '\t' ':'
+
+step "One packet opened up: the request, a TCP segment inside an IP packet"
+read -r frame ihl iplen proto ttl tcphl tseq tack tlen < <(tsh -Y 'tcp.len>0' -T fields -e frame.number \
+  -e ip.hdr_len -e ip.len -e ip.proto -e ip.ttl -e tcp.hdr_len -e tcp.seq -e tcp.ack -e tcp.len | head -n 1)
+first_line=$(tsh -Y "frame.number==$frame" -T fields -e tcp.payload |
+  "$LAB_PY" -c 'import sys; print(bytes.fromhex(sys.stdin.read().replace(":", "").strip()).decode("latin1").splitlines()[0])')
+printf '    IP packet   %4s bytes: header %s bytes (addresses %s -> %s, protocol %s = TCP, ttl %s), then:\n' \
+  "$iplen" "$ihl" "$cli_addr" "$srv_addr" "$proto" "$ttl"
+printf '      TCP segment %4s bytes: header %s bytes (ports %s -> %s, seq %s, ack %s), then:\n' \
+  "$((iplen - ihl))" "$tcphl" "$cli_port" "$srv_port" "$tseq" "$tack"
+printf '        data      %4s bytes: %s ...\n' "$tlen" "$first_line"
+check "$ihl + $tcphl + $tlen = $iplen: the IP packet is its header plus the TCP segment, which is its header plus the data" \
+  test $((ihl + tcphl + tlen)) -eq "$iplen"
+look "every field, layer by layer: tshark -r $LAB_PCAP -V -Y frame.number==$frame"

@@ -9,6 +9,7 @@
 #         keeps the TIME-WAIT (its connection table at /stats shows it; `ss` shows nothing).
 # The side that closes first is the one that waits: TIME-WAIT lasts 2*MSL (RFC 9293 §3.10.7.4) so that
 # a lost last ACK can be resent and old duplicates of this 4-tuple die out before it is used again.
+# shellcheck source=scripts/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 lab_init 02
 
@@ -32,8 +33,9 @@ show "ss -tan            # the kernel's side (the client)"
 kernel_conns | tee "$LAB_DIR/a-ss.txt" | indent
 show "curl -s http://10.77.0.2/stats   # tunstack's connection table (the server)"
 stack_conns | tee "$LAB_DIR/a-stack.txt" | indent
-check 'grep -q "TIME-WAIT.*:$a_port\b" "$LAB_DIR/a-ss.txt"' "the kernel (client, closed first) holds 10.77.0.1:$a_port in TIME-WAIT"
-check '! grep -q ":$a_port$" "$LAB_DIR/a-stack.txt"' "tunstack (server, closed second) has forgotten the connection: CLOSE-WAIT -> LAST-ACK -> CLOSED"
+check "the kernel (client, closed first) holds 10.77.0.1:$a_port in TIME-WAIT" grep -q "TIME-WAIT.*:$a_port\b" "$LAB_DIR/a-ss.txt"
+check "tunstack (server, closed second) has forgotten the connection: CLOSE-WAIT -> LAST-ACK -> CLOSED" \
+  not grep -q ":$a_port\$" "$LAB_DIR/a-stack.txt"
 
 step "Case B: the server closes first (the request says Connection: close)"
 show "curl -s -H 'Connection: close' http://10.77.0.2/conn"
@@ -44,8 +46,8 @@ show "ss -tan"
 kernel_conns | tee "$LAB_DIR/b-ss.txt" | indent
 show "curl -s http://10.77.0.2/stats"
 stack_conns | tee "$LAB_DIR/b-stack.txt" | indent
-check 'grep -q "^TIME-WAIT .*:$b_port$" "$LAB_DIR/b-stack.txt"' "tunstack (server, closed first) holds 10.77.0.1:$b_port in TIME-WAIT"
-check '! grep -q "TIME-WAIT.*:$b_port\b" "$LAB_DIR/b-ss.txt"' "the kernel (client, closed second) has no TIME-WAIT for port $b_port"
+check "tunstack (server, closed first) holds 10.77.0.1:$b_port in TIME-WAIT" grep -q "^TIME-WAIT .*:$b_port\$" "$LAB_DIR/b-stack.txt"
+check "the kernel (client, closed second) has no TIME-WAIT for port $b_port" not grep -q "TIME-WAIT.*:$b_port\b" "$LAB_DIR/b-ss.txt"
 
 sleep 0.3
 stack_stop
@@ -57,8 +59,8 @@ for p in "$a_port" "$b_port"; do
 done
 a_first=$(tsh -Y "tcp.port==$a_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
 b_first=$(tsh -Y "tcp.port==$b_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
-check '[[ $a_first == 10.77.0.1 ]]' "case A: the first FIN came from the client (10.77.0.1)"
-check '[[ $b_first == 10.77.0.2 ]]' "case B: the first FIN came from the server (10.77.0.2)"
+check "case A: the first FIN came from the client (10.77.0.1)" test "$a_first" = 10.77.0.1
+check "case B: the first FIN came from the server (10.77.0.2)" test "$b_first" = 10.77.0.2
 
 for p in "$a_port" "$b_port"; do
   step "Ladder of the connection from port $p (its last lines: the teardown)"

@@ -7,6 +7,7 @@
 # tunstack runs with --max-requests 5 --idle-timeout 5000, so its `Keep-Alive: timeout=5, max=M` reply
 # counts down to the request after which it closes. Each part counts the SYNs in the capture: one SYN
 # is one TCP connection, one 3-way handshake.
+# shellcheck source=scripts/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 n=${1:-5}
 [[ "$n" =~ ^[0-9]+$ && $n -ge 2 && $n -le 20 ]] || die "N must be 2..20"
@@ -50,7 +51,7 @@ echo "    the replies:"
 reply_lines "$LAB_DIR/a-headers.txt"
 a_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part A: $a_syn"
-check '[[ $a_syn -eq $n ]]' "HTTP/1.0 without keep-alive: $n requests, $n connections (the server closes after each response)"
+check "HTTP/1.0 without keep-alive: $n requests, $n connections (the server closes after each response)" test "$a_syn" -eq "$n"
 
 step "Part B: HTTP/1.0 with Connection: keep-alive ($n requests)"
 show "curl -0 -s -H 'Connection: keep-alive' -D - -w '...' ${urls[*]}"
@@ -60,9 +61,9 @@ echo "    the replies:"
 reply_lines "$LAB_DIR/b-headers.txt"
 b_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part B: $b_syn"
-check '[[ $b_syn -eq $conns ]]' \
-  "HTTP/1.0 + keep-alive: $conns connection(s) for $n requests (a new one after every 5: --max-requests 5)"
-check 'grep -qi "^Keep-Alive: timeout=5, max=4" "$LAB_DIR/b-headers.txt"' "the first reply says Keep-Alive: timeout=5, max=4"
+check "HTTP/1.0 + keep-alive: $conns connection(s) for $n requests (a new one after every 5: --max-requests 5)" \
+  test "$b_syn" -eq "$conns"
+check "the first reply says Keep-Alive: timeout=5, max=4" grep -qi "^Keep-Alive: timeout=5, max=4" "$LAB_DIR/b-headers.txt"
 look "max= counts down: how many more requests this connection will take; the 5th reply says Connection: close"
 
 step "Part C: HTTP/1.1, no special header ($n requests)"
@@ -78,10 +79,10 @@ echo "    the replies:"
 reply_lines "$LAB_DIR/c-headers.txt"
 c_syn=$(($(syns_now) - before))
 echo "    SYNs in the capture for part C: $c_syn"
-check '[[ $c_syn -eq $conns ]]' "HTTP/1.1: persistent by default, $conns connection(s) for $n requests"
+check "HTTP/1.1: persistent by default, $conns connection(s) for $n requests" test "$c_syn" -eq "$conns"
 last=$((n < 5 ? n : 5))
 c_num=$(json 'j["requestOnConnection"]' "$LAB_DIR/c-body-$last.json")
-check '[[ $c_num -eq $last ]]' "request $last went over the same connection as request 1: /conn says request #$c_num"
+check "request $last went over the same connection as request 1: /conn says request #$c_num" test "$c_num" -eq "$last"
 look "the request number grows on one port; HTTP/1.1 needs no Connection header to stay open"
 
 step "Part D: the idle timeout — one request, then wait without sending anything"
@@ -107,8 +108,8 @@ d_port=$(sed -n 's/.*client port \([0-9]*\).*/\1/p' "$LAB_DIR/d.txt")
 echo "    that connection's last segments in the capture:"
 segments "tcp.port==$d_port && (tcp.len>0 || tcp.flags.fin==1)" | tail -n 4 | indent
 d_first=$(tsh -Y "tcp.port==$d_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
-check '[[ $d_first == 10.77.0.2 ]]' "after the idle timeout, the server sent the first FIN"
-check 'grep -q "after [4-6]\.[0-9]* s idle" "$LAB_DIR/d.txt"' "the idle close came about 5 s after the response (timeout=5)"
+check "after the idle timeout, the server sent the first FIN" test "$d_first" = 10.77.0.2
+check "the idle close came about 5 s after the response (timeout=5)" grep -q "after [4-6]\.[0-9]* s idle" "$LAB_DIR/d.txt"
 
 step "Summary: connections (SYNs) for $n requests"
 printf '    %-34s %s\n' "HTTP/1.0" "$a_syn" "HTTP/1.0 + Connection: keep-alive" "$b_syn" "HTTP/1.1 (default)" "$c_syn"

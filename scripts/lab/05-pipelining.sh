@@ -8,6 +8,7 @@
 # connection, the first being /delay/500, and notes when each response arrives. Every packet is
 # delayed 20 ms by tunstack (--impair delay=20ms: a 40 ms round trip), so waiting for each response
 # before sending the next request has a visible cost.
+# shellcheck source=scripts/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 lab_init 05
 
@@ -81,11 +82,11 @@ step "A: 10 requests in ONE write (pipelined); the first one takes 500 ms to ans
 run pipelined /delay/500
 pipe_total=$total pipe_file=$last_file
 order=$(sed -n 's/.*response *\([0-9]*\):.*/\1/p' "$pipe_file" | tr '\n' ' ')
-check '[[ "$order" == "1 2 3 4 5 6 7 8 9 10 " ]]' "responses came back in request order: $order"
-check 'grep -q "response  1: HTTP/1.1 200 OK  | delayed 500 ms" "$pipe_file" && grep -q "response 10: .* | GET /echo?n=10 HTTP/1.1" "$pipe_file"' \
-  "response 1 is /delay/500's, response 10 is /echo?n=10's: each answer matches its request by position only"
+check "responses came back in request order: $order" test "$order" = "1 2 3 4 5 6 7 8 9 10 "
+check "response 1 is /delay/500's: the answer to the first request comes first" grep -qF "response  1: HTTP/1.1 200 OK  | delayed 500 ms" "$pipe_file"
+check "response 10 is /echo?n=10's: answers match requests by position only" grep -qF "response 10: HTTP/1.1 200 OK  | GET /echo?n=10 HTTP/1.1" "$pipe_file"
 r2=$(sed -n 's/^ *\([0-9]*\) ms  response  2:.*/\1/p' "$pipe_file")
-check '[[ $r2 -ge 500 ]]' "head-of-line blocking: response 2 (instant to compute) arrived at ${r2} ms, after the slow first one"
+check "head-of-line blocking: response 2 (instant to compute) arrived at ${r2} ms, after the slow first one" test "$r2" -ge 500
 
 step "B: the same 10 requests, one at a time (send, wait for the response, send the next)"
 run serial /delay/500
@@ -99,7 +100,7 @@ stack_stop
 step "Side by side"
 printf '    %-52s %6s ms\n' "pipelined, slow request first (A)" "$pipe_total" \
   "serial, one request per round trip (B)" "$serial_total" "pipelined, no slow request (C)" "$fast_total"
-check '[[ $pipe_total -lt $serial_total ]]' "pipelining saves the 9 round trips spent waiting in B"
+check "pipelining saves the 9 round trips spent waiting in B" test "$pipe_total" -lt "$serial_total"
 look "in A every response waits for the first: HTTP/1.1 has no request ids, so order is the only way to match answers to questions"
 port=$(sed -n 's/.*client port \([0-9]*\),.*/\1/p' "$pipe_file")
 echo "    A in the capture: every segment carrying data (P = PSH; time since the capture started)"

@@ -7,6 +7,7 @@
 # tunstack runs with --impair loss=5%,seed=7: 5% of the packets in each direction are dropped (a seeded
 # pattern). curl downloads /bytes/BYTES (byte i = i % 251) and the lab checks the bytes, then shows the
 # retransmissions in the trace, the ladder diagram, tshark's analysis and the stack's counters.
+# shellcheck source=scripts/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
 size=${1:-300000}
 [[ "$size" =~ ^[0-9]+$ && $size -ge 10000 && $size -le 50000000 ]] || die "BYTES must be 10000..50000000"
@@ -25,7 +26,7 @@ ns timeout 60 curl -s -o "$LAB_DIR/body.bin" \
   -w '    %{size_download} bytes in %{time_total} s, client port %{local_port}\n' "$LAB_URL/bytes/$size" |
   tee "$LAB_DIR/curl.txt"
 got=$(sha256sum "$LAB_DIR/body.bin" | cut -d' ' -f1)
-check '[[ $got == "$expected" ]]' "the body is exactly the $size expected bytes (sha256 ${got:0:16}...)"
+check "the body is exactly the $size expected bytes (sha256 ${got:0:16}...)" test "$got" = "$expected"
 port=$(sed -n 's/.*client port \([0-9]*\)/\1/p' "$LAB_DIR/curl.txt")
 
 show "curl -s http://10.77.0.2/stats        # tunstack's TCP counters (this request may lose packets too)"
@@ -42,7 +43,7 @@ stack_exit_stats >"$LAB_DIR/exit-stats.json"
 json '{k: j["tcp"][k] for k in ("segmentsIn", "segmentsOut", "retransmits", "fastRetransmits", "timeouts")}' \
   "$LAB_DIR/exit-stats.json" | indent
 rtx=$(json 'j["tcp"]["retransmits"]' "$LAB_DIR/exit-stats.json")
-check '[[ $rtx -gt 0 ]]' "tunstack retransmitted $rtx segment(s)"
+check "tunstack retransmitted $rtx segment(s)" test "$rtx" -gt 0
 
 step "tshark's view of the download (the capture sits between the loss and the stack: a segment tunstack"
 echo "   sent and the link then dropped is in the capture; a segment the link dropped on its way in is not)"
@@ -54,11 +55,11 @@ sacks=$(count_pkts "tcp.port==$port && ip.src==10.77.0.1 && tcp.options.sack_le"
 data=$(count_pkts "tcp.port==$port && ip.src==10.77.0.2 && tcp.len>0")
 printf '    data segments from tunstack %s, of them retransmissions %s (fast retransmissions %s)\n' "$data" "$srv_rtx" "$srv_fast"
 printf '    duplicate ACKs from the client %s, ACKs carrying SACK blocks %s (SACK needs sackOK in both SYNs)\n' "$dupacks" "$sacks"
-check '[[ $srv_rtx -gt 0 ]]' "retransmissions are visible in the capture"
+check "retransmissions are visible in the capture" test "$srv_rtx" -gt 0
 
 step "Retransmissions in the trace (--trace: one line per packet, relative seq numbers)"
 trace="$LAB_DIR/trace-$port.txt"
-grep -E "\.$port[ :>]" "$LAB_STACK_OUT" | grep -v '^tunstack:' >"$trace" || true
+grep -E "\.${port}[ :>]" "$LAB_STACK_OUT" | grep -v '^tunstack:' >"$trace" || true
 synack=$(grep -c -- '-> IP 10.77.0.2.80 > .*Flags \[S\.\]' "$trace" || true)
 if [[ $synack -gt 1 ]]; then
   echo "    the SYN-ACK went out $synack times: a lost handshake segment waits for the initial RTO (1 s, RFC 6298 §2.1):"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh — shared plumbing for the lab exercises in scripts/lab/ (sourced, not run).
 #
 # Every lab:  creates its own network namespace tsk-lab-<NN>-<pid>, starts tunstack inside it
@@ -13,6 +14,7 @@ set -euo pipefail
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB_PY=/usr/bin/python3
 LAB_NODE=${NODE:-node}
+# shellcheck disable=SC2034 # used by the lab scripts that source this file
 LAB_URL=http://10.77.0.2
 LAB_NAMESPACES=()
 LAB_STACK_PID=0
@@ -35,10 +37,16 @@ die() { printf '%s: %s\n' "${LAB_NAME:-lab}" "$*" >&2; exit 1; }
 show() { printf '%s$ %s%s\n' "$LAB_D" "$*" "$LAB_0"; }
 indent() { sed 's/^/    /'; }
 
-# check OK_WHEN_TRUE MESSAGE: print OK or UNEXPECTED, never abort (a lab reports, it does not crash).
+# check MESSAGE COMMAND...: run COMMAND (usually test or grep -q) and print OK or UNEXPECTED with
+# MESSAGE; never aborts: a lab reports what happened, it does not crash on a surprise.
 check() {
-  if eval "$1"; then ok "$2"; else bad "$2"; fi
+  local msg=$1
+  shift
+  if "$@"; then ok "$msg"; else bad "$msg"; fi
 }
+
+# not COMMAND...: succeed when COMMAND fails (for check).
+not() { ! "$@"; }
 
 # lab_init NN: root, tools, work dir, namespace, cleanup trap.
 lab_init() {
