@@ -85,5 +85,9 @@ if [[ -n "$line" ]]; then
 else
   bad "no [retransmission] in the ladder"
 fi
-look "a hole in the data: the client acknowledges the same byte again and again (duplicate ACKs); tunstack does not offer SACK, so the ACK number is all it learns"
-look "then the missing segment again, marked [retransmission]: after 3 duplicate ACKs (fast retransmit) or after the RTO timer"
+if [[ $sacks -gt 0 ]]; then
+  look "a hole in the data: the client acknowledges the same byte again and again (duplicate ACKs), and its SACK blocks <sack a:b> list what arrived beyond the hole (RFC 2018)"
+else
+  look "a hole in the data: the client acknowledges the same byte again and again (duplicate ACKs); without SACK the ACK number is all the sender learns"
+fi
+look "then the missing segments again, marked [retransmission]: after 3 duplicate ACKs (fast retransmit, RFC 5681 §3.2) or when the retransmission timer expires"
