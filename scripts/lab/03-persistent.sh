@@ -113,3 +113,36 @@ check "the idle close came about 5 s after the response (timeout=5)" grep -q "af
 
 step "Summary: connections (SYNs) for $n requests"
 printf '    %-34s %s\n' "HTTP/1.0" "$a_syn" "HTTP/1.0 + Connection: keep-alive" "$b_syn" "HTTP/1.1 (default)" "$c_syn"
+
+step "Part E: what the handshakes cost — ApacheBench, 100 requests one after another, each packet +5 ms"
+if ! command -v ab >/dev/null 2>&1; then
+  echo "    skipped: 'ab' is not installed (Debian: apt-get install apache2-utils)"
+  exit 0
+fi
+# A fresh stack with the default --max-requests 100, and a 10 ms round trip so that a round trip costs
+# something visible. ab speaks HTTP/1.0; -k adds `Connection: Keep-Alive`, exactly the chapter's case.
+stack_start --impair delay=5ms
+ab_run() {
+  local out=$1
+  shift
+  show "ab ${*:+$* }-n 100 -c 1 http://10.77.0.2/bytes/100"
+  local before
+  before=$(syns_now)
+  ns timeout 60 ab "$@" -n 100 -c 1 "$LAB_URL/bytes/100" >"$out" 2>&1
+  grep -E '^(Complete requests|Keep-Alive requests|Time taken for tests|Requests per second):' "$out" | indent
+  ab_syn=$(($(syns_now) - before))
+  ab_secs=$(sed -n 's/^Time taken for tests: *\([0-9.]*\).*/\1/p' "$out")
+  echo "    SYNs in the capture: $ab_syn"
+}
+ab_run "$LAB_DIR/e-ab.txt"
+e_close_syn=$ab_syn e_close_secs=$ab_secs
+ab_run "$LAB_DIR/e-ab-k.txt" -k
+e_keep_syn=$ab_syn e_keep_secs=$ab_secs
+stack_stop
+check "without keep-alive: 100 requests, 100 connections" test "$e_close_syn" -eq 100
+check "with Connection: Keep-Alive: 100 requests, 1 connection" test "$e_keep_syn" -eq 1
+check "keep-alive is faster: no handshake (one round trip) and no close per request" \
+  awk -v a="$e_keep_secs" -v b="$e_close_secs" 'BEGIN { exit !(a < b) }'
+printf '    %-34s %8s s  %4s connection(s)\n' "HTTP/1.0, new connection each" "$e_close_secs" "$e_close_syn" \
+  "HTTP/1.0 + Connection: Keep-Alive" "$e_keep_secs" "$e_keep_syn"
+look "each new connection costs a round trip for the handshake before the request can even be sent"
