@@ -4,6 +4,7 @@
 #
 #   sudo scripts/bench-http.sh [-d SECONDS] [--no-split] [--profile [ka|pipe|ab|curl]]   (npm run bench)
 #     -d SECONDS   each wrk run (default 10; env BENCH_DURATION)
+#     env BENCH_MTU the TUN device's MTU (default 1500; the veth keeps 1500 but has GSO/TSO offload)
 #     --no-split   skip the third column (our HTTP server on node:net, i.e. kernel TCP)
 #     --profile M  instead of the table: run the stack under `node --cpu-prof` for one run of
 #                  measurement M (default ka) and print the top 10 functions by self time
@@ -35,7 +36,7 @@ while [[ $# -gt 0 ]]; do
       if [[ $# -ge 2 && "$2" =~ ^(ka|pipe|ab|curl)$ ]]; then PROFILE="$2"; shift; fi
       shift
       ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-http.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -119,14 +120,16 @@ warm() {
 
 start_kernel_servers() {
   bench_bg node-http "$NSK" "$BENCH_NODE" --import tsx scripts/bench/node-http-server.ts --port 80 --http node
+  NODE_HTTP_PID=$BENCH_LAST_PID
   bench_wait_ready "$BENCH_DIR/node-http.out" "$BENCH_LAST_PID" 'bench-server: ready' 'node:http server'
   if [[ $SPLIT -eq 1 ]]; then
     bench_bg our-http-kernel "$NSK" "$BENCH_NODE" --import tsx scripts/bench/node-http-server.ts --port 8080 --http tunstack
+    SPLIT_PID=$BENCH_LAST_PID
     bench_wait_ready "$BENCH_DIR/our-http-kernel.out" "$BENCH_LAST_PID" 'bench-server: ready' 'our HTTP on node:net'
   fi
 }
 
-SERVE_FLAGS=(--echo-port 0 --max-requests 1000000 --idle-timeout 5000)
+SERVE_FLAGS=(--echo-port 0 --max-requests 1000000 --idle-timeout 5000 --mtu "${BENCH_MTU:-1500}")
 
 if [[ -n "$PROFILE" ]]; then
   mkdir -p "$BENCH_DIR/prof"
@@ -136,7 +139,8 @@ if [[ -n "$PROFILE" ]]; then
   r=$("m_$PROFILE" tunstack "$BENCH_STACK_URL")
   echo "$PROFILE: $r (value, errors); the profiler slows the stack, so this figure is not comparable"
   bench_stack_stop
-  prof=$(ls -t "$BENCH_DIR"/prof/*.cpuprofile 2>/dev/null | head -n 1 || true)
+  # CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
+  prof=$(ls "$BENCH_DIR"/prof/CPU.*.0.*.cpuprofile 2>/dev/null | head -n 1 || true)
   [[ -n "$prof" ]] || bench_die "no .cpuprofile written (did the stack exit cleanly? see $BENCH_DIR/stack.err)"
   timeout 60 "$BENCH_NODE" --import tsx scripts/bench/cpuprofile-top.ts "$prof" 10
   echo "(the whole profile opens in Chrome DevTools > Performance, or VS Code)"
@@ -149,14 +153,25 @@ start_kernel_servers
 TARGETS=(tunstack kernel)
 declare -A BASE=([tunstack]="$BENCH_STACK_URL" [kernel]="http://$BENCH_KERNEL_PEER" [split]="http://$BENCH_KERNEL_PEER:8080")
 [[ $SPLIT -eq 1 ]] && TARGETS+=(split)
-declare -A R
+declare -A SPID=([tunstack]="$BENCH_STACK_PID" [kernel]="$NODE_HTTP_PID" [split]="${SPLIT_PID:-0}")
+# cpu_ticks PID: "utime stime" of a process in clock ticks (/proc/PID/stat fields 14, 15; the command
+# name in field 2 may hold spaces, so cut after its closing parenthesis).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12, $13 }' || echo '0 0'; }
+HZ=$(getconf CLK_TCK)
+declare -A R C
 for t in "${TARGETS[@]}"; do warm "$t" "${BASE[$t]}"; done
 started=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for m in ka pipe ab curl; do
   for t in "${TARGETS[@]}"; do
     printf '%-6s %-9s ' "$m" "$t" >&2
+    read -r u0 s0 <<<"$(cpu_ticks "${SPID[$t]}")"
     R[$m:$t]=$("m_$m" "$t" "${BASE[$t]}")
-    echo "${R[$m:$t]}" >&2
+    read -r u1 s1 <<<"$(cpu_ticks "${SPID[$t]}")"
+    # The server process's CPU seconds (user/system) during the measurement. For tunstack, system
+    # time includes the kernel's work on each packet written to the TUN (the client side's TCP).
+    C[$m:$t]=$("$BENCH_PY" -c 'import sys; u0,s0,u1,s1,hz = map(int, sys.argv[1:]); print("%.1f/%.1f" % ((u1-u0)/hz, (s1-s0)/hz))' "${u0:-0}" "${s0:-0}" "${u1:-0}" "${s1:-0}" "$HZ")
+    echo "${R[$m:$t]} cpu ${C[$m:$t]}" >&2
   done
 done
 ended=$(date +%s)
@@ -164,10 +179,12 @@ bench_stack_stop
 
 val() { cut -d' ' -f1 <<<"${R[$1:$2]:-error -}"; }
 extra() { cut -d' ' -f2 <<<"${R[$1:$2]:-error -}"; }
-row() { # LABEL KIND(v|x) METRIC
+row() { # LABEL KIND(v: value, x: errors, c: cpu) METRIC
   local label="$1" k="$2" m="$3" a b c r
   if [[ $k == v ]]; then
     a=$(val "$m" tunstack); b=$(val "$m" kernel); c=$(val "$m" split); r=$(bench_ratio "$a" "$b")
+  elif [[ $k == c ]]; then
+    a=${C[$m:tunstack]:--}; b=${C[$m:kernel]:--}; c=${C[$m:split]:--}; r='-'
   else
     a=$(extra "$m" tunstack); b=$(extra "$m" kernel); c=$(extra "$m" split); r='-'
   fi
@@ -190,11 +207,15 @@ else
 fi
 row "keep-alive req/s (wrk -c20 ${DURATION}s $SMALL)" v ka
 row "  wrk socket errors + non-2xx" x ka
+row "  server CPU s, user/sys" c ka
 row "pipelined req/s (depth $PIPE_DEPTH, wrk -c20 ${DURATION}s)" v pipe
 row "  wrk socket errors + non-2xx" x pipe
+row "  server CPU s, user/sys" c pipe
 row "new connections/s (ab -n $AB_N -c $AB_C, no k-a)" v ab
 row "  ab failed requests" x ab
+row "  server CPU s, user/sys" c ab
 row "download MB/s (curl $BIG)" v curl
+row "  server CPU s, user/sys" c curl
 
 stats=$(bench_stack_stats)
 if [[ -n "$stats" ]]; then
@@ -208,4 +229,7 @@ keys = [k for k in ("segmentsIn", "segmentsOut", "passiveOpens", "retransmits", 
 if keys:
     print("  tcp: " + ", ".join("%s %s" % (k, t[k]) for k in keys) + (", dropped %s" % json.dumps(t["dropped"]) if t.get("dropped") else ""))' "$stats" || true
 fi
-echo "measured in $((ended - started)) s; tool outputs in $BENCH_DIR"
+echo "server CPU: the server process only (for tunstack its system time includes the kernel's processing of"
+echo "every packet it writes to the TUN); kernel softirq work for node:http is not all charged to it."
+echo "measured in $((ended - started)) s on $(nproc) cores; load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every column)"
+echo "tool outputs in $BENCH_DIR"

@@ -56,6 +56,7 @@ bench_stack_start "$NS" -- --echo-port 0
 timeout 20 ip netns exec "$NS" ping -q -n -f -c 2000 -w 10 10.77.0.2 >/dev/null 2>&1 || true
 
 echo "ping -f -c $COUNT -w $DEADLINE from the same namespace (ping, tunstack and the veth end share 2 cores)"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 stack=$(flood stack 10.77.0.2)
 kernel=$(flood kernel "$BENCH_KERNEL_PEER")
 bench_stack_stop
@@ -84,4 +85,5 @@ if icmp:
 else
   echo "(no stats line from the stack: see $BENCH_DIR/stack.out)"
 fi
+echo "load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (other work on the machine skews both rows)"
 echo "raw ping output: $BENCH_DIR/stack.txt, $BENCH_DIR/kernel.txt"

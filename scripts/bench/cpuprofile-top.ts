@@ -39,7 +39,8 @@ function where(f: CallFrame): string {
   if (f.url === '') return '(native)';
   let u = f.url;
   if (u.startsWith('file://')) u = relative(repo, fileURLToPath(u));
-  return `${u}:${f.lineNumber + 1}`;
+  // tsx hands V8 each file compiled onto one line: then the line says nothing, leave it out.
+  return f.lineNumber > 0 ? `${u}:${f.lineNumber + 1}` : u;
 }
 function kind(f: CallFrame): string {
   if (f.url === '') return 'native/VM (gc, program, idle)';
@@ -69,12 +70,15 @@ for (let i = 0; i < profile.samples.length; i++) {
   kinds.set(k, (kinds.get(k) ?? 0) + dt);
 }
 
-const pct = (us: number): string => `${((100 * us) / (total || 1)).toFixed(1).padStart(5)}%`;
-process.stdout.write(`profile: ${file}\ntotal sampled: ${(total / 1000).toFixed(0)} ms\n\n`);
-process.stdout.write(`top ${topN} functions by self time:\n`);
+const idle = [...self.values()].filter((e) => e.name === '(idle)').reduce((a, e) => a + e.us, 0);
+const busy = total - idle;
+const pct = (us: number, of = total): string => `${((100 * us) / (of || 1)).toFixed(1).padStart(5)}%`;
+process.stdout.write(`profile: ${file}\nsampled ${(total / 1000).toFixed(0)} ms, of which busy (not idle) ${(busy / 1000).toFixed(0)} ms\n\n`);
+process.stdout.write(`top ${topN} functions by self time (% of all samples, % of busy):\n`);
 const rows = [...self.values()].sort((a, b) => b.us - a.us).slice(0, topN);
 for (const r of rows) {
-  process.stdout.write(`  ${pct(r.us)} ${(r.us / 1000).toFixed(0).padStart(7)} ms  ${r.name.padEnd(34)} ${r.at}\n`);
+  const ofBusy = r.name === '(idle)' ? '     -' : pct(r.us, busy);
+  process.stdout.write(`  ${pct(r.us)} ${ofBusy} ${(r.us / 1000).toFixed(0).padStart(7)} ms  ${r.name.padEnd(30)} ${r.at}\n`);
 }
 process.stdout.write('\nself time by origin:\n');
 for (const [k, us] of [...kinds.entries()].sort((a, b) => b[1] - a[1])) {
