@@ -345,6 +345,7 @@ export class Connection extends Tcb {
       }
       // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
       this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
+      this.armTlp(now);
       this.host.markDirty(this);
     }
     // RFC 2018 §3 / RFC 6675: the SACK blocks (after SND.UNA moved).
@@ -372,7 +373,7 @@ export class Connection extends Tcb {
       if (
         !this.cc.inRecovery &&
         this.sndUna !== this.sndMax &&
-        (this.cc.dupAcks >= 3 || this.sb.sackedAbove(this.sndUna) >= 3 * this.sndMss) &&
+        (this.cc.dupAcks >= this.dupThresh() || this.sb.sackedAbove(this.sndUna) >= this.dupThresh() * this.sndMss) &&
         this.cc.enterSackRecovery(ack, seqSub(this.sndMax, this.sndUna), this.sndMax)
       ) {
         this.highRxt = this.sndUna;
@@ -456,6 +457,7 @@ export class Connection extends Tcb {
     if (this.rcv.ackAt < t) t = this.rcv.ackAt;
     if (this.timeWaitAt < t) t = this.timeWaitAt;
     if (this.keepAliveAt < t) t = this.keepAliveAt;
+    if (this.tlpAt < t) t = this.tlpAt;
     return t;
   }
 
@@ -466,6 +468,15 @@ export class Connection extends Tcb {
       if (this.stateValue === State.FIN_WAIT_2) this.rstPending = true;
       this.finish(undefined);
       return;
+    }
+    if (this.tlpAt <= now) {
+      // Checked before the RTO: a probe due at the same instant replaces it (RFC 8985 §7.3).
+      this.tlpAt = Infinity;
+      if (this.sndUna !== this.sndMax && !this.cc.inRecovery) {
+        this.tlpNow = true;
+        this.rtoAt = now + this.rtt.rto;
+        this.host.counters.tailLossProbes++;
+      }
     }
     if (this.rtoAt <= now) this.onRetransmitTimeout(now);
     if (this.current() === State.CLOSED) return;
@@ -485,6 +496,7 @@ export class Connection extends Tcb {
       this.rcv.ackNow = true;
     }
     if (this.keepAliveAt <= now) this.onKeepAliveTimer(now);
+
   }
 
   private onRetransmitTimeout(now: number): void {
@@ -585,6 +597,10 @@ export class Connection extends Tcb {
       }
     }
     if (this.cc.sackRecovery && s !== State.TIME_WAIT) sentSomething = this.sendSackHoles(now, emit) || sentSomething;
+    if (this.tlpNow) {
+      this.tlpNow = false;
+      if (this.sendTailLossProbe(now, emit)) sentSomething = true;
+    }
     if (s !== State.TIME_WAIT && s !== State.FIN_WAIT_2) sentSomething = this.sendData(now, emit) || sentSomething;
     if (this.keepAliveProbeNow) {
       this.keepAliveProbeNow = false;
@@ -698,6 +714,53 @@ export class Connection extends Tcb {
     return seqSub(this.sndMax, this.sndUna) - this.sb.bytes - this.sb.holeBytesAbove(from);
   }
 
+  /**
+   * RFC 5827 early retransmit: with fewer than 4 segments outstanding and nothing new to send, the
+   * duplicate-ACK threshold drops to (outstanding segments - 1), so a small flight can recover.
+   */
+  private dupThresh(): number {
+    const outSegs = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.sndMss);
+    const unsent = this.snd.size - seqSub(this.sndMax, this.sndBase);
+    if (outSegs < 4 && (unsent <= 0 || seqSub(this.sndMax, this.sndUna) >= Math.min(this.sndWnd, this.cc.cwnd))) {
+      return Math.max(1, outSegs - 1);
+    }
+    return 3;
+  }
+
+  /**
+   * RFC 8985 §7.2: arm the tail loss probe at PTO = 2 * SRTT (+ the worst-case delayed ACK, 200 ms,
+   * when a single segment is in flight), if that comes before the RTO. Only with SACK, which is what
+   * lets the probe's ACK reveal the loss; not in recovery.
+   */
+  protected armTlp(now: number): void {
+    if (!this.sackPermitted || this.cc.inRecovery || this.sndUna === this.sndMax || this.rtt.srtt === undefined) {
+      this.tlpAt = Infinity;
+      return;
+    }
+    let pto = Math.max(2 * this.rtt.srtt, 10);
+    if (seqSub(this.sndMax, this.sndUna) <= this.sndMss) pto += 200;
+    // PTO = min(PTO, RTO) (RFC 8985 §7.2).
+    const at = now + pto;
+    this.tlpAt = at < this.rtoAt ? at : this.rtoAt;
+  }
+
+  /**
+   * RFC 8985 §7.3: send one new segment if the receive window allows, else retransmit the last
+   * segment sent. Either way the ACK it draws (with SACK blocks) can start fast recovery.
+   */
+  private sendTailLossProbe(now: number, emit: Emit): boolean {
+    const unsent = this.snd.size - seqSub(this.sndNxt, this.sndBase);
+    if (unsent > 0 && this.sndWnd - seqSub(this.sndNxt, this.sndUna) >= Math.min(unsent, this.sndMss)) {
+      this.sendRange(now, emit, this.sndNxt, false, Math.min(unsent, this.sndMss));
+      return true;
+    }
+    const dataEnd = this.finQueued && seqGt(this.sndMax, this.finSeq) ? this.finSeq : this.sndMax;
+    const start = seqSub(dataEnd, this.sndUna) > this.sndMss ? seqAdd(dataEnd, -this.sndMss) : this.sndUna;
+    this.sendRange(now, emit, start, true, seqSub(dataEnd, start));
+    this.rtoAt = now + this.rtt.rto;
+    return true;
+  }
+
   private startRetransmitRound(): void {
     this.dupsSinceRetransmit = 0;
     this.retransmitDupBudget = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.sndMss) + 1;
@@ -747,6 +810,7 @@ export class Connection extends Tcb {
       if (seqGt(segEnd, this.sndMax)) this.sndMax = segEnd;
     }
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.rto;
+    if (!head && !isRetransmit) this.armTlp(now);
     if (flags & FIN) {
       if (this.stateValue === State.ESTABLISHED) this.setState(State.FIN_WAIT_1);
       else if (this.stateValue === State.CLOSE_WAIT) this.setState(State.LAST_ACK);

@@ -6,6 +6,8 @@ export interface TcpCounters {
   fastRetransmits: number;
   /** Retransmissions found lost by duplicate-ACK counting during recovery, resent before the RTO. */
   lostRetransmits: number;
+  /** RFC 8985 tail loss probes sent. */
+  tailLossProbes: number;
   timeouts: number;
   resetsSent: number;
   resetsReceived: number;
@@ -28,6 +30,7 @@ export function newCounters(): TcpCounters {
     retransmits: 0,
     fastRetransmits: 0,
     lostRetransmits: 0,
+    tailLossProbes: 0,
     timeouts: 0,
     resetsSent: 0,
     resetsReceived: 0,

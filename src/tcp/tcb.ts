@@ -131,6 +131,9 @@ export abstract class Tcb implements TcpConnection {
   protected keepAliveAt = Infinity;
   protected keepAliveSent = 0;
   protected keepAliveProbeNow = false;
+  /** RFC 8985 §7 tail loss probe: its deadline, and a probe due in the next dispatch. */
+  protected tlpAt = Infinity;
+  protected tlpNow = false;
   protected lastRecvAt = 0;
   protected needSyn = false;
   protected rstPending = false;
@@ -360,7 +363,7 @@ export abstract class Tcb implements TcpConnection {
   /** Enter CLOSED, tell the owner once. */
   protected finish(error: SocketError | undefined): void {
     this.setState(State.CLOSED);
-    this.rtoAt = this.persistAt = this.timeWaitAt = this.keepAliveAt = Infinity;
+    this.rtoAt = this.persistAt = this.timeWaitAt = this.keepAliveAt = this.tlpAt = Infinity;
     this.rcv.ackAt = Infinity;
     this.notifyClosed(error);
   }
@@ -380,7 +383,7 @@ export abstract class Tcb implements TcpConnection {
     this.setState(State.TIME_WAIT);
     // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2 MSL.
     this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
-    this.rtoAt = this.persistAt = this.keepAliveAt = Infinity;
+    this.rtoAt = this.persistAt = this.keepAliveAt = this.tlpAt = Infinity;
     this.notifyClosed(undefined);
   }
 

@@ -381,8 +381,27 @@ describe('data transfer details', () => {
     expect(sim.a.stats().retransmits).toBe(2);
   });
 
+  it('tail loss probe (RFC 8985) and early retransmit (RFC 5827): the last two segments lost, recovered before any RTO', () => {
+    const sim = new Sim(1);
+    sim.delayMs = 5;
+    const { client, server } = established(sim);
+    client.conn.write(pattern(3000, 1)); // settle SRTT with one exchange
+    sim.run(300);
+    const una = sim.a.connectionTable()[0]!.sndUna;
+    const lost = new Set([seqAdd(una, 3 * 1448), seqAdd(una, 4 * 1448)]);
+    sim.dropIf = (r) => r.from === 'a' && r.seg.payload.length > 0 && lost.delete(r.seg.seq);
+    const t0 = sim.now;
+    client.conn.write(pattern(5 * 1448, 2));
+    sim.run(1000, () => server.received === 3000 + 5 * 1448);
+    expect(lost.size).toBe(0);
+    expect(server.received).toBe(3000 + 5 * 1448);
+    expect(sim.a.stats().tailLossProbes).toBe(1);
+    expect(sim.a.stats().timeouts).toBe(0);
+    expect(sim.now - t0).toBeLessThan(100); // the RTO would be >= 200 ms
+  });
+
   it('RTO backoff: retransmissions at 200, 400, 800 ms ... and ETIMEDOUT after the retries', () => {
-    const sim = new Sim(1, { maxRetries: 5 });
+    const sim = new Sim(1, { maxRetries: 5, sack: false }); // no SACK, so no tail loss probe: the bare RTO schedule
     const { client } = established(sim);
     sim.dropIf = (r) => r.from === 'a';
     client.conn.write(Buffer.from('lost'));
