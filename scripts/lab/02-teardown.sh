@@ -7,6 +7,8 @@
 #         kernel sends the first FIN and keeps the TIME-WAIT (`ss -tan` shows it).
 # Case B: the server closes first (curl sends `Connection: close`): tunstack sends the first FIN and
 #         keeps the TIME-WAIT (its connection table at /stats shows it; `ss` shows nothing).
+# Case C: a half-close: the client sends a request and its FIN at once; the server's direction stays
+#         open, so the response (300 ms later) still arrives, and then the server's FIN.
 # The side that closes first is the one that waits: TIME-WAIT lasts 2*MSL (RFC 9293 §3.10.7.4) so that
 # a lost last ACK can be resent and old duplicates of this 4-tuple die out before it is used again.
 # shellcheck source=scripts/lab/lib.sh
@@ -49,6 +51,31 @@ stack_conns | tee "$LAB_DIR/b-stack.txt" | indent
 check "tunstack (server, closed first) holds 10.77.0.1:$b_port in TIME-WAIT" grep -q "^TIME-WAIT .*:$b_port\$" "$LAB_DIR/b-stack.txt"
 check "the kernel (client, closed second) has no TIME-WAIT for port $b_port" not grep -q "TIME-WAIT.*:$b_port\b" "$LAB_DIR/b-ss.txt"
 
+step "Case C: a half-close — the client sends its request and at once its FIN (shutdown(SHUT_WR))"
+cat >"$LAB_DIR/half-close.py" <<'EOF'
+import socket, time
+s = socket.create_connection(("10.77.0.2", 80), timeout=10)
+print("    client port", s.getsockname()[1])
+s.sendall(b"GET /delay/300 HTTP/1.1\r\nHost: 10.77.0.2\r\n\r\n")
+s.shutdown(socket.SHUT_WR)  # FIN: "I will send nothing more" -- but still listening
+t0 = time.monotonic()
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+first = data.split(b"\r\n", 1)[0].decode("latin1")
+body = data.split(b"\r\n\r\n", 1)[-1].decode("latin1").strip()
+print(f"    after our FIN we still received {len(data)} bytes ({first} ... {body!r}),")
+print(f"    then the server's FIN, {time.monotonic() - t0:.3f} s after ours")
+s.close()
+EOF
+show "python3: send GET /delay/300, shutdown(SHUT_WR), then read until the server's FIN"
+ns timeout 15 "$LAB_PY" "$LAB_DIR/half-close.py" | tee "$LAB_DIR/c.txt"
+c_port=$(sed -n 's/.*client port \([0-9]*\).*/\1/p' "$LAB_DIR/c.txt")
+check "the response arrived although the client had already sent its FIN" grep -q "HTTP/1.1 200 OK ... 'delayed 300 ms'" "$LAB_DIR/c.txt"
+
 sleep 0.3
 stack_stop
 
@@ -57,15 +84,23 @@ for p in "$a_port" "$b_port"; do
   echo "    connection from port $p:"
   segments "tcp.port==$p && (tcp.flags.fin==1 || tcp.flags.reset==1)" | indent | indent
 done
+echo "    connection from port $c_port (case C; with the data segments):"
+segments "tcp.port==$c_port && (tcp.flags.fin==1 || tcp.flags.reset==1 || tcp.len>0)" | indent | indent
 a_first=$(tsh -Y "tcp.port==$a_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
 b_first=$(tsh -Y "tcp.port==$b_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
 check "case A: the first FIN came from the client (10.77.0.1)" test "$a_first" = 10.77.0.1
 check "case B: the first FIN came from the server (10.77.0.2)" test "$b_first" = 10.77.0.2
+read -r c_fin_frame c_fin_src < <(tsh -Y "tcp.port==$c_port && tcp.flags.fin==1" -T fields -e frame.number -e ip.src | head -n 1)
+c_data_frame=$(tsh -Y "tcp.port==$c_port && ip.src==10.77.0.2 && tcp.len>0" -T fields -e frame.number | head -n 1)
+check "case C: the first FIN came from the client (10.77.0.1)" test "$c_fin_src" = 10.77.0.1
+check "case C: the server's data came after that FIN (frame $c_data_frame after frame $c_fin_frame)" \
+  test "${c_data_frame:-0}" -gt "$c_fin_frame"
 
-for p in "$a_port" "$b_port"; do
+for p in "$a_port" "$b_port" "$c_port"; do
   step "Ladder of the connection from port $p (its last lines: the teardown)"
   pcap_for_port "$p" "$LAB_DIR/conn-$p.pcap"
   ladder "$LAB_DIR/conn-$p.pcap" | tail -n 6
 done
-look "FIN, ACK, FIN, ACK: each direction is closed separately (a half-close); a FIN may ride on the last data segment or on an ACK"
+look "FIN, ACK, FIN, ACK: each direction is closed separately; a FIN may ride on the last data segment or on an ACK"
+look "case C: after the client's FIN the server's direction is still open (CLOSE-WAIT): the response flows, then the server's FIN"
 look "TIME-WAIT is on the side that sent the first FIN; it lasts 2*MSL (tunstack: 2 x 30 s; Linux: 60 s)"
