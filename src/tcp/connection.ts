@@ -24,6 +24,9 @@ export type { ConnectionConfig, ConnectionHost } from './tcb.ts';
 
 export type Emit = (c: Connection, seg: TcpSegmentInit) => void;
 
+/** RFC 7323 §5.5: 24 days, after which TS.Recent is invalid. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
 export class Connection extends Tcb {
   // ---------------------------------------------------------------------------------------------
   // Segment arrival (RFC 9293 §3.10.7)
@@ -117,6 +120,19 @@ export class Connection extends Tcb {
     const rcvNxt = this.rcv.rcvNxt;
     const wnd = this.rcv.window;
 
+    // RFC 7323 §5.3 PAWS: a segment whose TSval is older than TS.Recent is an old duplicate (its
+    // sequence number may have wrapped into the window): ACK it (unless RST) and drop it. A TS.Recent
+    // idle for more than 24 days is no longer a reference (§5.5).
+    const ts = seg.options.timestamp;
+    if (this.tsOn && ts !== undefined && (f & RST) === 0 && ((ts.value - this.tsRecent) | 0) < 0) {
+      if (now - this.tsRecentAt <= PAWS_IDLE_MS) {
+        this.host.counters.pawsRejected++;
+        this.rcv.ackNow = true;
+        return;
+      }
+      this.tsRecent = ts.value;
+    }
+
     // first: check the sequence number
     let acceptable: boolean;
     if (segLen === 0) acceptable = wnd === 0 ? seg.seq === rcvNxt : inWindow(seg.seq, rcvNxt, wnd);
@@ -169,8 +185,9 @@ export class Connection extends Tcb {
     }
 
     // RFC 7323 §4.3: TS.Recent from a segment that covers Last.ACK.sent.
-    if (this.tsOn && seg.options.timestamp !== undefined && seqLe(seg.seq, this.lastAckSent)) {
-      this.tsRecent = seg.options.timestamp.value;
+    if (this.tsOn && ts !== undefined && seqLe(seg.seq, this.lastAckSent) && ((ts.value - this.tsRecent) | 0) >= 0) {
+      this.tsRecent = ts.value;
+      this.tsRecentAt = now;
     }
 
     // fourth: the SYN bit (RFC 5961 §4.2: challenge ACK, whatever the sequence number)

@@ -8,6 +8,8 @@ export interface TcpCounters {
   lostRetransmits: number;
   /** RFC 8985 tail loss probes sent. */
   tailLossProbes: number;
+  /** Segments dropped by PAWS (RFC 7323 §5). */
+  pawsRejected: number;
   timeouts: number;
   resetsSent: number;
   resetsReceived: number;
@@ -31,6 +33,7 @@ export function newCounters(): TcpCounters {
     fastRetransmits: 0,
     lostRetransmits: 0,
     tailLossProbes: 0,
+    pawsRejected: 0,
     timeouts: 0,
     resetsSent: 0,
     resetsReceived: 0,

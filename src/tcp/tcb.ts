@@ -108,6 +108,8 @@ export abstract class Tcb implements TcpConnection {
   protected highRxt = 0;
   tsOn = false;
   protected tsRecent = 0;
+  /** When TS.Recent was last updated (RFC 7323 §5.5). */
+  protected tsRecentAt = 0;
   protected tsOffset: number;
   protected lastAckSent = 0;
 
@@ -239,6 +241,7 @@ export abstract class Tcb implements TcpConnection {
     }
     this.tsOn = this.host.cfg.timestamps && o.timestamp !== undefined;
     if (this.tsOn) this.tsRecent = o.timestamp!.value;
+    this.tsRecentAt = this.handshakeStart;
     // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
     this.sackPermitted = this.host.cfg.sack && o.sackPermitted === true;
     const peerMss = o.mss ?? DEFAULT_MSS;

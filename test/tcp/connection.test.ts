@@ -271,6 +271,26 @@ describe('RFC 5961 resets and SYNs', () => {
     expect(ack.flags).toBe(ACK);
     expect(ack.ack).toBe(i.rcvNxt);
   });
+  it('PAWS (RFC 7323 §5): an in-window segment with an old timestamp is ACKed and dropped', () => {
+    const { sim, server, i } = setup();
+    // The client's latest TSval is the server's TS.Recent; one from 1000 ms earlier is "old".
+    // (the client sends one byte first, so that a TSval is on record)
+    sim.a.find('10.0.0.2', 80, i.remotePort)!.write(Buffer.from('x'));
+    sim.run(100);
+    const tsRecent = sim.log.filter((r) => r.from === 'a').at(-1)!.seg.options.timestamp!.value;
+    const before = server.received;
+    const rcvNxt = sim.b.connectionTable()[0]!.rcvNxt;
+    sim.inject('b', A, {
+      srcPort: i.remotePort, dstPort: 80, seq: rcvNxt, ack: i.sndNxt, flags: ACK | PSH, window: 1000,
+      options: { timestamp: { value: seqAdd(tsRecent, -1000), echo: 0 } }, payload: Buffer.from('stale'),
+    });
+    expect(server.received).toBe(before);
+    expect(sim.b.stats().pawsRejected).toBe(1);
+    const ack = sim.sent('b').at(-1)!;
+    expect(ack.flags).toBe(ACK);
+    expect(ack.ack).toBe(rcvNxt);
+  });
+
   it('challenge ACKs are rate limited', () => {
     const sim = new Sim(1, {}, { challengeAckLimit: 3 });
     established(sim);
