@@ -355,6 +355,7 @@ export class Connection extends Tcb {
         this.rtt.sample(now - this.rttStart);
         this.rttStart = -1;
       }
+      if (this.undoTsval >= 0 && seqGt(ack, this.undoSeq)) this.eifelCheck(ack, ts);
       const flight = seqSub(this.sndMax, oldUna);
       if (this.cc.onNewAck(ack, acked, flight)) {
         // NewReno partial ACK (RFC 6582 §3.2 step 3): retransmit the next hole, re-arm the timer.
@@ -387,12 +388,21 @@ export class Connection extends Tcb {
           this.host.counters.lostRetransmits++;
         }
       }
+      const prevCwnd = this.cc.cwnd;
+      const prevSsthresh = this.cc.ssthresh;
       if (
         !this.cc.inRecovery &&
         this.sndUna !== this.sndMax &&
         (this.cc.dupAcks >= this.dupThresh() || this.sb.sackedAbove(this.sndUna) >= this.dupThresh() * this.sndMss) &&
         this.cc.enterSackRecovery(ack, seqSub(this.sndMax, this.sndUna), this.sndMax)
       ) {
+        if (this.tsOn) {
+          // Remember enough to undo the reduction if the retransmission proves spurious (RFC 3522).
+          this.undoSeq = this.sndUna;
+          this.undoTsval = this.tsNow(now);
+          this.undoCwnd = prevCwnd;
+          this.undoSsthresh = prevSsthresh;
+        }
         this.highRxt = this.sndUna;
         this.startRetransmitRound();
         this.retransmitHead = true;
@@ -541,6 +551,7 @@ export class Connection extends Tcb {
     this.sndNxt = this.sndUna;
     this.retransmitHead = false;
     this.sb.clear(); // RFC 2018 §8: after a timeout, ignore prior SACK information
+    this.undoTsval = -1;
   }
 
   private onKeepAliveTimer(now: number): void {
@@ -741,7 +752,7 @@ export class Connection extends Tcb {
     if (outSegs < 4 && (unsent <= 0 || seqSub(this.sndMax, this.sndUna) >= Math.min(this.sndWnd, this.cc.cwnd))) {
       return Math.max(1, outSegs - 1);
     }
-    return 3;
+    return this.reorderThresh;
   }
 
   /**
@@ -776,6 +787,26 @@ export class Connection extends Tcb {
     this.sendRange(now, emit, start, true, seqSub(dataEnd, start));
     this.rtoAt = now + this.rtt.rto;
     return true;
+  }
+
+  /**
+   * Eifel detection (RFC 3522 §3.2): the first ACK for the fast-retransmitted segment echoes a
+   * timestamp older than the retransmission's, so the original arrived (it was reordered, not lost).
+   * Response (in the spirit of RFC 4015): restore cwnd and ssthresh, leave recovery, and raise the
+   * duplicate-ACK threshold so that this much reordering no longer looks like loss (as Linux adapts
+   * its reordering metric).
+   */
+  private eifelCheck(ack: number, ts: { value: number; echo: number } | undefined): void {
+    const undoTsval = this.undoTsval;
+    this.undoTsval = -1;
+    if (ts === undefined || ts.echo === 0 || ((ts.echo - undoTsval) | 0) >= 0) return;
+    this.cc.cwnd = Math.max(this.cc.cwnd, this.undoCwnd);
+    this.cc.ssthresh = Math.max(this.cc.ssthresh, this.undoSsthresh);
+    this.cc.inRecovery = false;
+    this.cc.sackRecovery = false;
+    this.cc.recover = ack;
+    this.reorderThresh = Math.min(this.reorderThresh + 1, 6);
+    this.host.counters.spuriousRetransmits++;
   }
 
   private startRetransmitRound(): void {

@@ -10,6 +10,8 @@ export interface TcpCounters {
   tailLossProbes: number;
   /** Segments dropped by PAWS (RFC 7323 §5). */
   pawsRejected: number;
+  /** Fast retransmissions found spurious (Eifel, RFC 3522) and undone. */
+  spuriousRetransmits: number;
   timeouts: number;
   resetsSent: number;
   resetsReceived: number;
@@ -34,6 +36,7 @@ export function newCounters(): TcpCounters {
     lostRetransmits: 0,
     tailLossProbes: 0,
     pawsRejected: 0,
+    spuriousRetransmits: 0,
     timeouts: 0,
     resetsSent: 0,
     resetsReceived: 0,

@@ -136,6 +136,13 @@ export abstract class Tcb implements TcpConnection {
   /** RFC 8985 §7 tail loss probe: its deadline, and a probe due in the next dispatch. */
   protected tlpAt = Infinity;
   protected tlpNow = false;
+  /** Eifel (RFC 3522) undo state for the current fast recovery: -1 when none. */
+  protected undoTsval = -1;
+  protected undoSeq = 0;
+  protected undoCwnd = 0;
+  protected undoSsthresh = 0;
+  /** Duplicate-ACK threshold: 3 (RFC 5681), raised after spurious retransmissions from reordering. */
+  protected reorderThresh = 3;
   protected lastRecvAt = 0;
   protected needSyn = false;
   protected rstPending = false;
