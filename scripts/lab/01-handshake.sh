@@ -37,7 +37,7 @@ ladder "$LAB_PCAP" | tee "$LAB_DIR/ladder.txt"
 look "3 segments before any data (SYN / SYN,ACK / ACK), the request and the response, then FIN and ACK in each direction"
 
 step "The same conversation as the stack traced it (--trace), with its TCP state changes"
-grep -v '^tunstack:' "$LAB_STACK_OUT" | head -n 40 | indent
+grep -v '^tunstack:' "$LAB_STACK_OUT" | sed -n 1,40p | indent
 
 step "Evidence from the capture (tshark)"
 syn=$(count_pkts 'tcp.flags.syn==1 && tcp.flags.ack==0')
@@ -49,18 +49,18 @@ printf '    packets %s: SYN %s, SYN-ACK %s, FIN %s, RST %s\n' "$total" "$syn" "$
 check "exactly one SYN and one SYN-ACK: one handshake" test "$syn $synack" = "1 1"
 check "one FIN from each side and no RST: an orderly 4-way close" test "$fin $rst" = "2 0"
 read -r p_src p_sport p_dst p_dport < <(tsh -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' -T fields \
-  -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport | head -n 1)
+  -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport | sed -n 1p)
 printf '    the SYN in the capture carries       <%s, %s, %s, %s>\n' "$p_src" "$p_sport" "$p_dst" "$p_dport"
 check "the 4-tuple in the capture is the one /conn reported" \
   test "$p_src $p_sport $p_dst $p_dport" = "$cli_addr $cli_port $srv_addr $srv_port"
 others=$(count_pkts "!(ip.addr==$cli_addr && tcp.port==$cli_port && ip.addr==$srv_addr && tcp.port==$srv_port)")
 check "every packet of the capture belongs to that one 4-tuple ($others others)" test "$others" -eq 0
 printf '    who sent the first FIN: '
-tsh -Y 'tcp.flags.fin==1' -T fields -e ip.src -e tcp.srcport | head -n 1 | tr '\t' ':'
+tsh -Y 'tcp.flags.fin==1' -T fields -e ip.src -e tcp.srcport | sed -n 1p | tr '\t' ':'
 
 step "One packet opened up: the request, a TCP segment inside an IP packet"
 read -r frame ihl iplen proto ttl tcphl tseq tack tlen < <(tsh -Y 'tcp.len>0' -T fields -e frame.number \
-  -e ip.hdr_len -e ip.len -e ip.proto -e ip.ttl -e tcp.hdr_len -e tcp.seq -e tcp.ack -e tcp.len | head -n 1)
+  -e ip.hdr_len -e ip.len -e ip.proto -e ip.ttl -e tcp.hdr_len -e tcp.seq -e tcp.ack -e tcp.len | sed -n 1p)
 first_line=$(tsh -Y "frame.number==$frame" -T fields -e tcp.payload |
   "$LAB_PY" -c 'import sys; print(bytes.fromhex(sys.stdin.read().replace(":", "").strip()).decode("latin1").splitlines()[0])')
 printf '    IP packet   %4s bytes: header %s bytes (addresses %s -> %s, protocol %s = TCP, ttl %s), then:\n' \

@@ -86,12 +86,12 @@ for p in "$a_port" "$b_port"; do
 done
 echo "    connection from port $c_port (case C; with the data segments):"
 segments "tcp.port==$c_port && (tcp.flags.fin==1 || tcp.flags.reset==1 || tcp.len>0)" | indent | indent
-a_first=$(tsh -Y "tcp.port==$a_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
-b_first=$(tsh -Y "tcp.port==$b_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
+a_first=$(tsh -Y "tcp.port==$a_port && tcp.flags.fin==1" -T fields -e ip.src | sed -n 1p)
+b_first=$(tsh -Y "tcp.port==$b_port && tcp.flags.fin==1" -T fields -e ip.src | sed -n 1p)
 check "case A: the first FIN came from the client (10.77.0.1)" test "$a_first" = 10.77.0.1
 check "case B: the first FIN came from the server (10.77.0.2)" test "$b_first" = 10.77.0.2
-read -r c_fin_frame c_fin_src < <(tsh -Y "tcp.port==$c_port && tcp.flags.fin==1" -T fields -e frame.number -e ip.src | head -n 1)
-c_data_frame=$(tsh -Y "tcp.port==$c_port && ip.src==10.77.0.2 && tcp.len>0" -T fields -e frame.number | head -n 1)
+read -r c_fin_frame c_fin_src < <(tsh -Y "tcp.port==$c_port && tcp.flags.fin==1" -T fields -e frame.number -e ip.src | sed -n 1p)
+c_data_frame=$(tsh -Y "tcp.port==$c_port && ip.src==10.77.0.2 && tcp.len>0" -T fields -e frame.number | sed -n 1p)
 check "case C: the first FIN came from the client (10.77.0.1)" test "$c_fin_src" = 10.77.0.1
 check "case C: the server's data came after that FIN (frame $c_data_frame after frame $c_fin_frame)" \
   test "${c_data_frame:-0}" -gt "$c_fin_frame"

@@ -107,7 +107,7 @@ stack_stop
 d_port=$(sed -n 's/.*client port \([0-9]*\).*/\1/p' "$LAB_DIR/d.txt")
 echo "    that connection's last segments in the capture:"
 segments "tcp.port==$d_port && (tcp.len>0 || tcp.flags.fin==1)" | tail -n 4 | indent
-d_first=$(tsh -Y "tcp.port==$d_port && tcp.flags.fin==1" -T fields -e ip.src | head -n 1)
+d_first=$(tsh -Y "tcp.port==$d_port && tcp.flags.fin==1" -T fields -e ip.src | sed -n 1p)
 check "after the idle timeout, the server sent the first FIN" test "$d_first" = 10.77.0.2
 check "the idle close came about 5 s after the response (timeout=5)" grep -q "after [4-6]\.[0-9]* s idle" "$LAB_DIR/d.txt"
 

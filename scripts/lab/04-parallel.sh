@@ -68,7 +68,7 @@ title "Lab 04: $k resources, one connection after another or $k at once"
 step "Part 1 (latency-bound): $k x 2 KB, every packet delayed 20 ms by tunstack"
 stack_start --impair delay=20ms
 show "ping -c 2 10.77.0.2      # from the client namespace: the round trip is about 40 ms"
-cli timeout 10 ping -c 2 -i 0.3 -W 2 10.77.0.2 | grep -E 'time=|rtt' | indent
+cli timeout 10 ping -c 2 -i 0.3 -W 2 10.77.0.2 | grep -E 'time=|rtt' | indent || echo "    (no answer to ping)"
 fetch serial 2000
 lat_serial=$ms lat_serial_ports=$ports lat_serial_bytes=$bytes
 fetch parallel 2000

@@ -66,17 +66,17 @@ if [[ $synack -gt 1 ]]; then
   grep -- 'Flags \[S' "$trace" | cut -c1-100 | indent
 fi
 read -r seq nxt < <(tsh -Y "tcp.port==$port && ip.src==10.77.0.2 && tcp.len>0 && tcp.analysis.retransmission" \
-  -T fields -e tcp.seq -e tcp.nxtseq | head -n 1) || true
+  -T fields -e tcp.seq -e tcp.nxtseq | sed -n 1p) || true
 if [[ -n "${seq:-}" ]]; then
   dup=$(grep -c -- "<- IP 10.77.0.1.$port > .*ack $seq," "$trace" || true)
   echo "    the first data retransmission carries bytes $seq:$nxt; the client ACKed up to $seq in $dup segments (duplicate ACKs) meanwhile:"
   grep -n -E -- "-> IP 10.77.0.2.80 > .*seq $seq:$nxt,|<- IP 10.77.0.1.$port > .*ack $seq," "$trace" | cut -c1-110 |
-    awk '/10.77.0.2.80 >/ { print; next } c < 3 { print; c++ }' | head -n 8 | indent
+    awk '/10.77.0.2.80 >/ { print; next } c < 3 { print; c++ }' | sed -n 1,8p | indent || true
 fi
 
 step "The ladder around the first retransmission (tunstack's data segments marked [retransmission])"
 ladder "$LAB_DIR/download.pcap" 78 >"$LAB_DIR/ladder.txt"
-line=$(grep -n 'retransmission' "$LAB_DIR/ladder.txt" | head -n 1 | cut -d: -f1)
+line=$(grep -n 'retransmission' "$LAB_DIR/ladder.txt" | sed -n 1p | cut -d: -f1 || true)
 if [[ -n "$line" ]]; then
   sed -n "1,4p" "$LAB_DIR/ladder.txt"
   echo "    ..."
