@@ -158,31 +158,45 @@ declare -A SPID=([tunstack]="$BENCH_STACK_PID" [kernel]="$NODE_HTTP_PID" [split]
 # name in field 2 may hold spaces, so cut after its closing parenthesis).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12, $13 }' || echo '0 0'; }
 HZ=$(getconf CLK_TCK)
-declare -A R C
+# stack_retransmits: tunstack's TCP retransmission counter, from its /stats page (one small request).
+stack_retransmits() {
+  client 10 curl -s --max-time 5 "$BENCH_STACK_URL/stats" 2>/dev/null |
+    "$BENCH_PY" -c 'import json, sys; print(json.load(sys.stdin)["stats"]["tcp"]["retransmits"])' 2>/dev/null || echo error
+}
+declare -A R C X
 for t in "${TARGETS[@]}"; do warm "$t" "${BASE[$t]}"; done
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for m in ka pipe ab curl; do
   for t in "${TARGETS[@]}"; do
     printf '%-6s %-9s ' "$m" "$t" >&2
+    [[ $t == tunstack ]] && x0=$(stack_retransmits)
     read -r u0 s0 <<<"$(cpu_ticks "${SPID[$t]}")"
     R[$m:$t]=$("m_$m" "$t" "${BASE[$t]}")
     read -r u1 s1 <<<"$(cpu_ticks "${SPID[$t]}")"
+    if [[ $t == tunstack ]]; then
+      x1=$(stack_retransmits)
+      if [[ "$x0" =~ ^[0-9]+$ && "$x1" =~ ^[0-9]+$ ]]; then X[$m]=$((x1 - x0)); else X[$m]=error; fi
+    fi
     # The server process's CPU seconds (user/system) during the measurement. For tunstack, system
     # time includes the kernel's work on each packet written to the TUN (the client side's TCP).
-    C[$m:$t]=$("$BENCH_PY" -c 'import sys; u0,s0,u1,s1,hz = map(int, sys.argv[1:]); print("%.1f/%.1f" % ((u1-u0)/hz, (s1-s0)/hz))' "${u0:-0}" "${s0:-0}" "${u1:-0}" "${s1:-0}" "$HZ")
+    C[$m:$t]=$("$BENCH_PY" -c 'import sys; u0,s0,u1,s1,hz = map(int, sys.argv[1:]); print("%.2f/%.2f" % ((u1-u0)/hz, (s1-s0)/hz))' "${u0:-0}" "${s0:-0}" "${u1:-0}" "${s1:-0}" "$HZ")
     echo "${R[$m:$t]} cpu ${C[$m:$t]}" >&2
   done
 done
 ended=$(date +%s)
+# The kernel side of the TUN (rx = packets tunstack wrote), read before the stack closes the device.
+tun_link=$(timeout 5 ip -n "$NS" -s link show tunstack0 2>/dev/null | sed -n '/RX:/,$p' | sed 's/^ */  /' || true)
 bench_stack_stop
 
 val() { cut -d' ' -f1 <<<"${R[$1:$2]:-error -}"; }
 extra() { cut -d' ' -f2 <<<"${R[$1:$2]:-error -}"; }
-row() { # LABEL KIND(v: value, x: errors, c: cpu) METRIC
+row() { # LABEL KIND(v: value, x: errors, c: cpu, r: tunstack retransmits) METRIC
   local label="$1" k="$2" m="$3" a b c r
   if [[ $k == v ]]; then
     a=$(val "$m" tunstack); b=$(val "$m" kernel); c=$(val "$m" split); r=$(bench_ratio "$a" "$b")
+  elif [[ $k == r ]]; then
+    a=${X[$m]:--}; b='-'; c='-'; r='-'
   elif [[ $k == c ]]; then
     a=${C[$m:tunstack]:--}; b=${C[$m:kernel]:--}; c=${C[$m:split]:--}; r='-'
   else
@@ -208,14 +222,18 @@ fi
 row "keep-alive req/s (wrk -c20 ${DURATION}s $SMALL)" v ka
 row "  wrk socket errors + non-2xx" x ka
 row "  server CPU s, user/sys" c ka
+row "  tunstack TCP retransmits" r ka
 row "pipelined req/s (depth $PIPE_DEPTH, wrk -c20 ${DURATION}s)" v pipe
 row "  wrk socket errors + non-2xx" x pipe
 row "  server CPU s, user/sys" c pipe
+row "  tunstack TCP retransmits" r pipe
 row "new connections/s (ab -n $AB_N -c $AB_C, no k-a)" v ab
 row "  ab failed requests" x ab
 row "  server CPU s, user/sys" c ab
+row "  tunstack TCP retransmits" r ab
 row "download MB/s (curl $BIG)" v curl
 row "  server CPU s, user/sys" c curl
+row "  tunstack TCP retransmits" r curl
 
 stats=$(bench_stack_stats)
 if [[ -n "$stats" ]]; then
@@ -229,6 +247,8 @@ keys = [k for k in ("segmentsIn", "segmentsOut", "passiveOpens", "retransmits", 
 if keys:
     print("  tcp: " + ", ".join("%s %s" % (k, t[k]) for k in keys) + (", dropped %s" % json.dumps(t["dropped"]) if t.get("dropped") else ""))' "$stats" || true
 fi
+echo "kernel's counters for tunstack0 (RX = packets tunstack wrote; dropped = the kernel dropped them):"
+echo "${tun_link:-  (not available)}"
 echo "server CPU: the server process only (for tunstack its system time includes the kernel's processing of"
 echo "every packet it writes to the TUN); kernel softirq work for node:http is not all charged to it."
 echo "measured in $((ended - started)) s on $(nproc) cores; load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every column)"
