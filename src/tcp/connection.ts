@@ -135,7 +135,10 @@ export class Connection extends Tcb {
 
     // first: check the sequence number
     let acceptable: boolean;
-    if (segLen === 0) acceptable = wnd === 0 ? seg.seq === rcvNxt : inWindow(seg.seq, rcvNxt, wnd);
+    // A zero-length segment is accepted up to and including the right edge (RCV.NXT + RCV.WND), as
+    // Linux does (tcp_sequence): a peer that filled our window sends its ACKs with SEG.SEQ exactly
+    // there, and the strict RFC 9293 test would discard the acknowledgments it carries.
+    if (segLen === 0) acceptable = inWindow(seg.seq, rcvNxt, wnd + 1);
     else if (wnd === 0) acceptable = false;
     else acceptable = inWindow(seg.seq, rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), rcvNxt, wnd);
     // "special allowance should be made to accept valid ACKs, URGs, and RSTs" with a zero window.
@@ -499,7 +502,7 @@ export class Connection extends Tcb {
     if (this.tlpAt <= now) {
       // Checked before the RTO: a probe due at the same instant replaces it (RFC 8985 §7.3).
       this.tlpAt = Infinity;
-      if (this.sndUna !== this.sndMax && !this.cc.inRecovery) {
+      if (this.sndUna !== this.sndMax) {
         this.tlpNow = true;
         this.rtoAt = now + this.rtt.rto;
         this.host.counters.tailLossProbes++;
@@ -625,6 +628,7 @@ export class Connection extends Tcb {
       }
     }
     if (this.cc.sackRecovery && s !== State.TIME_WAIT) sentSomething = this.sendSackHoles(now, emit) || sentSomething;
+    if (sentSomething && this.cc.inRecovery) this.armTlp(now);
     if (this.tlpNow) {
       this.tlpNow = false;
       if (this.sendTailLossProbe(now, emit)) sentSomething = true;
@@ -757,11 +761,13 @@ export class Connection extends Tcb {
 
   /**
    * RFC 8985 §7.2: arm the tail loss probe at PTO = 2 * SRTT (+ the worst-case delayed ACK, 200 ms,
-   * when a single segment is in flight), if that comes before the RTO. Only with SACK, which is what
-   * lets the probe's ACK reveal the loss; not in recovery.
+   * when a single segment is in flight), capped at the RTO. Only with SACK, which is what lets the
+   * probe's ACK reveal the loss. During recovery the same timer stands in for RACK's reordering
+   * timer (RFC 8985 §6.2, much simplified): if nothing moves for 2 * SRTT after a retransmission,
+   * the retransmission at SND.UNA is presumed lost and sent again instead of waiting for the RTO.
    */
   protected armTlp(now: number): void {
-    if (!this.sackPermitted || this.cc.inRecovery || this.sndUna === this.sndMax || this.rtt.srtt === undefined) {
+    if (!this.sackPermitted || this.sndUna === this.sndMax || this.rtt.srtt === undefined) {
       this.tlpAt = Infinity;
       return;
     }
@@ -777,6 +783,14 @@ export class Connection extends Tcb {
    * segment sent. Either way the ACK it draws (with SACK blocks) can start fast recovery.
    */
   private sendTailLossProbe(now: number, emit: Emit): boolean {
+    if (this.cc.inRecovery) {
+      this.sendRange(now, emit, this.sndUna, true);
+      if (this.cc.sackRecovery) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, this.sndMss));
+      this.startRetransmitRound();
+      this.rtoAt = now + this.rtt.rto;
+      this.armTlp(now);
+      return true;
+    }
     const unsent = this.snd.size - seqSub(this.sndNxt, this.sndBase);
     if (unsent > 0 && this.sndWnd - seqSub(this.sndNxt, this.sndUna) >= Math.min(unsent, this.sndMss)) {
       this.sendRange(now, emit, this.sndNxt, false, Math.min(unsent, this.sndMss));

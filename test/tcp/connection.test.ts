@@ -291,6 +291,27 @@ describe('RFC 5961 resets and SYNs', () => {
     expect(ack.ack).toBe(rcvNxt);
   });
 
+  it('a pure ACK at exactly the right window edge is accepted (the peer filled our window), as Linux does', () => {
+    const { sim, server, i } = setup();
+    server.conn.write(Buffer.from('reply'));
+    sim.dropIf = () => true; // keep the real exchange off the wire; inject the peer's ACK by hand
+    sim.flush();
+    sim.dropIf = undefined;
+    const b = sim.b.connectionTable()[0]!;
+    expect(b.rcvWnd).toBeGreaterThan(0);
+    // A peer that sent data up to our right edge (all of it lost here) ACKs with SEG.SEQ = RCV.NXT + RCV.WND.
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(b.rcvNxt, b.rcvWnd), ack: seqAdd(b.sndUna, 5), flags: ACK, window: 1000 });
+    expect(sim.b.connectionTable()[0]!.sndUna).toBe(seqAdd(b.sndUna, 5));
+    // One past the edge is still unacceptable (answered by an ACK, the acknowledgment ignored).
+    server.conn.write(Buffer.from('more'));
+    sim.dropIf = () => true;
+    sim.flush();
+    sim.dropIf = undefined;
+    const c = sim.b.connectionTable()[0]!;
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(c.rcvNxt, c.rcvWnd + 1), ack: seqAdd(c.sndUna, 4), flags: ACK, window: 1000 });
+    expect(sim.b.connectionTable()[0]!.sndUna).toBe(c.sndUna);
+  });
+
   it('challenge ACKs are rate limited', () => {
     const sim = new Sim(1, {}, { challengeAckLimit: 3 });
     established(sim);
