@@ -27,6 +27,7 @@ import { Listener } from './listener.ts';
 import { STATE_NAMES, State } from './state.ts';
 import { TimerHeap } from './timer-heap.ts';
 import { TupleMap } from './tuple.ts';
+import type { Tcb } from './tcb.ts';
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
@@ -90,7 +91,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private challengeCount = 0;
   private readonly verifyChecksum: boolean;
   private established = 0;
-  private readonly emitBound: (c: Connection, seg: TcpSegmentInit) => void;
+  private readonly emitBound: (c: Tcb, seg: TcpSegmentInit) => void;
 
   constructor(opts: TcpLayerOptions) {
     this.address = typeof opts.address === 'number' ? opts.address >>> 0 : parseIpv4Address(opts.address);
@@ -257,7 +258,6 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     if (from === State.SYN_RECEIVED && c.listenerRef instanceof Listener) {
       c.listenerRef.embryos.delete(c);
     }
-    if (to === State.ESTABLISHED && from === State.SYN_SENT) this.counters.activeOpens += 0;
     const obs = this.onStateChange;
     if (obs !== undefined) {
       obs({
@@ -290,7 +290,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // ---------------------------------------------------------------------------------------------
   // Outbound and timers
 
-  private output(c: Connection, seg: TcpSegmentInit): void {
+  private output(c: Tcb, seg: TcpSegmentInit): void {
     const plen = seg.payload === undefined ? 0 : seg.payload.length;
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr);
