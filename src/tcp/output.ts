@@ -207,7 +207,7 @@ export abstract class TcbOutput extends Tcb {
    * RFC 8985 §7.2: arm the tail loss probe at PTO = 2 * SRTT (+ the worst-case delayed ACK, 200 ms,
    * when a single segment is in flight), capped at the RTO. Only with SACK, which is what lets the
    * probe's ACK reveal the loss. During recovery the same timer stands in for RACK's reordering
-   * timer (RFC 8985 §6.2, much simplified): if nothing moves for 2 * SRTT after a retransmission,
+   * timer (RFC 8985 §6, much simplified): if nothing moves for 2 * SRTT after a retransmission,
    * the retransmission at SND.UNA is presumed lost and sent again instead of waiting for the RTO.
    */
   protected armTlp(now: number): void {

@@ -4,7 +4,7 @@
  *  - Buffer accounting: bytes handed to the owner (onData) stay counted until the owner says
  *    `consumed(n)`, so the window we advertise is the real free space: backpressure reaches the peer.
  *  - Window advertisement with receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3):
- *    the right edge never moves left (RFC 9293 §3.8.6.2.2 "shrinking the window" is discouraged), and it
+ *    the right edge never moves left (RFC 9293 §3.8.6: "shrinking the window" is strongly discouraged), and it
  *    only moves right once the increase reaches min(buffer/2, MSS).
  *  - Window scale (RFC 7323 §2.3): the 16-bit field carries window >> rcvWscale, never scaled in a SYN.
  *  - Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2, RFC 1122 §4.2.3.2): an ACK at least every second

@@ -12,9 +12,9 @@
  *   kind 5  SACK            length 2 + 8n, n = 1..4: n (left edge, right edge) (RFC 2018 §3)
  *   kind 8  Timestamps      length 10  TSval, TSecr                           (RFC 7323 §3.2)
  *
- * Unknown kinds are skipped by their length (RFC 9293 §3.1: "must be prepared to handle an illegal
- * option length ... without crashing"; RFC 1122 §4.2.2.5 ignore unknown options). A malformed list
- * (length < 2, running past the header, a wrong fixed length) is rejected as ERR_TCP_OPTION.
+ * Unknown kinds are skipped by their length (RFC 9293 §3.2: options a TCP does not implement are
+ * ignored; an illegal option length must be handled without harm; RFC 1122 §4.2.2.5). A malformed
+ * list (length < 2, running past the header, a wrong fixed length) is rejected as ERR_TCP_OPTION.
  *
  * Serialization uses the layout Linux uses (net/ipv4/tcp_output.c, tcp_options_write), so that a
  * segment captured from Linux re-encodes byte for byte:
