@@ -55,7 +55,7 @@ lab_init() {
   [[ $(id -u) -eq 0 ]] || die "run as root: sudo $0 (a network namespace and a TUN device need CAP_NET_ADMIN)"
   local t
   for t in ip tc tshark curl timeout "$LAB_PY" "$LAB_NODE"; do
-    command -v "$t" >/dev/null 2>&1 || die "'$t' is not installed (see docs/labs.md, 'Before you start')"
+    command -v "$t" >/dev/null 2>&1 || die "'$t' is not installed (see scripts/lab/README.md, 'Before you start')"
   done
   [[ -e "$LAB_ROOT/node_modules/tsx" ]] || die "run 'npm install' in $LAB_ROOT first"
   [[ -c /dev/net/tun ]] || die "/dev/net/tun is missing (modprobe tun)"
