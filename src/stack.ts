@@ -56,12 +56,17 @@ export class Stack {
   private timerAt = Infinity;
   private flushQueued = false;
   private closed = false;
+  /** Timer work deferred to the check phase (see onTimer); undefined when none is pending. */
+  private deferred: ReturnType<typeof setImmediate> | undefined;
+  /** Real clocks defer timer work past the I/O poll; a ManualClock runs it synchronously (tests). */
+  private readonly deferTimerWork: boolean;
 
   constructor(opts: StackOptions) {
     this.address = formatIpv4Address(parseIpv4Address(opts.address));
     this.device = opts.device;
     this.clock = opts.clock ?? new SystemClock();
     this.logger = opts.logger ?? silentLogger();
+    this.deferTimerWork = this.clock instanceof SystemClock;
     const device = this.device;
 
     this.ip = new Ipv4Layer({
@@ -107,8 +112,27 @@ export class Stack {
     });
   }
 
+  /**
+   * Node runs expired timers before it polls for I/O, so packets that arrived meanwhile (say, the ACK
+   * that makes a tail loss probe unnecessary) are still unread in the device when the timer fires.
+   * With a real clock the timer work therefore waits for the check phase (setImmediate), which comes
+   * after the poll phase has delivered those packets; a ManualClock runs it at once, deterministically.
+   */
   private onTimer(): void {
     this.timer = undefined;
+    if (this.closed) return;
+    if (!this.deferTimerWork) {
+      this.runTimers();
+      return;
+    }
+    if (this.deferred) return;
+    this.deferred = setImmediate(() => {
+      this.deferred = undefined;
+      this.runTimers();
+    });
+  }
+
+  private runTimers(): void {
     this.timerAt = Infinity;
     if (this.closed) return;
     const now = this.clock.now();
@@ -123,6 +147,8 @@ export class Stack {
     const ipAt = this.ip.pollAt() ?? Infinity;
     const tcpAt = this.tcpLayer.pollAt() ?? Infinity;
     const at = Math.min(ipAt, tcpAt);
+    // Deferred timer work is pending: it re-arms the timer when it has run.
+    if (this.deferred) return;
     if (at === this.timerAt) return;
     this.timer?.cancel();
     this.timer = undefined;
@@ -151,6 +177,8 @@ export class Stack {
     this.closed = true;
     this.timer?.cancel();
     this.timer = undefined;
+    if (this.deferred) clearImmediate(this.deferred);
+    this.deferred = undefined;
     await this.device.close();
   }
 }
