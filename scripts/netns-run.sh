@@ -70,6 +70,21 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [[ ${created:-0} -eq 1 && $keep -eq 0 ]]; then
+    # Whatever COMMAND left running in the namespace (a stack started with '&', say) goes with it:
+    # TERM first (the stack flushes its pcap and exits), KILL what is still there a moment later.
+    local pids
+    pids=$(ip netns pids "$name" 2>/dev/null | tr '\n' ' ')
+    if [[ -n "$pids" ]]; then
+      # shellcheck disable=SC2086
+      kill -TERM $pids 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do
+        [[ -z "$(ip netns pids "$name" 2>/dev/null)" ]] && break
+        sleep 0.2
+      done
+      pids=$(ip netns pids "$name" 2>/dev/null | tr '\n' ' ')
+      # shellcheck disable=SC2086
+      [[ -n "$pids" ]] && kill -KILL $pids 2>/dev/null || true
+    fi
     ip netns delete "$name" 2>/dev/null || true
   elif [[ $keep -eq 1 ]]; then
     echo "netns-run.sh: kept namespace '$name' (remove with: ip netns delete $name)" >&2
