@@ -12,14 +12,27 @@
 import { IPPROTO_TCP } from '../ip/types.ts';
 import { readIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
 
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_PSH = 0x08;
-export const TCP_ACK = 0x10;
-export const TCP_URG = 0x20;
-export const TCP_ECE = 0x40;
-export const TCP_CWR = 0x80;
+// The flag bits are wire/tcp.ts's, under the names the trace code reads best.
+export {
+  FIN as TCP_FIN,
+  SYN as TCP_SYN,
+  RST as TCP_RST,
+  PSH as TCP_PSH,
+  ACK as TCP_ACK,
+  URG as TCP_URG,
+  ECE as TCP_ECE,
+  CWR as TCP_CWR,
+} from '../wire/tcp.ts';
+import {
+  FIN as TCP_FIN,
+  SYN as TCP_SYN,
+  RST as TCP_RST,
+  PSH as TCP_PSH,
+  ACK as TCP_ACK,
+  URG as TCP_URG,
+  ECE as TCP_ECE,
+  CWR as TCP_CWR,
+} from '../wire/tcp.ts';
 
 export interface TcpPeek {
   readonly src: Ipv4Address;
