@@ -29,7 +29,8 @@ import {
   LINKTYPE_RAW,
   readPcap,
 } from './pcap-writer.ts';
-import { TCP_ACK, TCP_FIN, TCP_SYN, flagNames, peekTcp, peekTcpOptions, type TcpPeek } from './tcp-peek.ts';
+import { ACK, FIN, SYN } from '../wire/tcp.ts';
+import { flagNames, peekTcp, peekTcpOptions, type TcpPeek } from './tcp-peek.ts';
 
 /** A packet for the ladder: raw bytes, a pcap record, or a tracer PacketEvent. */
 export type LadderInput = Uint8Array | { readonly data: Uint8Array; readonly tsMs?: number } | { readonly packet: Uint8Array; readonly now: number };
@@ -86,7 +87,7 @@ export function listTcpFlows(packets: readonly LadderInput[]): { flow: TcpFlow; 
       continue;
     }
     // A SYN,ACK seen first: its receiver opened the connection.
-    const swap = (t.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
+    const swap = (t.flags & (SYN | ACK)) === (SYN | ACK);
     const flow: TcpFlow = swap
       ? { srcAddr: formatIpv4Address(t.dst), srcPort: t.dstPort, dstAddr: formatIpv4Address(t.src), dstPort: t.srcPort }
       : { srcAddr: formatIpv4Address(t.src), srcPort: t.srcPort, dstAddr: formatIpv4Address(t.dst), dstPort: t.dstPort };
@@ -111,7 +112,7 @@ export function payloadPreview(p: Uint8Array, offset: number, length: number, ma
 function optionText(p: Uint8Array, t: TcpPeek, rel: RelativeSeqTable): string {
   const o = peekTcpOptions(p, t);
   const parts: string[] = [];
-  if (t.flags & TCP_SYN) {
+  if (t.flags & SYN) {
     if (o.mss !== undefined) parts.push(`mss ${o.mss}`);
     if (o.sackPermitted) parts.push('sackOK');
     if (o.timestamp !== undefined) parts.push('ts');
@@ -158,12 +159,12 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
     const ltr = t.src === left.addr && t.srcPort === left.port;
     const d = ltr ? 0 : 1;
     rel.observe(t, tsMs ?? 0);
-    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & TCP_ACK) !== 0);
-    const syn = (t.flags & TCP_SYN) !== 0;
-    const fin = (t.flags & TCP_FIN) !== 0;
+    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & ACK) !== 0);
+    const syn = (t.flags & SYN) !== 0;
+    const fin = (t.flags & FIN) !== 0;
     const len = t.payloadLength;
     let label = `${flagNames(t.flags)} seq=${r.seq}${len > 0 ? `:${(r.seq + len) >>> 0}` : ''}`;
-    if (t.flags & TCP_ACK) label += ` ack=${r.ack}`;
+    if (t.flags & ACK) label += ` ack=${r.ack}`;
     if (syn) wscale[d] = peekTcpOptions(p, t).windowScale;
     const scaled = !syn && wscale[0] !== undefined && wscale[1] !== undefined;
     const win = scaled ? t.window * 2 ** wscale[d]! : t.window;

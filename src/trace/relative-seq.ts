@@ -9,7 +9,8 @@
  * or RST (`closeLingerMs`, long enough for the last ACKs), or after `idleTimeoutMs` of silence; and
  * the table holds at most `maxFlows` directions, dropping expired ones, then the oldest.
  */
-import { TCP_FIN, TCP_RST, TCP_SYN, type TcpPeek } from './tcp-peek.ts';
+import { FIN, RST, SYN } from '../wire/tcp.ts';
+import { type TcpPeek } from './tcp-peek.ts';
 
 export interface RelativeSeqOptions {
   maxFlows?: number;
@@ -45,13 +46,13 @@ export class RelativeSeqTable {
   observe(seg: TcpPeek, now: number): void {
     this.now = now;
     const fwd = key(seg.src, seg.srcPort, seg.dst, seg.dstPort);
-    if (seg.flags & TCP_SYN) {
+    if (seg.flags & SYN) {
       // A SYN always (re)starts the direction: a new connection may reuse the 4-tuple.
       this.set(fwd, seg.seq, now + this.idleTimeoutMs);
     } else {
       this.base(fwd, seg.seq);
     }
-    if (seg.flags & (TCP_FIN | TCP_RST)) {
+    if (seg.flags & (FIN | RST)) {
       const rev = key(seg.dst, seg.dstPort, seg.src, seg.srcPort);
       const linger = now + this.closeLingerMs;
       for (const k of [fwd, rev]) {

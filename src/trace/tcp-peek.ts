@@ -11,28 +11,7 @@
  */
 import { IPPROTO_TCP } from '../ip/types.ts';
 import { readIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
-
-// The flag bits are wire/tcp.ts's, under the names the trace code reads best.
-export {
-  FIN as TCP_FIN,
-  SYN as TCP_SYN,
-  RST as TCP_RST,
-  PSH as TCP_PSH,
-  ACK as TCP_ACK,
-  URG as TCP_URG,
-  ECE as TCP_ECE,
-  CWR as TCP_CWR,
-} from '../wire/tcp.ts';
-import {
-  FIN as TCP_FIN,
-  SYN as TCP_SYN,
-  RST as TCP_RST,
-  PSH as TCP_PSH,
-  ACK as TCP_ACK,
-  URG as TCP_URG,
-  ECE as TCP_ECE,
-  CWR as TCP_CWR,
-} from '../wire/tcp.ts';
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, URG } from '../wire/tcp.ts';
 
 export interface TcpPeek {
   readonly src: Ipv4Address;
@@ -88,14 +67,14 @@ export function peekTcp(p: Uint8Array): TcpPeek | undefined {
 /** "SYN,ACK", "FIN,PSH,ACK", ... (the order Wireshark lists them in, SYN first). */
 export function flagNames(flags: number): string {
   const names: string[] = [];
-  if (flags & TCP_SYN) names.push('SYN');
-  if (flags & TCP_FIN) names.push('FIN');
-  if (flags & TCP_RST) names.push('RST');
-  if (flags & TCP_PSH) names.push('PSH');
-  if (flags & TCP_ACK) names.push('ACK');
-  if (flags & TCP_URG) names.push('URG');
-  if (flags & TCP_ECE) names.push('ECE');
-  if (flags & TCP_CWR) names.push('CWR');
+  if (flags & SYN) names.push('SYN');
+  if (flags & FIN) names.push('FIN');
+  if (flags & RST) names.push('RST');
+  if (flags & PSH) names.push('PSH');
+  if (flags & ACK) names.push('ACK');
+  if (flags & URG) names.push('URG');
+  if (flags & ECE) names.push('ECE');
+  if (flags & CWR) names.push('CWR');
   return names.length > 0 ? names.join(',') : 'none';
 }
 

@@ -13,7 +13,8 @@
 import { formatPacket, type FormatOptions } from '../wire/format.ts';
 import type { PacketDirection, PacketObserver } from './events.ts';
 import { RelativeSeqTable, type RelativeSeqOptions } from './relative-seq.ts';
-import { TCP_ACK, peekTcp, type TcpPeek } from './tcp-peek.ts';
+import { ACK } from '../wire/tcp.ts';
+import { peekTcp, type TcpPeek } from './tcp-peek.ts';
 
 /** The shape of wire/format.ts's formatPacket. */
 export type PacketFormatter = (pkt: Uint8Array, opts?: FormatOptions) => string;
@@ -79,7 +80,7 @@ export class PacketTracer {
     return {
       relativeSeq: (srcPort, dstPort, seq, ack) =>
         srcPort === seg.srcPort && dstPort === seg.dstPort
-          ? this.seqs.relative(seg.src, srcPort, seg.dst, dstPort, seq, ack, (seg.flags & TCP_ACK) !== 0)
+          ? this.seqs.relative(seg.src, srcPort, seg.dst, dstPort, seq, ack, (seg.flags & ACK) !== 0)
           : undefined,
     };
   }
