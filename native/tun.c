@@ -45,7 +45,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <linux/virtio_net.h>
 
 #define TUN_BATCH 64                 /* packets per JS call */
 #define TUN_MAX_PACKET 65536         /* largest datagram one read can return */
@@ -56,6 +58,7 @@
 typedef struct {
   uint8_t *data;
   size_t len;
+  uint16_t gso_size; /* TCP segmentation offload: payload bytes per segment, 0 = a plain packet */
 } txq_item;
 
 /* Chunks whose ArrayBuffer JS has garbage-collected come back here to be filled again: their pages
@@ -94,6 +97,7 @@ typedef struct tun_s {
   int wrapper_gone;      /* JS object finalized */
   int reading;
   int failed;            /* the fd reported an error (e.g. the device was deleted): poll no more */
+  int vnet_hdr;          /* opened with IFF_VNET_HDR: every read/write starts with a virtio_net_hdr */
   uint32_t fake_eagain;  /* test hook: this many coming write(2)s fail with EAGAIN (see _simulateEagain) */
   napi_env env;
   napi_ref callback;     /* JS batch callback while reading */
@@ -109,6 +113,7 @@ typedef struct tun_s {
   /* counters (since open) */
   double rx_packets, rx_bytes, rx_batches, rx_errors;
   double tx_packets, tx_bytes, tx_queued, tx_dropped, tx_errors, eagain;
+  double tx_gso;         /* super-segments written (each counted once in tx_packets) */
 } tun_t;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -294,6 +299,21 @@ static napi_value current_chunk(tun_t *t) {
   return chunk;
 }
 
+/*
+ * With IFF_VNET_HDR every packet on the fd is preceded by a struct virtio_net_hdr (10 bytes, the
+ * header a virtio NIC and its driver exchange). We advertise no offloads to the kernel (no
+ * TUNSETOFFLOAD), so the packets we read are plain, fully checksummed datagrams and their header
+ * says nothing useful: it goes to a scratch buffer, the datagram straight into the chunk.
+ */
+static ssize_t tun_read(tun_t *t, uint8_t *dst, size_t cap) {
+  if (!t->vnet_hdr) return read(t->fd, dst, cap);
+  struct virtio_net_hdr hdr;
+  struct iovec iov[2] = {{&hdr, sizeof hdr}, {dst, cap}};
+  ssize_t r = readv(t->fd, iov, 2);
+  if (r < 0) return r;
+  return r >= (ssize_t)sizeof hdr ? r - (ssize_t)sizeof hdr : 0;
+}
+
 static void read_batch(tun_t *t) {
   napi_env env = t->env;
   napi_handle_scope scope;
@@ -310,7 +330,7 @@ static void read_batch(tun_t *t) {
     uint32_t *lens = (uint32_t *)(void *)(t->chunk_data + base);
     size_t used = base + TUN_HEADER;
     while (n < TUN_BATCH && used + TUN_MAX_PACKET <= TUN_CHUNK) {
-      ssize_t r = read(t->fd, t->chunk_data + used, TUN_MAX_PACKET);
+      ssize_t r = tun_read(t, t->chunk_data + used, TUN_MAX_PACKET);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -348,20 +368,54 @@ static void read_batch(tun_t *t) {
 
 /* write(2), or a simulated EAGAIN while the test hook asks for one: a TUN write practically never
  * returns EAGAIN (the kernel consumes the skb at once), so the queue path could not be tested otherwise. */
-static ssize_t tun_write(tun_t *t, const uint8_t *data, size_t len) {
+static ssize_t tun_write(tun_t *t, const uint8_t *data, size_t len, uint16_t gso_size) {
   if (t->fake_eagain > 0) {
     t->fake_eagain--;
     errno = EAGAIN;
     return -1;
   }
-  return write(t->fd, data, len);
+  if (!t->vnet_hdr) return write(t->fd, data, len);
+  /*
+   * TCP segmentation offload (the same contract as a virtio NIC's guest TSO): a TCP/IPv4
+   * "super-segment" of up to 64 KiB goes to the kernel in one write. The kernel treats it like a
+   * GRO-merged packet: delivered locally it is received as one; forwarded, it is cut into segments of
+   * gso_size payload bytes, each with the IP and TCP headers copied, sequence numbers, IP IDs and
+   * checksums fixed. NEEDS_CSUM: the TCP checksum field holds only the pseudo-header sum (RFC 793
+   * §3.1 pseudo-header, not complemented); the checksum runs from csum_start (the TCP header) and
+   * lands at csum_offset (16, the checksum field). A plain packet gets an all-zero header.
+   */
+  struct virtio_net_hdr hdr;
+  memset(&hdr, 0, sizeof hdr);
+  if (gso_size > 0) {
+    size_t ihl = (size_t)(data[0] & 0x0f) * 4;
+    size_t thl = (size_t)(data[ihl + 12] >> 4) * 4;
+    hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    hdr.hdr_len = (uint16_t)(ihl + thl);
+    hdr.gso_size = gso_size;
+    hdr.csum_start = (uint16_t)ihl;
+    hdr.csum_offset = 16;
+  }
+  struct iovec iov[2] = {{&hdr, sizeof hdr}, {(void *)data, len}};
+  ssize_t r = writev(t->fd, iov, 2);
+  return r < 0 ? r : r - (ssize_t)sizeof hdr;
+}
+
+/* A super-segment must be IPv4 + TCP with whole headers and more than one segment of payload
+ * (the kernel refuses it otherwise, and hdr_len above is read from it). */
+static int gso_packet_ok(const uint8_t *data, size_t len, uint16_t gso_size) {
+  if (len < 40 || (data[0] >> 4) != 4 || data[9] != IPPROTO_TCP) return 0;
+  size_t ihl = (size_t)(data[0] & 0x0f) * 4;
+  if (ihl < 20 || ihl + 20 > len) return 0;
+  size_t thl = (size_t)(data[ihl + 12] >> 4) * 4;
+  return thl >= 20 && ihl + thl + gso_size < len;
 }
 
 /* Write queued packets until the queue is empty or the kernel says EAGAIN again. */
 static void flush_queue(tun_t *t) {
   while (t->txq_len > 0 && !t->closed) {
     txq_item *it = &t->txq[t->txq_head];
-    ssize_t r = tun_write(t, it->data, it->len);
+    ssize_t r = tun_write(t, it->data, it->len, it->gso_size);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -373,6 +427,7 @@ static void flush_queue(tun_t *t) {
     } else {
       t->tx_packets++;
       t->tx_bytes += (double)it->len;
+      if (it->gso_size > 0) t->tx_gso++;
     }
     free(it->data);
     it->data = NULL;
@@ -409,17 +464,23 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 enum { TX_SENT = 0, TX_QUEUED = 1, TX_DROPPED = 2 };
 
-static int send_one(tun_t *t, const uint8_t *data, size_t len) {
+static int send_one(tun_t *t, const uint8_t *data, size_t len, uint16_t gso_size) {
   if (t->closed) {
+    t->tx_dropped++;
+    return TX_DROPPED;
+  }
+  if (gso_size > 0 && (!t->vnet_hdr || !gso_packet_ok(data, len, gso_size))) {
+    t->tx_errors++; /* a caller bug, never a transient condition: count it and drop */
     t->tx_dropped++;
     return TX_DROPPED;
   }
   if (t->txq_len == 0) { /* keep order: only write directly when nothing is waiting */
     for (;;) {
-      ssize_t r = tun_write(t, data, len);
+      ssize_t r = tun_write(t, data, len, gso_size);
       if (r >= 0) {
         t->tx_packets++;
         t->tx_bytes += (double)len;
+        if (gso_size > 0) t->tx_gso++;
         return TX_SENT;
       }
       if (errno == EINTR) continue;
@@ -445,6 +506,7 @@ static int send_one(tun_t *t, const uint8_t *data, size_t len) {
   txq_item *it = &t->txq[(t->txq_head + t->txq_len) % TUN_TXQ_MAX];
   it->data = copy;
   it->len = len;
+  it->gso_size = gso_size;
   t->txq_len++;
   t->tx_queued++;
   update_poll(t);
@@ -476,10 +538,20 @@ static int get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *l
   return 1;
 }
 
-/* write(packet: Uint8Array): 0 sent, 1 queued, 2 dropped */
+/* An optional segment size argument: undefined or 0..65535 (0 = plain packet). -1 when invalid. */
+static int32_t get_gso(napi_env env, napi_value v) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok) return -1;
+  if (type == napi_undefined) return 0;
+  int32_t gso;
+  if (type != napi_number || napi_get_value_int32(env, v, &gso) != napi_ok || gso < 0 || gso > 65535) return -1;
+  return gso;
+}
+
+/* write(packet: Uint8Array, gsoSize?: number): 0 sent, 1 queued, 2 dropped */
 static napi_value js_write(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], ret;
+  size_t argc = 2;
+  napi_value argv[2], ret;
   tun_t *t = unwrap_this(env, info, &argc, argv);
   if (t == NULL) return NULL;
   const uint8_t *data;
@@ -488,14 +560,22 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
     throw_type(env, "write(packet): packet must be a Uint8Array");
     return NULL;
   }
-  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)send_one(t, data, len), &ret));
+  int32_t gso = argc >= 2 ? get_gso(env, argv[1]) : 0;
+  if (gso < 0) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "write(packet, gsoSize): gsoSize must be an integer 0..65535");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_uint32(env, (uint32_t)send_one(t, data, len, (uint16_t)gso), &ret));
   return ret;
 }
 
-/* writeBatch(packets: Uint8Array[]): number of packets written or queued (the rest were dropped) */
+/*
+ * writeBatch(packets: Uint8Array[], gsoSizes?: Uint16Array): number of packets written or queued
+ * (the rest were dropped). gsoSizes[i], when given, is packet i's segment size (0 = plain packet).
+ */
 static napi_value js_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], ret;
+  size_t argc = 2;
+  napi_value argv[2], ret;
   tun_t *t = unwrap_this(env, info, &argc, argv);
   if (t == NULL) return NULL;
   bool is_array = false;
@@ -506,6 +586,24 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   }
   uint32_t n, accepted = 0;
   NAPI_CALL(env, napi_get_array_length(env, argv[0], &n));
+  const uint16_t *gso = NULL;
+  if (argc >= 2) {
+    napi_valuetype type;
+    NAPI_CALL(env, napi_typeof(env, argv[1], &type));
+    if (type != napi_undefined) {
+      bool is_ta = false;
+      napi_typedarray_type ta_type;
+      size_t ta_len = 0;
+      void *ptr = NULL;
+      napi_is_typedarray(env, argv[1], &is_ta);
+      if (!is_ta || napi_get_typedarray_info(env, argv[1], &ta_type, &ta_len, &ptr, NULL, NULL) != napi_ok ||
+          ta_type != napi_uint16_array || ta_len < n) {
+        throw_type(env, "writeBatch(packets, gsoSizes): gsoSizes must be a Uint16Array with one entry per packet");
+        return NULL;
+      }
+      gso = ptr;
+    }
+  }
   for (uint32_t i = 0; i < n; i++) {
     napi_value el;
     const uint8_t *data;
@@ -515,7 +613,7 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
       throw_type(env, "writeBatch(packets): every packet must be a Uint8Array");
       return NULL;
     }
-    if (send_one(t, data, len) != TX_DROPPED) accepted++;
+    if (send_one(t, data, len, gso != NULL ? gso[i] : 0) != TX_DROPPED) accepted++;
   }
   NAPI_CALL(env, napi_create_uint32(env, accepted, &ret));
   return ret;
@@ -618,6 +716,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "txDropped", t->tx_dropped);
   set_num(env, o, "txErrors", t->tx_errors);
   set_num(env, o, "eagain", t->eagain);
+  set_num(env, o, "txGso", t->tx_gso);
   return o;
 }
 
@@ -682,11 +781,12 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* constructor: new Tun(name?: string)                                                               */
+/* constructor: new Tun(name?: string, vnetHdr?: boolean)                                            */
+/* vnetHdr: open with IFF_VNET_HDR so that writes may carry TCP super-segments (see tun_write).       */
 
 static napi_value js_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], self, target;
+  size_t argc = 2;
+  napi_value argv[2], self, target;
   NAPI_CALL(env, napi_get_new_target(env, info, &target));
   if (target == NULL) {
     napi_throw_type_error(env, "ERR_CONSTRUCT_CALL_REQUIRED", "Tun must be called with new");
@@ -711,6 +811,17 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
     }
   }
 
+  bool vnet_hdr = false;
+  if (argc >= 2) {
+    napi_valuetype type;
+    napi_typeof(env, argv[1], &type);
+    if (type == napi_boolean) napi_get_value_bool(env, argv[1], &vnet_hdr);
+    else if (type != napi_undefined) {
+      throw_type(env, "Tun(name, vnetHdr): vnetHdr must be a boolean");
+      return NULL;
+    }
+  }
+
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     throw_errno(env, errno, "open", "/dev/net/tun");
@@ -718,13 +829,22 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, IFNAMSIZ); /* empty: the kernel picks tun%d */
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     throw_errno(env, err, "TUNSETIFF", name);
     return NULL;
+  }
+  if (vnet_hdr) {
+    int hdr_size = (int)sizeof(struct virtio_net_hdr); /* the default, but say it */
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "TUNSETVNETHDRSZ", name);
+      return NULL;
+    }
   }
 
   tun_t *t = calloc(1, sizeof *t);
@@ -739,6 +859,7 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   t->fd = fd;
+  t->vnet_hdr = vnet_hdr;
   t->env = env;
   t->poll.data = t;
   pool->refs = 1;
@@ -760,6 +881,8 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, self, "name", v));
   NAPI_CALL(env, napi_create_int32(env, fd, &v));
   NAPI_CALL(env, napi_set_named_property(env, self, "fd", v));
+  NAPI_CALL(env, napi_get_boolean(env, vnet_hdr, &v));
+  NAPI_CALL(env, napi_set_named_property(env, self, "vnetHdr", v));
   return self;
 }
 
