@@ -22,6 +22,12 @@ export interface NetDevice {
   readonly name: string;
   readonly mtu: number;
   /**
+   * TCP segmentation offload (TSO): the largest IPv4 datagram, header included, that send() takes as
+   * a TCP "super-segment" to be cut into MTU-sized segments below us (by the kernel for a TUN device,
+   * as a NIC does for Linux). 0 or absent: this device sends only datagrams up to the MTU.
+   */
+  readonly tsoMaxSize?: number;
+  /**
    * Set the receiver. It is called with a batch of packets (one batch per wake-up of the device);
    * the receiver owns the buffers: a device never reuses memory it has handed out.
    */
@@ -29,8 +35,13 @@ export interface NetDevice {
   /**
    * Transmit one packet. Never throws for transient conditions (a full kernel queue): the device
    * queues or drops and counts it. The caller must not modify `packet` afterwards.
+   *
+   * `segmentSize` (only on a device with tsoMaxSize): `packet` is a TCP/IPv4 super-segment of more
+   * than segmentSize payload bytes, to be sent as segments of segmentSize payload bytes each (the
+   * last one shorter). Its TCP checksum field holds only the pseudo-header sum, to be completed per
+   * segment (Linux's CHECKSUM_PARTIAL; see link/gso.ts for what the cutting does).
    */
-  send(packet: Uint8Array): void;
+  send(packet: Uint8Array, segmentSize?: number): void;
   stats(): DeviceStats;
   /** Stop receiving and release the device. Idempotent. */
   close(): Promise<void>;

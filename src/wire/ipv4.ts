@@ -247,3 +247,13 @@ export function serializeIpv4Header(h: Ipv4HeaderInit, out: Uint8Array, offset: 
   out[offset + 11] = sum & 0xff;
   return headerLength;
 }
+
+/** Recompute the header checksum of the IPv4 header at buf[0] in place (after editing a field). */
+export function serializeIpv4HeaderChecksum(buf: Uint8Array): void {
+  const headerLength = (buf[0]! & 0x0f) * 4;
+  buf[10] = 0;
+  buf[11] = 0;
+  const sum = checksum(buf, 0, headerLength);
+  buf[10] = sum >>> 8;
+  buf[11] = sum & 0xff;
+}

@@ -149,6 +149,7 @@ export function serializeTcp(
   offset: number,
   src: Ipv4Address,
   dst: Ipv4Address,
+  checksumOffload = false,
 ): number {
   const optLen = seg.options === undefined ? 0 : writeTcpOptions(seg.options, out, offset + TCP_HEADER_MIN);
   const hdrLen = TCP_HEADER_MIN + optLen;
@@ -179,8 +180,11 @@ export function serializeTcp(
     out.set(seg.payload, o + hdrLen);
     total += seg.payload.length;
   }
-  const sum = onesSum(out, o, o + total, pseudoHeaderSum(src, dst, TCP_PROTOCOL, total));
-  const c = finishChecksum(sum);
+  // With checksumOffload (a TSO super-segment, see link/device.ts) the device completes the checksum:
+  // the field carries the pseudo-header sum alone, which the summing over the segment then includes.
+  const c = checksumOffload
+    ? pseudoHeaderSum(src, dst, TCP_PROTOCOL, total)
+    : finishChecksum(onesSum(out, o, o + total, pseudoHeaderSum(src, dst, TCP_PROTOCOL, total)));
   out[o + 16] = c >>> 8;
   out[o + 17] = c & 0xff;
   return total;

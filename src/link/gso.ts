@@ -1,0 +1,99 @@
+/**
+ * Segmentation offload in software: what happens to a TCP "super-segment" below a device with
+ * tsoMaxSize (see device.ts). The kernel does exactly this for the TUN device when it has to
+ * (Linux's tcp_gso_segment); here it serves the in-memory link in tests and the pcap writer.
+ *
+ * A super-segment is one IPv4 datagram carrying a TCP segment with more payload than fits the MTU,
+ * and a TCP checksum field holding only the pseudo-header sum (with the whole segment's length), as
+ * a NIC expects it (CHECKSUM_PARTIAL). Cutting it at every `segmentSize` payload bytes gives:
+ *   - the IPv4 header copied, with total length, identification (+1 per segment) and header checksum
+ *     redone;
+ *   - the TCP header copied (options included: every segment carries the same timestamps), with the
+ *     sequence number advanced by the payload before it; FIN and PSH only on the last segment, CWR only
+ *     on the first (RFC 3168 §6.1.2: CWR once per window reduction);
+ *   - each segment's TCP checksum computed in full (RFC 9293 §3.1).
+ */
+import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
+import { serializeIpv4HeaderChecksum } from '../wire/ipv4.ts';
+
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
+const IPPROTO_TCP = 6;
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+function tcpChecksumInPlace(seg: Uint8Array, ihl: number): void {
+  seg[ihl + 16] = 0;
+  seg[ihl + 17] = 0;
+  const src = readU32(seg, 12);
+  const dst = readU32(seg, 16);
+  const c = finishChecksum(onesSum(seg, ihl, seg.length, pseudoHeaderSum(src, dst, IPPROTO_TCP, seg.length - ihl)));
+  seg[ihl + 16] = c >>> 8;
+  seg[ihl + 17] = c & 0xff;
+}
+
+/** Header lengths of a TCP/IPv4 datagram, or undefined if it is not one with whole headers. */
+function headerLengths(packet: Uint8Array): { ihl: number; thl: number } | undefined {
+  if (packet.length < 40 || packet[0]! >> 4 !== 4 || packet[9] !== IPPROTO_TCP) return undefined;
+  const ihl = (packet[0]! & 0x0f) * 4;
+  if (ihl < 20 || ihl + 20 > packet.length) return undefined;
+  const thl = (packet[ihl + 12]! >> 4) * 4;
+  if (thl < 20 || ihl + thl > packet.length) return undefined;
+  return { ihl, thl };
+}
+
+/**
+ * Cut a super-segment into wire segments of `segmentSize` payload bytes (the last one shorter).
+ * Returns [] for anything that is not a TCP/IPv4 datagram with whole headers (the device counts it
+ * as a drop, as the kernel refuses it with EINVAL).
+ */
+export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Array[] {
+  const h = headerLengths(packet);
+  if (h === undefined || !(segmentSize > 0)) return [];
+  const { ihl, thl } = h;
+  const hdr = ihl + thl;
+  const payload = packet.length - hdr;
+  const seq0 = readU32(packet, ihl + 4);
+  const id0 = (packet[4]! << 8) | packet[5]!;
+  const flags = packet[ihl + 13]!;
+  const out: Uint8Array[] = [];
+  for (let off = 0, i = 0; off < payload || (off === 0 && payload === 0); off += segmentSize, i++) {
+    const n = Math.min(segmentSize, payload - off);
+    const seg = new Uint8Array(hdr + n);
+    seg.set(packet.subarray(0, hdr), 0);
+    seg.set(packet.subarray(hdr + off, hdr + off + n), hdr);
+    // IPv4: length, identification, header checksum.
+    seg[2] = seg.length >>> 8;
+    seg[3] = seg.length & 0xff;
+    const id = (id0 + i) & 0xffff;
+    seg[4] = id >>> 8;
+    seg[5] = id & 0xff;
+    serializeIpv4HeaderChecksum(seg);
+    // TCP: sequence number, flags, checksum.
+    const seq = (seq0 + off) >>> 0;
+    seg[ihl + 4] = seq >>> 24;
+    seg[ihl + 5] = (seq >>> 16) & 0xff;
+    seg[ihl + 6] = (seq >>> 8) & 0xff;
+    seg[ihl + 7] = seq & 0xff;
+    const last = off + n >= payload;
+    let f = flags;
+    if (!last) f &= ~(TCP_FIN | TCP_PSH);
+    if (i > 0) f &= ~TCP_CWR;
+    seg[ihl + 13] = f;
+    tcpChecksumInPlace(seg, ihl);
+    out.push(seg);
+    if (payload === 0) break;
+  }
+  return out;
+}
+
+/** A copy of a super-segment with its TCP checksum completed (what a capture should show). */
+export function completeTcpChecksum(packet: Uint8Array): Uint8Array {
+  const copy = packet.slice();
+  const h = headerLengths(copy);
+  if (h !== undefined) tcpChecksumInPlace(copy, h.ihl);
+  return copy;
+}
