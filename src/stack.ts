@@ -71,8 +71,9 @@ export class Stack {
 
     this.ip = new Ipv4Layer({
       address: parseIpv4Address(this.address),
-      transmit: (packet) => device.send(packet),
+      transmit: (packet, segmentSize) => device.send(packet, segmentSize),
       mtu: device.mtu,
+      tsoMaxSize: device.tsoMaxSize ?? 0,
       logger: this.logger,
       ...(opts.reassembly ? { reassembly: opts.reassembly } : {}),
     });

@@ -40,6 +40,8 @@ export interface Ipv4Counters {
   /** Datagrams that had to be fragmented, and the fragments sent for them. */
   txFragmented: number;
   txFragments: number;
+  /** TCP super-segments handed to a device with segmentation offload (each counted once in txPackets). */
+  txTso: number;
   /** Too big for the MTU with DF set (the transport must size its segments). */
   txDropDontFragment: number;
   /** Larger than 65535 bytes, or with no room for the header. */
@@ -93,6 +95,7 @@ export function createIpv4Counters(): Ipv4Counters {
     txBytes: 0,
     txFragmented: 0,
     txFragments: 0,
+    txTso: 0,
     txDropDontFragment: 0,
     txDropTooBig: 0,
   };

@@ -49,9 +49,11 @@ export const DEFAULT_TTL = 64;
 
 export interface Ipv4LayerOptions {
   address: Ipv4Address;
-  /** The device's send. */
-  transmit: (packet: Uint8Array) => void;
+  /** The device's send (segmentSize: see IpSendOptions). */
+  transmit: (packet: Uint8Array, segmentSize?: number) => void;
   mtu: number;
+  /** The device's NetDevice.tsoMaxSize (default 0: no segmentation offload). */
+  tsoMaxSize?: number;
   /** With it, datagrams to the subnet's directed broadcast are recognised (and ignored) as such. */
   prefixLength?: number;
   logger?: Logger;
@@ -72,11 +74,12 @@ export interface Ipv4Stats extends Ipv4Counters {
 
 export class Ipv4Layer implements IpOutput {
   readonly mtu: number;
+  readonly tsoMaxSize: number;
   readonly address: Ipv4Address;
   readonly counters: Ipv4Counters = createIpv4Counters();
   private icmpHandler: IcmpHandler;
   private udpHandler: UdpUnreachableHandler | undefined;
-  private readonly transmit: (packet: Uint8Array) => void;
+  private readonly transmit: (packet: Uint8Array, segmentSize?: number) => void;
   private readonly logger: Logger;
   private readonly broadcast: Ipv4Address | undefined;
   /** Indexed by protocol number: a 256-slot table, no Map lookup per packet. */
@@ -89,6 +92,7 @@ export class Ipv4Layer implements IpOutput {
       throw new TunstackError('ERR_IPV4_MTU', `MTU must be an integer in [${IPV4_MIN_MTU}, 65535], got ${opts.mtu}`);
     }
     this.mtu = opts.mtu;
+    this.tsoMaxSize = opts.tsoMaxSize !== undefined && opts.tsoMaxSize > opts.mtu ? Math.min(opts.tsoMaxSize, IPV4_MAX_TOTAL_LENGTH) : 0;
     this.address = opts.address >>> 0;
     this.transmit = opts.transmit;
     this.logger = opts.logger ?? silentLogger();
@@ -236,6 +240,21 @@ export class Ipv4Layer implements IpOutput {
       c.txPackets++;
       c.txBytes += totalLength;
       this.transmit(packet);
+      return;
+    }
+    const segmentSize = opts?.segmentSize ?? 0;
+    if (segmentSize > 0 && totalLength <= this.tsoMaxSize) {
+      // A TCP super-segment: the device cuts it into segments of `segmentSize` bytes, each with a copy
+      // of this header and the identification counting up (Linux increments the ID per segment), so
+      // the IDs of the segments it becomes are reserved here.
+      serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
+      const tcpHeaderLength = (packet[IPV4_HEADROOM + 12]! >> 4) * 4; // TCP data offset, in 32-bit words
+      const segments = Math.ceil((totalLength - IPV4_HEADROOM - tcpHeaderLength) / segmentSize);
+      this.nextId = (identification + segments) & 0xffff;
+      c.txPackets++;
+      c.txTso++;
+      c.txBytes += totalLength;
+      this.transmit(packet, segmentSize);
       return;
     }
     if (dontFragment) {

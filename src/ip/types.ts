@@ -34,11 +34,18 @@ export interface IpSendOptions {
   dontFragment?: boolean;
   tos?: number;
   ttl?: number;
+  /**
+   * A TCP super-segment for a device with segmentation offload (IpOutput.tsoMaxSize): the payload
+   * bytes per wire segment. The datagram may then exceed the MTU (up to tsoMaxSize).
+   */
+  segmentSize?: number;
 }
 
 export interface IpOutput {
   /** Largest datagram the link takes (header included). */
   readonly mtu: number;
+  /** Largest datagram the link takes as a TCP super-segment (0 or absent: no segmentation offload). */
+  readonly tsoMaxSize?: number;
   /**
    * Send a transport payload. `packet` holds the payload at offset IPV4_HEADROOM; the first
    * IPV4_HEADROOM bytes are free and the IPv4 layer writes its header there (no copy). Payloads
