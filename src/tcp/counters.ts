@@ -2,6 +2,8 @@
 export interface TcpCounters {
   segmentsIn: number;
   segmentsOut: number;
+  /** Of segmentsOut: super-segments of several MSS handed to a device with TSO. */
+  tsoSuperSegments: number;
   retransmits: number;
   fastRetransmits: number;
   /** Retransmissions found lost by duplicate-ACK counting during recovery, resent before the RTO. */
@@ -31,6 +33,7 @@ export function newCounters(): TcpCounters {
   return {
     segmentsIn: 0,
     segmentsOut: 0,
+    tsoSuperSegments: 0,
     retransmits: 0,
     fastRetransmits: 0,
     lostRetransmits: 0,

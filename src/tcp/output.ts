@@ -126,6 +126,7 @@ export abstract class TcbOutput extends Tcb {
   protected sendData(now: number, emit: Emit): boolean {
     let sent = false;
     const mss = this.sndMss;
+    const burst = this.superSegmentBytes();
     for (;;) {
       const off = seqSub(this.sndNxt, this.sndBase);
       const unsent = this.snd.size - off;
@@ -160,7 +161,11 @@ export abstract class TcbOutput extends Tcb {
         this.sendRange(now, emit, this.sndNxt, false, Math.min(usable, unsent, mss));
         break;
       }
-      let len = usable <= 0 ? 0 : Math.min(unsent, mss, usable);
+      let len = usable <= 0 ? 0 : Math.min(unsent, burst, usable);
+      // A super-segment (TSO) is cut into MSS pieces below us: it carries whole MSS pieces only,
+      // except at the end of the queued data, so that what reaches the wire is what sending one MSS
+      // at a time would have sent (the window-limited remainder is left to the SWS rule below).
+      if (len > mss && len < unsent) len -= len % mss;
       if (len > 0 && len < mss) {
         // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a window-limited piece only if it is at least
         // half the largest window the peer offered. Nagle (RFC 1122 §4.2.3.4): hold a small last piece
@@ -179,6 +184,17 @@ export abstract class TcbOutput extends Tcb {
       sent = true;
     }
     return sent;
+  }
+
+  /**
+   * The most data one segment handed to the device may carry: one MSS, or with segmentation offload
+   * (TSO, see link/device.ts) as many whole MSS as fit in the device's largest super-segment with
+   * the IPv4 and TCP headers (and timestamps) in front: 45 x 1448 = 65160 bytes on a 1500-byte link.
+   */
+  protected superSegmentBytes(): number {
+    const mss = this.sndMss;
+    const max = this.host.tsoMaxSize - 40 - (this.tsOn ? TS_OPTION_BYTES : 0);
+    return max >= 2 * mss ? max - (max % mss) : mss;
   }
 
   /**

@@ -42,6 +42,11 @@ export interface ConnectionConfig {
   windowScaling: boolean;
   /** Offer/accept SACK (RFC 2018) and use it for loss recovery (RFC 6675). */
   sack: boolean;
+  /**
+   * Hand the device TCP super-segments of up to 64 KiB when it offers segmentation offload (TSO,
+   * NetDevice.tsoMaxSize). Off: every segment is built here, at most one MSS.
+   */
+  tso: boolean;
 }
 
 /** What a connection needs from its layer. */
@@ -50,6 +55,8 @@ export interface ConnectionHost {
   readonly counters: TcpCounters;
   /** Our MTU (for the MSS we announce: mtu - 40, RFC 9293 §3.7.1). */
   readonly mtu: number;
+  /** Largest datagram the layer below takes as a TCP super-segment; 0: none (or cfg.tso is off). */
+  readonly tsoMaxSize: number;
   markDirty(c: Tcb): void;
   /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
   sendReset(now: number, c: Tcb, seq: number, ack: number, withAck: boolean): void;

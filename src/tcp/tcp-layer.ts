@@ -113,6 +113,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       timestamps: opts.timestamps ?? true,
       windowScaling: opts.windowScaling ?? true,
       sack: opts.sack ?? true,
+      tso: opts.tso ?? true,
     };
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);
@@ -126,6 +127,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
 
   get mtu(): number {
     return this.ip.mtu;
+  }
+
+  get tsoMaxSize(): number {
+    return this.cfg.tso ? (this.ip.tsoMaxSize ?? 0) : 0;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -293,8 +298,16 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private output(c: Tcb, seg: TcpSegmentInit): void {
     const plen = seg.payload === undefined ? 0 : seg.payload.length;
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
-    serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr);
     this.counters.segmentsOut++;
+    if (plen > c.sndMss) {
+      // A super-segment (output.ts sends them only when the device offers TSO): the device cuts it
+      // into MSS-sized segments and completes each one's checksum.
+      serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr, true);
+      this.counters.tsoSuperSegments++;
+      this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, { dontFragment: true, segmentSize: c.sndMss });
+      return;
+    }
+    serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr);
     this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, SEND_OPTS);
   }
 
