@@ -19,6 +19,7 @@ import { SystemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { UsageError } from '../util/errors.ts';
 import { Rng } from '../util/random.ts';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+import { segmentTcpV4 } from './gso.ts';
 
 /** The fault rates for one direction. Probabilities are in [0, 1]. */
 export interface FaultRates {
@@ -236,9 +237,14 @@ export class FaultDevice implements NetDevice {
     this.receiver = rx;
   }
 
-  send(packet: Uint8Array): void {
+  /**
+   * Faults act on wire packets, so this device offers no segmentation offload (no tsoMaxSize): TCP
+   * sends it MSS-sized segments. A super-segment given anyway is cut up first (link/gso.ts).
+   */
+  send(packet: Uint8Array, segmentSize?: number): void {
     if (this.closed) return;
-    this.outPath.process([packet]);
+    if (segmentSize !== undefined && segmentSize > 0) this.outPath.process(segmentTcpV4(packet, segmentSize));
+    else this.outPath.process([packet]);
   }
 
   /** The inner device's statistics (what really crossed the link). */

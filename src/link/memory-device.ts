@@ -8,10 +8,14 @@
  * - With `bandwidthBytesPerMs` each end also has a serialization delay: a packet occupies the wire
  *   for length / bandwidth ms and packets queue behind each other (a FIFO transmitter).
  * - Packets larger than the MTU are dropped and counted (txDropped), as a real link would refuse them.
+ * - With `tso` each end offers TCP segmentation offload (tsoMaxSize 65535) and cuts the
+ *   super-segments it is given into MTU-sized segments in software (link/gso.ts), as the kernel does
+ *   for the TUN device: the peer receives ordinary segments.
  * - Copy-free: the buffer passed to send() is the one the peer receives (NetDevice contract: the sender
  *   gives it up, the receiver owns it).
  */
 import type { Clock, TimerHandle } from '../util/clock.ts';
+import { segmentTcpV4 } from './gso.ts';
 import { emptyDeviceStats, type DeviceStats, type NetDevice, type PacketHandler } from './device.ts';
 
 export interface MemoryLinkOptions {
@@ -23,6 +27,8 @@ export interface MemoryLinkOptions {
   bandwidthBytesPerMs?: number;
   /** Device names (default ['mem0', 'mem1']). */
   names?: [string, string];
+  /** Offer TCP segmentation offload (default false). */
+  tso?: boolean;
 }
 
 interface Batch {
@@ -34,6 +40,7 @@ interface Batch {
 export class MemoryDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
+  readonly tsoMaxSize: number;
   private peer: MemoryDevice | undefined;
   private receiver: PacketHandler | undefined;
   private closed = false;
@@ -49,9 +56,11 @@ export class MemoryDevice implements NetDevice {
     private readonly clock: Clock,
     private readonly latencyMs: number,
     private readonly bandwidthBytesPerMs: number | undefined,
+    tso = false,
   ) {
     this.name = name;
     this.mtu = mtu;
+    this.tsoMaxSize = tso && mtu < 65535 ? 65535 : 0;
   }
 
   /** @internal Joins the two ends; called once by createMemoryLink. */
@@ -63,7 +72,13 @@ export class MemoryDevice implements NetDevice {
     this.receiver = rx;
   }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, segmentSize?: number): void {
+    if (segmentSize !== undefined && segmentSize > 0 && this.tsoMaxSize > 0 && packet.length <= this.tsoMaxSize) {
+      const segments = segmentTcpV4(packet, segmentSize);
+      if (segments.length === 0) this.counters.txDropped++;
+      for (const s of segments) this.send(s);
+      return;
+    }
     if (this.closed || packet.length > this.mtu) {
       this.counters.txDropped++;
       return;
@@ -136,8 +151,8 @@ export function createMemoryLink(clock: Clock, opts: MemoryLinkOptions = {}): [M
   const bw = opts.bandwidthBytesPerMs;
   if (bw !== undefined && !(bw > 0)) throw new RangeError(`bandwidthBytesPerMs must be > 0, got ${bw}`);
   const [n0, n1] = opts.names ?? ['mem0', 'mem1'];
-  const a = new MemoryDevice(n0, mtu, clock, latency, bw);
-  const b = new MemoryDevice(n1, mtu, clock, latency, bw);
+  const a = new MemoryDevice(n0, mtu, clock, latency, bw, opts.tso);
+  const b = new MemoryDevice(n1, mtu, clock, latency, bw, opts.tso);
   a.connect(b);
   b.connect(a);
   return [a, b];

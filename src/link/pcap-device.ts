@@ -3,8 +3,13 @@
  * recorded in a pcap file (LINKTYPE_RAW), so `tcpdump -r` / Wireshark show exactly what the stack saw.
  * Stack it outermost to record what the stack sent and received, or under a FaultDevice to record
  * what really crossed the link:  new PcapDevice(new FaultDevice(tun, opts), writer).
+ *
+ * A TCP super-segment sent to a device with TSO is recorded as the stack handed it over (one
+ * datagram larger than the MTU, as tcpdump shows on a Linux host with TSO), but with its TCP checksum
+ * completed, so that the capture checks clean.
  */
 import type { PcapWriter } from '../trace/pcap-writer.ts';
+import { completeTcpChecksum } from './gso.ts';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
 
 export interface PcapDeviceOptions {
@@ -15,6 +20,7 @@ export interface PcapDeviceOptions {
 export class PcapDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
+  readonly tsoMaxSize: number;
   private receiver: PacketHandler | undefined;
   private closed = false;
   private readonly ownsWriter: boolean;
@@ -26,6 +32,7 @@ export class PcapDevice implements NetDevice {
   ) {
     this.name = inner.name;
     this.mtu = inner.mtu;
+    this.tsoMaxSize = inner.tsoMaxSize ?? 0;
     this.ownsWriter = opts.ownsWriter ?? true;
     inner.setReceiver((packets) => {
       if (!this.closed) for (const p of packets) this.writer.write(p);
@@ -37,10 +44,11 @@ export class PcapDevice implements NetDevice {
     this.receiver = rx;
   }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, segmentSize?: number): void {
     // Recorded before the send: the writer copies the bytes, and the inner device now owns the buffer.
-    if (!this.closed) this.writer.write(packet);
-    this.inner.send(packet);
+    const tso = segmentSize !== undefined && segmentSize > 0;
+    if (!this.closed) this.writer.write(tso ? completeTcpChecksum(packet) : packet);
+    this.inner.send(packet, segmentSize);
   }
 
   stats(): DeviceStats {

@@ -10,6 +10,7 @@ import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
 export class TapDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
+  readonly tsoMaxSize: number;
   private receiver: PacketHandler | undefined;
 
   constructor(
@@ -19,6 +20,7 @@ export class TapDevice implements NetDevice {
   ) {
     this.name = inner.name;
     this.mtu = inner.mtu;
+    this.tsoMaxSize = inner.tsoMaxSize ?? 0;
     inner.setReceiver((packets) => {
       const now = this.clock.now();
       for (const p of packets) this.observer('in', p, now);
@@ -30,9 +32,9 @@ export class TapDevice implements NetDevice {
     this.receiver = rx;
   }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, segmentSize?: number): void {
     this.observer('out', packet, this.clock.now());
-    this.inner.send(packet);
+    this.inner.send(packet, segmentSize);
   }
 
   stats(): DeviceStats {

@@ -32,6 +32,12 @@ export interface TunOpenOptions {
   configure?: boolean;
   /** Called once if the device fails while open (e.g. deleted under us); reading has stopped. */
   onError?: (err: DeviceError) => void;
+  /**
+   * TCP segmentation offload (default true): open the device with IFF_VNET_HDR, so that the stack may
+   * write TCP super-segments of up to 64 KiB that the kernel takes in one write(2) (tsoMaxSize).
+   * False: one write per MTU-sized packet, like a plain TUN device.
+   */
+  offload?: boolean;
 }
 
 /** What open() did to each setting: 'set', 'skipped' (no permission, already configured), 'unchanged' (not asked). */
@@ -57,6 +63,8 @@ export interface TunStats extends DeviceStats {
   txErrors: number;
   /** EAGAIN from write(2). */
   eagain: number;
+  /** TCP super-segments written (each one counted once in txPackets). */
+  txTso: number;
 }
 
 /** The shape of the addon (native/tun.c). */
@@ -80,17 +88,21 @@ export interface NativeStats {
   txDropped: number;
   txErrors: number;
   eagain: number;
+  txGso: number;
 }
 
 export interface NativeTun {
   readonly name: string;
   readonly fd: number;
+  /** Opened with IFF_VNET_HDR: writes may carry a segment size (TSO). */
+  readonly vnetHdr: boolean;
   configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
   /** cb(chunk, offset, count): lengths as uint32 at chunk[offset..], packets from offset + BATCH * 4. */
   start(cb: (chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void): void;
   stop(): void;
-  write(packet: Uint8Array): number;
-  writeBatch(packets: readonly Uint8Array[]): number;
+  /** gsoSize > 0: packet is a TCP super-segment to be cut into segments of gsoSize payload bytes. */
+  write(packet: Uint8Array, gsoSize?: number): number;
+  writeBatch(packets: readonly Uint8Array[], gsoSizes?: Uint16Array): number;
   stats(): NativeStats;
   ref(): void;
   unref(): void;
@@ -100,7 +112,7 @@ export interface NativeTun {
 }
 
 export interface NativeAddon {
-  Tun: new (name?: string) => NativeTun;
+  Tun: new (name?: string, vnetHdr?: boolean) => NativeTun;
   BATCH: number;
   TX_QUEUE_MAX: number;
 }
@@ -159,7 +171,11 @@ export class TunDevice implements NetDevice {
   #rxNoReceiver = 0;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
   #pending: Uint8Array[] = [];
+  /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
+  #pendingSizes: number[] = [];
+  #pendingTso = false;
   #flushQueued = false;
+  readonly #tsoMaxSize: number;
 
   readonly #headerBytes: number;
 
@@ -174,6 +190,9 @@ export class TunDevice implements NetDevice {
     this.#mtu = mtu;
     this.#configured = configured;
     this.#onError = onError;
+    // TSO: super-segments of up to 64 KiB - 1 (an IPv4 datagram's largest size), when the device
+    // was opened with a virtio-net header and the link is smaller than that.
+    this.#tsoMaxSize = tun.vnetHdr && mtu < 65535 ? 65535 : 0;
     // Start reading at once: while open, the device keeps the process alive (like a listening
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
     this.#headerBytes = batchSize * 4;
@@ -199,7 +218,7 @@ export class TunDevice implements NetDevice {
     }
     let tun: NativeTun;
     try {
-      tun = new addon.Tun(opts.name);
+      tun = new addon.Tun(opts.name, opts.offload ?? true);
     } catch (err) {
       throw toDeviceError('ERR_TUN_OPEN', err);
     }
@@ -231,6 +250,11 @@ export class TunDevice implements NetDevice {
     return this.#mtu;
   }
 
+  /** The largest TCP super-segment the kernel takes from us (0: no segmentation offload). */
+  get tsoMaxSize(): number {
+    return this.#tsoMaxSize;
+  }
+
   get configured(): TunConfigured {
     return this.#configured;
   }
@@ -248,9 +272,12 @@ export class TunDevice implements NetDevice {
    * microtask (one JS/C crossing per tick instead of one per packet; still one write(2) per packet).
    * The native side sends, queues on EAGAIN or drops and counts each one; it never throws for a full queue.
    */
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, segmentSize?: number): void {
     if (this.#closed) return;
     this.#pending.push(packet);
+    const size = segmentSize ?? 0;
+    this.#pendingSizes.push(size);
+    if (size > 0) this.#pendingTso = true;
     if (this.#flushQueued) return;
     this.#flushQueued = true;
     queueMicrotask(() => this.#flush());
@@ -267,8 +294,13 @@ export class TunDevice implements NetDevice {
     this.#flushQueued = false;
     if (this.#pending.length === 0 || this.#closed) return;
     const batch = this.#pending;
+    const sizes = this.#pendingSizes;
+    const tso = this.#pendingTso;
     this.#pending = [];
-    if (batch.length === 1) this.#tun.write(batch[0]!);
+    this.#pendingSizes = [];
+    this.#pendingTso = false;
+    if (batch.length === 1) this.#tun.write(batch[0]!, sizes[0]!);
+    else if (tso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
     else this.#tun.writeBatch(batch);
   }
 
@@ -300,6 +332,7 @@ export class TunDevice implements NetDevice {
       txQueueLength: n.txQueueLength,
       txErrors: n.txErrors,
       eagain: n.eagain,
+      txTso: n.txGso,
     };
   }
 
