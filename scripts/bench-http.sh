@@ -129,7 +129,7 @@ start_kernel_servers() {
   fi
 }
 
-SERVE_FLAGS=(--echo-port 0 --max-requests 1000000 --idle-timeout 5000 --mtu "${BENCH_MTU:-1500}")
+SERVE_FLAGS=(--echo-port 0 --max-requests 1000000 --idle-timeout 5000 --mtu "${BENCH_MTU:-1500}" --tso "${BENCH_TSO:-on}")
 
 if [[ -n "$PROFILE" ]]; then
   mkdir -p "$BENCH_DIR/prof"

@@ -18,7 +18,7 @@ const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout MS] [--max-requests N]
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
-                  [--pcap FILE] [--trace] [--log-level info]
+                  [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
 
@@ -32,6 +32,7 @@ const deviceOptions = {
   impair: { type: 'string' },
   pcap: { type: 'string' },
   trace: { type: 'boolean', default: false },
+  tso: { type: 'string', default: 'on' },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -41,6 +42,12 @@ function intFlag(name: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function onOffFlag(name: string, text: string): boolean {
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw new UsageError(`--${name} must be on or off, got ${JSON.stringify(text)}`);
 }
 
 type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -58,6 +65,7 @@ function deviceFlags(v: FlagValues): DeviceFlags {
     impair: v.impair as string | undefined,
     pcap: v.pcap as string | undefined,
     trace: v.trace === true,
+    tso: onOffFlag('tso', v.tso as string),
     logLevel: level as LogLevel,
   };
 }

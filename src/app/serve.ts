@@ -31,6 +31,8 @@ export interface DeviceFlags {
   impair: string | undefined;
   pcap: string | undefined;
   trace: boolean;
+  /** TCP segmentation offload on the TUN device (super-segments of up to 64 KiB). */
+  tso: boolean;
   logLevel: LogLevel;
 }
 
@@ -74,6 +76,7 @@ function startStack(f: DeviceFlags): Running {
     hostAddress: formatIpv4Address(host.address),
     prefixLength: host.prefixLength,
     mtu: f.mtu,
+    offload: f.tso,
     onError: (err) => logger.error({ err }, 'TUN device failed'),
   });
   let device: NetDevice = tun;

@@ -207,6 +207,7 @@ class FaultPath {
 export class FaultDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
+  readonly tsoMaxSize: number;
   private receiver: PacketHandler | undefined;
   private closed = false;
   private readonly inPath: FaultPath;
@@ -220,6 +221,7 @@ export class FaultDevice implements NetDevice {
   ) {
     this.name = inner.name;
     this.mtu = inner.mtu;
+    this.tsoMaxSize = inner.tsoMaxSize ?? 0;
     this.options = { ...opts };
     const seed = opts.seed ?? 1;
     this.outPath = new FaultPath(resolveRates(opts, 'out'), new Rng(seed), clock, (ps) => {
@@ -238,8 +240,8 @@ export class FaultDevice implements NetDevice {
   }
 
   /**
-   * Faults act on wire packets, so this device offers no segmentation offload (no tsoMaxSize): TCP
-   * sends it MSS-sized segments. A super-segment given anyway is cut up first (link/gso.ts).
+   * Faults act on wire packets: a TCP super-segment (offered when the device below offers TSO) is cut
+   * into its MSS-sized segments first (link/gso.ts), and each one is lost, reordered, ... on its own.
    */
   send(packet: Uint8Array, segmentSize?: number): void {
     if (this.closed) return;

@@ -165,7 +165,9 @@ export abstract class TcbOutput extends Tcb {
       // A super-segment (TSO) is cut into MSS pieces below us: it carries whole MSS pieces only,
       // except at the end of the queued data, so that what reaches the wire is what sending one MSS
       // at a time would have sent (the window-limited remainder is left to the SWS rule below).
-      if (len > mss && len < unsent) len -= len % mss;
+      // The same at the end of the queued data when Nagle would hold a short last piece (once the
+      // whole pieces before it are out, data is unacknowledged): it waits, as it would without TSO.
+      if (len > mss && (len < unsent || (!this.noDelay && !this.finQueued))) len -= len % mss;
       if (len > 0 && len < mss) {
         // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a window-limited piece only if it is at least
         // half the largest window the peer offered. Nagle (RFC 1122 §4.2.3.4): hold a small last piece

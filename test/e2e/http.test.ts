@@ -59,10 +59,10 @@ function parseCurlHead(text: string): { status: number; headers: Map<string, str
   return { status: Number(lines[0]?.split(' ')[1]), headers, raw };
 }
 
-function statsOf(lines: string[]): { tcp: Record<string, number> } {
+function statsOf(lines: string[]): { tcp: Record<string, number>; device: Record<string, number> } {
   const line = lines.find((l) => l.startsWith('tunstack: stats '));
   if (!line) throw new Error(`no stats line in:\n${lines.join('\n')}`);
-  return JSON.parse(line.slice('tunstack: stats '.length)) as { tcp: Record<string, number> };
+  return JSON.parse(line.slice('tunstack: stats '.length)) as { tcp: Record<string, number>; device: Record<string, number> };
 }
 
 /** The value of an ab summary field (`Complete requests:      5000`). */
@@ -248,12 +248,60 @@ describeTun('e2e: HTTP/1.1 over the TUN device', () => {
     it('stops cleanly, having sent no RST on any of those connections', async () => {
       const { code, lines } = await stack.stop();
       expect(code).toBe(0);
-      const { tcp } = statsOf(lines);
+      const { tcp, device } = statsOf(lines);
       expect(tcp['resetsSent']).toBe(0);
       expect(tcp['establishedResets']).toBe(0);
+      // The 100 MB went out as TSO super-segments (on by default), every one taken by the kernel.
+      expect(tcp['tsoSuperSegments']).toBeGreaterThan(100);
+      expect(device['txTso']).toBe(tcp['tsoSuperSegments']);
+      expect([device['txErrors'], device['txDropped']]).toEqual([0, 0]);
       // curl x4, raw x5, ab -n 1000 opened 1000 of its own; ab -k at least 50 (max 100 per connection).
       expect(tcp['passiveOpens']).toBeGreaterThanOrEqual(1009 + 50);
     });
+  });
+
+  describe('segmentation offload in the capture: super-segments with --tso on (default), MSS segments with --tso off', () => {
+    for (const tso of ['on', 'off']) {
+      it(`--tso ${tso}: 4 MB byte-exact; the pcap's TCP checksums verify; frames ${tso === 'on' ? 'up to 64 KiB' : 'at most the MTU'}`, async () => {
+        const ns = await createNetns('tsk-tso');
+        try {
+          const pcap = join(dir, `tso-${tso}.pcap`);
+          const stack = await startServe(ns, ['--tso', tso, '--pcap', pcap]);
+          const out = join(dir, `tso-${tso}.bin`);
+          const r = await ns.exec('curl', ['-sS', '-m', '30', '-o', out, '-w', '%{http_code} %{size_download}', `${BASE}/bytes/4000000`], {
+            timeoutMs: 40_000,
+          });
+          expect(r.code, r.stderr).toBe(0);
+          expect(r.stdout).toBe('200 4000000');
+          expect(await fileSha256(out)).toBe(patternSha256(4_000_000));
+          rmSync(out);
+          const { code, lines } = await stack.stop();
+          expect(code).toBe(0);
+          const { tcp, device } = statsOf(lines);
+          if (tso === 'on') {
+            expect(tcp['tsoSuperSegments']).toBeGreaterThan(4_000_000 / 65_160 / 2);
+            expect(device['txTso']).toBe(tcp['tsoSuperSegments']);
+          } else {
+            expect([tcp['tsoSuperSegments'], device['txTso']]).toEqual([0, 0]);
+          }
+          // Frames from the stack: their lengths, and the checksum tshark computes for each one.
+          const t = await ns.exec(
+            'tshark',
+            ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-Y', 'ip.src==10.77.0.2 && tcp.len > 0', '-T', 'fields', '-e', 'frame.len', '-e', 'tcp.checksum.status'],
+            { timeoutMs: 30_000 },
+          );
+          expect(t.code, t.stderr).toBe(0);
+          const rows = t.stdout.trim().split('\n').map((l) => l.split('\t'));
+          const lengths = rows.map((row) => Number(row[0]));
+          expect(rows.filter((row) => row[1] !== '1')).toEqual([]); // 1 = "Good" (0 bad, 2 unverified)
+          if (tso === 'on') expect(Math.max(...lengths)).toBe(20 + 32 + 45 * 1448);
+          else expect(Math.max(...lengths)).toBe(1500);
+          rmSync(pcap);
+        } finally {
+          await ns.destroy();
+        }
+      });
+    }
   });
 
   describe('one connection for many requests, and the idle timeout (serve --idle-timeout 1000 --pcap)', () => {

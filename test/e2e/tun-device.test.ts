@@ -173,6 +173,25 @@ describeTun('TunDevice (real TUN in a network namespace)', () => {
     expect(await waitForExit(fixture, 10_000)).toEqual({ code: 0, signal: null });
   });
 
+  it('segmentation offload: bad sizes throw, packets the kernel would refuse are dropped and counted', async () => {
+    const fixture = ns.spawn('node', ['--import', 'tsx', 'test/e2e/fixtures/tun-gso.ts']);
+    const r = JSON.parse((await waitForLine(fixture, /^RESULT (.*)$/, 20_000))[1]!) as Record<string, unknown>;
+    expect(await waitForExit(fixture, 10_000)).toEqual({ code: 0, signal: null });
+    expect(r).toMatchObject({
+      vnetHdr: [true, false],
+      udpAsSuperSegment: 2, // dropped: only TCP/IPv4 can be cut
+      tooSmallForItsSize: 2, // 3000 payload bytes are not more than one segment of 4000
+      onPlainDevice: 2, // no virtio header to carry the segment size
+      badSize: 'RangeError',
+      badSizes: 'TypeError',
+      shortSizes: 'TypeError',
+      stats: { tx: 0, txGso: 0, txErrors: 2, txDropped: 2 },
+      plainStats: { tx: 0, txErrors: 1, txDropped: 1 },
+      deviceTso: 65535,
+      deviceNoTso: 0,
+    });
+  });
+
   it('without CAP_NET_ADMIN: attaches to a configured device owned by us, skipping configuration', async () => {
     // A persistent device owned by uid 0, configured by "the administrator"; then the fixture runs as
     // uid 0 with CAP_NET_ADMIN removed from its bounding set, like a user attaching to a device set up

@@ -208,6 +208,39 @@ describe('send', () => {
     expect(layer.counters.txDropTooBig).toBe(1);
   });
 
+  it('hands a TCP super-segment to a device with TSO whole, and reserves an ID per wire segment', () => {
+    const sizes: (number | undefined)[] = [];
+    const sent: Uint8Array[] = [];
+    const layer = new Ipv4Layer({
+      address: B,
+      mtu: 1500,
+      tsoMaxSize: 65535,
+      initialIdentification: 100,
+      transmit: (p, segmentSize) => {
+        sent.push(p);
+        sizes.push(segmentSize);
+      },
+    });
+    const superSegment = new Uint8Array(IPV4_HEADROOM + 32 + 3000);
+    superSegment[IPV4_HEADROOM + 12] = 8 << 4; // TCP data offset: 32 bytes
+    layer.send(superSegment, B, A, 6, { dontFragment: true, segmentSize: 1448 });
+    layer.send(new Uint8Array(IPV4_HEADROOM + 40), B, A, 6, { dontFragment: true });
+    expect(sizes).toEqual([1448, undefined]);
+    const [p0, p1] = sent.map((p) => parseIpv4(p));
+    expect([p0!.totalLength, p0!.identification, p0!.dontFragment]).toEqual([3052, 100, true]);
+    expect(checkIpv4(sent[0]!)).toBeUndefined();
+    expect(p1!.identification).toBe(103); // 3000 bytes at 1448 per segment: IDs 100, 101, 102
+    expect([layer.counters.txTso, layer.counters.txPackets, layer.counters.txDropDontFragment]).toEqual([1, 2, 0]);
+  });
+
+  it('without TSO a super-segment is too big like any other DF datagram', () => {
+    const { layer, sent } = setup();
+    expect(layer.tsoMaxSize).toBe(0);
+    layer.send(new Uint8Array(IPV4_HEADROOM + 32 + 3000), B, A, 6, { dontFragment: true, segmentSize: 1448 });
+    expect(sent.length).toBe(0);
+    expect(layer.counters.txDropDontFragment).toBe(1);
+  });
+
   it('refuses an MTU below 68 (RFC 791)', () => {
     expect(() => setup({ mtu: 67 })).toThrow(/MTU/);
   });

@@ -10,6 +10,8 @@ import { IPV4_HEADROOM } from '../../src/ip/types.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../../src/wire/tcp.ts';
 import { WireError } from '../../src/util/errors.ts';
+import { serializeIpv4Header } from '../../src/wire/ipv4.ts';
+import { segmentTcpV4 } from '../../src/link/gso.ts';
 import { TcpLayer, type TcpLayerOptions } from '../../src/tcp/tcp-layer.ts';
 import type { ConnectionEvents, TcpConnection } from '../../src/tcp/api.ts';
 import type { SocketError } from '../../src/util/errors.ts';
@@ -57,15 +59,29 @@ export class Sim {
   /** Drop hook for targeted tests: return true to drop. */
   dropIf: ((r: WireRecord) => boolean) | undefined;
   record = true;
+  /**
+   * Offer segmentation offload to both layers (tsoMaxSize 65535): super-segments are cut into wire
+   * segments by link/gso.ts, as the kernel cuts them below the TUN device.
+   */
+  tso = false;
+  /** Super-segments handed to the wire, and the largest wire segment one was cut into. */
+  superSegments = 0;
   private queue: InFlight[] = [];
   private counter = 0;
   private needFlush = false;
 
   constructor(seed = 1, optsA: LayerOpts = {}, optsB: LayerOpts = {}, mtu = 1500) {
     this.rng = new Rng(seed);
+    const sim = this;
     const mk = (from: 'a' | 'b'): IpOutput => ({
       mtu,
-      send: (packet, src, dst) => this.transmit(from, packet.subarray(IPV4_HEADROOM), src, dst),
+      get tsoMaxSize() {
+        return sim.tso ? 65535 : 0;
+      },
+      send: (packet, src, dst, _protocol, opts) => {
+        if (opts?.segmentSize !== undefined && opts.segmentSize > 0) this.transmitSuper(from, packet, src, dst, opts.segmentSize);
+        else this.transmit(from, packet.subarray(IPV4_HEADROOM), src, dst);
+      },
     });
     const key = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (i * 7 + n) & 0xff);
     this.a = new TcpLayer({ isnKey: key(1), ...optsA, address: ADDR_A, ip: mk('a'), clock: this.clock });
@@ -96,6 +112,16 @@ export class Sim {
       const jitter = f.jitterMs !== undefined && carriesData ? this.rng.next() * f.jitterMs : 0;
       this.queue.push({ at: now + this.delayMs + jitter, n: this.counter++, to, src, dst, bytes });
     }
+  }
+
+  /** A TSO super-segment: give it the IPv4 header the IP layer would, cut it, send the pieces. */
+  private transmitSuper(from: 'a' | 'b', packet: Uint8Array, src: number, dst: number, segmentSize: number): void {
+    if (!this.tso) throw new Error('a super-segment was sent to a link without TSO');
+    this.superSegments++;
+    serializeIpv4Header({ totalLength: packet.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, packet, 0);
+    const pieces = segmentTcpV4(packet, segmentSize);
+    if (pieces.length < 2) throw new Error(`a super-segment of ${packet.length} bytes made ${pieces.length} wire segments`);
+    for (const p of pieces) this.transmit(from, p.subarray(IPV4_HEADROOM), src, dst);
   }
 
   /** Inject a hand-made segment into a layer, as if from `src`. */
