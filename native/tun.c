@@ -16,6 +16,8 @@
  *
  *     chunk[offset ..]       = count x uint32 length (host byte order), in a 64-slot header
  *     chunk[offset + 256 ..] = packet 0, packet 1, ... back to back
+ *                              (on a device opened with vnetHdr, each one preceded by its 10-byte
+ *                              virtio_net_hdr, not counted in its length: JS skips VNET_HDR_LEN bytes)
  *
  * Packets are read straight into a 256 KiB ArrayBuffer shared by consecutive batches (like Node's
  * Buffer pool): bytes handed to JS are never written again while JS can see them; when a chunk is
@@ -54,6 +56,7 @@
 #define TUN_CHUNK (256 * 1024)       /* batches are read straight into shared 256 KiB ArrayBuffers */
 #define TUN_HEADER (TUN_BATCH * 4)   /* room for a batch's lengths, before its packets */
 #define TUN_TXQ_MAX 1024             /* packets waiting for EPOLLOUT before we drop */
+#define TUN_VNET_HDR ((int)sizeof(struct virtio_net_hdr)) /* 10: see read_batch and tun_write */
 
 typedef struct {
   uint8_t *data;
@@ -276,7 +279,7 @@ static void deliver(tun_t *t, napi_value chunk, size_t offset, uint32_t count, c
 static napi_value current_chunk(tun_t *t) {
   napi_env env = t->env;
   napi_value chunk = NULL;
-  if (t->chunk != NULL && t->chunk_used + TUN_HEADER + TUN_MAX_PACKET <= TUN_CHUNK &&
+  if (t->chunk != NULL && t->chunk_used + TUN_HEADER + TUN_VNET_HDR + TUN_MAX_PACKET <= TUN_CHUNK &&
       napi_get_reference_value(env, t->chunk, &chunk) == napi_ok && chunk != NULL) {
     return chunk;
   }
@@ -303,17 +306,9 @@ static napi_value current_chunk(tun_t *t) {
  * With IFF_VNET_HDR every packet on the fd is preceded by a struct virtio_net_hdr (10 bytes, the
  * header a virtio NIC and its driver exchange). We advertise no offloads to the kernel (no
  * TUNSETOFFLOAD), so the packets we read are plain, fully checksummed datagrams and their header
- * says nothing useful: it goes to a scratch buffer, the datagram straight into the chunk.
+ * says nothing we need: it is read into the chunk in front of its packet (one plain read(2)), and
+ * JS skips it (TUN_VNET_HDR bytes before every packet of a batch from such a device).
  */
-static ssize_t tun_read(tun_t *t, uint8_t *dst, size_t cap) {
-  if (!t->vnet_hdr) return read(t->fd, dst, cap);
-  struct virtio_net_hdr hdr;
-  struct iovec iov[2] = {{&hdr, sizeof hdr}, {dst, cap}};
-  ssize_t r = readv(t->fd, iov, 2);
-  if (r < 0) return r;
-  return r >= (ssize_t)sizeof hdr ? r - (ssize_t)sizeof hdr : 0;
-}
-
 static void read_batch(tun_t *t) {
   napi_env env = t->env;
   napi_handle_scope scope;
@@ -329,8 +324,9 @@ static void read_batch(tun_t *t) {
     size_t base = t->chunk_used; /* 8-aligned */
     uint32_t *lens = (uint32_t *)(void *)(t->chunk_data + base);
     size_t used = base + TUN_HEADER;
-    while (n < TUN_BATCH && used + TUN_MAX_PACKET <= TUN_CHUNK) {
-      ssize_t r = tun_read(t, t->chunk_data + used, TUN_MAX_PACKET);
+    const size_t hdr = t->vnet_hdr ? TUN_VNET_HDR : 0;
+    while (n < TUN_BATCH && used + hdr + TUN_MAX_PACKET <= TUN_CHUNK) {
+      ssize_t r = read(t->fd, t->chunk_data + used, hdr + TUN_MAX_PACKET);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -339,7 +335,8 @@ static void read_batch(tun_t *t) {
         }
         break;
       }
-      lens[n++] = (uint32_t)r;
+      if ((size_t)r < hdr) continue; /* cannot happen: the kernel always writes the header */
+      lens[n++] = (uint32_t)((size_t)r - hdr);
       used += (size_t)r;
     }
     /* If the batch filled up, packets may remain: the poll is level-triggered, so the next loop
@@ -347,7 +344,7 @@ static void read_batch(tun_t *t) {
     if (n > 0) {
       t->chunk_used = (used + 7) & ~(size_t)7; /* never handed out again */
       t->rx_packets += n;
-      t->rx_bytes += (double)(used - base - TUN_HEADER);
+      t->rx_bytes += (double)(used - base - TUN_HEADER - n * hdr);
       t->rx_batches++;
       deliver(t, chunk, base, n, NULL);
     }
@@ -907,6 +904,8 @@ static napi_value init(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_set_named_property(env, exports, "BATCH", v));
   NAPI_CALL(env, napi_create_uint32(env, TUN_TXQ_MAX, &v));
   NAPI_CALL(env, napi_set_named_property(env, exports, "TX_QUEUE_MAX", v));
+  NAPI_CALL(env, napi_create_uint32(env, TUN_VNET_HDR, &v));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "VNET_HDR_LEN", v));
   return exports;
 }
 

@@ -115,6 +115,8 @@ export interface NativeAddon {
   Tun: new (name?: string, vnetHdr?: boolean) => NativeTun;
   BATCH: number;
   TX_QUEUE_MAX: number;
+  /** Bytes of virtio_net_hdr in front of every packet read from a device opened with vnetHdr. */
+  VNET_HDR_LEN: number;
 }
 
 interface NativeError extends Error {
@@ -178,10 +180,13 @@ export class TunDevice implements NetDevice {
   readonly #tsoMaxSize: number;
 
   readonly #headerBytes: number;
+  /** Bytes before each packet in a batch (the virtio_net_hdr on a device with offload, else 0). */
+  readonly #packetGap: number;
 
   private constructor(
     tun: NativeTun,
     batchSize: number,
+    packetGap: number,
     mtu: number,
     configured: TunConfigured,
     onError?: (err: DeviceError) => void,
@@ -196,6 +201,7 @@ export class TunDevice implements NetDevice {
     // Start reading at once: while open, the device keeps the process alive (like a listening
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
     this.#headerBytes = batchSize * 4;
+    this.#packetGap = tun.vnetHdr ? packetGap : 0;
     tun.start((chunk, offset, count, error) => this.#onBatch(chunk, offset, count, error));
   }
 
@@ -238,7 +244,7 @@ export class TunDevice implements NetDevice {
       up: result.up,
       currentAddress: result.currentAddress,
     };
-    return new TunDevice(tun, addon.BATCH, result.currentMtu ?? mtu, configured, opts.onError);
+    return new TunDevice(tun, addon.BATCH, addon.VNET_HDR_LEN, result.currentMtu ?? mtu, configured, opts.onError);
   }
 
   get name(): string {
@@ -348,7 +354,8 @@ export class TunDevice implements NetDevice {
 
   /**
    * One wake-up's packets: `count` uint32 lengths at chunk[offset..], then the packets back to back
-   * from offset + BATCH * 4. The chunk is shared with other batches but its bytes are never
+   * from offset + BATCH * 4 (on a device with offload each one after its VNET_HDR_LEN-byte
+   * virtio_net_hdr, which is not part of its length). The chunk is shared with other batches but its bytes are never
    * rewritten, so the views below stay valid for as long as anyone holds them.
    */
   #onBatch(chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined): void {
@@ -360,8 +367,10 @@ export class TunDevice implements NetDevice {
     const lengths = new Uint32Array(chunk, offset, count);
     const packets: Uint8Array[] = [];
     let at = offset + this.#headerBytes;
+    const gap = this.#packetGap;
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
+      at += gap;
       const packet = new Uint8Array(chunk, at, len);
       at += len;
       if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) this.#rxNotIpv4++;
