@@ -2,8 +2,12 @@
 # bench-http.sh — the demo site served by tunstack (through the TUN) next to the same handler on
 # Node's own node:http over the kernel's TCP (a veth pair between two namespaces), in one run.
 #
-#   sudo scripts/bench-http.sh [-d SECONDS] [--no-split] [--profile [ka|pipe|ab|curl]]   (npm run bench)
+#   sudo scripts/bench-http.sh [-d SECONDS] [-r RUNS] [--no-split] [--profile [ka|pipe|ab|curl]]   (npm run bench)
 #     -d SECONDS   each wrk run (default 10; env BENCH_DURATION)
+#     -r RUNS      run every measurement RUNS times (1..9, default 1; env BENCH_RUNS), the targets taking
+#                  turns, and print the median with the range: on a shared 2-core machine single runs
+#                  move by +-30%
+#     env BENCH_TSO on|off: tunstack's --tso (default on)
 #     env BENCH_MTU the TUN device's MTU (default 1500; the veth keeps 1500 but has GSO/TSO offload)
 #     --no-split   skip the third column (our HTTP server on node:net, i.e. kernel TCP)
 #     --profile M  instead of the table: run the stack under `node --cpu-prof` for one run of
@@ -25,22 +29,25 @@
 source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 
 DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-1}
 SPLIT=1
 PROFILE=''
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -d) DURATION="$2"; shift 2 ;;
+    -r) RUNS="$2"; shift 2 ;;
     --no-split) SPLIT=0; shift ;;
     --profile)
       PROFILE=ka
       if [[ $# -ge 2 && "$2" =~ ^(ka|pipe|ab|curl)$ ]]; then PROFILE="$2"; shift; fi
       shift
       ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-http.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ "$DURATION" =~ ^[0-9]+$ && "$DURATION" -ge 1 && "$DURATION" -le 120 ]] || { echo "bench-http.sh: bad duration $DURATION" >&2; exit 2; }
+[[ "$RUNS" =~ ^[1-9]$ ]] || { echo "bench-http.sh: -r must be 1..9, got $RUNS" >&2; exit 2; }
 
 bench_init http wrk ab curl
 NS="tsk-bench-http-$$"
@@ -163,25 +170,47 @@ stack_retransmits() {
   client 10 curl -s --max-time 5 "$BENCH_STACK_URL/stats" 2>/dev/null |
     "$BENCH_PY" -c 'import json, sys; print(json.load(sys.stdin)["stats"]["tcp"]["retransmits"])' 2>/dev/null || echo error
 }
-declare -A R C X
+declare -A R C X V E U S G
+# summarize VALUES...: "median min..max" of the numeric ones ("error" when none is).
+summarize() {
+  "$BENCH_PY" -c 'import statistics, sys
+v = sorted(float(x) for x in sys.argv[1:] if x.replace(".", "", 1).isdigit())
+if not v: print("error -")
+else:
+    f = (lambda x: "%.1f" % x) if max(v) < 10000 else (lambda x: "%.0f" % x)
+    print(f(statistics.median(v)), "%s..%s" % (f(v[0]), f(v[-1])))' "$@"
+}
 for t in "${TARGETS[@]}"; do warm "$t" "${BASE[$t]}"; done
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for m in ka pipe ab curl; do
+  for ((run = 1; run <= RUNS; run++)); do
+    for t in "${TARGETS[@]}"; do
+      printf '%-6s %-9s ' "$m" "$t" >&2
+      [[ $t == tunstack ]] && x0=$(stack_retransmits)
+      read -r u0 s0 <<<"$(cpu_ticks "${SPID[$t]}")"
+      res=$("m_$m" "$t" "${BASE[$t]}")
+      read -r u1 s1 <<<"$(cpu_ticks "${SPID[$t]}")"
+      if [[ $t == tunstack ]]; then
+        x1=$(stack_retransmits)
+        if [[ "$x0" =~ ^[0-9]+$ && "$x1" =~ ^[0-9]+$ && "${X[$m]:-0}" != error ]]; then X[$m]=$((${X[$m]:-0} + x1 - x0)); else X[$m]=error; fi
+      fi
+      V[$m:$t]+="${res%% *} "
+      # errors/failures add up over the runs ("-" where the tool reports none)
+      e=${res#* }
+      if [[ "$e" =~ ^[0-9]+$ ]]; then E[$m:$t]=$((${E[$m:$t]:-0} + e)); else E[$m:$t]=${E[$m:$t]:--}; fi
+      # The server process's CPU seconds (user/system) during the measurement. For tunstack, system
+      # time includes the kernel's work on each packet written to the TUN (the client side's TCP).
+      U[$m:$t]=$((${U[$m:$t]:-0} + ${u1:-0} - ${u0:-0}))
+      S[$m:$t]=$((${S[$m:$t]:-0} + ${s1:-0} - ${s0:-0}))
+      echo "$res cpu ticks $((${u1:-0} - ${u0:-0}))/$((${s1:-0} - ${s0:-0}))" >&2
+    done
+  done
   for t in "${TARGETS[@]}"; do
-    printf '%-6s %-9s ' "$m" "$t" >&2
-    [[ $t == tunstack ]] && x0=$(stack_retransmits)
-    read -r u0 s0 <<<"$(cpu_ticks "${SPID[$t]}")"
-    R[$m:$t]=$("m_$m" "$t" "${BASE[$t]}")
-    read -r u1 s1 <<<"$(cpu_ticks "${SPID[$t]}")"
-    if [[ $t == tunstack ]]; then
-      x1=$(stack_retransmits)
-      if [[ "$x0" =~ ^[0-9]+$ && "$x1" =~ ^[0-9]+$ ]]; then X[$m]=$((x1 - x0)); else X[$m]=error; fi
-    fi
-    # The server process's CPU seconds (user/system) during the measurement. For tunstack, system
-    # time includes the kernel's work on each packet written to the TUN (the client side's TCP).
-    C[$m:$t]=$("$BENCH_PY" -c 'import sys; u0,s0,u1,s1,hz = map(int, sys.argv[1:]); print("%.2f/%.2f" % ((u1-u0)/hz, (s1-s0)/hz))' "${u0:-0}" "${s0:-0}" "${u1:-0}" "${s1:-0}" "$HZ")
-    echo "${R[$m:$t]} cpu ${C[$m:$t]}" >&2
+    read -r med range <<<"$(summarize ${V[$m:$t]})"
+    R[$m:$t]="$med ${E[$m:$t]}"
+    G[$m:$t]=$range
+    C[$m:$t]=$("$BENCH_PY" -c 'import sys; u, s, hz, n = map(int, sys.argv[1:]); print("%.2f/%.2f" % (u / hz / n, s / hz / n))' "${U[$m:$t]}" "${S[$m:$t]}" "$HZ" "$RUNS")
   done
 done
 ended=$(date +%s)
@@ -197,41 +226,49 @@ row() { # LABEL KIND(v: value, x: errors, c: cpu, r: tunstack retransmits) METRI
     a=$(val "$m" tunstack); b=$(val "$m" kernel); c=$(val "$m" split); r=$(bench_ratio "$a" "$b")
   elif [[ $k == r ]]; then
     a=${X[$m]:--}; b='-'; c='-'; r='-'
+  elif [[ $k == g ]]; then
+    a=${G[$m:tunstack]:--}; b=${G[$m:kernel]:--}; c=${G[$m:split]:--}; r='-'
   elif [[ $k == c ]]; then
     a=${C[$m:tunstack]:--}; b=${C[$m:kernel]:--}; c=${C[$m:split]:--}; r='-'
   else
     a=$(extra "$m" tunstack); b=$(extra "$m" kernel); c=$(extra "$m" split); r='-'
   fi
   if [[ $SPLIT -eq 1 ]]; then
-    printf '| %-44s | %10s | %10s | %6s | %14s |\n' "$label" "$a" "$b" "$r" "$c"
+    printf '| %-44s | %15s | %15s | %6s | %14s |\n' "$label" "$a" "$b" "$r" "$c"
   else
-    printf '| %-44s | %10s | %10s | %6s |\n' "$label" "$a" "$b" "$r"
+    printf '| %-44s | %15s | %15s | %6s |\n' "$label" "$a" "$b" "$r"
   fi
 }
 
 echo
 echo "tunstack = stack through the TUN; node:http = kernel TCP on a veth; ratio = tunstack / node:http"
+[[ $RUNS -gt 1 ]] && echo "each figure: the median of $RUNS runs (targets taking turns); server CPU: the mean per run"
 [[ $SPLIT -eq 1 ]] && echo "our HTTP/kTCP = our HTTP server (src/http) on node:net over the same veth: HTTP layer cost without our TCP/IP"
 if [[ $SPLIT -eq 1 ]]; then
-  printf '| %-44s | %10s | %10s | %6s | %14s |\n' metric tunstack 'node:http' ratio 'our HTTP/kTCP'
-  printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..8})" "$(printf -- '-%.0s' {1..16})"
+  printf '| %-44s | %15s | %15s | %6s | %14s |\n' metric tunstack 'node:http' ratio 'our HTTP/kTCP'
+  printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..17})" "$(printf -- '-%.0s' {1..17})" "$(printf -- '-%.0s' {1..8})" "$(printf -- '-%.0s' {1..16})"
 else
-  printf '| %-44s | %10s | %10s | %6s |\n' metric tunstack 'node:http' ratio
-  printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..8})"
+  printf '| %-44s | %15s | %15s | %6s |\n' metric tunstack 'node:http' ratio
+  printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..17})" "$(printf -- '-%.0s' {1..17})" "$(printf -- '-%.0s' {1..8})"
 fi
+spread() { [[ $RUNS -gt 1 ]] && row "  min..max of $RUNS runs" g "$1"; return 0; }
 row "keep-alive req/s (wrk -c20 ${DURATION}s $SMALL)" v ka
+spread ka
 row "  wrk socket errors + non-2xx" x ka
 row "  server CPU s, user/sys" c ka
 row "  tunstack TCP retransmits" r ka
 row "pipelined req/s (depth $PIPE_DEPTH, wrk -c20 ${DURATION}s)" v pipe
+spread pipe
 row "  wrk socket errors + non-2xx" x pipe
 row "  server CPU s, user/sys" c pipe
 row "  tunstack TCP retransmits" r pipe
 row "new connections/s (ab -n $AB_N -c $AB_C, no k-a)" v ab
+spread ab
 row "  ab failed requests" x ab
 row "  server CPU s, user/sys" c ab
 row "  tunstack TCP retransmits" r ab
 row "download MB/s (curl $BIG)" v curl
+spread curl
 row "  server CPU s, user/sys" c curl
 row "  tunstack TCP retransmits" r curl
 

@@ -226,7 +226,13 @@ export class TunDevice implements NetDevice {
     try {
       tun = new addon.Tun(opts.name, opts.offload ?? true);
     } catch (err) {
-      throw toDeviceError('ERR_TUN_OPEN', err);
+      // A kernel that refuses the virtio-net header (EINVAL) still gets a plain TUN device, without TSO.
+      if (opts.offload === false || (err as NativeError).code !== 'EINVAL') throw toDeviceError('ERR_TUN_OPEN', err);
+      try {
+        tun = new addon.Tun(opts.name, false);
+      } catch (err2) {
+        throw toDeviceError('ERR_TUN_OPEN', err2);
+      }
     }
     let result: NativeConfigureResult;
     try {

@@ -1,6 +1,6 @@
 /**
  * The send buffer (RFC 9293 §3.3.1 send sequence space): bytes from SND.UNA onward, both the
- * unacknowledged ones (the retransmission queue) and the not yet sent ones. Bounded (default 256 KiB):
+ * unacknowledged ones (the retransmission queue) and the not yet sent ones. Bounded (the layer's sendBufferSize, 1 MiB by default):
  * write() accepts what fits. Chunks written by the owner are kept by reference (no copy; as with Node
  * streams, a buffer handed to write() must not be modified afterwards) and released when acknowledged.
  *

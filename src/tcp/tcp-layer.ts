@@ -103,7 +103,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       minRtoMs: opts.minRtoMs ?? 200,
       maxRtoMs: opts.maxRtoMs ?? 120_000,
       initialRtoMs: opts.initialRtoMs ?? 1000,
-      sendBufferSize: opts.sendBufferSize ?? 256 * 1024,
+      // 1 MiB: room for 16 TSO super-segments in flight (downloads measured ~20% faster than with
+      // 256 KiB); a limit, not an allocation (written chunks are kept by reference). Linux autotunes
+      // its send buffer up to 4 MiB (tcp_wmem).
+      sendBufferSize: opts.sendBufferSize ?? 1024 * 1024,
       receiveBufferSize: opts.receiveBufferSize ?? 256 * 1024,
       synRetries: opts.synRetries ?? 6,
       maxRetries: opts.maxRetries ?? 15,
