@@ -46,7 +46,19 @@ describe('NewReno (RFC 5681, 6582, 3042, 6928)', () => {
     expect(NewReno.initialWindow(536)).toBe(5360);
     expect(NewReno.initialWindow(8960)).toBe(17920);
   });
-  it('slow start grows by one MSS per ACK, congestion avoidance by one MSS per window', () => {
+  it('slow start grows by the bytes ACKed, at most 2 MSS per ACK (RFC 3465 L = 2) and not past ssthresh', () => {
+    const c = new NewReno(1000, 0);
+    c.cwnd = 4000;
+    c.ssthresh = 100_000;
+    c.onNewAck(500, 500, 4000); // a small ACK: its bytes
+    expect(c.cwnd).toBe(4500);
+    c.onNewAck(45_500, 45_000, 4500); // a stretch ACK for 45 segments (a GRO receiver): 2 MSS
+    expect(c.cwnd).toBe(6500);
+    c.ssthresh = 7000;
+    c.onNewAck(50_000, 4500, 6500);
+    expect(c.cwnd).toBe(7000);
+  });
+  it('slow start grows by one MSS per ACK of one MSS, congestion avoidance by one MSS per window', () => {
     const c = new NewReno(1000, 0);
     c.cwnd = 4000;
     c.ssthresh = 6000;
