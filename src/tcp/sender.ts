@@ -4,9 +4,13 @@
  * write() accepts what fits. Chunks written by the owner are kept by reference (no copy; as with Node
  * streams, a buffer handed to write() must not be modified afterwards) and released when acknowledged.
  *
- * Reading a range for (re)transmission returns a view when the range lies in one chunk, else a copy
- * of the pieces (small writes coalescing into one segment). A cursor remembers where the last read
- * ended so that sequential reads do not walk the chunk list from the front.
+ * Reading a range for (re)transmission returns a view when the range lies in one chunk, else the
+ * pieces gathered into a scratch buffer owned by this SendBuffer (small writes coalescing into one
+ * segment, or a TSO super-segment spanning the application's chunks). The scratch is overwritten by
+ * the next gathering read: the caller copies the bytes before reading again (TCP output serializes
+ * each segment before it builds the next), and no 64 KiB buffer is allocated per super-segment.
+ * A cursor remembers where the last read ended so that sequential reads do not walk the chunk list
+ * from the front.
  */
 export class SendBuffer {
   private chunks: Uint8Array[] = [];
@@ -18,6 +22,8 @@ export class SendBuffer {
   /** Read cursor: chunk index and the buffer offset at which that chunk starts. */
   private curIdx = 0;
   private curStart = 0;
+  /** Where ranges spanning chunks are gathered (grown on demand, kept for the next read). */
+  private scratch: Uint8Array | undefined;
 
   constructor(readonly capacity = 256 * 1024) {}
 
@@ -66,7 +72,10 @@ export class SendBuffer {
     this.curStart = 0;
   }
 
-  /** Bytes [offset, offset + len) counted from SND.UNA; len must fit. */
+  /**
+   * Bytes [offset, offset + len) counted from SND.UNA; len must fit. Valid until the next read():
+   * a range spanning chunks comes back in the reused scratch buffer.
+   */
   read(offset: number, len: number): Uint8Array {
     // Position the cursor on the chunk containing `offset`.
     let idx = this.curIdx;
@@ -88,22 +97,25 @@ export class SendBuffer {
     const base = idx === this.head ? this.headSkip : 0;
     const within = offset - start + base;
     if (within + len <= first.length) return first.subarray(within, within + len);
-    const out = new Uint8Array(len);
+    let out = this.scratch;
+    if (out === undefined || out.length < len) out = this.scratch = new Uint8Array(Math.max(len, 4096));
     let w = 0;
     let i = idx;
     let from = within;
     while (w < len) {
       const c = this.chunks[i]!;
       const n = Math.min(len - w, c.length - from);
-      out.set(c.subarray(from, from + n), w);
+      // A plain Uint8Array view: a Buffer's subarray() would go through its species constructor.
+      out.set(new Uint8Array(c.buffer, c.byteOffset + from, n), w);
       w += n;
       i++;
       from = 0;
     }
-    return out;
+    return out.subarray(0, len);
   }
 
   clear(): void {
+    this.scratch = undefined;
     this.chunks = [];
     this.head = 0;
     this.headSkip = 0;
