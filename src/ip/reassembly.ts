@@ -19,7 +19,6 @@
  *    (net.ipv4.ipfrag_time). If fragment zero had arrived, `onTimeout` gets its header and first 8
  *    data bytes so that the caller can send an ICMP time exceeded, code 1 (RFC 792).
  */
-import { onesSum } from '../wire/checksum.ts';
 import {
   IPV4_FLAG_DF,
   IPV4_FLAG_MF,
@@ -32,6 +31,7 @@ import {
   ipv4Protocol,
   ipv4Src,
   ipv4TotalLength,
+  refreshIpv4HeaderChecksum,
 } from '../wire/ipv4.ts';
 import type { Ipv4Counters } from './counters.ts';
 
@@ -239,10 +239,6 @@ function assemble(d: Datagram): Uint8Array {
   const fragWord = ipv4FragmentWord(first) & IPV4_FLAG_DF;
   out[6] = fragWord >>> 8;
   out[7] = 0;
-  out[10] = 0;
-  out[11] = 0;
-  const sum = ~onesSum(out, 0, headerLength) & 0xffff;
-  out[10] = sum >>> 8;
-  out[11] = sum & 0xff;
+  refreshIpv4HeaderChecksum(out);
   return out;
 }

@@ -7,9 +7,7 @@ import type { Ipv4Address } from '../wire/ipv4-address.ts';
 /** Bytes a transport leaves free at the front of an outgoing packet for the IPv4 header (no options). */
 export const IPV4_HEADROOM = 20;
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.ts';
 
 /** What a transport learns about the datagram that carried its payload. */
 export interface IpReceiveInfo {

@@ -14,12 +14,8 @@
  *   - each segment's TCP checksum computed in full (RFC 9293 §3.1).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
-import { serializeIpv4HeaderChecksum } from '../wire/ipv4.ts';
-
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
-const IPPROTO_TCP = 6;
+import { IPPROTO_TCP, refreshIpv4HeaderChecksum } from '../wire/ipv4.ts';
+import { CWR, FIN, PSH } from '../wire/tcp.ts';
 
 function readU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
@@ -71,7 +67,7 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
     const id = (id0 + i) & 0xffff;
     seg[4] = id >>> 8;
     seg[5] = id & 0xff;
-    serializeIpv4HeaderChecksum(seg);
+    refreshIpv4HeaderChecksum(seg);
     // TCP: sequence number, flags, checksum.
     const seq = (seq0 + off) >>> 0;
     seg[ihl + 4] = seq >>> 24;
@@ -80,8 +76,8 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
     seg[ihl + 7] = seq & 0xff;
     const last = off + n >= payload;
     let f = flags;
-    if (!last) f &= ~(TCP_FIN | TCP_PSH);
-    if (i > 0) f &= ~TCP_CWR;
+    if (!last) f &= ~(FIN | PSH);
+    if (i > 0) f &= ~CWR;
     seg[ihl + 13] = f;
     tcpChecksumInPlace(seg, ihl);
     out.push(seg);

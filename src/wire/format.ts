@@ -16,6 +16,9 @@ import { parseTcpOptions, type TcpOptions } from './tcp-options.ts';
 import { WireError } from '../util/errors.ts';
 import { formatIpv4Address } from './ipv4-address.ts';
 import {
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   IPV4_FLAG_DF,
   IPV4_FLAG_MF,
   IPV4_OFFSET_MASK,
@@ -38,7 +41,7 @@ export interface FormatOptions {
   relativeSeq?: (srcPort: number, dstPort: number, seq: number, ack: number) => { seq: number; ack: number } | undefined;
 }
 
-const PROTOCOL_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP' };
+const PROTOCOL_NAMES: Record<number, string> = { [IPPROTO_ICMP]: 'ICMP', [IPPROTO_TCP]: 'TCP', [IPPROTO_UDP]: 'UDP' };
 
 export function formatPacket(pkt: Uint8Array, opts?: FormatOptions): string {
   const err = checkIpv4(pkt);
@@ -60,11 +63,11 @@ export function formatPacket(pkt: Uint8Array, opts?: FormatOptions): string {
   }
   const suffix = more ? ` (${fragNote})` : '';
   switch (protocol) {
-    case 1:
+    case IPPROTO_ICMP:
       return `IP ${src} > ${dst}: ${formatIcmp(payload, more)}${suffix}`;
-    case 6:
+    case IPPROTO_TCP:
       return `IP ${formatTcp(src, dst, payload, opts)}${suffix}`;
-    case 17:
+    case IPPROTO_UDP:
       return `IP ${formatUdp(src, dst, payload)}${suffix}`;
     default:
       return `IP ${src} > ${dst}: ip-proto-${protocol} ${payload.length}${suffix}`;
@@ -110,7 +113,7 @@ function formatIcmp(icmp: Uint8Array, fragmented: boolean): string {
         if (code === 2) return `ICMP ${odst} protocol ${oproto} unreachable, ${len}`;
         if (code === 3 && orig.length >= ohl + 4) {
           const port = (orig[ohl + 2]! << 8) | orig[ohl + 3]!;
-          return `ICMP ${odst} ${oproto === 6 ? 'tcp' : oproto === 17 ? 'udp' : protocolName(oproto)} port ${port} unreachable, ${len}`;
+          return `ICMP ${odst} ${oproto === IPPROTO_TCP ? 'tcp' : oproto === IPPROTO_UDP ? 'udp' : protocolName(oproto)} port ${port} unreachable, ${len}`;
         }
         if (code === 4) return `ICMP ${odst} unreachable - need to frag (mtu ${w2}), ${len}`;
         return `ICMP ${UNREACH[code] ?? `code ${code}`} ${odst} unreachable, ${len}`;

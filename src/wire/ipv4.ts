@@ -44,6 +44,11 @@ export const IPV4_MIN_HEADER = 20;
 export const IPV4_MAX_HEADER = 60;
 export const IPV4_MAX_TOTAL_LENGTH = 65535;
 
+/** Values of the Protocol field (IANA "Assigned Internet Protocol Numbers"). */
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
 /** Flag bits of the 16-bit word at offset 6. */
 export const IPV4_FLAG_RESERVED = 0x8000;
 export const IPV4_FLAG_DF = 0x4000;
@@ -249,7 +254,7 @@ export function serializeIpv4Header(h: Ipv4HeaderInit, out: Uint8Array, offset: 
 }
 
 /** Recompute the header checksum of the IPv4 header at buf[0] in place (after editing a field). */
-export function serializeIpv4HeaderChecksum(buf: Uint8Array): void {
+export function refreshIpv4HeaderChecksum(buf: Uint8Array): void {
   const headerLength = (buf[0]! & 0x0f) * 4;
   buf[10] = 0;
   buf[11] = 0;

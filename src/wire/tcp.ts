@@ -27,6 +27,7 @@
 import { WireError } from '../util/errors.ts';
 import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
 import type { Ipv4Address } from './ipv4-address.ts';
+import { IPPROTO_TCP } from './ipv4.ts';
 import { NO_OPTIONS, parseTcpOptions, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
 
 export type { TcpOptions, SackBlock, TcpTimestamp } from './tcp-options.ts';
@@ -43,7 +44,6 @@ export const ECE = 0x40;
 export const CWR = 0x80;
 
 export const TCP_HEADER_MIN = 20;
-export const TCP_PROTOCOL = 6;
 
 export interface TcpSegment {
   readonly srcPort: number;
@@ -112,7 +112,7 @@ export function parseTcp(
   }
   const checksum = (buf[16]! << 8) | buf[17]!;
   if (opts?.verifyChecksum !== false) {
-    const sum = onesSum(buf, 0, len, pseudoHeaderSum(src, dst, TCP_PROTOCOL, len));
+    const sum = onesSum(buf, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (finishChecksum(sum) !== 0) {
       return new WireError('ERR_TCP_CHECKSUM', `bad TCP checksum 0x${checksum.toString(16).padStart(4, '0')}`);
     }
@@ -183,8 +183,8 @@ export function serializeTcp(
   // With checksumOffload (a TSO super-segment, see link/device.ts) the device completes the checksum:
   // the field carries the pseudo-header sum alone, which the summing over the segment then includes.
   const c = checksumOffload
-    ? pseudoHeaderSum(src, dst, TCP_PROTOCOL, total)
-    : finishChecksum(onesSum(out, o, o + total, pseudoHeaderSum(src, dst, TCP_PROTOCOL, total)));
+    ? pseudoHeaderSum(src, dst, IPPROTO_TCP, total)
+    : finishChecksum(onesSum(out, o, o + total, pseudoHeaderSum(src, dst, IPPROTO_TCP, total)));
   out[o + 16] = c >>> 8;
   out[o + 17] = c & 0xff;
   return total;

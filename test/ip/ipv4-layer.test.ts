@@ -4,8 +4,7 @@ import { Ipv4Layer, type Ipv4LayerOptions } from '../../src/ip/ipv4-layer.ts';
 import { Reassembler } from '../../src/ip/reassembly.ts';
 import { createIpv4Counters } from '../../src/ip/counters.ts';
 import { IPV4_HEADROOM, type IpReceiveInfo, type TransportHandler } from '../../src/ip/types.ts';
-import { checksum } from '../../src/wire/checksum.ts';
-import { checkIpv4, parseIpv4 } from '../../src/wire/ipv4.ts';
+import { checkIpv4, parseIpv4, refreshIpv4HeaderChecksum } from '../../src/wire/ipv4.ts';
 import { parseIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
 import { A, B, bytes, datagram, echoRequest, fragments } from './helpers.ts';
@@ -20,11 +19,7 @@ function setup(opts: Partial<Ipv4LayerOptions> = {}) {
 function edit(pkt: Uint8Array, edits: Record<number, number>): Uint8Array {
   const out = pkt.slice();
   for (const [k, v] of Object.entries(edits)) out[Number(k)] = v;
-  out[10] = 0;
-  out[11] = 0;
-  const s = checksum(out, 0, (out[0]! & 0x0f) * 4);
-  out[10] = s >>> 8;
-  out[11] = s & 0xff;
+  refreshIpv4HeaderChecksum(out);
   return out;
 }
 

@@ -111,69 +111,53 @@ function recordQuietly(sock: Duplex): string[] {
   return log;
 }
 
+/**
+ * One connection: a server started with `server` options whose accepted socket gets `setup` (and a
+ * 'data' listener unless `reading` is false), a client that runs `client` once connected. Resolves
+ * with both event logs once both sockets have closed.
+ */
+async function exchange(
+  impl: Impl,
+  o: { server?: { allowHalfOpen?: boolean; pauseOnConnect?: boolean }; setup?: (s: SocketLike) => void; reading?: boolean; client: (c: SocketLike) => void },
+): Promise<{ client: string[]; server: string[] }> {
+  const server = accepted(o.setup, o.reading ?? true);
+  const h = await impl.start(o.server ?? {}, server.onConnection);
+  const c = h.connect();
+  const clientLog = record(c);
+  c.on('connect', () => o.client(c));
+  await closed(c, clientLog);
+  await server.closed();
+  h.server.close();
+  return { client: clientLog, server: server.log };
+}
+
 const scenarios: Record<string, Scenario> = {
-  'client end(): default server ends too, both close cleanly': async (impl) => {
-    const server = accepted();
-    const h = await impl.start({}, server.onConnection);
-    const c = h.connect();
-    const clientLog = record(c);
-    c.on('connect', () => c.end('hello'));
-    await closed(c, clientLog);
-    await server.closed();
-    h.server.close();
-    return { client: clientLog, server: server.log };
-  },
+  'client end(): default server ends too, both close cleanly': (impl) => exchange(impl, { client: (c) => c.end('hello') }),
 
-  'allowHalfOpen server answers after the client FIN, then ends': async (impl) => {
-    const server = accepted((s) => s.on('end', () => s.end('reply')));
-    const h = await impl.start({ allowHalfOpen: true }, server.onConnection);
-    const c = h.connect();
-    const clientLog = record(c);
-    c.on('connect', () => c.end('request'));
-    await closed(c, clientLog);
-    await server.closed();
-    h.server.close();
-    return { client: clientLog, server: server.log };
-  },
+  'allowHalfOpen server answers after the client FIN, then ends': (impl) =>
+    exchange(impl, {
+      server: { allowHalfOpen: true },
+      setup: (s) => s.on('end', () => s.end('reply')),
+      client: (c) => c.end('request'),
+    }),
 
-  'server destroy() with the request unread (pauseOnConnect): client sees ECONNRESET': async (impl) => {
+  'server destroy() with the request unread (pauseOnConnect): client sees ECONNRESET': (impl) => {
     let arrived!: () => void;
     const gate = new Promise<void>((r) => (arrived = r));
-    // Destroy once the client's bytes have surely reached the server's TCP (no reader: they stay unread).
-    const server = accepted((s) => void gate.then(() => setTimeout(() => s.destroy(), 50)), false);
-    const h = await impl.start({ pauseOnConnect: true }, server.onConnection);
-    const c = h.connect();
-    const clientLog = record(c);
-    c.on('connect', () => c.write('unread request', () => arrived()));
-    await closed(c, clientLog);
-    await server.closed();
-    h.server.close();
-    return { client: clientLog, server: server.log };
+    return exchange(impl, {
+      server: { pauseOnConnect: true },
+      // Destroy once the client's bytes have surely reached the server's TCP (no reader: they stay unread).
+      setup: (s) => void gate.then(() => setTimeout(() => s.destroy(), 50)),
+      reading: false,
+      client: (c) => c.write('unread request', () => arrived()),
+    });
   },
 
-  'server destroy() after reading the request: client sees end': async (impl) => {
-    const server = accepted((s) => s.once('data', () => s.destroy()));
-    const h = await impl.start({}, server.onConnection);
-    const c = h.connect();
-    const clientLog = record(c);
-    c.on('connect', () => c.write('req'));
-    await closed(c, clientLog);
-    await server.closed();
-    h.server.close();
-    return { client: clientLog, server: server.log };
-  },
+  'server destroy() after reading the request: client sees end': (impl) =>
+    exchange(impl, { setup: (s) => s.once('data', () => s.destroy()), client: (c) => c.write('req') }),
 
-  'server resetAndDestroy(): client sees ECONNRESET': async (impl) => {
-    const server = accepted((s) => s.once('data', () => s.resetAndDestroy()));
-    const h = await impl.start({}, server.onConnection);
-    const c = h.connect();
-    const clientLog = record(c);
-    c.on('connect', () => c.write('req'));
-    await closed(c, clientLog);
-    await server.closed();
-    h.server.close();
-    return { client: clientLog, server: server.log };
-  },
+  'server resetAndDestroy(): client sees ECONNRESET': (impl) =>
+    exchange(impl, { setup: (s) => s.once('data', () => s.resetAndDestroy()), client: (c) => c.write('req') }),
 
   'connect to a port nobody listens on: ECONNREFUSED then close(true)': async (impl) => {
     const h = await impl.start({}, () => {});

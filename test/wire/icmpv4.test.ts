@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from '../../src/util/errors.ts';
+import { codeOf } from './helpers.ts';
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import {
@@ -14,16 +15,6 @@ import {
 import { ECHO_REPLY, ECHO_REQUEST, PROTO99, PROTO99_UNREACHABLE, UDP_PORT_UNREACHABLE, UDP_TO_PORT_9, hex } from '../fixtures/linux-packets.ts';
 
 const icmpOf = (pkt: Uint8Array): Uint8Array => parseIpv4(pkt).payload;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 describe('parseIcmp on Linux packets', () => {
   it('decodes an echo request', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from '../../src/util/errors.ts';
+import { codeOf } from './helpers.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { IPV4_MIN_HEADER, checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
@@ -30,16 +31,6 @@ function mutate(pkt: Uint8Array, edits: Record<number, number>, fixChecksum = tr
     out[11] = sum & 0xff;
   }
   return out;
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 describe('parseIpv4 on Linux packets', () => {
