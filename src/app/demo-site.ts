@@ -14,7 +14,7 @@ import type { IncomingRequest } from '../http/incoming-request.ts';
 import type { ServerResponse } from '../http/server-response.ts';
 import type { SocketLike } from '../http/types.ts';
 import type { TcpInfo } from '../tcp/api.ts';
-import { serveStatic } from './static-files.ts';
+import { staticFiles } from './static-files.ts';
 
 export interface DemoSiteOptions {
   /** The stack's counters, for /stats. */
@@ -153,6 +153,7 @@ function parseCount(s: string): number | undefined {
 export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
   // Per-connection request counters, keyed by socket (gone with the socket).
   const counts = new WeakMap<object, number>();
+  const serveStatic = options.root === undefined ? undefined : staticFiles(options.root);
   // One pattern block, built once per handler: any chunk of /bytes is a subarray of it.
   const block = Buffer.allocUnsafe(STREAM_CHUNK + PATTERN_MOD);
   for (let i = 0; i < block.length; i++) block[i] = patternByte(i);
@@ -239,7 +240,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
     else if (urlPath === '/' && options.root === undefined) route = '/';
 
     if (route === undefined) {
-      if (options.root === undefined) {
+      if (serveStatic === undefined) {
         sendText(res, 404, 'Not Found\n');
         return;
       }
@@ -248,7 +249,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
         sendText(res, 405, 'Method Not Allowed\n');
         return;
       }
-      serveStatic(options.root, req, res, urlPath, urlPath === '/')
+      serveStatic(req, res, urlPath, urlPath === '/')
         .then((r) => {
           if (r === 'not-found') sendText(res, 200, renderPage(connView(req, n)), 'text/html; charset=utf-8');
         })

@@ -57,6 +57,11 @@ function sendStatus(res: ServerResponse, status: number, text: string, extra?: R
  * 'bad' for malformed percent-encoding. Pure: no file system access.
  */
 export function resolveUrlPath(root: string, urlPath: string): string | 'forbidden' | 'bad' {
+  return targetUnder(path.resolve(root), urlPath);
+}
+
+/** resolveUrlPath with `base` already absolute (path.resolve'd): the join and the check use the same root. */
+function targetUnder(base: string, urlPath: string): string | 'forbidden' | 'bad' {
   let decoded: string;
   try {
     decoded = decodeURIComponent(urlPath);
@@ -67,9 +72,8 @@ export function resolveUrlPath(root: string, urlPath: string): string | 'forbidd
   const segments = decoded.split('/');
   for (const s of segments) if (s === '..') return 'forbidden';
   const rel = path.posix.normalize(`/${decoded}`);
-  const full = path.join(root, rel);
-  const rootResolved = path.resolve(root);
-  if (full !== rootResolved && !full.startsWith(rootResolved + path.sep)) return 'forbidden';
+  const full = path.join(base, rel);
+  if (full !== base && !full.startsWith(base + path.sep)) return 'forbidden';
   return full;
 }
 
@@ -78,18 +82,40 @@ function inside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
-/**
- * Serve req from `root`. Answers 400/403/404/301/200 itself; returns 'not-found' without answering
- * when `passThroughNotFound` is set and nothing matched (so the caller can fall back).
- */
-export async function serveStatic(
-  root: string,
+export type StaticHandler = (
   req: IncomingRequest,
   res: ServerResponse,
   urlPath: string,
-  passThroughNotFound = false,
+  passThroughNotFound?: boolean,
+) => Promise<StaticResult>;
+
+/**
+ * A server for the files below `root` (relative to the current directory if not absolute, resolved
+ * here, once). The handler answers 400/403/404/301/200 itself; it returns 'not-found' without
+ * answering when `passThroughNotFound` is set and nothing matched (so the caller can fall back).
+ */
+export function staticFiles(root: string): StaticHandler {
+  const base = path.resolve(root);
+  // The root's real path, looked up once (the promise is shared by concurrent pipelined requests);
+  // forgotten on failure so that a root created later is found.
+  let realRootLookup: Promise<string> | undefined;
+  const realRoot = (): Promise<string> =>
+    (realRootLookup ??= fsp.realpath(base).catch((err: unknown) => {
+      realRootLookup = undefined;
+      throw err;
+    }));
+  return (req, res, urlPath, passThroughNotFound = false) => serveFrom(base, realRoot, req, res, urlPath, passThroughNotFound);
+}
+
+async function serveFrom(
+  base: string,
+  realRootOf: () => Promise<string>,
+  req: IncomingRequest,
+  res: ServerResponse,
+  urlPath: string,
+  passThroughNotFound: boolean,
 ): Promise<StaticResult> {
-  const target = resolveUrlPath(root, urlPath);
+  const target = targetUnder(base, urlPath);
   if (target === 'bad') {
     sendStatus(res, 400, 'Bad Request');
     return 'served';
@@ -101,7 +127,7 @@ export async function serveStatic(
   let realRoot: string;
   let real: string;
   try {
-    realRoot = await fsp.realpath(root);
+    realRoot = await realRootOf();
     real = await fsp.realpath(target);
   } catch {
     if (passThroughNotFound) return 'not-found';

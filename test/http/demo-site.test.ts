@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDemoHandler, patternByte } from '../../src/app/demo-site.ts';
 import { resolveUrlPath } from '../../src/app/static-files.ts';
 import { exchange, parseResponses, startServer, type Running } from './http-client.ts';
@@ -211,5 +211,34 @@ describe('static files (--root)', () => {
     }
     expect(resolveUrlPath('/srv/www', '/a/../../etc/passwd')).toBe('forbidden');
     expect(resolveUrlPath('/srv/www', '/a/b.txt')).toBe(path.join('/srv/www', 'a/b.txt'));
+  });
+
+  it('a relative root (--root site) serves files, and still refuses traversal', async () => {
+    const rel = path.relative(process.cwd(), root);
+    expect(path.isAbsolute(rel)).toBe(false);
+    expect(resolveUrlPath(rel, '/style.css')).toBe(path.join(root, 'style.css'));
+    expect(resolveUrlPath(rel, '/sub/')).toBe(path.join(root, 'sub/'));
+    running = await startServer(createDemoHandler({ root: rel }));
+    const rs = await get(
+      `GET /style.css HTTP/1.1\r\n${H}\r\nGET /sub/ HTTP/1.1\r\n${H}\r\nGET /escape.txt HTTP/1.1\r\n${H}\r\n` +
+        `GET /updir/secret.txt HTTP/1.1\r\n${H}\r\nGET /%2e%2e/secret.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+    );
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 403, 403, 403]);
+    expect(rs[0]!.body.toString()).toBe('body{}');
+    expect(rs[0]!.headers['content-length']).toBe('6');
+    expect(rs[1]!.body.toString()).toBe('sub index');
+    for (const r of rs) expect(r.body.toString()).not.toContain('TOP SECRET');
+  });
+
+  it('resolves the real root once per handler, not on every request', async () => {
+    const spy = vi.spyOn(fs.promises, 'realpath');
+    try {
+      running = await startServer(createDemoHandler({ root }));
+      const rs = await get(`GET /style.css HTTP/1.1\r\n${H}\r\nGET /sub/ HTTP/1.1\r\n${H}\r\nGET /a%20b.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+      expect(rs.map((r) => r.status)).toEqual([200, 200, 200]);
+      expect(spy.mock.calls.filter(([p]) => p === root).length).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
