@@ -72,7 +72,7 @@ static int apply_up(int sock, const char *name, ifconfig_result *out) {
   memset(&ifr, 0, sizeof ifr);
   if (ifreq_ioctl(sock, SIOCGIFFLAGS, name, &ifr) != 0) return fail(out, "SIOCGIFFLAGS", errno);
   short flags = ifr.ifr_flags;
-  ifr.ifr_flags = flags | IFF_UP | IFF_RUNNING;
+  ifr.ifr_flags = flags | IFF_UP;
   if (ifreq_ioctl(sock, SIOCSIFFLAGS, name, &ifr) == 0) out->up = STEP_SET;
   else if (denied(errno) && (flags & IFF_UP)) out->up = STEP_SKIPPED;
   else return fail(out, "SIOCSIFFLAGS", errno);

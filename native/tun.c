@@ -143,8 +143,8 @@ static void throw_errno(napi_env env, int err, const char *syscall, const char *
   if (code == NULL) code = "EUNKNOWN";
   const char *hint = errno_hint(err, syscall);
   char msg[256];
-  snprintf(msg, sizeof msg, "%s %s: %s%s%s%s", syscall, (ifname && ifname[0]) ? ifname : "/dev/net/tun",
-           strerror(err), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+  /* The hint is a property; DeviceError (src/util/errors.ts) appends it to the message. */
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, (ifname && ifname[0]) ? ifname : "/dev/net/tun", strerror(err));
   napi_value jmsg, jcode, error, v;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode);
@@ -274,6 +274,18 @@ static void deliver(tun_t *t, napi_value chunk, size_t offset, uint32_t count, c
   }
 }
 
+/* The device failed (e.g. EBADFD after `ip link del`): stop polling, drop what is queued, tell JS
+ * once through the read callback (chunk null, the error code). */
+static void fail_device(tun_t *t, const char *code) {
+  napi_value nul;
+  t->reading = 0;
+  t->failed = 1;
+  txq_clear(t);
+  update_poll(t);
+  napi_get_null(t->env, &nul);
+  deliver(t, nul, 0, 0, code);
+}
+
 /* The chunk the next batch goes into: the current one if a full batch header and one max-size
  * read still fit, else a fresh one (the old one lives on as long as JS holds views into it). */
 static napi_value current_chunk(tun_t *t) {
@@ -350,15 +362,8 @@ static void read_batch(tun_t *t) {
     }
   }
   if (fatal != 0 && !t->closed) {
-    /* e.g. EBADFD after `ip link del`: stop polling, drop what is queued, tell JS once. */
-    t->reading = 0;
-    t->failed = 1;
-    txq_clear(t);
-    update_poll(t);
-    napi_value nul;
-    napi_get_null(env, &nul);
     const char *code = strerrorname_np(fatal);
-    deliver(t, nul, 0, 0, code ? code : "EIO");
+    fail_device(t, code ? code : "EIO");
   }
   napi_close_handle_scope(env, scope);
 }
@@ -408,24 +413,34 @@ static int gso_packet_ok(const uint8_t *data, size_t len, uint16_t gso_size) {
   return thl >= 20 && ihl + thl + gso_size < len;
 }
 
+enum { TX_SENT = 0, TX_QUEUED = 1, TX_DROPPED = 2, TX_AGAIN = 3 };
+
+/* One write, counted: TX_SENT, TX_DROPPED (an error such as EINVAL for a malformed datagram), or
+ * TX_AGAIN when the kernel says EAGAIN (nothing counted but the EAGAIN). */
+static int write_now(tun_t *t, const uint8_t *data, size_t len, uint16_t gso_size) {
+  for (;;) {
+    if (tun_write(t, data, len, gso_size) >= 0) {
+      t->tx_packets++;
+      t->tx_bytes += (double)len;
+      if (gso_size > 0) t->tx_gso++;
+      return TX_SENT;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      t->eagain++;
+      return TX_AGAIN;
+    }
+    t->tx_errors++;
+    t->tx_dropped++;
+    return TX_DROPPED;
+  }
+}
+
 /* Write queued packets until the queue is empty or the kernel says EAGAIN again. */
 static void flush_queue(tun_t *t) {
   while (t->txq_len > 0 && !t->closed) {
     txq_item *it = &t->txq[t->txq_head];
-    ssize_t r = tun_write(t, it->data, it->len, it->gso_size);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        t->eagain++;
-        break;
-      }
-      t->tx_errors++;
-      t->tx_dropped++;
-    } else {
-      t->tx_packets++;
-      t->tx_bytes += (double)it->len;
-      if (it->gso_size > 0) t->tx_gso++;
-    }
+    if (write_now(t, it->data, it->len, it->gso_size) == TX_AGAIN) break;
     free(it->data);
     it->data = NULL;
     t->txq_head = (t->txq_head + 1) % TUN_TXQ_MAX;
@@ -441,14 +456,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     /* Report once through the read callback and stop. */
     napi_handle_scope scope;
     napi_open_handle_scope(t->env, &scope);
-    napi_value nul;
-    napi_get_null(t->env, &nul);
     t->rx_errors++;
-    t->reading = 0;
-    t->failed = 1;
-    txq_clear(t);
-    update_poll(t);
-    deliver(t, nul, 0, 0, uv_err_name(status));
+    fail_device(t, uv_err_name(status));
     napi_close_handle_scope(t->env, scope);
     return;
   }
@@ -458,8 +467,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 /* ------------------------------------------------------------------------------------------------ */
 /* writes                                                                                            */
-
-enum { TX_SENT = 0, TX_QUEUED = 1, TX_DROPPED = 2 };
 
 static int send_one(tun_t *t, const uint8_t *data, size_t len, uint16_t gso_size) {
   if (t->closed) {
@@ -472,23 +479,8 @@ static int send_one(tun_t *t, const uint8_t *data, size_t len, uint16_t gso_size
     return TX_DROPPED;
   }
   if (t->txq_len == 0) { /* keep order: only write directly when nothing is waiting */
-    for (;;) {
-      ssize_t r = tun_write(t, data, len, gso_size);
-      if (r >= 0) {
-        t->tx_packets++;
-        t->tx_bytes += (double)len;
-        if (gso_size > 0) t->tx_gso++;
-        return TX_SENT;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        t->eagain++;
-        break;
-      }
-      t->tx_errors++; /* e.g. EINVAL for a malformed datagram: drop it, count it */
-      t->tx_dropped++;
-      return TX_DROPPED;
-    }
+    int r = write_now(t, data, len, gso_size);
+    if (r != TX_AGAIN) return r;
   }
   if (t->txq_len >= TUN_TXQ_MAX) {
     t->tx_dropped++;
@@ -583,7 +575,7 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
   }
   uint32_t n, accepted = 0;
   NAPI_CALL(env, napi_get_array_length(env, argv[0], &n));
-  const uint16_t *gso = NULL;
+  uint16_t *gso = NULL; /* a copy: the loop below calls into JS, which could detach the caller's buffer */
   if (argc >= 2) {
     napi_valuetype type;
     NAPI_CALL(env, napi_typeof(env, argv[1], &type));
@@ -598,20 +590,28 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
         throw_type(env, "writeBatch(packets, gsoSizes): gsoSizes must be a Uint16Array with one entry per packet");
         return NULL;
       }
-      gso = ptr;
+      gso = malloc(n * sizeof *gso + 1);
+      if (gso == NULL) {
+        napi_throw_error(env, "ENOMEM", "writeBatch(): out of memory");
+        return NULL;
+      }
+      memcpy(gso, ptr, n * sizeof *gso);
     }
   }
   for (uint32_t i = 0; i < n; i++) {
     napi_value el;
     const uint8_t *data;
     size_t len;
-    NAPI_CALL(env, napi_get_element(env, argv[0], i, &el));
-    if (!get_bytes(env, el, &data, &len)) {
-      throw_type(env, "writeBatch(packets): every packet must be a Uint8Array");
+    if (napi_get_element(env, argv[0], i, &el) != napi_ok || !get_bytes(env, el, &data, &len)) {
+      free(gso);
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) throw_type(env, "writeBatch(packets): every packet must be a Uint8Array");
       return NULL;
     }
     if (send_one(t, data, len, gso != NULL ? gso[i] : 0) != TX_DROPPED) accepted++;
   }
+  free(gso);
   NAPI_CALL(env, napi_create_uint32(env, accepted, &ret));
   return ret;
 }

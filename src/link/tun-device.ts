@@ -152,8 +152,7 @@ function toDeviceError(code: string, err: unknown): DeviceError {
   if (err instanceof DeviceError) return err;
   const e = err as NativeError;
   const hint = typeof e.hint === 'string' ? e.hint : undefined;
-  let message = e instanceof Error ? e.message : String(err);
-  if (hint !== undefined && message.endsWith(` (${hint})`)) message = message.slice(0, -hint.length - 3);
+  const message = e instanceof Error ? e.message : String(err); // the hint is not in it: DeviceError adds it
   const errno = typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? e.code : undefined;
   const out = new DeviceError(code, message, errno, hint);
   (out as { cause?: unknown }).cause = err;
@@ -172,11 +171,13 @@ export class TunDevice implements NetDevice {
   #rxNotIpv4 = 0;
   #rxNoReceiver = 0;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
-  #pending: Uint8Array[] = [];
+  readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
-  #pendingSizes: number[] = [];
+  readonly #pendingSizes: number[] = [];
   #pendingTso = false;
   #flushQueued = false;
+  /** The microtask that flushes, made once (not a closure per tick). */
+  readonly #flushTask = (): void => this.#flush();
   readonly #tsoMaxSize: number;
 
   readonly #headerBytes: number;
@@ -196,8 +197,8 @@ export class TunDevice implements NetDevice {
     this.#configured = configured;
     this.#onError = onError;
     // TSO: super-segments of up to 64 KiB - 1 (an IPv4 datagram's largest size), when the device
-    // was opened with a virtio-net header and the link is smaller than that.
-    this.#tsoMaxSize = tun.vnetHdr && mtu < 65535 ? 65535 : 0;
+    // was opened with a virtio-net header (the IPv4 layer uses it only where it exceeds the MTU).
+    this.#tsoMaxSize = tun.vnetHdr ? 65535 : 0;
     // Start reading at once: while open, the device keeps the process alive (like a listening
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
     this.#headerBytes = batchSize * 4;
@@ -292,13 +293,7 @@ export class TunDevice implements NetDevice {
     if (size > 0) this.#pendingTso = true;
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
-  }
-
-  /** Several packets in one native call, after any still pending. Returns how many were sent or queued. */
-  sendBatch(packets: readonly Uint8Array[]): number {
-    this.#flush();
-    return this.#tun.writeBatch(packets);
+    queueMicrotask(this.#flushTask);
   }
 
   /** Hand the pending packets to the addon now. */
@@ -307,13 +302,13 @@ export class TunDevice implements NetDevice {
     if (this.#pending.length === 0 || this.#closed) return;
     const batch = this.#pending;
     const sizes = this.#pendingSizes;
-    const tso = this.#pendingTso;
-    this.#pending = [];
-    this.#pendingSizes = [];
-    this.#pendingTso = false;
     if (batch.length === 1) this.#tun.write(batch[0]!, sizes[0]!);
-    else if (tso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
+    else if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
     else this.#tun.writeBatch(batch);
+    // The addon is done with both arrays (it copies what it must queue): reuse them.
+    batch.length = 0;
+    sizes.length = 0;
+    this.#pendingTso = false;
   }
 
   /** Let the process exit even while the device is open (like socket.unref()). */
