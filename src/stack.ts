@@ -12,7 +12,7 @@
  */
 import type { NetDevice } from './link/device.ts';
 import { Ipv4Layer } from './ip/ipv4-layer.ts';
-import { IcmpHandler } from './ip/icmp.ts';
+import type { IcmpHandler } from './ip/icmp.ts';
 import { IPPROTO_TCP } from './ip/types.ts';
 import { TcpLayer, type TcpLayerOptions } from './tcp/tcp-layer.ts';
 import { TcpNet } from './socket/tcp-net.ts';
@@ -77,8 +77,7 @@ export class Stack {
       logger: this.logger,
       ...(opts.reassembly ? { reassembly: opts.reassembly } : {}),
     });
-    this.icmp = new IcmpHandler({ ip: this.ip, address: parseIpv4Address(this.address), logger: this.logger });
-    this.ip.setIcmp(this.icmp);
+    this.icmp = this.ip.icmp; // the layer's own: echo replies, and the errors it sends
     this.tcpLayer = new TcpLayer({
       ...opts.tcp,
       address: this.address,

@@ -235,25 +235,22 @@ export class Ipv4Layer implements IpOutput {
     const identification = this.nextId;
     this.nextId = (this.nextId + 1) & 0xffff;
 
-    if (totalLength <= this.mtu) {
-      serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
-      c.txPackets++;
-      c.txBytes += totalLength;
-      this.transmit(packet);
-      return;
-    }
     const segmentSize = opts?.segmentSize ?? 0;
-    if (segmentSize > 0 && totalLength <= this.tsoMaxSize) {
-      // A TCP super-segment: the device cuts it into segments of `segmentSize` bytes, each with a copy
-      // of this header and the identification counting up (Linux increments the ID per segment), so
-      // the IDs of the segments it becomes are reserved here.
+    const superSegment = totalLength > this.mtu && segmentSize > 0 && totalLength <= this.tsoMaxSize;
+    if (totalLength <= this.mtu || superSegment) {
       serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
-      const tcpHeaderLength = (packet[IPV4_HEADROOM + 12]! >> 4) * 4; // TCP data offset, in 32-bit words
-      const segments = Math.ceil((totalLength - IPV4_HEADROOM - tcpHeaderLength) / segmentSize);
-      this.nextId = (identification + segments) & 0xffff;
       c.txPackets++;
-      c.txTso++;
       c.txBytes += totalLength;
+      if (!superSegment) {
+        this.transmit(packet);
+        return;
+      }
+      // A TCP super-segment: the device cuts it into segments of `segmentSize` bytes, each with a copy
+      // of this header and the identification counting up (as Linux does), so the IDs those segments
+      // take are reserved here: one per segmentSize bytes after this header, which may be one more
+      // than the segments (the transport header is counted too); IDs only need to be unique (RFC 6864).
+      this.nextId = (identification + Math.ceil((totalLength - IPV4_HEADROOM) / segmentSize)) & 0xffff;
+      c.txTso++;
       this.transmit(packet, segmentSize);
       return;
     }

@@ -102,7 +102,8 @@ class FaultPath {
   private held: Uint8Array | undefined;
   private holdTimer: TimerHandle | undefined;
   private readonly timers = new Set<TimerHandle>();
-  private readonly active: boolean;
+  /** Any fault configured for this direction (else packets pass straight through). */
+  readonly active: boolean;
 
   constructor(
     private readonly rates: ResolvedRates,
@@ -242,11 +243,16 @@ export class FaultDevice implements NetDevice {
   /**
    * Faults act on wire packets: a TCP super-segment (offered when the device below offers TSO) is cut
    * into its MSS-sized segments first (link/gso.ts), and each one is lost, reordered, ... on its own.
+   * With no fault on the way out it goes down whole, for the device below to cut.
    */
   send(packet: Uint8Array, segmentSize?: number): void {
     if (this.closed) return;
-    if (segmentSize !== undefined && segmentSize > 0) this.outPath.process(segmentTcpV4(packet, segmentSize));
-    else this.outPath.process([packet]);
+    if (segmentSize === undefined || segmentSize <= 0) this.outPath.process([packet]);
+    else if (!this.outPath.active) {
+      this.outPath.counters.packets++;
+      this.outPath.counters.delivered++;
+      this.inner.send(packet, segmentSize);
+    } else this.outPath.process(segmentTcpV4(packet, segmentSize));
   }
 
   /** The inner device's statistics (what really crossed the link). */

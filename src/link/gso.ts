@@ -14,31 +14,28 @@
  *   - each segment's TCP checksum computed in full (RFC 9293 §3.1).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
-import { IPPROTO_TCP, refreshIpv4HeaderChecksum } from '../wire/ipv4.ts';
+import { readU32, writeU32 } from '../wire/bytes.ts';
+import { IPPROTO_TCP, ipv4Dst, ipv4HeaderLength, ipv4Identification, ipv4Src, refreshIpv4HeaderChecksum } from '../wire/ipv4.ts';
 import { CWR, FIN, PSH } from '../wire/tcp.ts';
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
-
-function tcpChecksumInPlace(seg: Uint8Array, ihl: number): void {
-  seg[ihl + 16] = 0;
-  seg[ihl + 17] = 0;
-  const src = readU32(seg, 12);
-  const dst = readU32(seg, 16);
-  const c = finishChecksum(onesSum(seg, ihl, seg.length, pseudoHeaderSum(src, dst, IPPROTO_TCP, seg.length - ihl)));
-  seg[ihl + 16] = c >>> 8;
-  seg[ihl + 17] = c & 0xff;
-}
 
 /** Header lengths of a TCP/IPv4 datagram, or undefined if it is not one with whole headers. */
 function headerLengths(packet: Uint8Array): { ihl: number; thl: number } | undefined {
   if (packet.length < 40 || packet[0]! >> 4 !== 4 || packet[9] !== IPPROTO_TCP) return undefined;
-  const ihl = (packet[0]! & 0x0f) * 4;
+  const ihl = ipv4HeaderLength(packet);
   if (ihl < 20 || ihl + 20 > packet.length) return undefined;
   const thl = (packet[ihl + 12]! >> 4) * 4;
   if (thl < 20 || ihl + thl > packet.length) return undefined;
   return { ihl, thl };
+}
+
+/** Fill in the TCP checksum of a whole TCP/IPv4 segment (RFC 9293 §3.1: pseudo-header + segment). */
+function tcpChecksumInPlace(seg: Uint8Array, ihl: number): void {
+  seg[ihl + 16] = 0;
+  seg[ihl + 17] = 0;
+  const pseudo = pseudoHeaderSum(ipv4Src(seg), ipv4Dst(seg), IPPROTO_TCP, seg.length - ihl);
+  const c = finishChecksum(onesSum(seg, ihl, seg.length, pseudo));
+  seg[ihl + 16] = c >>> 8;
+  seg[ihl + 17] = c & 0xff;
 }
 
 /**
@@ -53,43 +50,40 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
   const hdr = ihl + thl;
   const payload = packet.length - hdr;
   const seq0 = readU32(packet, ihl + 4);
-  const id0 = (packet[4]! << 8) | packet[5]!;
+  const id0 = ipv4Identification(packet);
   const flags = packet[ihl + 13]!;
   const out: Uint8Array[] = [];
-  for (let off = 0, i = 0; off < payload || (off === 0 && payload === 0); off += segmentSize, i++) {
+  let off = 0;
+  do {
     const n = Math.min(segmentSize, payload - off);
     const seg = new Uint8Array(hdr + n);
     seg.set(packet.subarray(0, hdr), 0);
     seg.set(packet.subarray(hdr + off, hdr + off + n), hdr);
-    // IPv4: length, identification, header checksum.
+    // IPv4: length, identification (one per segment, as Linux counts them), header checksum.
+    const id = (id0 + out.length) & 0xffff;
     seg[2] = seg.length >>> 8;
     seg[3] = seg.length & 0xff;
-    const id = (id0 + i) & 0xffff;
     seg[4] = id >>> 8;
     seg[5] = id & 0xff;
     refreshIpv4HeaderChecksum(seg);
-    // TCP: sequence number, flags, checksum.
-    const seq = (seq0 + off) >>> 0;
-    seg[ihl + 4] = seq >>> 24;
-    seg[ihl + 5] = (seq >>> 16) & 0xff;
-    seg[ihl + 6] = (seq >>> 8) & 0xff;
-    seg[ihl + 7] = seq & 0xff;
-    const last = off + n >= payload;
+    // TCP: sequence number, flags (FIN and PSH end the whole, CWR starts it), checksum.
+    writeU32(seg, ihl + 4, (seq0 + off) >>> 0);
     let f = flags;
-    if (!last) f &= ~(FIN | PSH);
-    if (i > 0) f &= ~CWR;
+    if (off + n < payload) f &= ~(FIN | PSH);
+    if (off > 0) f &= ~CWR;
     seg[ihl + 13] = f;
     tcpChecksumInPlace(seg, ihl);
     out.push(seg);
-    if (payload === 0) break;
-  }
+    off += n;
+  } while (off < payload);
   return out;
 }
 
-/** A copy of a super-segment with its TCP checksum completed (what a capture should show). */
-export function completeTcpChecksum(packet: Uint8Array): Uint8Array {
-  const copy = packet.slice();
-  const h = headerLengths(copy);
-  if (h !== undefined) tcpChecksumInPlace(copy, h.ihl);
-  return copy;
+/**
+ * The finished TCP checksum of a super-segment, whose checksum field holds the pseudo-header sum:
+ * summing the segment with that field in it adds the pseudo-header once (what a NIC does).
+ */
+export function superSegmentChecksum(packet: Uint8Array): number {
+  const ihl = ipv4HeaderLength(packet);
+  return finishChecksum(onesSum(packet, ihl, packet.length));
 }

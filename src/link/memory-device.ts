@@ -60,7 +60,7 @@ export class MemoryDevice implements NetDevice {
   ) {
     this.name = name;
     this.mtu = mtu;
-    this.tsoMaxSize = tso && mtu < 65535 ? 65535 : 0;
+    this.tsoMaxSize = tso ? 65535 : 0;
   }
 
   /** @internal Joins the two ends; called once by createMemoryLink. */

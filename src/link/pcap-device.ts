@@ -9,7 +9,8 @@
  * completed, so that the capture checks clean.
  */
 import type { PcapWriter } from '../trace/pcap-writer.ts';
-import { completeTcpChecksum } from './gso.ts';
+import { ipv4HeaderLength } from '../wire/ipv4.ts';
+import { superSegmentChecksum } from './gso.ts';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
 
 export interface PcapDeviceOptions {
@@ -46,9 +47,24 @@ export class PcapDevice implements NetDevice {
 
   send(packet: Uint8Array, segmentSize?: number): void {
     // Recorded before the send: the writer copies the bytes, and the inner device now owns the buffer.
-    const tso = segmentSize !== undefined && segmentSize > 0;
-    if (!this.closed) this.writer.write(tso ? completeTcpChecksum(packet) : packet);
+    if (!this.closed) {
+      if (segmentSize !== undefined && segmentSize > 0) this.writeSuperSegment(packet);
+      else this.writer.write(packet);
+    }
     this.inner.send(packet, segmentSize);
+  }
+
+  /** Record a super-segment with its TCP checksum completed, then put the partial sum back. */
+  private writeSuperSegment(packet: Uint8Array): void {
+    const at = ipv4HeaderLength(packet) + 16; // the TCP checksum field
+    const hi = packet[at]!;
+    const lo = packet[at + 1]!;
+    const c = superSegmentChecksum(packet);
+    packet[at] = c >>> 8;
+    packet[at + 1] = c & 0xff;
+    this.writer.write(packet); // copies the bytes
+    packet[at] = hi;
+    packet[at + 1] = lo;
   }
 
   stats(): DeviceStats {

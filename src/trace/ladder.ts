@@ -191,7 +191,10 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
   const rightName = endpointName(right.addr, right.port);
   const cl = Math.floor(leftName.length / 2);
   const halfRight = Math.floor(rightName.length / 2);
-  let width = opts.width ?? Math.max(MIN_WIDTH, ...rows.map((r) => r.label.length + 10));
+  // The widest label (a loop: spreading 100k+ rows into Math.max overflows the call stack).
+  let widest = MIN_WIDTH;
+  for (const r of rows) if (r.label.length + 10 > widest) widest = r.label.length + 10;
+  let width = opts.width ?? widest;
   // The names must not overlap in the header line.
   width = Math.max(width, leftName.length + 1 + halfRight - cl, 12);
   const cr = cl + width + 1;

@@ -9,6 +9,7 @@
  *   TCP (RFC 9293 §3.1): source port @0, destination port @2, sequence @4, acknowledgment @8,
  *                        data offset @12 (high nibble), flags @13, window @14, options @20.
  */
+import { readU32 } from '../wire/bytes.ts';
 import { IPPROTO_TCP } from '../ip/types.ts';
 import { readIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
 import { ACK, CWR, ECE, FIN, PSH, RST, SYN, URG } from '../wire/tcp.ts';
@@ -31,9 +32,6 @@ export interface TcpPeek {
   readonly payloadLength: number;
 }
 
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 /** Peek at an IPv4/TCP packet; undefined if it is something else or too short to read. */
 export function peekTcp(p: Uint8Array): TcpPeek | undefined {
@@ -53,8 +51,8 @@ export function peekTcp(p: Uint8Array): TcpPeek | undefined {
     dst: readIpv4Address(p, 16),
     srcPort: (p[t]! << 8) | p[t + 1]!,
     dstPort: (p[t + 2]! << 8) | p[t + 3]!,
-    seq: u32(p, t + 4),
-    ack: u32(p, t + 8),
+    seq: readU32(p, t + 4),
+    ack: readU32(p, t + 8),
     flags: p[t + 13]!,
     window: (p[t + 14]! << 8) | p[t + 15]!,
     tcpOffset: t,
@@ -105,11 +103,11 @@ export function peekTcpOptions(p: Uint8Array, seg: TcpPeek): TcpOptionSummary {
     if (kind === 2 && len === 4) out.mss = (p[o + 2]! << 8) | p[o + 3]!; // RFC 9293 §3.2
     else if (kind === 3 && len === 3) out.windowScale = p[o + 2]!; // RFC 7323 §2.2
     else if (kind === 4 && len === 2) out.sackPermitted = true; // RFC 2018 §2
-    else if (kind === 8 && len === 10) out.timestamp = { value: u32(p, o + 2), echo: u32(p, o + 6) }; // RFC 7323 §3.2
+    else if (kind === 8 && len === 10) out.timestamp = { value: readU32(p, o + 2), echo: readU32(p, o + 6) }; // RFC 7323 §3.2
     else if (kind === 5 && len >= 10 && (len - 2) % 8 === 0) {
       // RFC 2018 §3
       out.sack = [];
-      for (let b = o + 2; b < o + len; b += 8) out.sack.push({ left: u32(p, b), right: u32(p, b + 4) });
+      for (let b = o + 2; b < o + len; b += 8) out.sack.push({ left: readU32(p, b), right: readU32(p, b + 4) });
     }
     o += len;
   }

@@ -32,6 +32,7 @@ import {
   ipv4TotalLength,
 } from './ipv4.ts';
 import { checkIcmp } from './icmpv4.ts';
+import { ACK, formatTcpFlags } from './tcp.ts';
 
 export interface FormatOptions {
   /**
@@ -127,20 +128,6 @@ function formatIcmp(icmp: Uint8Array, fragmented: boolean): string {
   }
 }
 
-/** tcpdump's flag letters, in its order: F S R P . U E W. */
-function tcpFlags(flags: number): string {
-  let s = '';
-  if (flags & 0x01) s += 'F';
-  if (flags & 0x02) s += 'S';
-  if (flags & 0x04) s += 'R';
-  if (flags & 0x08) s += 'P';
-  if (flags & 0x10) s += '.';
-  if (flags & 0x20) s += 'U';
-  if (flags & 0x40) s += 'E';
-  if (flags & 0x80) s += 'W';
-  return s === '' ? 'none' : s;
-}
-
 function formatTcp(src: string, dst: string, seg: Uint8Array, opts: FormatOptions | undefined): string {
   if (seg.length < 4) return `${src} > ${dst}: TCP [truncated], length ${seg.length}`;
   const sport = (seg[0]! << 8) | seg[1]!;
@@ -159,10 +146,10 @@ function formatTcp(src: string, dst: string, seg: Uint8Array, opts: FormatOption
     seq = rel.seq >>> 0;
     ack = rel.ack >>> 0;
   }
-  let line = `${ends}: Flags [${tcpFlags(flags)}]`;
+  let line = `${ends}: Flags [${formatTcpFlags(flags)}]`;
   // Like tcpdump: a range when the segment carries data.
   line += dataLength > 0 ? `, seq ${seq}:${(seq + dataLength) >>> 0}` : `, seq ${seq}`;
-  if (flags & 0x10) line += `, ack ${ack}`;
+  if (flags & ACK) line += `, ack ${ack}`;
   line += `, win ${win}`;
   if (dataOffset > 20) {
     const parsed = parseTcpOptions(seg, 20, dataOffset);

@@ -2,6 +2,7 @@
  * IPv4 addresses as unsigned 32-bit numbers (host arithmetic, network order when serialized), so that
  * comparisons and Map keys are cheap; dotted-quad strings only at the edges (CLI, logs, socket API).
  */
+import { readU32, writeU32 } from './bytes.ts';
 import { WireError } from '../util/errors.ts';
 
 export type Ipv4Address = number;
@@ -50,12 +51,9 @@ export function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number)
 }
 
 export function readIpv4Address(buf: Uint8Array, offset: number): Ipv4Address {
-  return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
+  return readU32(buf, offset);
 }
 
 export function writeIpv4Address(buf: Uint8Array, offset: number, addr: Ipv4Address): void {
-  buf[offset] = addr >>> 24;
-  buf[offset + 1] = (addr >>> 16) & 0xff;
-  buf[offset + 2] = (addr >>> 8) & 0xff;
-  buf[offset + 3] = addr & 0xff;
+  writeU32(buf, offset, addr);
 }

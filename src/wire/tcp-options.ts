@@ -21,6 +21,7 @@
  *   MSS; then SACK-permitted + timestamps together (04 02 08 0a ...) or NOP NOP + timestamps, or
  *   NOP NOP + SACK-permitted; then NOP + window scale; then NOP NOP + SACK blocks.
  */
+import { readU32, writeU32 } from './bytes.ts';
 import { WireError } from '../util/errors.ts';
 
 export const TCPOPT_EOL = 0;
@@ -50,16 +51,6 @@ export interface TcpOptions {
 /** Shared, frozen: most segments carry no options and get this one object. */
 export const NO_OPTIONS: TcpOptions = Object.freeze({});
 
-function u32(buf: Uint8Array, i: number): number {
-  return ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
-}
-
-function w32(buf: Uint8Array, i: number, v: number): void {
-  buf[i] = v >>> 24;
-  buf[i + 1] = (v >>> 16) & 0xff;
-  buf[i + 2] = (v >>> 8) & 0xff;
-  buf[i + 3] = v & 0xff;
-}
 
 function bad(message: string): WireError {
   return new WireError('ERR_TCP_OPTION', message);
@@ -101,12 +92,12 @@ export function parseTcpOptions(buf: Uint8Array, start: number, end: number): Tc
       case TCPOPT_SACK: {
         if ((len - 2) % 8 !== 0 || len === 2) return bad(`SACK option length ${len}, expected 2 + 8n`);
         sack = [];
-        for (let j = i + 2; j < i + len; j += 8) sack.push([u32(buf, j), u32(buf, j + 4)]);
+        for (let j = i + 2; j < i + len; j += 8) sack.push([readU32(buf, j), readU32(buf, j + 4)]);
         break;
       }
       case TCPOPT_TIMESTAMP:
         if (len !== 10) return bad(`timestamp option length ${len}, expected 10`);
-        timestamp = { value: u32(buf, i + 2), echo: u32(buf, i + 6) };
+        timestamp = { value: readU32(buf, i + 2), echo: readU32(buf, i + 6) };
         break;
       default:
         // Unknown option: skipped by its length.
@@ -153,8 +144,8 @@ export function writeTcpOptions(opts: TcpOptions, out: Uint8Array, offset: numbe
     }
     out[i + 2] = TCPOPT_TIMESTAMP;
     out[i + 3] = 10;
-    w32(out, i + 4, opts.timestamp.value);
-    w32(out, i + 8, opts.timestamp.echo);
+    writeU32(out, i + 4, opts.timestamp.value);
+    writeU32(out, i + 8, opts.timestamp.echo);
     i += 12;
   } else if (opts.sackPermitted) {
     out[i] = TCPOPT_NOP;
@@ -177,8 +168,8 @@ export function writeTcpOptions(opts: TcpOptions, out: Uint8Array, offset: numbe
     out[i + 3] = 2 + 8 * opts.sack.length;
     i += 4;
     for (const [l, r] of opts.sack) {
-      w32(out, i, l);
-      w32(out, i + 4, r);
+      writeU32(out, i, l);
+      writeU32(out, i + 4, r);
       i += 8;
     }
   }

@@ -28,6 +28,7 @@ import { WireError } from '../util/errors.ts';
 import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
 import type { Ipv4Address } from './ipv4-address.ts';
 import { IPPROTO_TCP } from './ipv4.ts';
+import { readU32, writeU32 } from './bytes.ts';
 import { NO_OPTIONS, parseTcpOptions, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
 
 export type { TcpOptions, SackBlock, TcpTimestamp } from './tcp-options.ts';
@@ -80,17 +81,17 @@ export interface ParseTcpOptions {
   verifyChecksum?: boolean;
 }
 
-/** Flags as tcpdump prints them: "S", "S.", "P.", "F.", "R" ... (for logs and traces, never the hot path). */
+/** Flags as tcpdump prints them, in its order F S R P . U E W: "S", "S.", "P.", "F.", "R", "S.E" ... */
 export function formatTcpFlags(flags: TcpFlags): string {
   let s = '';
-  if (flags & SYN) s += 'S';
   if (flags & FIN) s += 'F';
+  if (flags & SYN) s += 'S';
   if (flags & RST) s += 'R';
   if (flags & PSH) s += 'P';
+  if (flags & ACK) s += '.';
   if (flags & URG) s += 'U';
   if (flags & ECE) s += 'E';
   if (flags & CWR) s += 'W';
-  if (flags & ACK) s += '.';
   return s === '' ? 'none' : s;
 }
 
@@ -122,8 +123,8 @@ export function parseTcp(
   return {
     srcPort: (buf[0]! << 8) | buf[1]!,
     dstPort: (buf[2]! << 8) | buf[3]!,
-    seq: ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0,
-    ack: ((buf[8]! << 24) | (buf[9]! << 16) | (buf[10]! << 8) | buf[11]!) >>> 0,
+    seq: readU32(buf, 4),
+    ack: readU32(buf, 8),
     dataOffset,
     flags: buf[13]!,
     window: (buf[14]! << 8) | buf[15]!,
@@ -158,14 +159,8 @@ export function serializeTcp(
   out[o + 1] = seg.srcPort & 0xff;
   out[o + 2] = seg.dstPort >>> 8;
   out[o + 3] = seg.dstPort & 0xff;
-  out[o + 4] = seg.seq >>> 24;
-  out[o + 5] = (seg.seq >>> 16) & 0xff;
-  out[o + 6] = (seg.seq >>> 8) & 0xff;
-  out[o + 7] = seg.seq & 0xff;
-  out[o + 8] = seg.ack >>> 24;
-  out[o + 9] = (seg.ack >>> 16) & 0xff;
-  out[o + 10] = (seg.ack >>> 8) & 0xff;
-  out[o + 11] = seg.ack & 0xff;
+  writeU32(out, o + 4, seg.seq);
+  writeU32(out, o + 8, seg.ack);
   out[o + 12] = (hdrLen / 4) << 4;
   out[o + 13] = seg.flags & 0xff;
   out[o + 14] = (seg.window >>> 8) & 0xff;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { completeTcpChecksum, segmentTcpV4 } from '../../src/link/gso.ts';
+import { segmentTcpV4, superSegmentChecksum } from '../../src/link/gso.ts';
+import { PcapDevice } from '../../src/link/pcap-device.ts';
+import type { NetDevice } from '../../src/link/device.ts';
+import { emptyDeviceStats } from '../../src/link/device.ts';
+import { PcapWriter } from '../../src/trace/pcap-writer.ts';
 import { createMemoryLink } from '../../src/link/memory-device.ts';
 import { FaultDevice } from '../../src/link/fault-device.ts';
 import { ManualClock } from '../../src/util/clock.ts';
@@ -82,18 +86,46 @@ describe('segmentTcpV4 (software TSO, as the kernel cuts a super-segment)', () =
     expect(segmentTcpV4(v6, 1448)).toEqual([]);
   });
 
-  it('completeTcpChecksum: a copy that verifies, equal to the fully checksummed datagram; the original stays partial', () => {
+  it('superSegmentChecksum: the checksum the fully checksummed datagram carries', () => {
     const partial = datagram(5000, ACK | PSH, true).packet;
     const full = datagram(5000, ACK | PSH, false).packet;
-    const before = partial.slice();
-    const done = completeTcpChecksum(partial);
-    expect(Buffer.from(done).equals(Buffer.from(full))).toBe(true);
-    expect(partial).toEqual(before);
     expect(parseTcp(parseIpv4(partial).payload, SRC, DST)).toBeInstanceOf(WireError);
+    expect(superSegmentChecksum(partial)).toBe((full[36]! << 8) | full[37]!);
   });
 });
 
+/** A device offering TSO that records what it is handed (a copy, and the segment size). */
+function fakeTsoDevice(): { inner: NetDevice; handed: { packet: Uint8Array; size: number | undefined }[] } {
+  const handed: { packet: Uint8Array; size: number | undefined }[] = [];
+  const inner: NetDevice = {
+    name: 'fake0',
+    mtu: 1500,
+    tsoMaxSize: 65535,
+    setReceiver: () => {},
+    send: (packet, size) => handed.push({ packet: packet.slice(), size }),
+    stats: emptyDeviceStats,
+    close: () => Promise.resolve(),
+  };
+  return { inner, handed };
+}
+
 describe('devices with segmentation offload', () => {
+  it('a pcap device records a super-segment with its checksum completed and hands it on unchanged', () => {
+    const { inner, handed } = fakeTsoDevice();
+    const chunks: Uint8Array[] = [];
+    const writer = new PcapWriter({ write: (c) => chunks.push(c.slice()), close: () => {} }, { now: () => 0 });
+    const dev = new PcapDevice(inner, writer);
+    expect(dev.tsoMaxSize).toBe(65535);
+    const partial = datagram(5000, ACK | PSH, true).packet;
+    const before = partial.slice();
+    dev.send(partial, 1448);
+    writer.flush();
+    const file = Buffer.concat(chunks);
+    const record = file.subarray(24 + 16); // global header, record header
+    expect(record.equals(Buffer.from(datagram(5000, ACK | PSH, false).packet))).toBe(true);
+    expect(handed).toEqual([{ packet: before, size: 1448 }]);
+  });
+
   it('a memory link with tso offers 65535 and delivers the cut pieces; without tso it offers none', () => {
     const clock = new ManualClock();
     const [a, b] = createMemoryLink(clock, { tso: true });
@@ -106,6 +138,16 @@ describe('devices with segmentation offload', () => {
     expect(a.stats().txPackets).toBe(4);
     const [c] = createMemoryLink(clock);
     expect(c.tsoMaxSize).toBe(0);
+  });
+
+  it('a fault device with no fault on the way out hands a super-segment down whole', () => {
+    const clock = new ManualClock();
+    const { inner, handed } = fakeTsoDevice();
+    const faulty = new FaultDevice(inner, { loss: 0.5, dir: 'in', seed: 3 }, clock);
+    const packet = datagram(1448 * 10, ACK, true).packet;
+    faulty.send(packet, 1448);
+    expect(handed).toEqual([{ packet, size: 1448 }]);
+    expect(faulty.faultStats().out).toMatchObject({ packets: 1, delivered: 1, lost: 0 });
   });
 
   it('a fault device offers what its inner device offers and impairs each wire piece on its own', () => {

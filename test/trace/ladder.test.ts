@@ -42,6 +42,16 @@ const EXPECTED = [
   '       |---- ACK seq=37 ack=42 ----------------------------------->|',
 ];
 
+describe('renderLadder on a long connection', () => {
+  it('draws 200 000 segments without a width given (no call-stack overflow)', () => {
+    const packets = [exchange()[0]!];
+    for (let i = 0; i < 200_000; i++) packets.push(tcpPacket({ ...C, seq: CI + 1, ack: SI + 1, flags: ACK, win: 502 }));
+    const lines = renderLadder(packets).split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(200_001);
+    expect(lines[1]).toContain('SYN seq=0');
+  });
+});
+
 describe('renderLadder', () => {
   it('draws a whole exchange with relative numbers, scaled windows, options, previews and retransmissions', () => {
     expect(renderLadder(exchange()).split('\n')).toEqual(EXPECTED);

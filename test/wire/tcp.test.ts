@@ -26,6 +26,8 @@ describe('parseTcp on segments captured from Linux', () => {
     const s = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[1]!.hex), S, C);
     expect(s).toMatchObject({ seq: 2351460994, ack: 2330244115, flags: SYN | ACK, window: 65160 });
     expect(formatTcpFlags(s.flags)).toBe('S.');
+    // tcpdump's order, F S R P . U E W
+    expect([formatTcpFlags(SYN | ACK | 0x40), formatTcpFlags(FIN | PSH | ACK), formatTcpFlags(0x80 | SYN), formatTcpFlags(0)]).toEqual(['S.E', 'FP.', 'SW', 'none']);
   });
   it('decodes the data segment and the FIN', () => {
     const d = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[3]!.hex), C, S);
