@@ -92,10 +92,16 @@ async function main(argv: string[]): Promise<number> {
       });
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      const port = intFlag('port', v.port as string, 1, 65535);
+      const echoPort = intFlag('echo-port', v['echo-port'] as string, 0, 65535);
+      // Both services listen on the stack's one address: they need different ports.
+      if (echoPort !== 0 && echoPort === port) {
+        throw new UsageError(`--port ${port} is also the echo port (--echo-port ${echoPort}): choose another --echo-port, or 0 for no echo service`);
+      }
       return runServe({
         ...deviceFlags(v),
-        port: intFlag('port', v.port as string, 1, 65535),
-        echoPort: intFlag('echo-port', v['echo-port'] as string, 0, 65535),
+        port,
+        echoPort,
         root: v.root as string | undefined,
         idleTimeoutMs: intFlag('idle-timeout', v['idle-timeout'] as string, 1, 3_600_000),
         maxRequests: intFlag('max-requests', v['max-requests'] as string, 1, 1_000_000),

@@ -121,18 +121,37 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** What listenOn needs: net.Server's listen(port, cb) and its 'error' event (EADDRINUSE, ...). */
+export interface Listenable {
+  listen(port: number, cb: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/** listen(port), resolved once listening; a listen error rejects (instead of an uncaught 'error'). */
+export function listenOn(server: Listenable, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
 export async function runServe(f: ServeFlags): Promise<number> {
   const run = startStack(f);
   const { stack, logger } = run;
 
   // RFC 862 echo: what comes in goes back out; handy for TCP tests with nc or python.
-  if (f.echoPort !== 0) {
-    const echo = stack.tcp.createServer((socket) => {
-      socket.on('error', () => {});
-      socket.pipe(socket);
-    });
-    echo.listen(f.echoPort);
-  }
+  const echo =
+    f.echoPort === 0
+      ? undefined
+      : stack.tcp.createServer((socket) => {
+          socket.on('error', () => {});
+          socket.pipe(socket);
+        });
 
   const http = createHttpServer(
     stack,
@@ -144,7 +163,14 @@ export async function runServe(f: ServeFlags): Promise<number> {
     }),
   );
   http.on('clientError', (err: Error & { code?: string }) => logger.debug({ code: err.code }, 'bad request'));
-  await new Promise<void>((resolve) => http.listen(f.port, resolve));
+  try {
+    if (echo) await listenOn(echo, f.echoPort);
+    await listenOn(http, f.port);
+  } catch (err) {
+    // Close the device before reporting, or its handle would keep the process alive.
+    await run.shutdown();
+    throw err;
+  }
 
   process.stdout.write(
     `tunstack: ready on ${stack.device.name}: host ${run.hostAddress}/${run.prefixLength}, stack ${stack.address}, ` +

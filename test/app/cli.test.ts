@@ -16,6 +16,9 @@ describe('tunstack CLI flag errors', () => {
     [['serve', '--mtu', '100'], /--mtu must be between 576 and 65535, got 100/],
     [['serve', '--log-level', 'loud'], /--log-level must be one of/],
     [['serve', '--no-such-flag'], /no-such-flag/],
+    // The echo service defaults to port 7: both listeners on one port would crash the process.
+    [['serve', '--port', '7'], /--port 7 is also the echo port \(--echo-port 7\)/],
+    [['serve', '--port', '8080', '--echo-port', '8080'], /--port 8080 is also the echo port \(--echo-port 8080\)/],
   ])('%j exits 2 with a precise message', (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
