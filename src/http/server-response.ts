@@ -165,14 +165,20 @@ export class ServerResponse extends Writable {
     // RFC 9110 §9.3.2: HEAD gets the headers GET would, without content.
     this.suppressBody = noBody || req.method === 'HEAD';
     let s = `HTTP/1.1 ${status} ${this.statusMessage ?? reasonPhrase(status)}${CRLF}`;
+    const te = this.fields.get('transfer-encoding');
+    // The handler asked for chunked: honour it where it may be sent (RFC 9112 §6.1: never to an
+    // HTTP/1.0 recipient; RFC 9110 §6.4.1: no content, so no framing, in 1xx/204/304).
+    const userChunked =
+      te !== undefined && String(te.value).toLowerCase().includes('chunked') && req.httpVersionMinor === 1 && !noBody;
     let userLength: string | undefined;
-    let userChunked = false;
     let userConnection: string | undefined;
     for (const [lower, { name, value }] of this.fields) {
-      if (lower === 'content-length') userLength = String(value);
-      else if (lower === 'transfer-encoding') {
-        userChunked = String(value).toLowerCase().includes('chunked');
-        if (!userChunked || req.httpVersionMinor === 0 || noBody) continue;
+      if (lower === 'content-length') {
+        // RFC 9112 §6.2: a sender MUST NOT send Content-Length in a message with Transfer-Encoding.
+        if (userChunked) continue;
+        userLength = String(value);
+      } else if (lower === 'transfer-encoding') {
+        if (!userChunked) continue;
       } else if (lower === 'connection') userConnection = String(value).toLowerCase();
       if (Array.isArray(value)) for (const v of value as readonly string[]) s += `${name}: ${v}${CRLF}`;
       else s += `${name}: ${value as string}${CRLF}`;
@@ -182,6 +188,9 @@ export class ServerResponse extends Writable {
 
     if (noBody) {
       this.framing = 'none';
+    } else if (userChunked) {
+      // RFC 9112 §6.3 rule 3: Transfer-Encoding overrides any length, known or announced.
+      this.framing = 'chunked';
     } else if (userLength !== undefined) {
       this.framing = 'length';
       this.contentLength = Number(userLength);
@@ -192,7 +201,7 @@ export class ServerResponse extends Writable {
     } else if (req.httpVersionMinor === 1) {
       // RFC 9112 §7: chunked when the length is not known in advance.
       this.framing = 'chunked';
-      if (!userChunked) s += `Transfer-Encoding: chunked${CRLF}`;
+      s += `Transfer-Encoding: chunked${CRLF}`;
     } else {
       // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client; the close delimits the body (§6.3 rule 8).
       this.framing = 'close';

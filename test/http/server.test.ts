@@ -236,6 +236,36 @@ describe('messages', () => {
     expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(['saw POST /up', 'saw GET /next']);
   });
 
+  it('a handler-set Transfer-Encoding: chunked wins: chunked body, no Content-Length (RFC 9112 §6.2, §6.3)', async () => {
+    running = await startServer((req, res) => {
+      res.setHeader('Transfer-Encoding', 'chunked');
+      if (req.url === '/both') res.setHeader('Content-Length', 5);
+      res.end('hello');
+    });
+    const r = await exchange(running.port, [`GET /end HTTP/1.1\r\n${H}\r\nGET /both HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+    const responses = r.data.toString('latin1').split(/(?=HTTP\/1\.1 200 OK\r\n)/);
+    expect(responses.length).toBe(2);
+    for (const text of responses) {
+      expect(text).toContain('\r\nTransfer-Encoding: chunked\r\n');
+      expect(text).not.toMatch(/content-length/i);
+      expect(text.endsWith('\r\n\r\n5\r\nhello\r\n0\r\n\r\n')).toBe(true);
+    }
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(['hello', 'hello']);
+    expect(r.cleanEof).toBe(true);
+  });
+
+  it('to an HTTP/1.0 client a handler-set Transfer-Encoding is dropped and the length is announced', async () => {
+    running = await startServer((_req, res) => {
+      res.setHeader('Transfer-Encoding', 'chunked');
+      res.end('hello');
+    });
+    const r = await exchange(running.port, ['GET / HTTP/1.0\r\n\r\n']);
+    const text = r.data.toString('latin1');
+    expect(text).not.toMatch(/transfer-encoding/i);
+    expect(text).toContain('\r\nContent-Length: 5\r\n');
+    expect(text.endsWith('\r\n\r\nhello')).toBe(true);
+  });
+
   it('204 and 304 carry no body and no framing headers', async () => {
     running = await startServer((req, res) => {
       res.statusCode = req.url === '/204' ? 204 : 304;
