@@ -7,7 +7,7 @@
  * The object only does the arithmetic and says what to do; the connection sends. Sequence numbers are
  * passed in so that "recover" (RFC 6582 §3.2) can be compared mod 2^32.
  */
-import { seqGe, seqGt } from '../wire/seq.ts';
+import { seqGe, seqLt } from '../wire/seq.ts';
 
 export enum DupAckAction {
   None = 0,
@@ -107,7 +107,7 @@ export class NewReno {
     if (this.dupAcks === 3) {
       // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover" (avoid a second reduction
       // for losses from the same window after a timeout).
-      if (!seqGt(ack, this.recover) && ack !== this.recover) return DupAckAction.None;
+      if (seqLt(ack, this.recover)) return DupAckAction.None;
       this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
       this.recover = sndMax;
       this.cwnd = this.ssthresh + 3 * this.mss;
@@ -124,7 +124,7 @@ export class NewReno {
    */
   enterSackRecovery(ack: number, flightSize: number, sndMax: number): boolean {
     if (this.inRecovery) return false;
-    if (!seqGt(ack, this.recover) && ack !== this.recover) return false;
+    if (seqLt(ack, this.recover)) return false;
     this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
     this.cwnd = this.ssthresh;
     this.recover = sndMax;

@@ -12,7 +12,8 @@
  * (RFC 5681/6582/3042), Scoreboard (SACK, RFC 2018/6675).
  */
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
-import { inWindow, seqAdd, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
+import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
+import { countDrop } from './counters.ts';
 import { DupAckAction } from './congestion.ts';
 import { State, canReceive } from './state.ts';
 import { TS_OPTION_BYTES } from './tcb.ts';
@@ -122,7 +123,7 @@ export class Connection extends TcbOutput {
     // sequence number may have wrapped into the window): ACK it (unless RST) and drop it. A TS.Recent
     // idle for more than 24 days is no longer a reference (§5.5).
     const ts = seg.options.timestamp;
-    if (this.tsOn && ts !== undefined && (f & RST) === 0 && ((ts.value - this.tsRecent) | 0) < 0) {
+    if (this.tsOn && ts !== undefined && (f & RST) === 0 && seqLt(ts.value, this.tsRecent)) {
       if (now - this.tsRecentAt <= PAWS_IDLE_MS) {
         this.host.counters.pawsRejected++;
         this.rcv.ackNow = true;
@@ -146,7 +147,7 @@ export class Connection extends TcbOutput {
         // RFC 9293 §3.10.7.4: send an ACK (this also answers a retransmitted FIN in TIME-WAIT).
         if (this.stateValue === State.TIME_WAIT && (f & FIN) !== 0) this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
         this.rcv.ackNow = true;
-      } else this.host.counters.dropped['rst-out-of-window'] = (this.host.counters.dropped['rst-out-of-window'] ?? 0) + 1;
+      } else countDrop(this.host.counters, 'rst-out-of-window');
       return;
     }
     this.lastRecvAt = now;
@@ -186,7 +187,7 @@ export class Connection extends TcbOutput {
     }
 
     // RFC 7323 §4.3: TS.Recent from a segment that covers Last.ACK.sent.
-    if (this.tsOn && ts !== undefined && seqLe(seg.seq, this.lastAckSent) && ((ts.value - this.tsRecent) | 0) >= 0) {
+    if (this.tsOn && ts !== undefined && seqLe(seg.seq, this.lastAckSent) && seqGe(ts.value, this.tsRecent)) {
       this.tsRecent = ts.value;
       this.tsRecentAt = now;
     }

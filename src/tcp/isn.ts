@@ -6,6 +6,14 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 
+/**
+ * F(data, secret): HMAC-SHA-256 truncated to 32 bits, the keyed hash of RFC 6528 §3 (ISNs); the
+ * layer uses it too for RFC 6056 port offsets and per-connection timestamp offsets.
+ */
+export function keyedHash32(key: Uint8Array, data: string | Uint8Array): number {
+  return createHmac('sha256', key).update(data).digest().readUInt32BE(0);
+}
+
 export type IsnFunction = (now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number) => number;
 
 export class IsnGenerator {
@@ -23,7 +31,7 @@ export class IsnGenerator {
     b.writeUInt16BE(localPort, 4);
     b.writeUInt32BE(remoteAddr >>> 0, 6);
     b.writeUInt16BE(remotePort, 10);
-    const f = createHmac('sha256', this.key).update(b).digest().readUInt32BE(0);
+    const f = keyedHash32(this.key, b);
     const m = Math.floor(now * 250) % 0x100000000;
     return (m + f) >>> 0;
   }

@@ -12,7 +12,7 @@
  */
 import { ACK, FIN, PSH, RST, SYN, type TcpSegmentInit } from '../wire/tcp.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
-import { seqAdd, seqGt, seqLt, seqMax, seqSub } from '../wire/seq.ts';
+import { seqAdd, seqGe, seqGt, seqLt, seqMax, seqSub } from '../wire/seq.ts';
 import { State } from './state.ts';
 import { TS_OPTION_BYTES, Tcb } from './tcb.ts';
 
@@ -63,8 +63,7 @@ export abstract class TcbOutput extends Tcb {
     if (this.retransmitHead) {
       this.retransmitHead = false;
       if (this.sndUna !== this.sndMax) {
-        this.dupsSinceRetransmit = 0;
-        this.retransmitDupBudget = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.sndMss) + 1;
+        this.startRetransmitRound();
         this.sendRange(now, emit, this.sndUna, true);
         this.rtoAt = now + this.rtt.rto;
         sentSomething = true;
@@ -154,7 +153,7 @@ export abstract class TcbOutput extends Tcb {
           // beyond the window, our later ACKs would carry a sequence number the peer finds
           // unacceptable while its window stays closed).
           this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
-          this.persistAt = now + Math.min(this.host.cfg.maxRtoMs, this.rtt.rto * 2 ** this.persistBackoff);
+          this.armPersist(now);
           break;
         }
         // SWS override (RFC 9293 §3.8.6.2.1): send what the small window allows.
@@ -177,15 +176,18 @@ export abstract class TcbOutput extends Tcb {
         else if (all && !this.noDelay && inflight > 0 && !this.finQueued) break;
       }
       if (len === 0) {
-        if (inflight === 0 && this.persistAt === Infinity && this.rtoAt === Infinity) {
-          this.persistAt = now + Math.min(this.host.cfg.maxRtoMs, this.rtt.rto * 2 ** this.persistBackoff);
-        }
+        if (inflight === 0 && this.persistAt === Infinity && this.rtoAt === Infinity) this.armPersist(now);
         break;
       }
       this.sendRange(now, emit, this.sndNxt, false, len);
       sent = true;
     }
     return sent;
+  }
+
+  /** The persist timer: RTO with exponential backoff, at most maxRtoMs (RFC 9293 §3.8.6.1). */
+  protected armPersist(now: number): void {
+    this.persistAt = now + Math.min(this.host.cfg.maxRtoMs, this.rtt.rto * 2 ** this.persistBackoff);
   }
 
   /**
@@ -275,7 +277,7 @@ export abstract class TcbOutput extends Tcb {
   protected eifelCheck(ack: number, ts: { value: number; echo: number } | undefined): void {
     const undoTsval = this.undoTsval;
     this.undoTsval = -1;
-    if (ts === undefined || ts.echo === 0 || ((ts.echo - undoTsval) | 0) >= 0) return;
+    if (ts === undefined || ts.echo === 0 || seqGe(ts.echo, undoTsval)) return;
     this.cc.cwnd = Math.max(this.cc.cwnd, this.undoCwnd);
     this.cc.ssthresh = Math.max(this.cc.ssthresh, this.undoSsthresh);
     this.cc.inRecovery = false;
@@ -346,8 +348,9 @@ export abstract class TcbOutput extends Tcb {
     if (this.tsOn) options = { timestamp: { value: this.tsNow(now), echo: this.tsRecent } };
     if (this.sackPermitted && !this.rcv.reasm.isEmpty && (flags & RST) === 0) {
       // RFC 2018 §4: report what we hold beyond RCV.NXT, as far as the option space (40 bytes, 12 of
-      // them timestamps) and the MTU (with this segment's data) allow.
-      const room = this.host.mtu - 40 - (this.tsOn ? TS_OPTION_BYTES : 0) - (payload === undefined ? 0 : payload.length);
+      // them timestamps) and the peer's MSS allow: options and data together must fit in it
+      // (RFC 6691 §2). sndMss is already the MSS less the timestamps.
+      const room = this.sndMss - (payload === undefined ? 0 : payload.length);
       const max = Math.min(this.tsOn ? 3 : 4, Math.floor((room - 4) / 8));
       if (max > 0) {
         const sack = this.rcv.reasm.blocks(max);

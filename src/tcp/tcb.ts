@@ -15,7 +15,7 @@ import { Receiver } from './receiver.ts';
 import { RttEstimator } from './rtt.ts';
 import { SendBuffer } from './sender.ts';
 import { Scoreboard } from './sack.ts';
-import { STATE_NAMES, State, canReceive, isSynchronized } from './state.ts';
+import { STATE_NAMES, State, canReceive, canSend, isSynchronized } from './state.ts';
 
 /** Tunables shared by all connections of a layer. */
 export interface ConnectionConfig {
@@ -300,7 +300,7 @@ export abstract class Tcb implements TcpConnection {
 
   write(data: Uint8Array): number {
     const s = this.stateValue;
-    if (this.finQueued || !(s === State.ESTABLISHED || s === State.CLOSE_WAIT || s === State.SYN_SENT || s === State.SYN_RECEIVED)) {
+    if (this.finQueued || !canSend(s)) {
       return 0;
     }
     const n = this.snd.write(data);

@@ -10,7 +10,7 @@
  *
  * DESIGN.md rule 7; RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN).
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
 import { IPPROTO_TCP, IPV4_HEADROOM } from '../ip/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -22,7 +22,7 @@ import { seqAdd, seqGt } from '../wire/seq.ts';
 import type { TcpConnection, TcpEndpointApi, TcpInfo, TcpListenerHandle, TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
-import { IsnGenerator, type IsnFunction } from './isn.ts';
+import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
 import { Listener } from './listener.ts';
 import { STATE_NAMES, State } from './state.ts';
 import { TimerHeap } from './timer-heap.ts';
@@ -89,7 +89,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private readonly challengeLimit: number;
   private challengeWindow = -1;
   private challengeCount = 0;
-  private readonly verifyChecksum: boolean;
+  /** parseTcp's options, made once (not an object per received segment). */
+  private readonly parseOpts: { readonly verifyChecksum: boolean };
   private established = 0;
   private readonly emitBound: (c: Tcb, seg: TcpSegmentInit) => void;
 
@@ -124,7 +125,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.synBacklog = opts.synBacklog ?? 256;
     [this.portLo, this.portHi] = opts.ephemeralPortRange ?? [49152, 65535];
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
-    this.verifyChecksum = opts.verifyChecksum ?? true;
+    this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
     this.emitBound = (c, seg) => this.output(c, seg);
   }
 
@@ -145,7 +146,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'not-our-address');
       return;
     }
-    const seg = parseTcp(payload, ip.src, ip.dst, { verifyChecksum: this.verifyChecksum });
+    const seg = parseTcp(payload, ip.src, ip.dst, this.parseOpts);
     if (seg instanceof WireError) {
       this.counters.badSegments++;
       countDrop(this.counters, seg.code);
@@ -350,7 +351,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   }
 
   private newConnection(remote: Ipv4Address, localPort: number, remotePort: number, passive: boolean): Connection {
-    const tsOffset = createHmac('sha256', this.key).update(`ts:${remote}:${remotePort}:${localPort}`).digest().readUInt32BE(0);
+    const tsOffset = keyedHash32(this.key, `ts:${remote}:${remotePort}:${localPort}`);
     return new Connection(this, this.address, localPort, remote, remotePort, passive, tsOffset);
   }
 
@@ -396,7 +397,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    */
   private pickEphemeral(remote: Ipv4Address, remotePort: number): number {
     const num = this.portHi - this.portLo + 1;
-    const offset = createHmac('sha256', this.key).update(`port:${this.address}:${remote}:${remotePort}`).digest().readUInt32BE(0);
+    const offset = keyedHash32(this.key, `port:${this.address}:${remote}:${remotePort}`);
     for (let count = 0; count < num; count++) {
       const port = this.portLo + ((offset + this.nextEphemeral + count) % num);
       if (!this.conns.has(remote, remotePort, port) && !this.listeners.has(port)) {

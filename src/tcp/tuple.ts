@@ -26,7 +26,7 @@ export class TupleMap<T> {
   }
 
   get(remoteAddress: number, remotePort: number, localPort: number): T | undefined {
-    let e = this.map.get(remoteAddress * 65536 + remotePort);
+    let e = this.map.get(remoteKey(remoteAddress, remotePort));
     while (e !== undefined && e.localPort !== localPort) e = e.next;
     return e?.value;
   }
@@ -37,7 +37,7 @@ export class TupleMap<T> {
 
   /** Insert; the tuple must not be present. */
   set(remoteAddress: number, remotePort: number, localPort: number, value: T): void {
-    const k = remoteAddress * 65536 + remotePort;
+    const k = remoteKey(remoteAddress, remotePort);
     const head = this.map.get(k);
     this.map.set(k, { localPort, value, next: head });
     this.count++;
@@ -45,7 +45,7 @@ export class TupleMap<T> {
 
   /** Remove the entry if it holds `value`; returns whether it did. */
   delete(remoteAddress: number, remotePort: number, localPort: number, value: T): boolean {
-    const k = remoteAddress * 65536 + remotePort;
+    const k = remoteKey(remoteAddress, remotePort);
     let prev: TupleEntry<T> | undefined;
     let e = this.map.get(k);
     while (e !== undefined && !(e.localPort === localPort && e.value === value)) {

@@ -43,6 +43,35 @@ describe('handshake', () => {
     expect(info).toMatchObject({ state: 'SYN-RECEIVED', mss: 536, sndWindowScale: 0, rcvWindowScale: 0, timestamps: false });
   });
 
+  it("SACK blocks on a data segment never push options + data past the peer's MSS (RFC 6691 §2)", () => {
+    const sim = new Sim(1);
+    let owner: Owner | undefined;
+    sim.b.listen(80, 8, (conn) => (owner = new Owner(conn)));
+    // The peer (a hand-driven client at A:4000) announces MSS 1000 on a 1500-byte link, as behind
+    // an MSS-clamping tunnel, with SACK and timestamps.
+    const opts = { mss: 1000, sackPermitted: true, timestamp: { value: 100, echo: 0 } };
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1000, ack: 0, flags: SYN, window: 65535, options: opts });
+    const synAck = sim.sent('b')[0]!;
+    const ts = { value: 101, echo: synAck.options.timestamp!.value };
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1001, ack: seqAdd(synAck.seq, 1), flags: ACK, window: 65535, options: { timestamp: ts } });
+    // Out-of-order data from the peer: the server now holds data beyond RCV.NXT and reports it in SACK blocks.
+    for (const at of [1101, 1301, 1501]) {
+      sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: at, ack: seqAdd(synAck.seq, 1), flags: ACK, window: 65535, options: { timestamp: ts }, payload: new Uint8Array(100) });
+    }
+    expect(owner).toBeDefined();
+    const sack = sim.sent('b').at(-1)!.options.sack!;
+    expect(sack[0]).toEqual([1501, 1601]); // RFC 2018 §4: the most recent block first
+    expect([...sack].sort((x, y) => x[0] - y[0])).toEqual([[1101, 1201], [1301, 1401], [1501, 1601]]);
+    sim.clearLog();
+    owner!.sendAll(pattern(5000, 1));
+    sim.flush();
+    const data = sim.sent('b').filter((seg) => seg.payload.length > 0);
+    expect(data.length).toBeGreaterThan(0);
+    for (const seg of data) expect(seg.payload.length + seg.dataOffset - 20).toBeLessThanOrEqual(1000);
+    expect(data[0]!.payload.length).toBe(988); // 1000 - 12 (timestamps): no room left for SACK blocks
+    expect(data[0]!.options.sack).toBeUndefined();
+  });
+
   it('smaller MTU gives a smaller MSS', () => {
     const sim = new Sim(1, {}, {}, 576);
     established(sim);
