@@ -104,13 +104,16 @@ export class Stack {
   private requestFlush(): void {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      if (this.closed) return;
-      this.tcpLayer.flush(this.clock.now());
-      this.schedule();
-    });
+    queueMicrotask(this.flushTask);
   }
+
+  /** The microtask requestFlush queues, made once (socket writes ask for it every tick). */
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    if (this.closed) return;
+    this.tcpLayer.flush(this.clock.now());
+    this.schedule();
+  };
 
   /**
    * Node runs expired timers before it polls for I/O, so packets that arrived meanwhile (say, the ACK
