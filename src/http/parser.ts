@@ -120,6 +120,12 @@ function bareCr(): never {
   return fail('ERR_HTTP_BARE_CR', 400, 'bare CR in message framing');
 }
 
+function bareLf(): never {
+  // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF. The §2.2 leniency (a bare
+  // LF as a line end) covers the start line and field lines only, not the chunked framing.
+  return fail('ERR_HTTP_BARE_LF', 400, 'bare LF in chunked framing');
+}
+
 export class HttpRequestParser {
   private readonly handlers: HttpParserHandlers;
   private readonly limits: HttpParserLimits;
@@ -262,8 +268,10 @@ export class HttpRequestParser {
   /** One line, buf[start, end) without its LF. */
   private onLine(buf: Buffer, start: number, end: number): void {
     const rawLen = end - start + 1;
-    // RFC 9112 §2.2: CRLF ends a line; a recipient MAY also accept a bare LF, which we do.
-    if (end > start && buf[end - 1] === CR) end--;
+    // RFC 9112 §2.2: CRLF ends a line; a recipient MAY also accept a bare LF, which we do for the
+    // start line and field lines (chunk lines insist on CRLF, below).
+    const crlf = end > start && buf[end - 1] === CR;
+    if (crlf) end--;
     switch (this.state) {
       case S_START:
         // RFC 9112 §2.2: ignore empty line(s) received before the request line.
@@ -294,6 +302,7 @@ export class HttpRequestParser {
         this.fieldLine(buf, start, end);
         return;
       case S_CHUNK_SIZE:
+        if (!crlf) bareLf();
         this.chunkSizeLine(buf, start, end);
         return;
       case S_CHUNK_DATA_END:
@@ -302,6 +311,7 @@ export class HttpRequestParser {
           if (buf.indexOf(CR, start) >= 0 && buf.indexOf(CR, start) < end) bareCr();
           fail('ERR_HTTP_INVALID_CHUNK', 400, 'chunk data longer than its chunk-size');
         }
+        if (!crlf) bareLf();
         this.state = S_CHUNK_SIZE;
         return;
       default:

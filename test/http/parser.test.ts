@@ -81,6 +81,13 @@ describe('HttpRequestParser: valid requests', () => {
     expect(p.heads[0]!.url).toBe('/');
   });
 
+  it('still accepts bare LF on the start line, header and trailer field lines around a CRLF-framed chunked body', () => {
+    const p = parseAllWays('POST /c HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\nX-T: 1\n\n');
+    expect(p.error).toBeUndefined();
+    expect(p.bodies).toEqual(['abc']);
+    expect(p.trailers).toEqual([{ 'x-t': '1' }]);
+  });
+
   it('reads a Content-Length body and the pipelined request after it', () => {
     const p = parseAllWays(
       'POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world' + 'GET /next HTTP/1.1\r\nHost: h\r\n\r\n',
@@ -156,6 +163,11 @@ describe('HttpRequestParser: rejections with their status', () => {
     ['bad chunk size', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'ERR_HTTP_INVALID_CHUNK', 400],
     ['chunk data overrun', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n', 'ERR_HTTP_INVALID_CHUNK', 400],
     ['control byte in value', 'GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n', 'ERR_HTTP_INVALID_HEADER_VALUE', 400],
+    // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; the §2.2 bare-LF leniency is for start and field lines only.
+    ['bare LF after chunk-size', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n', 'ERR_HTTP_BARE_LF', 400],
+    ['bare LF after chunk-ext', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\nhello\r\n0\r\n\r\n', 'ERR_HTTP_BARE_LF', 400],
+    ['bare LF after chunk-data', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n', 'ERR_HTTP_BARE_LF', 400],
+    ['bare LF after last-chunk', 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\r\n', 'ERR_HTTP_BARE_LF', 400],
   ];
   for (const [name, text, code, status] of cases) {
     it(`${name} -> ${status} ${code}`, () => {

@@ -292,6 +292,7 @@ describe('bad requests: exact status, then a clean close', () => {
     ['HTTP/2.0', 'GET / HTTP/2.0\r\n\r\n', 505],
     ['bad method', `G@T / HTTP/1.1\r\n${H}\r\n`, 400],
     ['space before colon', `GET / HTTP/1.1\r\nHost : t\r\n\r\n`, 400],
+    ['bare LF after chunk data', `POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n`, 400],
   ];
   for (const [name, text, status] of cases) {
     it(`${name} -> ${status}`, async () => {
