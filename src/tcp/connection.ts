@@ -2,7 +2,7 @@
  * A connection: the TCB's event processing (RFC 9293 §3.10). No I/O (DESIGN.md rule 4):
  *
  *   process(now, seg)    a parsed segment for this 4-tuple, handled in the order of §3.10.7.3/§3.10.7.4
- *   dispatch(now, emit)  runs due timers, then hands out the segments to send (output.ts)
+ *   dispatch(now)        runs due timers, then hands out the segments to send (output.ts)
  *   pollAt()             the earliest deadline (retransmission, tail loss probe, persist, delayed ACK,
  *                        keep-alive, FIN-WAIT-2, TIME-WAIT), or Infinity
  *
@@ -21,7 +21,6 @@ import { TcbOutput } from './output.ts';
 
 export type { ConnectionConfig, ConnectionHost } from './tcb.ts';
 
-export type { Emit } from './output.ts';
 
 /** RFC 7323 §5.5: 24 days, after which TS.Recent is invalid. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;

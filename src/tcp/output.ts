@@ -2,7 +2,7 @@
  * Output and loss recovery for a connection (the second half of the TCB; event processing is in
  * connection.ts, which extends this class):
  *
- *   dispatch(now, emit)   runs due timers, then emits what is due: RST, SYN/SYN-ACK, retransmissions,
+ *   dispatch(now)         runs due timers, then emits what is due: RST, SYN/SYN-ACK, retransmissions,
  *                         new data and FIN (windows, Nagle, SWS), pure ACKs, probes
  *
  * Loss recovery: fast retransmit / NewReno (RFC 5681, 6582) without SACK; with SACK (RFC 2018) a
@@ -16,9 +16,6 @@ import { seqAdd, seqGe, seqGt, seqLt, seqMax, seqSub } from '../wire/seq.ts';
 import { State } from './state.ts';
 import { TS_OPTION_BYTES, Tcb } from './tcb.ts';
 
-/** Hands a segment to the layer, which serializes it and sends it through IP. */
-export type Emit = (c: Tcb, seg: TcpSegmentInit) => void;
-
 export abstract class TcbOutput extends Tcb {
   abstract pollAt(): number;
   protected abstract runTimers(now: number): void;
@@ -30,14 +27,14 @@ export abstract class TcbOutput extends Tcb {
   // ---------------------------------------------------------------------------------------------
   // Output
 
-  /** Run due timers, then emit whatever is due. Returns nothing; `emit` serializes and sends. */
-  dispatch(now: number, emit: Emit): void {
+  /** Run due timers, then emit whatever is due through host.output (which serializes and sends). */
+  dispatch(now: number): void {
     this.dirty = false;
     if (this.pollAt() <= now) this.runTimers(now);
     if (this.rstPending) {
       this.rstPending = false;
       // RFC 9293 §3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>
-      this.emitSegment(now, emit, this.sndMax, RST | ACK, undefined, false);
+      this.emitSegment(now, this.sndMax, RST | ACK, undefined, false);
       this.host.counters.resetsSent++;
       return;
     }
@@ -46,48 +43,48 @@ export abstract class TcbOutput extends Tcb {
 
     if (this.needSyn) {
       this.needSyn = false;
-      this.sendSyn(now, emit);
+      this.sendSyn(now);
       return;
     }
     if (s === State.SYN_SENT || s === State.SYN_RECEIVED) {
       // Data written before the handshake waits; only ACKs here (challenge / duplicate).
-      if (this.rcv.ackNow && s === State.SYN_RECEIVED) this.emitSegment(now, emit, this.sndNxt, ACK, undefined, false);
+      if (this.rcv.ackNow && s === State.SYN_RECEIVED) this.emitSegment(now, this.sndNxt, ACK, undefined, false);
       return;
     }
     let sentSomething = false;
     if (this.rcv.ackNow && this.sackPermitted && !this.rcv.reasm.isEmpty) {
       // An ACK reporting out-of-order data goes alone, so that its SACK blocks fit (a full-size data
       // segment has no room for them) and the peer counts it as a duplicate ACK (RFC 5681 §4.2).
-      this.emitSegment(now, emit, this.sndMax, ACK, undefined, false);
+      this.emitSegment(now, this.sndMax, ACK, undefined, false);
     }
     if (this.retransmitHead) {
       this.retransmitHead = false;
       if (this.sndUna !== this.sndMax) {
         this.startRetransmitRound();
-        this.sendRange(now, emit, this.sndUna, true);
+        this.sendRange(now, this.sndUna, true);
         this.rtoAt = now + this.rtt.rto;
         sentSomething = true;
         if (this.cc.sackRecovery) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, this.sndMss));
       }
     }
-    if (this.cc.sackRecovery && s !== State.TIME_WAIT) sentSomething = this.sendSackHoles(now, emit) || sentSomething;
+    if (this.cc.sackRecovery && s !== State.TIME_WAIT) sentSomething = this.sendSackHoles(now) || sentSomething;
     if (sentSomething && this.cc.inRecovery) this.armTlp(now);
     if (this.tlpNow) {
       this.tlpNow = false;
-      if (this.sendTailLossProbe(now, emit)) sentSomething = true;
+      if (this.sendTailLossProbe(now)) sentSomething = true;
     }
-    if (s !== State.TIME_WAIT && s !== State.FIN_WAIT_2) sentSomething = this.sendData(now, emit) || sentSomething;
+    if (s !== State.TIME_WAIT && s !== State.FIN_WAIT_2) sentSomething = this.sendData(now) || sentSomething;
     if (this.keepAliveProbeNow) {
       this.keepAliveProbeNow = false;
-      this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
+      this.emitSegment(now, seqAdd(this.sndUna, -1), ACK, undefined, false);
       sentSomething = true;
     }
     // A pure ACK carries SND.MAX, not a pulled-back SND.NXT (as 4.4BSD tcp_output): after a go-back-N
     // the peer may have received beyond SND.NXT, and would find an older sequence number unacceptable.
-    if (!sentSomething && this.rcv.ackNow) this.emitSegment(now, emit, this.sndMax, ACK, undefined, false);
+    if (!sentSomething && this.rcv.ackNow) this.emitSegment(now, this.sndMax, ACK, undefined, false);
   }
 
-  protected sendSyn(now: number, emit: Emit): void {
+  protected sendSyn(now: number): void {
     const s = this.stateValue;
     const opts: { mss: number; windowScale?: number; sackPermitted?: boolean; timestamp?: { value: number; echo: number } } = {
       mss: this.rcvMss,
@@ -115,14 +112,14 @@ export abstract class TcbOutput extends Tcb {
       this.rcv.onAckSent();
     }
     this.segmentsOut++;
-    emit(this, seg);
+    this.host.output(this, seg);
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = seqMax(this.sndMax, this.sndNxt);
     this.rtoAt = now + this.rtt.rto;
   }
 
   /** Send new (or go-back-N re-sent) data and the FIN as the windows, Nagle and SWS allow. */
-  protected sendData(now: number, emit: Emit): boolean {
+  protected sendData(now: number): boolean {
     let sent = false;
     const mss = this.sndMss;
     const burst = this.superSegmentBytes();
@@ -133,7 +130,7 @@ export abstract class TcbOutput extends Tcb {
       if (unsent <= 0) {
         // The FIN goes once all data is out (it needs no window); also after a go-back-N.
         if (this.finQueued && this.sndNxt === this.finSeq) {
-          this.sendRange(now, emit, this.sndNxt, false, 0);
+          this.sendRange(now, this.sndNxt, false, 0);
           sent = true;
         }
         this.probeNow = false;
@@ -152,12 +149,12 @@ export abstract class TcbOutput extends Tcb {
           // space is used, so SND.MAX never runs ahead of what the peer could accept (with a byte
           // beyond the window, our later ACKs would carry a sequence number the peer finds
           // unacceptable while its window stays closed).
-          this.emitSegment(now, emit, seqAdd(this.sndUna, -1), ACK, undefined, false);
+          this.emitSegment(now, seqAdd(this.sndUna, -1), ACK, undefined, false);
           this.armPersist(now);
           break;
         }
         // SWS override (RFC 9293 §3.8.6.2.1): send what the small window allows.
-        this.sendRange(now, emit, this.sndNxt, false, Math.min(usable, unsent, mss));
+        this.sendRange(now, this.sndNxt, false, Math.min(usable, unsent, mss));
         break;
       }
       let len = usable <= 0 ? 0 : Math.min(unsent, burst, usable);
@@ -179,7 +176,7 @@ export abstract class TcbOutput extends Tcb {
         if (inflight === 0 && this.persistAt === Infinity && this.rtoAt === Infinity) this.armPersist(now);
         break;
       }
-      this.sendRange(now, emit, this.sndNxt, false, len);
+      this.sendRange(now, this.sndNxt, false, len);
       sent = true;
     }
     return sent;
@@ -246,9 +243,9 @@ export abstract class TcbOutput extends Tcb {
    * RFC 8985 §7.3: send one new segment if the receive window allows, else retransmit the last
    * segment sent. Either way the ACK it draws (with SACK blocks) can start fast recovery.
    */
-  protected sendTailLossProbe(now: number, emit: Emit): boolean {
+  protected sendTailLossProbe(now: number): boolean {
     if (this.cc.inRecovery) {
-      this.sendRange(now, emit, this.sndUna, true);
+      this.sendRange(now, this.sndUna, true);
       if (this.cc.sackRecovery) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, this.sndMss));
       this.startRetransmitRound();
       this.rtoAt = now + this.rtt.rto;
@@ -257,12 +254,12 @@ export abstract class TcbOutput extends Tcb {
     }
     const unsent = this.snd.size - seqSub(this.sndNxt, this.sndBase);
     if (unsent > 0 && this.sndWnd - seqSub(this.sndNxt, this.sndUna) >= Math.min(unsent, this.sndMss)) {
-      this.sendRange(now, emit, this.sndNxt, false, Math.min(unsent, this.sndMss));
+      this.sendRange(now, this.sndNxt, false, Math.min(unsent, this.sndMss));
       return true;
     }
     const dataEnd = this.finQueued && seqGt(this.sndMax, this.finSeq) ? this.finSeq : this.sndMax;
     const start = seqSub(dataEnd, this.sndUna) > this.sndMss ? seqAdd(dataEnd, -this.sndMss) : this.sndUna;
-    this.sendRange(now, emit, start, true, seqSub(dataEnd, start));
+    this.sendRange(now, start, true, seqSub(dataEnd, start));
     this.rtoAt = now + this.rtt.rto;
     return true;
   }
@@ -293,13 +290,13 @@ export abstract class TcbOutput extends Tcb {
   }
 
   /** During SACK recovery, retransmit presumed-lost holes while cwnd - pipe >= 1 SMSS. */
-  protected sendSackHoles(now: number, emit: Emit): boolean {
+  protected sendSackHoles(now: number): boolean {
     let sent = false;
     for (let guard = 0; guard < 1000; guard++) {
       if (this.cc.cwnd - this.pipe() < this.sndMss) break;
       const hole = this.sb.nextLostHole(seqMax(this.highRxt, this.sndUna), this.sndMss);
       if (hole === undefined) break;
-      this.sendRange(now, emit, hole[0], true, hole[1]);
+      this.sendRange(now, hole[0], true, hole[1]);
       this.highRxt = seqAdd(hole[0], hole[1]);
       sent = true;
     }
@@ -311,7 +308,7 @@ export abstract class TcbOutput extends Tcb {
    * reaches the end of the queued data after shutdown(). `head`: a retransmission at SND.UNA that
    * does not move SND.NXT (fast retransmit, partial ACK).
    */
-  protected sendRange(now: number, emit: Emit, seq: number, head: boolean, maxLen = this.sndMss): void {
+  protected sendRange(now: number, seq: number, head: boolean, maxLen = this.sndMss): void {
     const off = seqSub(seq, this.sndBase);
     const avail = Math.max(0, this.snd.size - Math.max(0, off));
     const len = Math.min(maxLen, avail);
@@ -325,7 +322,7 @@ export abstract class TcbOutput extends Tcb {
       this.retransmits++;
       this.host.counters.retransmits++;
     }
-    this.emitSegment(now, emit, seq, flags, payload, false);
+    this.emitSegment(now, seq, flags, payload, false);
     const segEnd = seqAdd(end, flags & FIN ? 1 : 0);
     if (!head) {
       if (!isRetransmit && this.rttStart < 0 && !this.tsOn) {
@@ -343,7 +340,7 @@ export abstract class TcbOutput extends Tcb {
     }
   }
 
-  protected emitSegment(now: number, emit: Emit, seq: number, flags: number, payload: Uint8Array | undefined, syn: boolean): void {
+  protected emitSegment(now: number, seq: number, flags: number, payload: Uint8Array | undefined, syn: boolean): void {
     let options: TcpOptions | undefined;
     if (this.tsOn) options = { timestamp: { value: this.tsNow(now), echo: this.tsRecent } };
     if (this.sackPermitted && !this.rcv.reasm.isEmpty && (flags & RST) === 0) {
@@ -370,6 +367,6 @@ export abstract class TcbOutput extends Tcb {
     this.lastAckSent = this.rcv.rcvNxt;
     this.rcv.onAckSent();
     this.segmentsOut++;
-    emit(this, seg);
+    this.host.output(this, seg);
   }
 }

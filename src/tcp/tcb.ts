@@ -6,7 +6,7 @@
  */
 import { SocketError } from '../util/errors.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
-import type { TcpSegment } from '../wire/tcp.ts';
+import type { TcpSegment, TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd, seqGt } from '../wire/seq.ts';
 import type { ConnectionEvents, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
 import { NewReno } from './congestion.ts';
@@ -58,6 +58,8 @@ export interface ConnectionHost {
   /** Largest datagram the layer below takes as a TCP super-segment; 0: none (or cfg.tso is off). */
   readonly tsoMaxSize: number;
   markDirty(c: Tcb): void;
+  /** Serialize one of the connection's segments and send it (TcpLayer.output). */
+  output(c: Tcb, seg: TcpSegmentInit): void;
   /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
   sendReset(now: number, c: Tcb, seq: number, ack: number, withAck: boolean): void;
   stateChanged(c: Tcb, from: State, to: State): void;

@@ -92,7 +92,6 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   /** parseTcp's options, made once (not an object per received segment). */
   private readonly parseOpts: { readonly verifyChecksum: boolean };
   private established = 0;
-  private readonly emitBound: (c: Tcb, seg: TcpSegmentInit) => void;
 
   constructor(opts: TcpLayerOptions) {
     this.address = typeof opts.address === 'number' ? opts.address >>> 0 : parseIpv4Address(opts.address);
@@ -126,7 +125,6 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     [this.portLo, this.portHi] = opts.ephemeralPortRange ?? [49152, 65535];
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
     this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
-    this.emitBound = (c, seg) => this.output(c, seg);
   }
 
   get mtu(): number {
@@ -299,7 +297,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // ---------------------------------------------------------------------------------------------
   // Outbound and timers
 
-  private output(c: Tcb, seg: TcpSegmentInit): void {
+  /** ConnectionHost.output: serialize a connection's segment and send it through IP. */
+  output(c: Tcb, seg: TcpSegmentInit): void {
     const plen = seg.payload === undefined ? 0 : seg.payload.length;
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     this.counters.segmentsOut++;
@@ -322,7 +321,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       const list = this.dirtyList;
       for (let i = 0; i < list.length; i++) {
         const c = list[i]!;
-        c.dispatch(now, this.emitBound);
+        c.dispatch(now);
         if (c.stateValue === State.CLOSED) this.release(c);
         else this.heap.schedule(c, c.pollAt());
       }
