@@ -271,13 +271,23 @@ export class HttpConnection implements ResponseOwner {
     // A request whose body broke off gets no response: drop it from the queue.
     const cur = this.current;
     this.current = undefined;
+    let cutShort = false;
     if (cur) {
       const idx = this.queue.findIndex((r) => r.req === cur);
       if (idx >= 0) {
         const [res] = this.queue.splice(idx, 1);
+        cutShort = res!.onWire;
         res!.destroy();
       }
       cur.destroy();
+    }
+    if (cutShort) {
+      // Its head (and maybe part of its body) is already on the wire: an error response now would
+      // be read as more of that body. Close instead; with its Content-Length or chunked framing
+      // (a request with a chunked body is HTTP/1.1) the client sees the response cut short
+      // (RFC 9112 §8: an incomplete message).
+      this.end();
+      return;
     }
     this.finalError = errorResponse(err.status, this.host.date());
     this.afterQueueChange();

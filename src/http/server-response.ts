@@ -303,6 +303,11 @@ export class ServerResponse extends Writable {
     if (finalCb) this.finish(finalCb);
   }
 
+  /** @internal Some of this response (its head at least) has been handed to the socket. */
+  get onWire(): boolean {
+    return this.active && this.headersSent && this.head === undefined;
+  }
+
   /** @internal Bytes of this response written so far, body only. */
   get bodyBytesWritten(): number {
     return this.bodyBytes;

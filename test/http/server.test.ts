@@ -309,6 +309,42 @@ describe('bad requests: exact status, then a clean close', () => {
     });
   }
 
+  it('a parse error after a response has started on the wire closes it truncated, with no error response after it', async () => {
+    running = await startServer((_req, res) => {
+      res.write('partial'); // head and first chunk go out at once; the body is still arriving
+    });
+    const errors: string[] = [];
+    running.server.on('clientError', (e: { code: string }) => errors.push(e.code));
+    const head = `POST /p HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`;
+    const r = await exchange(running.port, [head, 'zz\r\n'], { gapMs: 50 });
+    const text = r.data.toString('latin1');
+    expect(text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(text).toContain('\r\nTransfer-Encoding: chunked\r\n');
+    // The partial body and nothing after it: no 400 glued onto the unfinished chunked body.
+    expect(text.endsWith('\r\n\r\n7\r\npartial\r\n')).toBe(true);
+    expect(text.match(/HTTP\/1\.1 /g)!.length).toBe(1);
+    expect(r.cleanEof).toBe(true);
+    expect(errors).toEqual(['ERR_HTTP_INVALID_CHUNK']);
+  });
+
+  it('a parse error in a request whose response is still held: that response is dropped, the 400 follows the earlier ones', async () => {
+    running = await startServer((req, res) => {
+      if (req.url === '/first') setTimeout(() => res.end('first'), 50);
+      else res.write('partial'); // held: not its turn yet
+    });
+    const r = await exchange(
+      running.port,
+      [`GET /first HTTP/1.1\r\n${H}\r\nPOST /p HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`, 'zz\r\n'],
+      { gapMs: 10 },
+    );
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([200, 400]);
+    expect(rs[0]!.body.toString()).toBe('first');
+    expect(rs[1]!.headers['connection']).toBe('close');
+    expect(r.data.toString('latin1')).not.toContain('partial');
+    expect(r.cleanEof).toBe(true);
+  });
+
   it('earlier pipelined requests are answered before the error; other connections go on', async () => {
     running = await startServer(testHandler);
     const r = await exchange(running.port, [`GET /delay/50 HTTP/1.1\r\n${H}\r\nGET / HTTP/9.9\r\n\r\nGET /never HTTP/1.1\r\n${H}\r\n`]);
