@@ -5,17 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { createDemoHandler } from '../../src/app/demo-site.ts';
 import { createHttpServer } from '../../src/http/server.ts';
-import { existsSync } from 'node:fs';
+import { createMemoryLink } from '../../src/link/memory-device.ts';
+import { createStack } from '../../src/stack.ts';
 import { SystemClock } from '../../src/util/clock.ts';
 import { parseResponses } from './http-client.ts';
 
-// The stack is being assembled concurrently: run once its TCP layer is there, skip (saying so) before.
-const stackReady = existsSync(new URL('../../src/tcp/tcp-layer.ts', import.meta.url));
-
-describe.skipIf(!stackReady)('HTTP over two tunstack stacks on a memory link', () => {
+describe('HTTP over two tunstack stacks on a memory link', () => {
   it('pipelined requests, /conn with real TCP numbers, a 2 MB /bytes, clean close', async () => {
-    const { createMemoryLink } = await import('../../src/link/memory-device.ts');
-    const { createStack } = await import('../../src/stack.ts');
     const clock = new SystemClock();
     const [a, b] = createMemoryLink(clock, { latencyMs: 1 });
     const server = createStack({ device: a, address: '10.0.0.2', clock });
