@@ -147,17 +147,24 @@ export class ServerResponse extends Writable {
       encoding = undefined;
     }
     if (!this.headersSent) {
-      // The whole body is known now: announce its length (RFC 9110 §8.6).
-      const len = chunk === undefined || chunk === null ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
-      this.buildHead(len);
+      // The whole body is known now: announce its length (RFC 9110 §8.6). Not for a HEAD ended
+      // without a body, though: the length GET would have is unknown here, and Content-Length: 0
+      // would claim it is empty (RFC 9110 §8.6, §9.3.2); say nothing, as node:http does.
+      const bare = chunk === undefined || chunk === null;
+      const len = bare ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+      this.buildHead(len, bare && this.req.method === 'HEAD');
     }
     if (chunk === undefined || chunk === null) super.end(cb);
     else super.end(chunk, encoding, cb);
     return this;
   }
 
-  /** Decide framing and persistence, and serialize the head, once (RFC 9112 §4, §6.3, §9.3). */
-  private buildHead(knownLength: number | undefined): void {
+  /**
+   * Decide framing and persistence, and serialize the head, once (RFC 9112 §4, §6.3, §9.3).
+   * `knownLength`: the body's length when end() knows it, undefined while it is being streamed;
+   * `headUnframed`: a HEAD ended with no body, which announces no framing of its own.
+   */
+  private buildHead(knownLength: number | undefined, headUnframed = false): void {
     this.headersSent = true;
     const req = this.req;
     const status = this.statusCode;
@@ -194,6 +201,8 @@ export class ServerResponse extends Writable {
     } else if (userLength !== undefined) {
       this.framing = 'length';
       this.contentLength = Number(userLength);
+    } else if (headUnframed) {
+      this.framing = 'none';
     } else if (knownLength !== undefined) {
       this.framing = 'length';
       this.contentLength = knownLength;

@@ -403,6 +403,29 @@ describe('over an in-memory Duplex pair, in virtual time', () => {
   });
 });
 
+describe('HEAD ended with a bare end() (RFC 9110 §9.3.2, §8.6)', () => {
+  it('announces no Content-Length unless the handler set one; the next request still parses', async () => {
+    const server = createHttpServer(undefined, { wallClock: () => Date.UTC(2026, 0, 2, 3, 4, 5) }, (req: IncomingRequest, res: ServerResponse) => {
+      if (req.url === '/set') res.setHeader('Content-Length', 1234);
+      if (req.method === 'HEAD') res.end();
+      else res.end('got');
+    });
+    const [client, serverEnd] = duplexPair();
+    server.handleConnection(serverEnd);
+    const got: Buffer[] = [];
+    client.on('data', (d: Buffer) => got.push(d));
+    const ended = new Promise((r) => client.on('end', r));
+    client.write(`HEAD /bare HTTP/1.1\r\n${H}\r\nHEAD /set HTTP/1.1\r\n${H}\r\nGET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    await ended;
+    const date = 'Date: Fri, 02 Jan 2026 03:04:05 GMT\r\nServer: tunstack\r\n';
+    expect(Buffer.concat(got).toString('latin1')).toBe(
+      `HTTP/1.1 200 OK\r\n${date}Connection: keep-alive\r\nKeep-Alive: timeout=5, max=99\r\n\r\n` +
+        `HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n${date}Connection: keep-alive\r\nKeep-Alive: timeout=5, max=98\r\n\r\n` +
+        `HTTP/1.1 200 OK\r\n${date}Content-Length: 3\r\nConnection: close\r\n\r\ngot`,
+    );
+  });
+});
+
 describe('server behaviour', () => {
   it('closing with unread data still ends with FIN, not RST (the rest is read and discarded)', async () => {
     running = await startServer(testHandler);
