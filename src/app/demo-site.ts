@@ -151,26 +151,25 @@ function parseCount(s: string): number | undefined {
 }
 
 export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
-  // Per-connection request counters, keyed by socket (gone with the socket).
-  const counts = new WeakMap<object, number>();
   const serveStatic = options.root === undefined ? undefined : staticFiles(options.root);
   // One pattern block, built once per handler: any chunk of /bytes is a subarray of it.
   const block = Buffer.allocUnsafe(STREAM_CHUNK + PATTERN_MOD);
   for (let i = 0; i < block.length; i++) block[i] = patternByte(i);
 
-  function connView(req: IncomingRequest, n: number): ConnView {
+  function connView(req: IncomingRequest): ConnView {
     const s: SocketLike = req.socket;
     const info = typeof s.tcpInfo === 'function' ? s.tcpInfo() : undefined;
     return {
       client: { address: s.remoteAddress, port: s.remotePort },
       server: { address: s.localAddress, port: s.localPort },
-      requestOnConnection: n,
+      requestOnConnection: req.requestNumber,
       httpVersion: req.httpVersion,
       transport: info ? 'tunstack' : 'node:net',
       tcp: info ? tcpView(info) : undefined,
     };
   }
 
+  /** Stream `total` (> 0) pattern bytes; the last piece goes out with end(). */
   function streamBytes(res: ServerResponse, total: number): void {
     let offset = 0;
     let stopped = false;
@@ -192,7 +191,6 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
           return;
         }
       }
-      if (!stopped && offset >= total) res.end();
     };
     pump();
   }
@@ -220,8 +218,6 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
   }
 
   return function demoHandler(req: IncomingRequest, res: ServerResponse): void {
-    const n = (counts.get(req.socket) ?? 0) + 1;
-    counts.set(req.socket, n);
     let target = req.url;
     // RFC 9112 §3.2.2: a server MUST accept the absolute-form ("GET http://host/path"): keep the path.
     const scheme = target.indexOf('://');
@@ -251,7 +247,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
       }
       serveStatic(req, res, urlPath, urlPath === '/')
         .then((r) => {
-          if (r === 'not-found') sendText(res, 200, renderPage(connView(req, n)), 'text/html; charset=utf-8');
+          if (r === 'not-found') sendText(res, 200, renderPage(connView(req)), 'text/html; charset=utf-8');
         })
         .catch(() => {
           if (!res.headersSent) sendText(res, 500, 'Internal Server Error\n');
@@ -267,10 +263,10 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
     }
     switch (route) {
       case '/':
-        sendText(res, 200, renderPage(connView(req, n)), 'text/html; charset=utf-8');
+        sendText(res, 200, renderPage(connView(req)), 'text/html; charset=utf-8');
         return;
       case '/conn':
-        sendJson(res, connView(req, n));
+        sendJson(res, connView(req));
         return;
       case '/stats':
         sendJson(res, { stats: options.stats?.() ?? null, connections: options.connectionTable?.() ?? null });

@@ -77,6 +77,15 @@ describe('demo site routes', () => {
     expect(j1.transport).toBe('node:net');
   });
 
+  it("the request number is the connection's, also when another handler answers some of its requests", async () => {
+    const demo = createDemoHandler();
+    running = await startServer((req, res) => (req.url === '/other' ? res.end('other') : demo(req, res)));
+    const rs = await get(`GET /other HTTP/1.1\r\n${H}\r\nGET /conn HTTP/1.1\r\n${H}\r\nGET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    expect(rs[0]!.body.toString()).toBe('other');
+    expect(JSON.parse(rs[1]!.body.toString()).requestOnConnection).toBe(2);
+    expect(rs[2]!.body.toString()).toContain('request <strong>#3</strong>');
+  });
+
   it('/echo returns the request as received', async () => {
     running = await startServer(createDemoHandler());
     const [r] = await get(`POST /echo?q=1 HTTP/1.1\r\n${H}X-Mixed-Case: Val\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`);
