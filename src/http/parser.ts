@@ -94,6 +94,16 @@ const TCHAR: Uint8Array = (() => {
   return t;
 })();
 
+/** token = 1*tchar (RFC 9110 §5.6.2): field names, methods. Shared with the response side. */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    // charCodeAt may exceed 0xff: outside the table, hence not a tchar.
+    if (TCHAR[s.charCodeAt(i)] !== 1) return false;
+  }
+  return true;
+}
+
 /** field-vchar / SP / HTAB (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB. Also fine for chunk-ext. */
 const FIELD_CHAR: Uint8Array = (() => {
   const t = new Uint8Array(256);

@@ -12,6 +12,7 @@
 import { Writable } from 'node:stream';
 import { TunstackError } from '../util/errors.ts';
 import type { IncomingRequest } from './incoming-request.ts';
+import { isToken } from './parser.ts';
 import { reasonPhrase, statusHasNoBody } from './status-codes.ts';
 import type { SocketLike } from './types.ts';
 
@@ -30,17 +31,6 @@ type HeaderValue = string | number | readonly string[];
 
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
-
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok =
-      (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "!#$%&'*+-.^_`|~".includes(s[i]!);
-    if (!ok) return false;
-  }
-  return true;
-}
 
 /** No CR, LF or NUL in a field value: that would split the response (RFC 9110 §5.5). */
 function checkValue(name: string, v: string): void {

@@ -2,6 +2,7 @@ import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/util/clock.ts';
 import { createHttpServer, type RequestHandler } from '../../src/http/server.ts';
+import { isToken } from '../../src/http/parser.ts';
 import type { IncomingRequest } from '../../src/http/incoming-request.ts';
 import type { ServerResponse } from '../../src/http/server-response.ts';
 import { exchange, parseResponses, startServer, type Running } from './http-client.ts';
@@ -510,6 +511,33 @@ describe('server behaviour', () => {
     const r = await exchange(running.port, [`GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
     expect(parseResponses(r.data)[0]!.body.toString()).toBe('ok');
     expect(caught).toEqual(['ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN']);
+  });
+
+  it('setHeader accepts exactly the token names the parser accepts (RFC 9110 §5.6.2 tchar)', async () => {
+    const tchar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const chars = Array.from({ length: 0x110 }, (_, c) => String.fromCharCode(c));
+    for (const ch of chars) expect(isToken(`X${ch}`), `0x${ch.charCodeAt(0).toString(16)}`).toBe(tchar.includes(ch));
+    expect(isToken('')).toBe(false);
+    const accepted: string[] = [];
+    const server = createHttpServer(undefined, (_req: IncomingRequest, res: ServerResponse) => {
+      for (const ch of chars) {
+        try {
+          res.setHeader(`X${ch}`, 'v');
+          res.removeHeader(`X${ch}`);
+          accepted.push(ch);
+        } catch (e) {
+          expect((e as { code: string }).code).toBe('ERR_INVALID_HTTP_TOKEN');
+        }
+      }
+      res.end();
+    });
+    const [client, serverEnd] = duplexPair();
+    server.handleConnection(serverEnd);
+    client.resume();
+    const ended = new Promise((r) => client.on('end', r));
+    client.write(`GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    await ended;
+    expect(accepted.join('')).toBe(chars.filter((ch) => tchar.includes(ch)).join(''));
   });
 
   it('close(): idle connections end now, a busy one after its response (with Connection: close)', async () => {
