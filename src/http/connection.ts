@@ -224,11 +224,11 @@ export class HttpConnection implements ResponseOwner {
     if (req && !req.destroyed && !req.push(chunk)) this.bodyBackpressure = true;
   }
 
-  private onComplete(trailers: Record<string, string> | undefined, raw: string[]): void {
+  private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
     const req = this.current;
     this.current = undefined;
     if (req) {
-      if (trailers) {
+      if (trailers && raw) {
         req.trailers = { ...trailers };
         req.rawTrailers = raw;
       }

@@ -64,8 +64,11 @@ export interface HttpParserHandlers {
   onHead(head: RequestHead): void;
   /** A piece of the (de-chunked) body; a view into the caller's input buffer. */
   onBody(chunk: Buffer): void;
-  /** The message is complete; trailers only for chunked bodies that had some (RFC 9112 §7.1.2). */
-  onComplete(trailers: Record<string, string> | undefined, rawTrailers: string[]): void;
+  /**
+   * The message is complete; trailers (combined, and as received) only for chunked bodies that had
+   * some (RFC 9112 §7.1.2), else both undefined.
+   */
+  onComplete(trailers: Record<string, string> | undefined, rawTrailers: string[] | undefined): void;
 }
 
 // Parser states. Line states read up to LF; data states count bytes.
@@ -119,6 +122,20 @@ function hexValue(c: number): number {
   if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
   if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
   return -1;
+}
+
+/**
+ * A field section as a record: lowercased names, repeated fields combined with ", " (RFC 9110
+ * §5.3), Cookie with "; " (RFC 6265 §5.4). For the header and the trailer section alike.
+ */
+function combineFields(raw: string[]): Record<string, string> {
+  const fields = Object.create(null) as Record<string, string>;
+  for (let k = 0; k < raw.length; k += 2) {
+    const name = raw[k]!.toLowerCase();
+    const prev = fields[name];
+    fields[name] = prev === undefined ? raw[k + 1]! : prev + (name === 'cookie' ? '; ' : ', ') + raw[k + 1]!;
+  }
+  return fields;
 }
 
 function fail(code: string, status: number, message: string): never {
@@ -210,7 +227,7 @@ export class HttpRequestParser {
           pos += take;
           if (this.remaining === 0) this.state = state === S_BODY ? S_START : S_CHUNK_DATA_END;
           this.handlers.onBody(piece);
-          if (this.remaining === 0 && state === S_BODY) this.complete(undefined);
+          if (this.remaining === 0 && state === S_BODY) this.complete();
           continue;
         }
         const lf = chunk.indexOf(LF, pos);
@@ -290,22 +307,14 @@ export class HttpRequestParser {
           fail('ERR_HTTP_URI_TOO_LONG', 414, `request line over ${this.limits.maxRequestLineBytes} bytes`);
         }
         this.requestLine(buf, start, end);
-        this.state = S_HEADER;
-        this.sectionBytes = 0;
-        this.fieldCount = 0;
-        this.raw = [];
+        this.startSection(S_HEADER);
         return;
       case S_HEADER:
-        if (end === start) {
-          this.headEnd();
-          return;
-        }
-        this.sectionBytes += rawLen;
-        this.fieldLine(buf, start, end);
-        return;
       case S_TRAILER:
+        // RFC 9112 §2.1 / §7.1.2: field lines up to an empty line, in either section.
         if (end === start) {
-          this.trailersEnd();
+          if (this.state === S_HEADER) this.headEnd();
+          else this.trailersEnd();
           return;
         }
         this.sectionBytes += rawLen;
@@ -327,6 +336,14 @@ export class HttpRequestParser {
       default:
         fail('ERR_HTTP_PARSER_STATE', 400, 'parser in an unexpected state');
     }
+  }
+
+  /** A header or trailer section begins: fresh size budget, field count and field list. */
+  private startSection(state: typeof S_HEADER | typeof S_TRAILER): void {
+    this.state = state;
+    this.sectionBytes = 0;
+    this.fieldCount = 0;
+    this.raw = [];
   }
 
   /** RFC 9112 §3: request-line = method SP request-target SP HTTP-version */
@@ -407,21 +424,14 @@ export class HttpRequestParser {
 
   private headEnd(): void {
     const raw = this.raw;
-    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-    let contentLength: string | undefined;
-    let te: string | undefined;
+    const headers = combineFields(raw);
+    // Repeated Content-Length, Transfer-Encoding and Connection fields are comma lists, read as
+    // one list below (RFC 9110 §5.3); Host fields are counted, since one value may hold a comma.
+    const contentLength = headers['content-length'];
+    const te = headers['transfer-encoding'];
+    const connection = headers['connection'];
     let hosts = 0;
-    let connection = '';
-    for (let k = 0; k < raw.length; k += 2) {
-      const name = raw[k]!.toLowerCase();
-      const value = raw[k + 1]!;
-      const prev = headers[name];
-      headers[name] = prev === undefined ? value : prev + (name === 'cookie' ? '; ' : ', ') + value;
-      if (name === 'content-length') contentLength = contentLength === undefined ? value : `${contentLength},${value}`;
-      else if (name === 'transfer-encoding') te = te === undefined ? value : `${te},${value}`;
-      else if (name === 'host') hosts++;
-      else if (name === 'connection') connection += `,${value}`;
-    }
+    for (let k = 0; k < raw.length; k += 2) if (raw[k]!.length === 4 && raw[k]!.toLowerCase() === 'host') hosts++;
     const minor = this.versionMinor;
     // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets 400.
     if (minor === 1 && hosts !== 1) {
@@ -451,7 +461,7 @@ export class HttpRequestParser {
       length = parseContentLength(contentLength);
     }
     let keepAlive = minor === 1;
-    if (connection.length > 0) {
+    if (connection !== undefined) {
       for (const opt of connection.split(',')) {
         const o = opt.trim().toLowerCase();
         if (o === 'close') {
@@ -485,7 +495,7 @@ export class HttpRequestParser {
       this.state = S_START;
     }
     this.handlers.onHead(head);
-    if (this.state === S_START) this.complete(undefined);
+    if (this.state === S_START) this.complete();
   }
 
   /** RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF; chunk-ext per §7.1.1. */
@@ -521,10 +531,7 @@ export class HttpRequestParser {
     }
     if (size === 0) {
       // last-chunk, then the trailer section (RFC 9112 §7.1.2)
-      this.state = S_TRAILER;
-      this.sectionBytes = 0;
-      this.fieldCount = 0;
-      this.raw = [];
+      this.startSection(S_TRAILER);
     } else {
       this.state = S_CHUNK_DATA;
       this.remaining = size;
@@ -532,24 +539,15 @@ export class HttpRequestParser {
   }
 
   private trailersEnd(): void {
-    const raw = this.raw;
-    let trailers: Record<string, string> | undefined;
-    if (raw.length > 0) {
-      trailers = Object.create(null) as Record<string, string>;
-      for (let k = 0; k < raw.length; k += 2) {
-        const name = raw[k]!.toLowerCase();
-        const prev = trailers[name];
-        trailers[name] = prev === undefined ? raw[k + 1]! : `${prev}, ${raw[k + 1]!}`;
-      }
-    }
     this.state = S_START;
-    this.complete(trailers);
+    const raw = this.raw;
+    if (raw.length > 0) this.handlers.onComplete(combineFields(raw), raw);
+    else this.complete();
   }
 
-  private complete(trailers: Record<string, string> | undefined): void {
-    const raw = trailers === undefined ? [] : this.raw;
-    this.raw = [];
-    this.handlers.onComplete(trailers, raw);
+  /** A message without trailers is complete. */
+  private complete(): void {
+    this.handlers.onComplete(undefined, undefined);
   }
 }
 

@@ -112,6 +112,28 @@ describe('HttpRequestParser: valid requests', () => {
     expect(p.heads[1]!.url).toBe('/after');
   });
 
+  it('combines trailer fields by the header rules, and hands raw trailers over only when there are some', () => {
+    const completions: [Record<string, string> | undefined, string[] | undefined][] = [];
+    const parser = new HttpRequestParser({
+      onHead: () => {},
+      onBody: () => {},
+      onComplete: (t, raw) => completions.push([t ? { ...t } : undefined, raw]),
+    });
+    const text =
+      'POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nCookie: a=1\r\nX-T: 1\r\ncookie: b=2\r\nx-t: 2\r\n\r\n' +
+      'POST /n HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' +
+      'POST /l HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz' +
+      'GET /g HTTP/1.1\r\nHost: h\r\n\r\n';
+    expect(parser.execute(Buffer.from(text))).toBe(text.length);
+    expect(completions).toEqual([
+      // RFC 9110 §5.3: repeated fields joined with ", "; Cookie with "; " (RFC 6265 §5.4), as in the header section.
+      [{ cookie: 'a=1; b=2', 'x-t': '1, 2' }, ['Cookie', 'a=1', 'X-T', '1', 'cookie', 'b=2', 'x-t', '2']],
+      [undefined, undefined],
+      [undefined, undefined],
+      [undefined, undefined],
+    ]);
+  });
+
   it('accepts identical repeated Content-Length values (RFC 9110 §8.6)', () => {
     const p = parseAllWays('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc');
     expect(p.error).toBeUndefined();
