@@ -42,6 +42,8 @@ export interface ConnectionHost {
   onConnectionClosed(conn: HttpConnection): void;
 }
 
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
 /** The parts of the error responses, built once: only the Date line is filled in per use. */
 const ERROR_PARTS: Readonly<Record<number, readonly [string, string]>> = Object.freeze(
   Object.fromEntries(
@@ -76,6 +78,8 @@ export class HttpConnection implements ResponseOwner {
   private readonly queue: ServerResponse[] = [];
   /** The request whose body is being received. */
   private current: IncomingRequest | undefined;
+  /** A request that expects 100-continue, queued behind other responses, its body not begun. */
+  private continueFor: IncomingRequest | undefined;
   /** Bytes received but held back while the parser is paused. */
   private pending: Buffer | undefined;
   private requests = 0;
@@ -199,12 +203,14 @@ export class HttpConnection implements ResponseOwner {
     const res = new ServerResponse(req, this, mustClose, s.holdLimitBytes);
     this.current = req;
     this.queue.push(res);
+    // RFC 9110 §10.1.1: tell a waiting client to go on sending the content; the 100 is part of this
+    // request's answer, so it waits for the responses before it (sent when this one becomes active).
+    const wantsContinue = head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0);
     if (this.queue.length === 1) {
       res.activate();
-      // RFC 9110 §10.1.1: tell a waiting client to go on sending the content.
-      if (head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0)) {
-        this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
-      }
+      if (wantsContinue) this.socket.write(CONTINUE);
+    } else if (wantsContinue) {
+      this.continueFor = req;
     }
     this.updateTimer();
     try {
@@ -221,12 +227,15 @@ export class HttpConnection implements ResponseOwner {
 
   private onBody(chunk: Buffer): void {
     const req = this.current;
+    // RFC 9110 §10.1.1: a server MAY omit the 100 once it has received some of the content.
+    if (this.continueFor === req) this.continueFor = undefined;
     if (req && !req.destroyed && !req.push(chunk)) this.bodyBackpressure = true;
   }
 
   private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
     const req = this.current;
     this.current = undefined;
+    if (this.continueFor === req) this.continueFor = undefined;
     if (req) {
       if (trailers && raw) {
         req.trailers = { ...trailers };
@@ -339,6 +348,11 @@ export class HttpConnection implements ResponseOwner {
     if (this.closed || this.ending) return;
     const head = this.queue[0];
     if (head) {
+      if (this.continueFor !== undefined && this.continueFor === head.req) {
+        // Its turn, its body not begun: the 100 it waits for, before any of its own response.
+        this.continueFor = undefined;
+        this.socket.write(CONTINUE);
+      }
       head.activate();
       return;
     }

@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/util/clock.ts';
@@ -461,6 +462,49 @@ describe('server behaviour', () => {
     const r = await exchange(running.port, [`POST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n`, 'abc'], { gapMs: 30 });
     expect(r.data.toString().startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n')).toBe(true);
     expect(parseResponses(r.data)[0]!.body.toString()).toBe('POST abc {}');
+  });
+
+  it('a pipelined Expect: 100-continue request gets its 100 when its turn comes, after the response before it', async () => {
+    running = await startServer(testHandler);
+    const sock = net.connect(running.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let got100 = false;
+    const seen100 = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 1000);
+      sock.on('data', (d: Buffer) => {
+        chunks.push(d);
+        if (!got100 && Buffer.concat(chunks).includes('HTTP/1.1 100 Continue\r\n\r\n')) {
+          got100 = true;
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+    });
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.on('end', () => sock.end());
+    sock.write(`GET /delay/50 HTTP/1.1\r\n${H}\r\nPOST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n`);
+    // The client holds the body back until the 100 (RFC 9110 §10.1.1), within its patience.
+    expect(await seen100).toBe(true);
+    sock.write('abc');
+    await closed;
+    const text = Buffer.concat(chunks).toString('latin1');
+    // The 100 follows the first response entirely and precedes the second one.
+    const first = text.indexOf('delayed /delay/50');
+    const cont = text.indexOf('HTTP/1.1 100 Continue\r\n\r\n');
+    expect(first).toBeGreaterThan(0);
+    expect(cont).toBe(first + 'delayed /delay/50'.length);
+    expect(text.slice(cont + 25).startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(text.match(/100 Continue/g)!.length).toBe(1);
+    expect(parseResponses(Buffer.concat(chunks)).map((x) => x.body.toString())).toEqual(['delayed /delay/50', 'POST abc {}']);
+  });
+
+  it('no 100 for a pipelined Expect: 100-continue request whose body arrived with it', async () => {
+    running = await startServer(testHandler);
+    const r = await exchange(running.port, [
+      `GET /delay/30 HTTP/1.1\r\n${H}\r\nPOST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`,
+    ]);
+    expect(r.data.toString('latin1')).not.toContain('100 Continue');
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(['delayed /delay/30', 'POST abc {}']);
   });
 
   it('a slow body consumer pauses the socket; the body arrives intact', async () => {
