@@ -102,7 +102,8 @@ export class Connection extends TcbOutput {
 
   private onSynAcked(now: number, seg: TcpSegment): void {
     this.handshakeRtt = now - this.handshakeStart;
-    if (this.retries === 0) this.rtt.sample(now - this.handshakeStart); // Karn: not after a SYN retransmit
+    if (this.handshakeStart < 0) this.handshakeRtt = undefined; // a SYN cookie: the SYN-ACK's time is unknown
+    else if (this.retries === 0) this.rtt.sample(now - this.handshakeStart); // Karn: not after a SYN retransmit
     else this.rtt.resetBackoff();
     this.retries = 0;
     this.rtoAt = this.sndMax === this.sndUna ? Infinity : now + this.rtt.rto;
@@ -533,7 +534,12 @@ export class Connection extends TcbOutput {
     this.retries++;
     this.host.counters.timeouts++;
     const s = this.stateValue;
-    const limit = s === State.SYN_SENT || s === State.SYN_RECEIVED ? this.host.cfg.synRetries : this.host.cfg.maxRetries;
+    const limit =
+      s === State.SYN_RECEIVED && this.passive
+        ? this.host.synAckRetries(this)
+        : s === State.SYN_SENT || s === State.SYN_RECEIVED
+          ? this.host.cfg.synRetries
+          : this.host.cfg.maxRetries;
     if (this.retries > limit) {
       if (s === State.SYN_SENT) this.host.counters.failedAttempts++;
       // Linux sends no RST here (tcp_write_err); the peer is presumed gone.

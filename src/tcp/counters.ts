@@ -23,7 +23,14 @@ export interface TcpCounters {
   establishedResets: number;
   challengeAcks: number;
   challengeAcksSuppressed: number;
+  /** Half-open entries dropped to make room for a new SYN (SYN queue full, cookies off). */
   synQueueDrops: number;
+  /** SYNs that found their listener's SYN queue full. */
+  synQueueOverflows: number;
+  /** SYN-ACKs sent as SYN cookies (RFC 4987 §3.6), cookies that came back valid, ACKs that failed the check. */
+  synCookiesSent: number;
+  synCookiesValidated: number;
+  synCookiesFailed: number;
   badSegments: number;
   /** Segments dropped, by reason (stable keys). */
   dropped: Record<string, number>;
@@ -50,6 +57,10 @@ export function newCounters(): TcpCounters {
     challengeAcks: 0,
     challengeAcksSuppressed: 0,
     synQueueDrops: 0,
+    synQueueOverflows: 0,
+    synCookiesSent: 0,
+    synCookiesValidated: 0,
+    synCookiesFailed: 0,
     badSegments: 0,
     dropped: {},
   };

@@ -1,14 +1,16 @@
 /**
  * A listening port (RFC 9293 §3.10.7.2, LISTEN state). Embryonic connections (SYN-RECEIVED) are full
- * Connection objects in the layer's 4-tuple map; the listener only counts them, as Linux's SYN queue
- * (request socks) does, and refuses new SYNs once `synBacklog` are pending (the SYN is dropped and
- * counted; the peer retransmits). A connection that completes the handshake goes to the accept queue,
- * which is handed to `onAccept` at once (the socket layer accepts synchronously), so it is bounded by
- * `backlog` only in the sense that SYNs are refused while it would overflow.
+ * Connection objects in the layer's 4-tuple map; the listener keeps them in its SYN queue (in arrival
+ * order, like Linux's request socks) up to `synBacklog`. When the queue is full the layer answers with
+ * a SYN cookie (syn-cookie.ts) and keeps nothing, or, with cookies off, makes room by dropping the
+ * oldest half-open entry, so no entry can block the port for long. A connection that completes the
+ * handshake is handed to `onAccept` at once (the socket layer accepts synchronously), so there is no
+ * accept queue to overflow; `backlog` is kept for the API's sake.
  */
 import type { TcpConnection, TcpListenerHandle } from './api.ts';
 
 export interface Embryo {
+  /** Reset it (RFC 9293 §3.10.5 ABORT: a RST in SYN-RECEIVED). */
   abort(): void;
 }
 
@@ -16,6 +18,8 @@ export class Listener implements TcpListenerHandle {
   /** Connections in SYN-RECEIVED for this port. */
   readonly embryos = new Set<Embryo>();
   closed = false;
+  /** When the SYN queue last overflowed (cookies were sent); ACKs are checked as cookies only after. */
+  overflowAt = -Infinity;
 
   constructor(
     readonly port: number,
@@ -28,6 +32,17 @@ export class Listener implements TcpListenerHandle {
   /** Room for another half-open connection? */
   get synQueueFull(): boolean {
     return this.embryos.size >= this.synBacklog;
+  }
+
+  /** Half full: SYN-ACKs are retransmitted fewer times (the pressure rule of Linux's request timer). */
+  get underPressure(): boolean {
+    return this.embryos.size * 2 >= this.synBacklog;
+  }
+
+  /** The half-open entry that has waited longest. */
+  oldestEmbryo(): Embryo | undefined {
+    for (const e of this.embryos) return e;
+    return undefined;
   }
 
   accept(conn: TcpConnection): void {

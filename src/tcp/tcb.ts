@@ -15,6 +15,7 @@ import { Receiver } from './receiver.ts';
 import { RttEstimator } from './rtt.ts';
 import { SendBuffer } from './sender.ts';
 import { Scoreboard } from './sack.ts';
+import { TimeWaitRecord } from './time-wait.ts';
 import { STATE_NAMES, State, canReceive, canSend, isSynchronized } from './state.ts';
 
 /** Tunables shared by all connections of a layer. */
@@ -25,8 +26,10 @@ export interface ConnectionConfig {
   initialRtoMs: number;
   sendBufferSize: number;
   receiveBufferSize: number;
-  /** SYN (or SYN-ACK) retransmissions before giving up (Linux tcp_syn_retries = 6). */
+  /** SYN retransmissions before an active open gives up (Linux tcp_syn_retries = 6). */
   synRetries: number;
+  /** SYN-ACK retransmissions before a half-open passive connection is dropped (Linux tcp_synack_retries = 5). */
+  synAckRetries: number;
   /** Data retransmissions before giving up (Linux tcp_retries2 = 15). */
   maxRetries: number;
   keepAliveIntervalMs: number;
@@ -63,6 +66,8 @@ export interface ConnectionHost {
   /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
   sendReset(now: number, c: Tcb, seq: number, ack: number, withAck: boolean): void;
   stateChanged(c: Tcb, from: State, to: State): void;
+  /** SYN-ACK retransmissions allowed to this half-open connection now (fewer under SYN-queue pressure). */
+  synAckRetries(c: Tcb): number;
   /** A passive open completed the handshake: hand it to the listener's accept queue. */
   passiveEstablished(c: Tcb): void;
   /** RFC 5961 §7: a global rate limit on challenge ACKs. */
@@ -73,6 +78,13 @@ export interface ConnectionHost {
 export const DEFAULT_MSS = 536; // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: when the peer sends no MSS option
 export const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
 export const MAX_WSCALE = 14; // RFC 7323 §2.3
+
+/** The shift count we offer (RFC 7323 §2.3): the smallest that lets the window field cover the buffer. */
+export function offeredWindowScale(receiveBufferSize: number): number {
+  let ws = 0;
+  while (ws < MAX_WSCALE && receiveBufferSize / 2 ** ws > 0xffff) ws++;
+  return ws;
+}
 
 export abstract class Tcb implements TcpConnection {
   // Identity
@@ -199,9 +211,7 @@ export abstract class Tcb implements TcpConnection {
     this.rcv = new Receiver(cfg.receiveBufferSize);
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
     this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
-    let ws = 0;
-    while (ws < MAX_WSCALE && cfg.receiveBufferSize / 2 ** ws > 0xffff) ws++;
-    this.offerWscale = cfg.windowScaling ? ws : -1;
+    this.offerWscale = cfg.windowScaling ? offeredWindowScale(cfg.receiveBufferSize) : -1;
     this.cc = new NewReno(DEFAULT_MSS, 0);
   }
 
@@ -235,6 +245,38 @@ export abstract class Tcb implements TcpConnection {
     this.host.markDirty(this);
   }
 
+  /**
+   * Passive open from a SYN cookie (syn-cookie.ts): no SYN was kept, the ACK that returns the cookie
+   * brings back what the SYN said (MSS, and through the TSecr the window scale and SACK-permitted).
+   * The TCB is set up as openPassive would have left it after sending its SYN-ACK; the caller then
+   * processes the ACK as in SYN-RECEIVED (RFC 9293 §3.10.7.4), which completes the handshake.
+   */
+  openFromCookie(now: number, ack: TcpSegment, iss: number, mss: number, peerWscale: number | undefined, sackOk: boolean, timestamps: boolean): void {
+    this.initSend(iss);
+    this.sndNxt = this.sndMax = seqAdd(iss, 1); // our SYN-ACK is out
+    this.handshakeStart = -1; // its send time is unknown: no RTT sample from the handshake
+    this.lastRecvAt = now;
+    this.rcv.irs = seqAdd(ack.seq, -1);
+    this.rcv.rcvNxt = ack.seq;
+    const ts = ack.options.timestamp;
+    this.negotiate(
+      {
+        options: {
+          mss,
+          windowScale: peerWscale,
+          sackPermitted: sackOk,
+          timestamp: timestamps && ts !== undefined ? { value: ts.value, echo: 0 } : undefined,
+        },
+      },
+      true,
+    );
+    // The window the cookie SYN-ACK offered (never scaled), anchored at RCV.NXT.
+    this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
+    this.sndWl1 = ack.seq;
+    this.sndWl2 = iss;
+    this.setState(State.SYN_RECEIVED);
+  }
+
   protected initSend(iss: number): void {
     this.iss = iss;
     this.sndUna = iss;
@@ -245,7 +287,7 @@ export abstract class Tcb implements TcpConnection {
   }
 
   /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
-  protected negotiate(seg: TcpSegment, weOfferAll: boolean): void {
+  protected negotiate(seg: Pick<TcpSegment, 'options'>, weOfferAll: boolean): void {
     const o = seg.options;
     if (this.offerWscale >= 0 && o.windowScale !== undefined) {
       this.sndWscale = Math.min(o.windowScale, MAX_WSCALE);
@@ -319,6 +361,45 @@ export abstract class Tcb implements TcpConnection {
       this.rcv.ackNow = true;
       this.host.markDirty(this);
     }
+  }
+
+  /** Forget a half-open connection without a word (its SYN queue slot is needed; as Linux drops a request sock). */
+  discard(): void {
+    this.snd.clear();
+    this.finish(undefined);
+  }
+
+  /**
+   * Leave the layer's table for a TIME-WAIT record (time-wait.ts): what the 2 MSL wait needs, copied
+   * out; everything else let go (buffers, scoreboard, the owner's callbacks and whatever they reach).
+   * The owner was told of the close when TIME-WAIT began; for it the connection is now CLOSED (the
+   * state observer hears of CLOSED when the record expires).
+   */
+  toTimeWaitRecord(expiresAt: number): TimeWaitRecord {
+    const wnd = this.rcv.window;
+    const r = new TimeWaitRecord(
+      this.remoteAddr,
+      this.remotePort,
+      this.localPort,
+      this.sndMax,
+      this.rcv.rcvNxt,
+      Math.min(0xffff, Math.ceil(wnd / 2 ** this.rcv.wscale)),
+      wnd,
+      this.tsOn,
+      this.tsRecent,
+      this.tsOffset,
+      expiresAt,
+    );
+    this.stateValue = State.CLOSED;
+    this.rtoAt = this.persistAt = this.timeWaitAt = this.keepAliveAt = this.tlpAt = Infinity;
+    this.rcv.ackAt = Infinity;
+    this.snd.clear();
+    this.rcv.reasm.clear();
+    this.sb.clear();
+    this.events = undefined;
+    this.pending = undefined;
+    this.pendingClose = undefined;
+    return r;
   }
 
   shutdown(): void {
@@ -403,6 +484,7 @@ export abstract class Tcb implements TcpConnection {
     // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2 MSL.
     this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
     this.rtoAt = this.persistAt = this.keepAliveAt = this.tlpAt = Infinity;
+    this.host.markDirty(this); // the layer swaps it for a TIME-WAIT record once its last ACK is out
     this.notifyClosed(undefined);
   }
 

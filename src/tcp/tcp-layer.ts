@@ -8,7 +8,11 @@
  *   pollAt   the earliest timer, from a min-heap with lazy invalidation (no scan of connections)
  *   poll     marks the connections whose timers are due as dirty (flush then runs them)
  *
- * DESIGN.md rule 7; RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN).
+ * Defences against hostile peers live here, where the tables are: SYN cookies when a listener's SYN
+ * queue is full (syn-cookie.ts, RFC 4987 §3.6), fewer SYN-ACK retransmissions under pressure, a cap on
+ * connections, and TIME-WAIT kept as a small record instead of the whole connection (time-wait.ts).
+ *
+ * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT).
  */
 import { randomBytes } from 'node:crypto';
 import type { IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
@@ -18,16 +22,19 @@ import { SocketError, WireError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
 import { ACK, FIN, RST, SYN, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
-import { seqAdd, seqGt } from '../wire/seq.ts';
+import { seqAdd } from '../wire/seq.ts';
+import type { TcpOptions } from '../wire/tcp-options.ts';
 import type { TcpConnection, TcpEndpointApi, TcpInfo, TcpListenerHandle, TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
 import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
 import { Listener } from './listener.ts';
 import { STATE_NAMES, State } from './state.ts';
+import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from './syn-cookie.ts';
 import { TimerHeap } from './timer-heap.ts';
+import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } from './time-wait.ts';
 import { TupleMap } from './tuple.ts';
-import type { Tcb } from './tcb.ts';
+import { DEFAULT_MSS, offeredWindowScale, type Tcb } from './tcb.ts';
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
@@ -38,8 +45,14 @@ export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   isnKey?: Uint8Array;
   /** Replace the ISN function entirely (tests: an ISN near 2^32). */
   isn?: IsnFunction;
-  /** Half-open connections per listener (SYN queue). Default 256. */
+  /** Half-open connections per listener (SYN queue, Linux tcp_max_syn_backlog). Default 1024. */
   synBacklog?: number;
+  /** Answer SYNs with SYN cookies when a SYN queue is full (Linux tcp_syncookies=1). Default true. */
+  synCookies?: boolean;
+  /** Connections in the table (TIME-WAIT records not counted); SYNs beyond are dropped. Default 65536. */
+  maxConnections?: number;
+  /** TIME-WAIT records kept; the oldest is recycled first (Linux tcp_max_tw_buckets). Default 65536. */
+  maxTimeWait?: number;
   /** Ephemeral port range (RFC 6056 §2.1); default 49152-65535 (the IANA range). */
   ephemeralPortRange?: [number, number];
   /** RFC 5961 §7 challenge ACKs per second for the whole layer (Linux's old default: 1000). */
@@ -56,10 +69,31 @@ export interface TcpStateChange {
 }
 
 export interface TcpStats extends TcpCounters {
+  /** TIME-WAIT records recycled before their 2 MSL because `maxTimeWait` was reached. */
+  timeWaitRecycled: number;
   currentEstablished: number;
   connections: number;
+  /** Connections in SYN-RECEIVED (all SYN queues). */
+  halfOpen: number;
+  /** TIME-WAIT records (not in `connections`). */
+  timeWait: number;
   listeners: number;
+  /** The limits in force, with what they cost (see the drop counters). */
+  limits: TcpLimits;
 }
+
+export interface TcpLimits {
+  maxConnections: number;
+  synBacklog: number;
+  synCookies: boolean;
+  maxTimeWait: number;
+  synAckRetries: number;
+  sendBufferSize: number;
+  receiveBufferSize: number;
+}
+
+/** Under pressure, a half-open entry gets at most this many SYN-ACK retransmissions (Linux's floor). */
+const SYNACK_RETRIES_UNDER_PRESSURE = 2;
 
 const SEND_OPTS: IpSendOptions = Object.freeze({ dontFragment: true });
 
@@ -76,6 +110,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly conns = new TupleMap<Connection>();
+  private readonly timeWait: TimeWaitTable;
+  private readonly cookies: SynCookies;
+  private readonly synCookiesOn: boolean;
+  private readonly maxConnections: number;
   private readonly listeners = new Map<number, Listener>();
   private readonly heap = new TimerHeap<Connection>();
   private dirtyList: Connection[] = [];
@@ -109,6 +147,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       sendBufferSize: opts.sendBufferSize ?? 1024 * 1024,
       receiveBufferSize: opts.receiveBufferSize ?? 256 * 1024,
       synRetries: opts.synRetries ?? 6,
+      synAckRetries: opts.synAckRetries ?? 5,
       maxRetries: opts.maxRetries ?? 15,
       keepAliveIntervalMs: opts.keepAliveIntervalMs ?? 75_000,
       keepAliveProbes: opts.keepAliveProbes ?? 9,
@@ -121,7 +160,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);
     this.isnFn = opts.isn ?? ((now, la, lp, ra, rp) => gen.isn(now, la, lp, ra, rp));
-    this.synBacklog = opts.synBacklog ?? 256;
+    this.synBacklog = opts.synBacklog ?? 1024;
+    this.synCookiesOn = opts.synCookies ?? true;
+    this.cookies = new SynCookies(this.key);
+    this.maxConnections = opts.maxConnections ?? 65536;
+    this.timeWait = new TimeWaitTable(opts.maxTimeWait ?? 65536);
     [this.portLo, this.portHi] = opts.ephemeralPortRange ?? [49152, 65535];
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
     this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
@@ -162,24 +205,65 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private demux(now: number, src: Ipv4Address, seg: TcpSegment): void {
     const conn = this.conns.get(src, seg.srcPort, seg.dstPort);
     if (conn !== undefined) {
-      // RFC 1122 §4.2.2.13: a new SYN for a TIME-WAIT connection with a sequence number beyond
-      // RCV.NXT may reopen it (the old incarnation's duplicates cannot be confused with it).
-      if (
-        conn.stateValue === State.TIME_WAIT &&
-        (seg.flags & (SYN | ACK | RST | FIN)) === SYN &&
-        seqGt(seg.seq, conn.rcv.rcvNxt) &&
-        this.listeners.has(seg.dstPort)
-      ) {
-        this.release(conn);
-      } else {
-        conn.process(now, seg);
-        this.markDirty(conn);
-        return;
-      }
+      conn.process(now, seg);
+      this.markDirty(conn);
+      return;
     }
+    const tw = this.timeWait.get(src, seg.srcPort, seg.dstPort);
+    if (tw !== undefined && !this.timeWaitSegment(now, tw, seg)) return;
     const listener = this.listeners.get(seg.dstPort);
     if (listener !== undefined) this.listen_(now, src, seg, listener);
     else this.closedReply(now, src, seg);
+  }
+
+  /** A segment for a TIME-WAIT record; true when it reopens the tuple (go on as a new SYN). */
+  private timeWaitSegment(now: number, r: TimeWaitRecord, seg: TcpSegment): boolean {
+    const ts = seg.options.timestamp;
+    const action = timeWaitAction(r, { seq: seg.seq, flags: seg.flags, payloadLength: seg.payload.length, tsValue: ts?.value }, this.listeners.has(seg.dstPort));
+    switch (action) {
+      case TimeWaitAction.None:
+        return false;
+      case TimeWaitAction.Reopen:
+        this.timeWait.delete(r);
+        this.timeWaitClosed(r);
+        return true;
+      case TimeWaitAction.AckRestart:
+        // RFC 9293 §3.10.7.4: acknowledge the retransmitted FIN and restart the 2 MSL timeout.
+        this.timeWait.restart(r, now + 2 * this.cfg.mslMs);
+        break;
+      case TimeWaitAction.PawsAck:
+        this.counters.pawsRejected++;
+        break;
+      case TimeWaitAction.Ack:
+        // A SYN, or other segments of the old incarnation: an ACK, within the challenge-ACK budget
+        // (RFC 5961 §7), so that a flood at a TIME-WAIT tuple cannot turn us into an amplifier.
+        if (!this.allowChallengeAck(now)) {
+          this.counters.challengeAcksSuppressed++;
+          return false;
+        }
+        break;
+    }
+    this.sendRaw(r.remoteAddr, {
+      srcPort: r.localPort,
+      dstPort: r.remotePort,
+      seq: r.sndNxt,
+      ack: r.rcvNxt,
+      flags: ACK,
+      window: r.windowField,
+      options: r.tsOn ? { timestamp: { value: (Math.floor(now) + r.tsOffset) >>> 0, echo: r.tsRecent } } : undefined,
+    });
+    return false;
+  }
+
+  private timeWaitClosed(r: TimeWaitRecord): void {
+    const obs = this.onStateChange;
+    if (obs === undefined) return;
+    obs({
+      local: `${formatIpv4Address(this.address)}:${r.localPort}`,
+      remote: `${formatIpv4Address(r.remoteAddr)}:${r.remotePort}`,
+      from: 'TIME-WAIT',
+      to: 'CLOSED',
+    });
   }
 
   /** RFC 9293 §3.10.7.2: a segment for a listening port. */
@@ -187,7 +271,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const f = seg.flags;
     if (f & RST) return; // first: an incoming RST is ignored
     if (f & ACK) {
-      // second: any ACK is bad: <SEQ=SEG.ACK><CTL=RST>
+      // An ACK that may return a SYN cookie (only looked at while cookies are recent, as Linux does).
+      if ((f & SYN) === 0 && now - l.overflowAt <= (COOKIE_MAX_AGE + 1) * 60_000) {
+        if (this.cookieOpen(now, src, seg, l)) return;
+        this.counters.synCookiesFailed++;
+      }
+      // second: any other ACK is bad: <SEQ=SEG.ACK><CTL=RST>
       this.resetRaw(now, src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
       return;
     }
@@ -199,10 +288,26 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'syn-fin'); // as Linux (tcp_rcv_state_process, LISTEN)
       return;
     }
-    if (l.synQueueFull) {
-      this.counters.synQueueDrops++;
-      countDrop(this.counters, 'syn-queue-full');
+    if (this.conns.size >= this.maxConnections) {
+      countDrop(this.counters, 'max-connections');
       return;
+    }
+    if (l.synQueueFull) {
+      this.counters.synQueueOverflows++;
+      if (this.synCookiesOn) {
+        l.overflowAt = now;
+        this.sendCookieSynAck(now, src, seg);
+        return;
+      }
+      // No cookies: the oldest half-open entry makes room (it has had the longest to complete).
+      const oldest = l.oldestEmbryo() as Connection | undefined;
+      if (oldest === undefined) {
+        countDrop(this.counters, 'syn-queue-full');
+        return;
+      }
+      this.counters.synQueueDrops++;
+      oldest.discard();
+      this.release(oldest);
     }
     const c = this.newConnection(src, seg.dstPort, seg.srcPort, true);
     c.listenerRef = l;
@@ -210,6 +315,63 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.conns.set(src, seg.srcPort, seg.dstPort, c);
     this.counters.passiveOpens++;
     c.openPassive(now, seg, this.isnFn(now, this.address, seg.dstPort, src, seg.srcPort));
+  }
+
+  /**
+   * A SYN-ACK that keeps no state (RFC 4987 §3.6): the ISN is a cookie, the options the peer will
+   * need ride in the TSval (syn-cookie.ts). It offers what openPassive's SYN-ACK would, except window
+   * scaling and SACK without timestamps (nowhere to remember them).
+   */
+  private sendCookieSynAck(now: number, src: Ipv4Address, seg: TcpSegment): void {
+    const o = seg.options;
+    const cfg = this.cfg;
+    const isn = this.cookies.make(now, this.address, seg.dstPort, src, seg.srcPort, seg.seq, o.mss ?? DEFAULT_MSS);
+    const ts = cfg.timestamps ? o.timestamp : undefined;
+    const mss = Math.max(DEFAULT_MSS, this.mtu - 40);
+    let options: TcpOptions = { mss };
+    if (ts !== undefined) {
+      const ws = cfg.windowScaling && o.windowScale !== undefined ? o.windowScale : undefined;
+      const sack = cfg.sack && o.sackPermitted === true;
+      const tsNow = (Math.floor(now) + this.tsOffset(src, seg.srcPort, seg.dstPort)) >>> 0;
+      options = {
+        mss,
+        windowScale: ws !== undefined ? offeredWindowScale(cfg.receiveBufferSize) : undefined,
+        sackPermitted: sack || undefined,
+        timestamp: { value: encodeCookieTsval(tsNow, { windowScale: ws, sackPermitted: sack }), echo: ts.value },
+      };
+    }
+    this.counters.synCookiesSent++;
+    this.sendRaw(src, {
+      srcPort: seg.dstPort,
+      dstPort: seg.srcPort,
+      seq: isn,
+      ack: seqAdd(seg.seq, 1),
+      flags: SYN | ACK,
+      window: Math.min(cfg.receiveBufferSize, 0xffff), // never scaled in a SYN-ACK (RFC 7323 §2.2)
+      options,
+    });
+  }
+
+  /** The ACK of a cookie SYN-ACK: check the cookie and build the connection from it. */
+  private cookieOpen(now: number, src: Ipv4Address, seg: TcpSegment, l: Listener): boolean {
+    const cookie = seqAdd(seg.ack, -1);
+    const mss = this.cookies.check(now, this.address, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), cookie);
+    if (mss === undefined) return false;
+    if (this.conns.size >= this.maxConnections) {
+      countDrop(this.counters, 'max-connections');
+      return true; // a valid cookie, but no room: dropped; the peer retransmits or gives up
+    }
+    const ts = this.cfg.timestamps ? seg.options.timestamp : undefined;
+    const opts = ts !== undefined ? decodeCookieTsecr(ts.echo) : { windowScale: undefined, sackPermitted: false };
+    this.counters.synCookiesValidated++;
+    this.counters.passiveOpens++;
+    const c = this.newConnection(src, seg.dstPort, seg.srcPort, true);
+    c.listenerRef = l;
+    this.conns.set(src, seg.srcPort, seg.dstPort, c);
+    c.openFromCookie(now, seg, cookie, mss, opts.windowScale, opts.sackPermitted, ts !== undefined);
+    c.process(now, seg);
+    this.markDirty(c);
+    return true;
   }
 
   /** RFC 9293 §3.10.7.1: the one reply for a segment that matches nothing. Never a RST for a RST. */
@@ -230,17 +392,14 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
 
   private resetRaw(now: number, remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
     void now;
-    const seg: TcpSegmentInit = {
-      srcPort: localPort,
-      dstPort: remotePort,
-      seq,
-      ack,
-      flags: withAck ? RST | ACK : RST,
-      window: 0,
-    };
-    const pkt = new Uint8Array(IPV4_HEADROOM + 20);
-    serializeTcp(seg, pkt, IPV4_HEADROOM, this.address, remote);
     this.counters.resetsSent++;
+    this.sendRaw(remote, { srcPort: localPort, dstPort: remotePort, seq, ack, flags: withAck ? RST | ACK : RST, window: 0 });
+  }
+
+  /** Send a segment that belongs to no Connection object (RST replies, cookie SYN-ACKs, TIME-WAIT ACKs). */
+  private sendRaw(remote: Ipv4Address, seg: TcpSegmentInit): void {
+    const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg));
+    serializeTcp(seg, pkt, IPV4_HEADROOM, this.address, remote);
     this.counters.segmentsOut++;
     this.ip.send(pkt, this.address, remote, IPPROTO_TCP, SEND_OPTS);
   }
@@ -274,6 +433,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         to: STATE_NAMES[to]!,
       });
     }
+  }
+
+  synAckRetries(c: Connection): number {
+    const l = c.listenerRef;
+    const n = this.cfg.synAckRetries;
+    return l instanceof Listener && l.underPressure ? Math.min(n, SYNACK_RETRIES_UNDER_PRESSURE) : n;
   }
 
   passiveEstablished(c: Connection): void {
@@ -322,7 +487,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       for (let i = 0; i < list.length; i++) {
         const c = list[i]!;
         c.dispatch(now);
-        if (c.stateValue === State.CLOSED) this.release(c);
+        if (c.stateValue === State.TIME_WAIT) this.enterTimeWait(now, c);
+        else if (c.stateValue === State.CLOSED) this.release(c);
         else this.heap.schedule(c, c.pollAt());
       }
       list.length = 0;
@@ -332,15 +498,25 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     }
   }
 
+  /**
+   * The connection's last segment went out in TIME-WAIT: swap it for a small record (time-wait.ts)
+   * that answers for the tuple until 2 MSL are over; the connection lets go of everything it held.
+   */
+  private enterTimeWait(now: number, c: Connection): void {
+    this.release(c);
+    this.timeWait.add(c.toTimeWaitRecord(now + 2 * this.cfg.mslMs));
+  }
+
   /** The earliest timer deadline, or undefined when none is armed. */
   pollAt(): number | undefined {
-    const t = this.heap.peek();
+    const t = Math.min(this.heap.peek(), this.timeWait.nextExpiry());
     return t === Infinity ? undefined : t;
   }
 
-  /** Mark connections with due timers; flush(now) then runs them. */
+  /** Mark connections with due timers; flush(now) then runs them. Expired TIME-WAIT records go. */
   poll(now: number): void {
     for (let c = this.heap.popDue(now); c !== undefined; c = this.heap.popDue(now)) this.markDirty(c);
+    for (let r = this.timeWait.popExpired(now); r !== undefined; r = this.timeWait.popExpired(now)) this.timeWaitClosed(r);
   }
 
   private release(c: Connection): void {
@@ -350,8 +526,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   }
 
   private newConnection(remote: Ipv4Address, localPort: number, remotePort: number, passive: boolean): Connection {
-    const tsOffset = keyedHash32(this.key, `ts:${remote}:${remotePort}:${localPort}`);
-    return new Connection(this, this.address, localPort, remote, remotePort, passive, tsOffset);
+    return new Connection(this, this.address, localPort, remote, remotePort, passive, this.tsOffset(remote, remotePort, localPort));
+  }
+
+  /** The per-connection offset of our timestamp clock (RFC 7323 §5.4: not guessable across tuples). */
+  private tsOffset(remote: Ipv4Address, remotePort: number, localPort: number): number {
+    return keyedHash32(this.key, `ts:${remote}:${remotePort}:${localPort}`);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -371,7 +551,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const remote = parseIpv4Address(remoteAddress);
     let port: number;
     if (localPort !== undefined && localPort !== 0) {
-      if (this.conns.has(remote, remotePort, localPort)) {
+      if (this.conns.has(remote, remotePort, localPort) || this.timeWait.get(remote, remotePort, localPort) !== undefined) {
         throw new SocketError('EADDRINUSE', `connect EADDRINUSE ${remoteAddress}:${remotePort} from :${localPort}`, 'connect');
       }
       port = localPort;
@@ -399,7 +579,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const offset = keyedHash32(this.key, `port:${this.address}:${remote}:${remotePort}`);
     for (let count = 0; count < num; count++) {
       const port = this.portLo + ((offset + this.nextEphemeral + count) % num);
-      if (!this.conns.has(remote, remotePort, port) && !this.listeners.has(port)) {
+      if (!this.conns.has(remote, remotePort, port) && this.timeWait.get(remote, remotePort, port) === undefined && !this.listeners.has(port)) {
         this.nextEphemeral += count + 1;
         return port;
       }
@@ -419,16 +599,31 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   connectionTable(): TcpInfo[] {
     const out: TcpInfo[] = [];
     for (const c of this.conns.values()) out.push(c.info());
+    for (const r of this.timeWait.values()) out.push(timeWaitInfo(this.address, r));
     return out;
   }
 
   stats(): TcpStats {
+    let halfOpen = 0;
+    for (const l of this.listeners.values()) halfOpen += l.embryos.size;
     return {
       ...this.counters,
+      timeWaitRecycled: this.timeWait.recycled,
       dropped: { ...this.counters.dropped },
       currentEstablished: this.established,
       connections: this.conns.size,
+      halfOpen,
+      timeWait: this.timeWait.size,
       listeners: this.listeners.size,
+      limits: {
+        maxConnections: this.maxConnections,
+        synBacklog: this.synBacklog,
+        synCookies: this.synCookiesOn,
+        maxTimeWait: this.timeWait.max,
+        synAckRetries: this.cfg.synAckRetries,
+        sendBufferSize: this.cfg.sendBufferSize,
+        receiveBufferSize: this.cfg.receiveBufferSize,
+      },
     };
   }
 
@@ -437,4 +632,39 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const r = typeof remoteAddress === 'number' ? remoteAddress : parseIpv4Address(remoteAddress);
     return this.conns.get(r, remotePort, localPort);
   }
+}
+
+/** A TIME-WAIT record as a row of the connection table (what `ss -tan` shows of a timewait socket). */
+function timeWaitInfo(localAddr: Ipv4Address, r: TimeWaitRecord): TcpInfo {
+  return {
+    state: 'TIME-WAIT',
+    localAddress: formatIpv4Address(localAddr),
+    localPort: r.localPort,
+    remoteAddress: formatIpv4Address(r.remoteAddr),
+    remotePort: r.remotePort,
+    iss: 0,
+    irs: 0,
+    sndUna: r.sndNxt,
+    sndNxt: r.sndNxt,
+    rcvNxt: r.rcvNxt,
+    sndWnd: 0,
+    rcvWnd: r.rcvWnd,
+    sndWindowScale: 0,
+    rcvWindowScale: 0,
+    mss: 0,
+    cwnd: 0,
+    ssthresh: 0,
+    srttMs: undefined,
+    rttvarMs: undefined,
+    rtoMs: 0,
+    handshakeRttMs: undefined,
+    sackPermitted: false,
+    timestamps: r.tsOn,
+    retransmits: 0,
+    segmentsIn: 0,
+    segmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    sendQueued: 0,
+  };
 }

@@ -145,12 +145,14 @@ describe('handshake', () => {
     expect(sim.b.stats().dropped['syn-fin']).toBe(1);
   });
 
-  it('SYN queue full: further SYNs dropped and counted', () => {
-    const sim = new Sim(1, {}, { synBacklog: 2 });
+  it('SYN queue full, cookies off: the oldest half-open entries make room, counted', () => {
+    const sim = new Sim(1, {}, { synBacklog: 2, synCookies: false });
     sim.b.listen(80, 8, () => {});
     for (let p = 0; p < 4; p++) sim.inject('b', A, { srcPort: 4000 + p, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 8192 });
-    expect(sim.sent('b').length).toBe(2);
+    expect(sim.sent('b').map((s) => s.flags)).toEqual([SYN | ACK, SYN | ACK, SYN | ACK, SYN | ACK]);
     expect(sim.b.stats().synQueueDrops).toBe(2);
+    expect(sim.b.stats().synQueueOverflows).toBe(2);
+    expect(sim.b.connectionTable().map((r) => r.remotePort).sort()).toEqual([4002, 4003]);
   });
 
   it('closing a listener resets its half-open connections', () => {
@@ -195,7 +197,9 @@ describe('teardown', () => {
     expect(client.data().toString()).toBe('late data');
     expect(trans).toEqual(['a:FIN-WAIT-1', 'b:CLOSE-WAIT', 'a:FIN-WAIT-2', 'b:LAST-ACK', 'a:TIME-WAIT', 'b:CLOSED']);
     const twAt = sim.now;
-    sim.run(10_000, () => client.conn.state === 'CLOSED');
+    expect(client.conn.state).toBe('CLOSED'); // for its owner; the table keeps a TIME-WAIT record
+    expect(sim.a.connectionTable().map((r) => r.state)).toEqual(['TIME-WAIT']);
+    sim.run(10_000, () => sim.a.connectionTable().length === 0);
     expect(Math.round(sim.now - twAt)).toBeGreaterThanOrEqual(1990);
     expect(Math.round(sim.now - twAt)).toBeLessThanOrEqual(2000);
     expect(sim.a.connectionTable().length).toBe(0);
@@ -210,7 +214,7 @@ describe('teardown', () => {
     server.conn.shutdown();
     sim.run(20);
     expect(trans).toEqual(['a:FIN-WAIT-1', 'a:CLOSING', 'a:TIME-WAIT']);
-    expect(server.conn.state).toBe('TIME-WAIT');
+    expect(sim.b.connectionTable().map((r) => r.state)).toEqual(['TIME-WAIT']);
   });
 
   it('RFC 1337: a RST in TIME-WAIT is ignored; a retransmitted FIN is ACKed again', () => {

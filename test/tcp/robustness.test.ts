@@ -105,12 +105,14 @@ describe('robustness', () => {
     expect(owner.peerFin).toBe(true);
   });
 
-  it('SYN flood from many ports: the SYN queue bounds the half-open connections', () => {
+  it('SYN flood from many ports: the SYN queue bounds the half-open connections, cookies answer the rest', () => {
     const sim = new Sim(1, {}, { synBacklog: 64 });
     sim.b.listen(80, 8, () => {});
     for (let port = 1000; port < 1500; port++) sim.inject('b', A, { srcPort: port, dstPort: 80, seq: port * 1000, ack: 0, flags: SYN, window: 1000 });
     expect(sim.b.connectionTable().length).toBe(64);
-    expect(sim.b.stats().synQueueDrops).toBe(436);
+    expect(sim.b.stats().synQueueOverflows).toBe(436);
+    expect(sim.b.stats().synCookiesSent).toBe(436);
+    expect(sim.sent('b').filter((s) => s.flags === (SYN | ACK)).length).toBe(500);
     // The half-open ones time out (SYN-ACK retries) and are released.
     sim.run(200_000);
     expect(sim.b.connectionTable().length).toBe(0);
