@@ -376,18 +376,16 @@ export abstract class Tcb implements TcpConnection {
    * state observer hears of CLOSED when the record expires).
    */
   toTimeWaitRecord(expiresAt: number): TimeWaitRecord {
-    const wnd = this.rcv.window;
     const r = new TimeWaitRecord(
       this.remoteAddr,
       this.remotePort,
       this.localPort,
       this.sndMax,
       this.rcv.rcvNxt,
-      Math.min(0xffff, Math.ceil(wnd / 2 ** this.rcv.wscale)),
-      wnd,
+      Math.min(0xffff, Math.ceil(this.rcv.window / 2 ** this.rcv.wscale)),
+      this.rcv.wscale,
       this.tsOn,
       this.tsRecent,
-      this.tsOffset,
       expiresAt,
     );
     this.stateValue = State.CLOSED;

@@ -250,7 +250,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       ack: r.rcvNxt,
       flags: ACK,
       window: r.windowField,
-      options: r.tsOn ? { timestamp: { value: (Math.floor(now) + r.tsOffset) >>> 0, echo: r.tsRecent } } : undefined,
+      options: r.tsOn ? { timestamp: { value: (Math.floor(now) + this.tsOffset(r.remoteAddr, r.remotePort, r.localPort)) >>> 0, echo: r.tsRecent } } : undefined,
     });
     return false;
   }

@@ -15,32 +15,71 @@
  */
 import { ACK, FIN, RST, SYN } from '../wire/tcp.ts';
 import { inWindow, seqAdd, seqGt, seqLt } from '../wire/seq.ts';
-import { TupleMap } from './tuple.ts';
+import { remoteKey } from './tuple.ts';
 
 export class TimeWaitRecord {
+  // 32-bit quantities are kept as signed int32 (`| 0`): V8 stores those inline (small integers)
+  // instead of boxing each in a heap number, which is most of what makes a record small.
+  private readonly remote: number;
+  private readonly snd: number;
+  private readonly rcv: number;
+  private readonly tsRec: number;
+  /** The next record with the same remote address and port (the table's chain, as in tuple.ts). */
+  next: TimeWaitRecord | undefined = undefined;
+
   constructor(
-    readonly remoteAddr: number,
+    remoteAddr: number,
     readonly remotePort: number,
     readonly localPort: number,
     /** SND.NXT after our FIN: the sequence number of every ACK we still send. */
-    readonly sndNxt: number,
+    sndNxt: number,
     /** RCV.NXT after the peer's FIN. */
-    readonly rcvNxt: number,
-    /** The window field of our last segment (already scaled down), repeated in our ACKs. */
+    rcvNxt: number,
+    /** The window field of our last segment, repeated in our ACKs. */
     readonly windowField: number,
-    /** RCV.WND in bytes behind that field: the acceptability test's window. */
-    readonly rcvWnd: number,
-    /** RFC 7323 timestamps were negotiated: then TS.Recent and our clock offset. */
+    /** Our window scale (RFC 7323 §2.3): RCV.WND = windowField << rcvWscale. */
+    readonly rcvWscale: number,
+    /** RFC 7323 timestamps were negotiated: then TS.Recent (our clock offset is recomputed). */
     readonly tsOn: boolean,
-    readonly tsRecent: number,
-    readonly tsOffset: number,
+    tsRecent: number,
     /** When 2 MSL run out (restarted by a retransmitted FIN). */
     public expiresAt: number,
-  ) {}
+  ) {
+    this.remote = remoteAddr | 0;
+    this.snd = sndNxt | 0;
+    this.rcv = rcvNxt | 0;
+    this.tsRec = tsRecent | 0;
+  }
+
+  get remoteAddr(): number {
+    return this.remote >>> 0;
+  }
+
+  get sndNxt(): number {
+    return this.snd >>> 0;
+  }
+
+  get rcvNxt(): number {
+    return this.rcv >>> 0;
+  }
+
+  get tsRecent(): number {
+    return this.tsRec >>> 0;
+  }
+
+  /** RCV.WND in bytes: the acceptability test's window. */
+  get rcvWnd(): number {
+    return this.windowField * 2 ** this.rcvWscale;
+  }
 }
 
 export class TimeWaitTable {
-  private readonly map = new TupleMap<TimeWaitRecord>();
+  /**
+   * remoteKey -> the records of that remote endpoint, chained through `next` (one per local port):
+   * the record is its own chain node, so a record costs no separate map entry object.
+   */
+  private readonly map = new Map<number, TimeWaitRecord>();
+  private count = 0;
   /**
    * Queue entries in expiry order (oldest first): a record and the expiry it had when queued. An
    * entry is live while its record is still in the map with that same expiry; a deleted or restarted
@@ -56,11 +95,13 @@ export class TimeWaitTable {
   constructor(readonly max: number) {}
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   get(remoteAddr: number, remotePort: number, localPort: number): TimeWaitRecord | undefined {
-    return this.map.get(remoteAddr, remotePort, localPort);
+    let r = this.map.get(remoteKey(remoteAddr, remotePort));
+    while (r !== undefined && r.localPort !== localPort) r = r.next;
+    return r;
   }
 
   /** Add a record (its tuple must not be present); at the cap, the oldest record makes room. */
@@ -69,8 +110,11 @@ export class TimeWaitTable {
       this.recycled++;
       return;
     }
-    while (this.map.size >= this.max && this.shiftLive() !== undefined) this.recycled++;
-    this.map.set(r.remoteAddr, r.remotePort, r.localPort, r);
+    while (this.count >= this.max && this.shiftLive() !== undefined) this.recycled++;
+    const k = remoteKey(r.remoteAddr, r.remotePort);
+    r.next = this.map.get(k);
+    this.map.set(k, r);
+    this.count++;
     this.enqueue(r);
   }
 
@@ -80,8 +124,21 @@ export class TimeWaitTable {
     this.enqueue(r);
   }
 
+  /** Remove the record if it is in the table. */
   delete(r: TimeWaitRecord): void {
-    this.map.delete(r.remoteAddr, r.remotePort, r.localPort, r);
+    const k = remoteKey(r.remoteAddr, r.remotePort);
+    let prev: TimeWaitRecord | undefined;
+    let e = this.map.get(k);
+    while (e !== undefined && e !== r) {
+      prev = e;
+      e = e.next;
+    }
+    if (e === undefined) return;
+    if (prev !== undefined) prev.next = e.next;
+    else if (e.next !== undefined) this.map.set(k, e.next);
+    else this.map.delete(k);
+    e.next = undefined;
+    this.count--;
   }
 
   /** The earliest expiry, or Infinity. */
@@ -95,8 +152,8 @@ export class TimeWaitTable {
     return this.shiftLive();
   }
 
-  values(): IterableIterator<TimeWaitRecord> {
-    return this.map.values();
+  *values(): IterableIterator<TimeWaitRecord> {
+    for (const head of this.map.values()) for (let r: TimeWaitRecord | undefined = head; r !== undefined; r = r.next) yield r;
   }
 
   private enqueue(r: TimeWaitRecord): void {
@@ -109,7 +166,7 @@ export class TimeWaitTable {
     if (!this.skipStale()) return undefined;
     const r = this.recs[this.head]!;
     this.recs[this.head++] = undefined;
-    this.map.delete(r.remoteAddr, r.remotePort, r.localPort, r);
+    this.delete(r);
     return r;
   }
 
@@ -118,7 +175,7 @@ export class TimeWaitTable {
     const recs = this.recs;
     while (this.head < recs.length) {
       const r = recs[this.head]!;
-      if (r.expiresAt === this.ats[this.head] && this.map.get(r.remoteAddr, r.remotePort, r.localPort) === r) {
+      if (r.expiresAt === this.ats[this.head] && this.get(r.remoteAddr, r.remotePort, r.localPort) === r) {
         if (this.head >= 4096 && this.head * 2 >= recs.length) {
           // Drop the consumed front so the arrays stay proportional to the records.
           this.recs = recs.slice(this.head);

@@ -42,10 +42,11 @@ export class TimerHeap<T extends Timed> {
 
   /**
    * Rebuild without stale entries when they outnumber the live items (a connection re-arming its
-   * timer on every ACK leaves one stale entry per ACK behind; far-future ones would otherwise pile up).
+   * timer on every ACK leaves one stale entry per ACK behind; far-future ones would otherwise pile up,
+   * and a released connection's entry would keep the whole connection reachable until it surfaced).
    */
   compact(liveItems: number): void {
-    if (this.at.length <= 2 * liveItems + 1024) return;
+    if (this.at.length <= 2 * liveItems + 64) return;
     const pairs: [number, T][] = [];
     for (let i = 0; i < this.at.length; i++) if (this.items[i]!.timerAt === this.at[i]) pairs.push([this.at[i]!, this.items[i]!]);
     pairs.sort((x, y) => x[0] - y[0]);

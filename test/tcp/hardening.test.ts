@@ -274,7 +274,7 @@ describe('TIME-WAIT as a small record', () => {
 
   it('TimeWaitTable: expiry order survives restarts and deletes', () => {
     const t = new TimeWaitTable(10);
-    const rec = (port: number, at: number) => new TimeWaitRecord(1, port, 80, 0, 0, 0, 0, false, 0, 0, at);
+    const rec = (port: number, at: number) => new TimeWaitRecord(1, port, 80, 0, 0, 0, 0, false, 0, at);
     const a = rec(1, 100);
     const b = rec(2, 200);
     const c = rec(3, 300);
