@@ -75,7 +75,7 @@ function tcpView(info: TcpInfo): Record<string, unknown> {
     sndUna: info.sndUna,
     sndNxt: info.sndNxt,
     rcvNxt: info.rcvNxt,
-    // Relative sequence numbers (DESIGN.md rule 12), as Wireshark shows them.
+    // Relative sequence numbers (docs/design.md rule 12), as Wireshark shows them.
     relative: { sent: (info.sndNxt - info.iss - 1) >>> 0, received: (info.rcvNxt - info.irs - 1) >>> 0 },
     sndWnd: info.sndWnd,
     rcvWnd: info.rcvWnd,

@@ -1,7 +1,7 @@
 /**
  * An observer wrapper: calls `observer(dir, packet, now)` for every packet received ('in') and sent
  * ('out'), then passes it on unchanged. The stack installs it only when a tracer is attached, so the
- * untraced path pays nothing (DESIGN.md rule 10).
+ * untraced path pays nothing (docs/design.md rule 10).
  */
 import type { Clock } from '../util/clock.ts';
 import type { PacketObserver } from '../trace/events.ts';

@@ -2,7 +2,7 @@
  * The surface of a TCP connection as the socket layer (socket/) sees it. tcp/ never imports socket/;
  * socket/ builds Node-style Duplex streams over these calls and callbacks.
  *
- * The connection core does no I/O (DESIGN.md rule 4): the calls below only change state and mark the
+ * The connection core does no I/O (docs/design.md rule 4): the calls below only change state and mark the
  * connection as having something to send; the stack's run loop dispatches segments afterwards (in the
  * same tick, via a microtask), so several write() calls in one tick coalesce into full segments.
  */

@@ -1,5 +1,5 @@
 /**
- * A connection: the TCB's event processing (RFC 9293 §3.10). No I/O (DESIGN.md rule 4):
+ * A connection: the TCB's event processing (RFC 9293 §3.10). No I/O (docs/design.md rule 4):
  *
  *   process(now, seg)    a parsed segment for this 4-tuple, handled in the order of §3.10.7.3/§3.10.7.4
  *   dispatch(now)        runs due timers, then hands out the segments to send (output.ts)

@@ -1,6 +1,6 @@
 /**
  * Trace events: what an observer of the link sees. Observability costs nothing when unused
- * (DESIGN.md rule 10): the stack only wraps its device in a TapDevice when someone listens, so an
+ * (docs/design.md rule 10): the stack only wraps its device in a TapDevice when someone listens, so an
  * untraced packet path has no branch, no call and no allocation for tracing.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The teaching view: a TCP conversation between two endpoints drawn as an ASCII ladder diagram, with
- * relative sequence numbers (DESIGN.md rule 12), flags, lengths, the options of the handshake, and a
+ * relative sequence numbers (docs/design.md rule 12), flags, lengths, the options of the handshake, and a
  * short preview of each segment's payload (the first line of an HTTP request or response):
  *
  *     10.77.0.1:40000                                              10.77.0.2:80

@@ -1,5 +1,5 @@
 /**
- * Relative sequence numbers for human-facing views, as Wireshark shows them (DESIGN.md rule 12):
+ * Relative sequence numbers for human-facing views, as Wireshark shows them (docs/design.md rule 12):
  * each direction of a flow counts from its initial sequence number, so the SYN is seq=0, the first
  * data byte is 1, and an ACK of the SYN is ack=1.
  *

@@ -1,6 +1,6 @@
 /**
  * The packet tracer: one human line per packet, tcpdump-like, with a timestamp, a direction arrow
- * ('->' sent by the stack, '<-' received from the link) and RELATIVE TCP sequence numbers (DESIGN.md
+ * ('->' sent by the stack, '<-' received from the link) and RELATIVE TCP sequence numbers (docs/design.md
  * rule 12), e.g.
  *
  *     0.000000 <- 10.77.0.1:40000 > 10.77.0.2:80 ...SYN seq 0...
