@@ -11,6 +11,7 @@ function probe(over: Partial<Probe> = {}): Probe {
   return {
     nodeVersion: 'v20.20.2',
     uid: 0,
+    user: 'root',
     effectiveCaps: ROOT_CAPS,
     tunNode: () => 'ok',
     addon: () => undefined,
@@ -76,8 +77,9 @@ describe('tunstack doctor', () => {
     const c = byName(
       probe({
         uid: 1000,
+        user: 'alice',
         effectiveCaps: 0n,
-        device: () => ({ tun: true, owner: 1000, group: -1 }),
+        device: () => ({ tun: true, owner: 'alice' }),
         deviceAddresses: () => ['10.77.0.1/24'],
       }),
     );
@@ -89,19 +91,19 @@ describe('tunstack doctor', () => {
 
   it('the same device with another address: the fix names the address it has', () => {
     const c = byName(
-      probe({ uid: 1000, effectiveCaps: 0n, device: () => ({ tun: true, owner: 1000, group: -1 }), deviceAddresses: () => ['10.9.0.1/24'] }),
+      probe({ uid: 1000, user: 'alice', effectiveCaps: 0n, device: () => ({ tun: true, owner: '1000' }), deviceAddresses: () => ['10.9.0.1/24'] }),
     );
     expect(c.get('device')?.status).toBe('FAIL');
     expect(c.get('device')?.fix).toBe('use --host-addr 10.9.0.1/24');
   });
 
   it("someone else's device, an unowned device, and a name that is not a TUN device fail", () => {
-    const user = { uid: 1000, effectiveCaps: 0n };
-    expect(byName(probe({ ...user, device: () => ({ tun: true, owner: 1001, group: -1 }) })).get('device')?.detail).toBe(
-      'tunstack0 is a persistent TUN device owned by uid 1001',
+    const user = { uid: 1000, user: 'alice', effectiveCaps: 0n };
+    expect(byName(probe({ ...user, device: () => ({ tun: true, owner: 'bob' }) })).get('device')?.detail).toBe(
+      'tunstack0 is a persistent TUN device owned by bob',
     );
-    expect(byName(probe({ ...user, device: () => ({ tun: true, owner: -1, group: -1 }) })).get('device')?.status).toBe('FAIL');
-    expect(byName(probe({ device: () => ({ tun: false, owner: -1, group: -1 }) })).get('device')?.detail).toBe(
+    expect(byName(probe({ ...user, device: () => ({ tun: true, owner: undefined }) })).get('device')?.status).toBe('FAIL');
+    expect(byName(probe({ device: () => ({ tun: false, owner: undefined }) })).get('device')?.detail).toBe(
       'tunstack0 exists and is not a TUN device',
     );
   });

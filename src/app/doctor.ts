@@ -5,7 +5,8 @@
  * It only reads (/proc, /sys, the addon, `ip addr`): it opens no device and sends nothing. The
  * machine is seen through a Probe so that tests can put any machine in front of it.
  */
-import { accessSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { loadTunAddon } from '../link/tun-device.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
@@ -39,25 +40,28 @@ export interface Route {
 export interface Probe {
   nodeVersion: string;
   uid: number;
+  /** The user's name, as `ip -d link` names a TUN device's owner. */
+  user: string;
   /** Bits of CapEff in /proc/self/status. */
   effectiveCaps: bigint;
   /** 'missing' | 'no-access' | 'ok' for /dev/net/tun. */
   tunNode(): 'missing' | 'no-access' | 'ok';
   addon(): string | undefined; // undefined: loaded; else why not
-  /** The interface as /sys/class/net sees it; undefined when there is none of that name. */
-  device(name: string): { tun: boolean; owner: number; group: number } | undefined;
+  /**
+   * The interface of that name in this network namespace (undefined: none); a TUN device's owner as
+   * `ip -d link` gives it (a user name, or a uid where it has no name; undefined: no owner).
+   */
+  device(name: string): { tun: boolean; owner: string | undefined } | undefined;
   /** The IPv4 addresses (A/P) the interface has. */
   deviceAddresses(name: string): string[];
   routes(): Route[];
   /** The net namespace of this process and of pid 1 (undefined: cannot be read). */
   netns(): { self: string | undefined; init: string | undefined; userns: boolean };
-  /** Every network interface's name (/sys/class/net). */
+  /** Every network interface's name in this network namespace. */
   interfaces(): string[];
 }
 
 const CAP_NET_ADMIN = 12n;
-/** The owner/group of a persistent TUN device with none set (drivers/net/tun.c: INVALID_UID). */
-const NO_OWNER = -1;
 
 export function doctorChecks(f: DoctorFlags, probe: Probe): Check[] {
   const host = cidrFlag('host-addr', f.hostAddr);
@@ -95,7 +99,8 @@ export function doctorChecks(f: DoctorFlags, probe: Probe): Check[] {
 
   const capable = ((probe.effectiveCaps >> CAP_NET_ADMIN) & 1n) === 1n;
   const dev = probe.device(f.tun);
-  const owned = dev !== undefined && dev.tun && dev.owner === probe.uid;
+  const ownedByMe = (owner: string | undefined): boolean => owner === probe.user || owner === String(probe.uid);
+  const owned = dev !== undefined && dev.tun && ownedByMe(dev.owner);
   const persistentHint = `sudo ip tuntap add mode tun user $USER name ${f.tun}`;
   if (capable) {
     checks.push({ status: 'ok', name: 'permission', detail: 'CAP_NET_ADMIN: the stack can create and configure its device' });
@@ -114,9 +119,9 @@ export function doctorChecks(f: DoctorFlags, probe: Probe): Check[] {
     checks.push({ status: 'ok', name: 'device', detail: `${f.tun} does not exist: serve creates it` + (capable ? '' : ' (needs CAP_NET_ADMIN)') });
   } else if (!dev.tun) {
     checks.push({ status: 'FAIL', name: 'device', detail: `${f.tun} exists and is not a TUN device`, fix: 'choose another --tun NAME' });
-  } else if (!capable && dev.owner !== NO_OWNER && dev.owner !== probe.uid) {
-    checks.push({ status: 'FAIL', name: 'device', detail: `${f.tun} is a persistent TUN device owned by uid ${dev.owner}`, fix: `choose another --tun NAME, or ${persistentHint}` });
-  } else if (!capable && dev.owner === NO_OWNER) {
+  } else if (!capable && dev.owner !== undefined && !ownedByMe(dev.owner)) {
+    checks.push({ status: 'FAIL', name: 'device', detail: `${f.tun} is a persistent TUN device owned by ${dev.owner}`, fix: `choose another --tun NAME, or ${persistentHint}` });
+  } else if (!capable && dev.owner === undefined) {
     checks.push({ status: 'FAIL', name: 'device', detail: `${f.tun} is a persistent TUN device with no owner: only CAP_NET_ADMIN may attach`, fix: persistentHint });
   } else {
     const addrs = probe.deviceAddresses(f.tun);
@@ -216,11 +221,32 @@ function hexLe(text: string): number {
   return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 }
 
+/** `ip -j ARGS` parsed; [] when ip fails (no such device, no iproute2). */
+function ipJson(args: string[]): unknown[] {
+  const r = spawnSync('ip', ['-j', ...args], { encoding: 'utf8', timeout: 5000 });
+  if (r.status !== 0 || !r.stdout) return [];
+  try {
+    const v = JSON.parse(r.stdout) as unknown;
+    return Array.isArray(v) ? v : [];
+  } catch {
+    return [];
+  }
+}
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}
+
 /** This machine. */
 export function systemProbe(): Probe {
   return {
     nodeVersion: process.version,
     uid: process.getuid?.() ?? -1,
+    user: userName(),
     effectiveCaps: BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(readText('/proc/self/status') ?? '')?.[1] ?? '0'}`),
     tunNode() {
       try {
@@ -243,15 +269,14 @@ export function systemProbe(): Probe {
         return (err as Error).message;
       }
     },
+    // `ip` (netlink) rather than /sys/class/net, which shows the namespace that /sys was mounted in:
+    // under `unshare -rn` that is still the host's.
     device(name) {
-      const dir = `/sys/class/net/${name}`;
-      if (readText(`${dir}/type`) === undefined) return undefined;
-      const flags = readText(`${dir}/tun_flags`);
-      return {
-        tun: flags !== undefined,
-        owner: Number(readText(`${dir}/owner`) ?? NO_OWNER),
-        group: Number(readText(`${dir}/group`) ?? NO_OWNER),
-      };
+      const links = ipJson(['-d', 'link', 'show', 'dev', name]) as { linkinfo?: { info_kind?: string; info_data?: { user?: string | number } } }[];
+      const link = links[0];
+      if (link === undefined) return undefined;
+      const user = link.linkinfo?.info_data?.user;
+      return { tun: link.linkinfo?.info_kind === 'tun', owner: user === undefined ? undefined : String(user) };
     },
     deviceAddresses(name) {
       const r = spawnSync('ip', ['-4', '-o', 'addr', 'show', 'dev', name], { encoding: 'utf8', timeout: 5000 });
@@ -277,11 +302,7 @@ export function systemProbe(): Probe {
       return { self: link('/proc/self/ns/net'), init: link('/proc/1/ns/net'), userns };
     },
     interfaces() {
-      try {
-        return readdirSync('/sys/class/net');
-      } catch {
-        return [];
-      }
+      return (ipJson(['link', 'show']) as { ifname?: string }[]).map((l) => l.ifname ?? '');
     },
   };
 }
