@@ -91,8 +91,13 @@ function deviceFlags(v: FlagValues): DeviceFlags {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   }
+  const tun = v.tun as string;
+  // IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and whitespace in a name.
+  if (!/^[^\s/:]{1,15}$/.test(tun) || Buffer.byteLength(tun) > 15) {
+    throw new UsageError(`--tun must be an interface name of 1 to 15 bytes without '/', ':' or spaces, got ${JSON.stringify(tun)}`);
+  }
   return {
-    tun: v.tun as string,
+    tun,
     hostAddr: v['host-addr'] as string,
     addr: v.addr as string,
     mtu: intFlag('mtu', v.mtu as string, 576, 65535),

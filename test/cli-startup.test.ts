@@ -4,7 +4,10 @@
  * without root or a TUN device).
  */
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetns, describeTun, waitForLine, type Netns } from './e2e/helpers/index.ts';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -25,6 +28,7 @@ describe('tunstack start-up errors exit 2 with a message', () => {
     [['serve', '--root', 'package.json'], /^tunstack: --root package\.json: not a directory$/m],
     // The capture file is created before the device is opened: a bad path opens nothing.
     [['serve', '--pcap', 'no/dir/x.pcap'], /^tunstack: --pcap no\/dir\/x\.pcap: cannot create the capture file \(ENOENT\)$/m],
+    [['serve', '--tun', 'way-too-long-interface-name'], /^tunstack: --tun must be an interface name of 1 to 15 bytes/m],
     [['doctor', '--host-addr', '10.77.0.1'], /^tunstack: --host-addr must be ADDRESS\/PREFIX/m],
     [['doctor', 'extra'], /^tunstack: unexpected argument "extra"$/m],
     [['nosuchcommand'], /^tunstack: unknown command "nosuchcommand"$/m],
@@ -49,5 +53,31 @@ describe('tunstack start-up errors exit 2 with a message', () => {
     const r = cli();
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^usage:/);
+  });
+});
+
+describeTun('a start-up failure after files were opened releases them and exits (real TUN, in a namespace)', () => {
+  let ns: Netns;
+  let dir: string;
+  beforeAll(async () => {
+    ns = await createNetns('tsk-start');
+    dir = mkdtempSync('/tmp/tunstack-start-');
+  });
+  afterAll(async () => {
+    await ns?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a second serve on a busy device exits 1 with the reason (capture file closed, no hang); the first one keeps serving', async () => {
+    const first = ns.spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--log-level', 'warn']);
+    await waitForLine(first, /^tunstack: ready /, 20_000);
+    const pcap = join(dir, 'second.pcap');
+    const second = await ns.exec(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--pcap', pcap], { timeoutMs: 20_000 });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe('tunstack: TUNSETIFF tunstack0: Device or resource busy (device name in use) [ERR_TUN_OPEN]\n');
+    expect(statSync(pcap).size).toBe(24); // the global header only: created, then closed
+    const curl = await ns.exec('curl', ['-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.77.0.2/']);
+    expect(curl.stdout).toBe('200');
+    first.kill('SIGTERM');
   });
 });
