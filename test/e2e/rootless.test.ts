@@ -14,10 +14,10 @@
  * the host's node is not changed.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createNetns, describeTun, waitForExit, waitForLine, outputOf, type Netns } from './helpers/index.ts';
+import { createNetns, describeTun, REPO_ROOT, waitForExit, waitForLine, outputOf, type Netns } from './helpers/index.ts';
 import { packAndInstall, run, type InstalledPackage } from './helpers/package.ts';
 
 describeTun('unprivileged runs with the installed package', () => {
@@ -86,6 +86,25 @@ describeTun('unprivileged runs with the installed package', () => {
     // netns-run.sh stopped the stack with SIGTERM when the command ended: it printed its counters.
     const stats = JSON.parse(/^tunstack: stats (.*)$/m.exec(r.stdout)![1]!) as { tcp: { passiveOpens: number } };
     expect(stats.tcp.passiveOpens).toBe(2);
+  });
+
+  it("the README's first run command, as written, from this clone, as an ordinary user (no sudo)", async (ctx) => {
+    // The clone must be readable by that user (CI's and most clones are; a clone under /root is not).
+    const readable = spawnSync(asUser(['test', '-r', 'package.json'])[0]!, asUser(['test', '-r', 'package.json']).slice(1), { cwd: REPO_ROOT });
+    if (readable.status !== 0) {
+      console.warn(`[e2e] skipping the README's run command as ${user.name}: ${REPO_ROOT} is not readable by that user`);
+      ctx.skip();
+    }
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const run0 = /```sh\n(.*)\n/.exec(readme.slice(readme.indexOf('\n## Run')))![1]!;
+    expect(run0).toBe("scripts/netns-run.sh bash -c 'npm start & sleep 3; curl -s http://10.77.0.2/conn; ping -c 3 10.77.0.2'");
+    const argv = asUser(['bash', '-c', run0]);
+    const r = await run(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, timeoutMs: 90_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tunstack: ready on tunstack0: host 10\.77\.0\.1\/24, stack 10\.77\.0\.2/m);
+    expect(r.stdout).toMatch(/"requestOnConnection": 1,/);
+    expect(r.stdout).toMatch(/^3 packets transmitted, 3 received, 0% packet loss/m);
+    expect(r.stdout).toMatch(/^tunstack: stats \{/m);
   });
 
   it("a persistent device of the user's, configured by root: serve attaches without capabilities and leaves it as it was", async () => {
