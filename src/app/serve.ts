@@ -90,6 +90,15 @@ function openPcap(path: string): PcapWriter {
   }
 }
 
+/** Close a capture file on a failure path; the failure that got us here is the error to report. */
+function closeQuietly(pcap: PcapWriter | undefined): void {
+  try {
+    pcap?.closeSync();
+  } catch {
+    // ignored: the error being thrown says what went wrong
+  }
+}
+
 /**
  * Open the device and build the stack. Every flag is checked, and the capture file created, before
  * the device is opened; if anything fails after that, the device is closed again before the error
@@ -118,7 +127,7 @@ function startStack(f: DeviceFlags): Running {
       onError: (err) => logger.error({ err }, 'TUN device failed'),
     });
   } catch (err) {
-    void pcap?.close();
+    closeQuietly(pcap);
     throw err;
   }
   try {
@@ -146,8 +155,8 @@ function startStack(f: DeviceFlags): Running {
       shutdown: () => (done ??= stack.close()),
     };
   } catch (err) {
-    void tun.close();
-    void pcap?.close();
+    void tun.close(); // synchronous underneath: the fd is closed and the reading stopped now
+    closeQuietly(pcap);
     throw err;
   }
 }
