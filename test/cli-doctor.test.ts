@@ -24,6 +24,7 @@ function probe(over: Partial<Probe> = {}): Probe {
     ],
     netns: () => ({ self: 'net:[2]', init: 'net:[1]', userns: false }),
     interfaces: () => ['lo'],
+    userNamespaces: () => true,
     ...over,
   };
 }
@@ -71,6 +72,14 @@ describe('tunstack doctor', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+  it('an ordinary user where user namespaces are refused is told to use sudo or a persistent device', () => {
+    const c = byName(probe({ uid: 1000, user: 'alice', effectiveCaps: 0n, userNamespaces: () => false }));
+    expect(formatCheck(c.get('permission')!)).toBe(
+      'FAIL  permission: no CAP_NET_ADMIN, and no persistent TUN device of yours by that name; unprivileged user namespaces are not available here (unshare -rn fails)' +
+        ' -> run it with sudo (sudo scripts/netns-run.sh ...), or have sudo ip tuntap add mode tun user $USER name tunstack0 made for you',
+    );
   });
 
   it('an ordinary user with a persistent device of theirs, configured by the administrator: ready', () => {

@@ -57,6 +57,8 @@ export interface Probe {
   routes(): Route[];
   /** The net namespace of this process and of pid 1 (undefined: cannot be read). */
   netns(): { self: string | undefined; init: string | undefined; userns: boolean };
+  /** Can this user make a user namespace with its own network (`unshare -rn`)? undefined: unknown. */
+  userNamespaces(): boolean | undefined;
   /** Every network interface's name in this network namespace. */
   interfaces(): string[];
 }
@@ -107,11 +109,17 @@ export function doctorChecks(f: DoctorFlags, probe: Probe): Check[] {
   } else if (owned) {
     checks.push({ status: 'ok', name: 'permission', detail: `no CAP_NET_ADMIN, but ${f.tun} is a persistent TUN device owned by you: serve attaches to it as it is` });
   } else {
+    const userns = probe.userNamespaces();
     checks.push({
       status: 'FAIL',
       name: 'permission',
-      detail: 'no CAP_NET_ADMIN, and no persistent TUN device of yours by that name',
-      fix: `run inside \`unshare -rn\` (no sudo: scripts/netns-run.sh does it), or have ${persistentHint} made for you`,
+      detail:
+        'no CAP_NET_ADMIN, and no persistent TUN device of yours by that name' +
+        (userns === false ? '; unprivileged user namespaces are not available here (unshare -rn fails)' : ''),
+      fix:
+        userns === false
+          ? `run it with sudo (sudo scripts/netns-run.sh ...), or have ${persistentHint} made for you`
+          : `run inside \`unshare -rn\` (no sudo: scripts/netns-run.sh does it), or have ${persistentHint} made for you`,
     });
   }
 
@@ -300,6 +308,11 @@ export function systemProbe(): Probe {
       const uidMap = (readText('/proc/self/uid_map') ?? '').trim().split(/\s+/);
       const userns = !(uidMap[0] === '0' && uidMap[1] === '0' && uidMap[2] === '4294967295');
       return { self: link('/proc/self/ns/net'), init: link('/proc/1/ns/net'), userns };
+    },
+    userNamespaces() {
+      const r = spawnSync('unshare', ['--user', '--map-root-user', '--net', 'true'], { timeout: 5000 });
+      if (r.error) return undefined; // no unshare (util-linux) to try with
+      return r.status === 0;
     },
     interfaces() {
       return (ipJson(['link', 'show']) as { ifname?: string }[]).map((l) => l.ifname ?? '');
