@@ -97,7 +97,7 @@ describeTun('unprivileged runs with the installed package', () => {
     }
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     const run0 = /```sh\n(.*)\n/.exec(readme.slice(readme.indexOf('\n## Run')))![1]!;
-    expect(run0).toBe("scripts/netns-run.sh bash -c 'npm start & sleep 3; curl -s http://10.77.0.2/conn; ping -c 3 10.77.0.2'");
+    expect(run0).toBe("scripts/netns-run.sh bash -c 'npm start & sleep 2; curl -s --retry 5 --retry-all-errors http://10.77.0.2/conn; ping -c 3 10.77.0.2'");
     const argv = asUser(['bash', '-c', run0]);
     const r = await run(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, timeoutMs: 90_000 });
     expect(r.code, r.stderr).toBe(0);
