@@ -1,5 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the sources are what runs (no build step).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli.ts');
+// The `tunstack` command. In a clone (src/ is there) it runs the TypeScript sources through tsx, so
+// an edit is what runs next, with no build step; in an installed package (only dist/ is shipped) it
+// runs the compiled JavaScript with plain node. Source maps are switched on before anything loads,
+// so stack traces point at the TypeScript lines either way.
+import { existsSync } from 'node:fs';
+
+process.setSourceMapsEnabled(true);
+const sources = new URL('../src/cli.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli.js');
+}

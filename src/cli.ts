@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * tunstack's command line. Parses flags (node:util parseArgs, strict: an unknown flag is an error,
  * not ignored), then hands over to src/app/. Nothing imports this file.
@@ -7,12 +8,20 @@
  *                   [--impair SPEC] [--pcap FILE] [--trace] [--log-level L]
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
+ *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
+ *
+ * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
+ * (bad flag, bad argument, a file named on the command line that cannot be read or created).
+ * Flags: one option table per command below (parseArgs's format); add a flag there and read it in
+ * that command's case.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, TunstackError } from './util/errors.ts';
+import { UsageError, TunstackError, WireError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
+import { readFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
-import { ladderFromPcapFile } from './trace/ladder.ts';
+import { runDoctor } from './app/doctor.ts';
+import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -21,8 +30,10 @@ const USAGE = `usage:
                   [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
+  tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
 
-Run it inside a network namespace on shared machines:  sudo scripts/netns-run.sh npm start`;
+Exit status: 0 ok, 1 failure, 2 usage error. Check the machine first: tunstack doctor
+Run it inside a network namespace on shared machines:  scripts/netns-run.sh npx tunstack serve`;
 
 const deviceOptions = {
   tun: { type: 'string', default: 'tunstack0' },
@@ -35,6 +46,29 @@ const deviceOptions = {
   tso: { type: 'string', default: 'on' },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const serveOptions = {
+  ...deviceOptions,
+  port: { type: 'string', default: '80' },
+  'echo-port': { type: 'string', default: '7' },
+  root: { type: 'string' },
+  'idle-timeout': { type: 'string', default: '5000' },
+  'max-requests': { type: 'string', default: '100' },
+} as const;
+
+const fetchOptions = { ...deviceOptions, output: { type: 'string', short: 'o' } } as const;
+
+const ladderOptions = {
+  width: { type: 'string', default: '100' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const doctorOptions = {
+  tun: deviceOptions.tun,
+  'host-addr': deviceOptions['host-addr'],
+  addr: deviceOptions.addr,
+  help: deviceOptions.help,
 } as const;
 
 function intFlag(name: string, text: string, min: number, max: number): number {
@@ -57,8 +91,13 @@ function deviceFlags(v: FlagValues): DeviceFlags {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
   }
+  const tun = v.tun as string;
+  // IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and whitespace in a name.
+  if (!/^[^\s/:]{1,15}$/.test(tun) || Buffer.byteLength(tun) > 15) {
+    throw new UsageError(`--tun must be an interface name of 1 to 15 bytes without '/', ':' or spaces, got ${JSON.stringify(tun)}`);
+  }
   return {
-    tun: v.tun as string,
+    tun,
     hostAddr: v['host-addr'] as string,
     addr: v.addr as string,
     mtu: intFlag('mtu', v.mtu as string, 576, 65535),
@@ -68,6 +107,16 @@ function deviceFlags(v: FlagValues): DeviceFlags {
     tso: onOffFlag('tso', v.tso as string),
     logLevel: level as LogLevel,
   };
+}
+
+/** A file named on the command line; one that cannot be read is a usage error, not a crash. */
+function readArgFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : (e.code ?? e.message)}`);
+  }
 }
 
 function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
@@ -82,14 +131,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values: v, positionals } = parse(rest, {
-        ...deviceOptions,
-        port: { type: 'string', default: '80' },
-        'echo-port': { type: 'string', default: '7' },
-        root: { type: 'string' },
-        'idle-timeout': { type: 'string', default: '5000' },
-        'max-requests': { type: 'string', default: '100' },
-      });
+      const { values: v, positionals } = parse(rest, serveOptions);
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
       const port = intFlag('port', v.port as string, 1, 65535);
@@ -108,16 +150,32 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'fetch': {
-      const { values: v, positionals } = parse(rest, { ...deviceOptions, output: { type: 'string', short: 'o' } });
+      const { values: v, positionals } = parse(rest, fetchOptions);
       if (v.help) return usage(0);
       if (positionals.length !== 1) throw new UsageError('fetch takes exactly one URL');
       return runFetch({ ...deviceFlags(v), url: positionals[0]!, output: v.output as string | undefined });
     }
     case 'ladder': {
-      const { values: v, positionals } = parse(rest, { width: { type: 'string', default: '100' } });
+      const { values: v, positionals } = parse(rest, ladderOptions);
+      if (v.help) return usage(0);
       if (positionals.length !== 1) throw new UsageError('ladder takes exactly one pcap file');
-      process.stdout.write(ladderFromPcapFile(positionals[0]!, { width: intFlag('width', v.width as string, 40, 400) }) + '\n');
+      const width = intFlag('width', v.width as string, 40, 400);
+      const file = positionals[0]!;
+      let packets;
+      try {
+        packets = ipPacketsFromPcap(readArgFile(file));
+      } catch (err) {
+        if (err instanceof WireError) throw new UsageError(`${file}: ${err.message}`);
+        throw err;
+      }
+      process.stdout.write(renderLadder(packets, { width }) + '\n');
       return 0;
+    }
+    case 'doctor': {
+      const { values: v, positionals } = parse(rest, doctorOptions);
+      if (v.help) return usage(0);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      return runDoctor({ tun: v.tun as string, hostAddr: v['host-addr'] as string, addr: v.addr as string });
     }
     case undefined:
     case 'help':

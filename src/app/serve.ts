@@ -7,7 +7,7 @@
  * before outbound ones).
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import type { NetDevice } from '../link/device.ts';
 import { TunDevice } from '../link/tun-device.ts';
 import { FaultDevice, parseImpairSpec, formatImpairSpec } from '../link/fault-device.ts';
@@ -16,7 +16,7 @@ import { TapDevice } from '../link/tap-device.ts';
 import { PcapWriter } from '../trace/pcap-writer.ts';
 import { PacketTracer } from '../trace/tracer.ts';
 import { Stack } from '../stack.ts';
-import { createHttpServer } from '../http/server.ts';
+import { createHttpServer, type HttpServer } from '../http/server.ts';
 import { createDemoHandler } from './demo-site.ts';
 import { SystemClock } from '../util/clock.ts';
 import { UsageError } from '../util/errors.ts';
@@ -59,53 +59,106 @@ interface Running {
   shutdown(): Promise<void>;
 }
 
-/** Open the device and build the stack; every flag is checked before anything is opened. */
+/** `--FLAG VALUE` as an IPv4 address, or a UsageError naming the flag. */
+export function addressFlag(flag: string, text: string): number {
+  try {
+    return parseIpv4Address(text);
+  } catch {
+    throw new UsageError(`--${flag} must be an IPv4 address like 10.77.0.2, got ${JSON.stringify(text)}`);
+  }
+}
+
+/** `--FLAG A/P` as address and prefix length, or a UsageError naming the flag and the expected form. */
+export function cidrFlag(flag: string, text: string): { address: number; prefixLength: number } {
+  if (!text.includes('/')) {
+    throw new UsageError(`--${flag} must be ADDRESS/PREFIX like 10.77.0.1/24 (the prefix length is required), got ${JSON.stringify(text)}`);
+  }
+  try {
+    return parseIpv4Cidr(text);
+  } catch {
+    throw new UsageError(`--${flag} must be ADDRESS/PREFIX like 10.77.0.1/24 (prefix 0..32), got ${JSON.stringify(text)}`);
+  }
+}
+
+/** Create the capture file now, so that a bad path is a UsageError before any device is opened. */
+function openPcap(path: string): PcapWriter {
+  try {
+    return PcapWriter.open(path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`--pcap ${path}: cannot create the capture file (${e.code ?? e.message})`);
+  }
+}
+
+/** Close a capture file on a failure path; the failure that got us here is the error to report. */
+function closeQuietly(pcap: PcapWriter | undefined): void {
+  try {
+    pcap?.closeSync();
+  } catch {
+    // ignored: the error being thrown says what went wrong
+  }
+}
+
+/**
+ * Open the device and build the stack. Every flag is checked, and the capture file created, before
+ * the device is opened; if anything fails after that, the device is closed again before the error
+ * goes on (an open TUN device keeps the process alive and the interface up).
+ */
 function startStack(f: DeviceFlags): Running {
-  const logger = createLogger(f.logLevel);
-  const host = parseIpv4Cidr(f.hostAddr);
-  const ours = parseIpv4Address(f.addr);
+  const host = cidrFlag('host-addr', f.hostAddr);
+  const ours = addressFlag('addr', f.addr);
   if (host.address === ours) throw new UsageError(`--addr ${f.addr} must differ from --host-addr ${f.hostAddr}`);
   if (!sameSubnet(host.address, ours, host.prefixLength)) {
     throw new UsageError(`--addr ${f.addr} is not inside --host-addr ${f.hostAddr}: the kernel would not route to it`);
   }
   const impair = f.impair === undefined ? undefined : parseImpairSpec(f.impair);
+  const logger = createLogger(f.logLevel);
   const clock = new SystemClock();
+  const pcap = f.pcap ? openPcap(f.pcap) : undefined;
 
-  const tun = TunDevice.open({
-    name: f.tun,
-    hostAddress: formatIpv4Address(host.address),
-    prefixLength: host.prefixLength,
-    mtu: f.mtu,
-    offload: f.tso,
-    onError: (err) => logger.error({ err }, 'TUN device failed'),
-  });
-  let device: NetDevice = tun;
-  if (impair) {
-    device = new FaultDevice(device, impair, clock);
-    logger.info({ impair: formatImpairSpec(impair) }, 'impairing the link');
+  let tun: TunDevice;
+  try {
+    tun = TunDevice.open({
+      name: f.tun,
+      hostAddress: formatIpv4Address(host.address),
+      prefixLength: host.prefixLength,
+      mtu: f.mtu,
+      offload: f.tso,
+      onError: (err) => logger.error({ err }, 'TUN device failed'),
+    });
+  } catch (err) {
+    closeQuietly(pcap);
+    throw err;
   }
-  let pcap: PcapWriter | undefined;
-  if (f.pcap) {
-    pcap = PcapWriter.open(f.pcap);
-    device = new PcapDevice(device, pcap);
-  }
-  const tracer = f.trace ? new PacketTracer() : undefined;
-  if (tracer) device = new TapDevice(device, tracer.observer, clock);
+  try {
+    let device: NetDevice = tun;
+    if (impair) {
+      device = new FaultDevice(device, impair, clock);
+      logger.info({ impair: formatImpairSpec(impair) }, 'impairing the link');
+    }
+    if (pcap) device = new PcapDevice(device, pcap);
+    const tracer = f.trace ? new PacketTracer() : undefined;
+    if (tracer) device = new TapDevice(device, tracer.observer, clock);
 
-  const stack = new Stack({ device, address: f.addr, clock, logger });
-  if (tracer) {
-    stack.tcpLayer.onStateChange = (e) => {
-      process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
+    const stack = new Stack({ device, address: f.addr, clock, logger });
+    if (tracer) {
+      stack.tcpLayer.onStateChange = (e) => {
+        process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
+      };
+    }
+    let done: Promise<void> | undefined;
+    return {
+      stack,
+      logger,
+      hostAddress: formatIpv4Address(host.address),
+      prefixLength: host.prefixLength,
+      shutdown: () => (done ??= stack.close()),
     };
+  } catch (err) {
+    void tun.close(); // synchronous underneath: the fd is closed and the reading stopped now
+    closeQuietly(pcap);
+    throw err;
   }
-  let done: Promise<void> | undefined;
-  return {
-    stack,
-    logger,
-    hostAddress: formatIpv4Address(host.address),
-    prefixLength: host.prefixLength,
-    shutdown: () => (done ??= stack.close()),
-  };
 }
 
 /** Resolve on the first SIGINT/SIGTERM. */
@@ -140,10 +193,9 @@ export function listenOn(server: Listenable, port: number): Promise<void> {
   });
 }
 
-export async function runServe(f: ServeFlags): Promise<number> {
-  const run = startStack(f);
+/** The echo service and the demo site, listening; throws (listen errors, ...) with the device still open. */
+async function startServices(run: Running, f: ServeFlags): Promise<HttpServer> {
   const { stack, logger } = run;
-
   // RFC 862 echo: what comes in goes back out; handy for TCP tests with nc or python.
   const echo =
     f.echoPort === 0
@@ -163,9 +215,18 @@ export async function runServe(f: ServeFlags): Promise<number> {
     }),
   );
   http.on('clientError', (err: Error & { code?: string }) => logger.debug({ code: err.code }, 'bad request'));
+  if (echo) await listenOn(echo, f.echoPort);
+  await listenOn(http, f.port);
+  return http;
+}
+
+export async function runServe(f: ServeFlags): Promise<number> {
+  if (f.root !== undefined) checkRoot(f.root);
+  const run = startStack(f);
+  const { stack, logger } = run;
+  let http: HttpServer;
   try {
-    if (echo) await listenOn(echo, f.echoPort);
-    await listenOn(http, f.port);
+    http = await startServices(run, f);
   } catch (err) {
     // Close the device before reporting, or its handle would keep the process alive.
     await run.shutdown();
@@ -194,9 +255,7 @@ export async function runServe(f: ServeFlags): Promise<number> {
  * kernel server, and handy in labs.
  */
 export async function runFetch(f: FetchFlags): Promise<number> {
-  const url = new URL(f.url);
-  if (url.protocol !== 'http:') throw new UsageError(`fetch supports http:// URLs only, got ${url.protocol}`);
-  parseIpv4Address(url.hostname); // the stack has no DNS: an IPv4 literal is required
+  const url = parseFetchUrl(f.url);
   const port = url.port === '' ? 80 : Number(url.port);
   const run = startStack(f);
   try {
@@ -211,6 +270,36 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   } finally {
     await run.shutdown();
   }
+}
+
+/** The URL fetch can get: http:// and an IPv4 literal (the stack has no DNS resolver). */
+export function parseFetchUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`not a URL: ${JSON.stringify(text)} (fetch takes http://ADDRESS[:PORT]/PATH)`);
+  }
+  if (url.protocol !== 'http:') throw new UsageError(`fetch supports http:// URLs only, got ${url.protocol}`);
+  try {
+    parseIpv4Address(url.hostname);
+  } catch {
+    throw new UsageError(
+      `fetch needs an IPv4 address in the URL, got the host name ${JSON.stringify(url.hostname)}: the stack has no DNS resolver (use e.g. http://10.77.0.1/)`,
+    );
+  }
+  return url;
+}
+
+/** --root must name a directory that exists (else every request would answer 404, silently). */
+export function checkRoot(root: string): void {
+  let st;
+  try {
+    st = statSync(root);
+  } catch (err) {
+    throw new UsageError(`--root ${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--root ${root}: not a directory`);
 }
 
 interface FetchResult {
