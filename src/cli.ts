@@ -6,6 +6,7 @@
  *   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
  *                   [--impair SPEC] [--pcap FILE] [--trace] [--log-level L]
+ *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
@@ -28,6 +29,7 @@ const USAGE = `usage:
                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout MS] [--max-requests N]
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
                   [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
+                  [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
@@ -46,6 +48,12 @@ const deviceOptions = {
   tso: { type: 'string', default: 'on' },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h', default: false },
+  // TCP limits (defaults: src/tcp/tcp-layer.ts; README "Limits and defences")
+  'max-connections': { type: 'string' },
+  'syn-backlog': { type: 'string' },
+  'syn-cookies': { type: 'string' },
+  'max-time-wait': { type: 'string' },
+  msl: { type: 'string' },
 } as const;
 
 const serveOptions = {
@@ -106,7 +114,25 @@ function deviceFlags(v: FlagValues): DeviceFlags {
     trace: v.trace === true,
     tso: onOffFlag('tso', v.tso as string),
     logLevel: level as LogLevel,
+    tcp: tcpLimitFlags(v),
   };
+}
+
+/** The TCP limits given on the command line; what is not given keeps the layer's default. */
+function tcpLimitFlags(v: FlagValues): NonNullable<DeviceFlags['tcp']> {
+  const tcp: NonNullable<DeviceFlags['tcp']> = {};
+  const int = (name: string, min: number, max: number): number | undefined =>
+    v[name] === undefined ? undefined : intFlag(name, v[name] as string, min, max);
+  const maxConnections = int('max-connections', 1, 10_000_000);
+  if (maxConnections !== undefined) tcp.maxConnections = maxConnections;
+  const synBacklog = int('syn-backlog', 1, 1_000_000);
+  if (synBacklog !== undefined) tcp.synBacklog = synBacklog;
+  if (v['syn-cookies'] !== undefined) tcp.synCookies = onOffFlag('syn-cookies', v['syn-cookies'] as string);
+  const maxTimeWait = int('max-time-wait', 0, 10_000_000);
+  if (maxTimeWait !== undefined) tcp.maxTimeWait = maxTimeWait;
+  const msl = int('msl', 1, 600_000);
+  if (msl !== undefined) tcp.mslMs = msl;
+  return tcp;
 }
 
 /** A file named on the command line; one that cannot be read is a usage error, not a crash. */

@@ -32,6 +32,9 @@ describe('tunstack start-up errors exit 2 with a message', () => {
     [['doctor', '--host-addr', '10.77.0.1'], /^tunstack: --host-addr must be ADDRESS\/PREFIX/m],
     [['doctor', 'extra'], /^tunstack: unexpected argument "extra"$/m],
     [['nosuchcommand'], /^tunstack: unknown command "nosuchcommand"$/m],
+    [['serve', '--syn-cookies', 'maybe'], /^tunstack: --syn-cookies must be on or off, got "maybe"$/m],
+    [['serve', '--max-connections', '0'], /^tunstack: --max-connections must be between 1 and 10000000, got 0$/m],
+    [['serve', '--msl', '2s'], /^tunstack: --msl must be an integer, got "2s"$/m],
   ])('%j', (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);

@@ -15,7 +15,7 @@ import { PcapDevice } from '../link/pcap-device.ts';
 import { TapDevice } from '../link/tap-device.ts';
 import { PcapWriter } from '../trace/pcap-writer.ts';
 import { PacketTracer } from '../trace/tracer.ts';
-import { Stack } from '../stack.ts';
+import { Stack, type StackOptions } from '../stack.ts';
 import { createHttpServer, type HttpServer } from '../http/server.ts';
 import { createDemoHandler } from './demo-site.ts';
 import { SystemClock } from '../util/clock.ts';
@@ -34,6 +34,8 @@ export interface DeviceFlags {
   /** TCP segmentation offload on the TUN device (super-segments of up to 64 KiB). */
   tso: boolean;
   logLevel: LogLevel;
+  /** TCP limits set on the command line (--max-connections, --syn-backlog, ...); defaults otherwise. */
+  tcp?: StackOptions['tcp'];
 }
 
 export interface ServeFlags extends DeviceFlags {
@@ -140,7 +142,7 @@ function startStack(f: DeviceFlags): Running {
     const tracer = f.trace ? new PacketTracer() : undefined;
     if (tracer) device = new TapDevice(device, tracer.observer, clock);
 
-    const stack = new Stack({ device, address: f.addr, clock, logger });
+    const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
       stack.tcpLayer.onStateChange = (e) => {
         process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
