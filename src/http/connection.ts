@@ -11,6 +11,7 @@
  * so unread data never turns our clean close into a RST.
  */
 import type { Clock, TimerHandle } from '../util/clock.ts';
+import { SlabCopier, concatOwned, retainable } from '../util/owned-bytes.ts';
 import { IncomingRequest } from './incoming-request.ts';
 import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
 import { ServerResponse, type ResponseOwner } from './server-response.ts';
@@ -80,8 +81,10 @@ export class HttpConnection implements ResponseOwner {
   private current: IncomingRequest | undefined;
   /** A request that expects 100-continue, queued behind other responses, its body not begun. */
   private continueFor: IncomingRequest | undefined;
-  /** Bytes received but held back while the parser is paused. */
+  /** Bytes received but held back while the parser is paused (owned storage, never a view). */
   private pending: Buffer | undefined;
+  /** Copies of body pieces that wait in a request's buffer (its reader lags). */
+  private readonly bodySlab = new SlabCopier();
   private requests = 0;
   private bodyBackpressure = false;
   /** The request being received is the last one (a "close" request, max requests, server.close()). */
@@ -166,7 +169,7 @@ export class HttpConnection implements ResponseOwner {
   private onData(chunk: Buffer): void {
     if (this.ending || this.stopParsing) return; // read and discard (see the header comment)
     if (this.pending !== undefined) {
-      this.pending = Buffer.concat([this.pending, chunk]);
+      this.pending = concatOwned(this.pending, chunk);
       return;
     }
     if (this.parser.idle) this.headStart = this.settings.clock.now();
@@ -188,7 +191,8 @@ export class HttpConnection implements ResponseOwner {
       return;
     }
     this.inExecute = false;
-    if (used < chunk.length && !this.stopParsing) this.pending = chunk.subarray(used);
+    // The socket's chunk may be a view into a device receive chunk: keep only a copy of the rest.
+    if (used < chunk.length && !this.stopParsing) this.pending = retainable(chunk.subarray(used));
     this.updateReading();
     this.updateTimer();
   }
@@ -229,7 +233,11 @@ export class HttpConnection implements ResponseOwner {
     const req = this.current;
     // RFC 9110 §10.1.1: a server MAY omit the 100 once it has received some of the content.
     if (this.continueFor === req) this.continueFor = undefined;
-    if (req && !req.destroyed && !req.push(chunk)) this.bodyBackpressure = true;
+    if (req === undefined || req.destroyed) return;
+    // A reader that takes the piece at once gets the view (no copy on the fast path); a piece that
+    // will wait in the request's buffer is copied, so that it does not pin the socket's chunk.
+    const waits = req.readableFlowing !== true || req.readableLength > 0 || req.listenerCount('data') === 0;
+    if (!req.push(waits ? this.bodySlab.copy(chunk, req.readableLength) : chunk)) this.bodyBackpressure = true;
   }
 
   private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {

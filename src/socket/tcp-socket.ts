@@ -43,6 +43,7 @@ import { Duplex } from 'node:stream';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SystemClock } from '../util/clock.ts';
 import { SocketError } from '../util/errors.ts';
+import { ByteQueue, SlabCopier } from '../util/owned-bytes.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
 import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
 
@@ -137,8 +138,10 @@ export class TcpSocket extends Duplex {
   // read side
   /** push() said "enough": hold arriving bytes, unconsumed, until _read(). */
   private rxPaused: boolean;
-  private rxHeld: Uint8Array[] = [];
-  private rxHeldBytes = 0;
+  /** Those bytes, in owned storage, small pieces coalesced. */
+  private readonly rxHeld = new ByteQueue();
+  /** Copies of the bytes that wait in the Readable buffer (a paused or lagging reader). */
+  private readonly rxSlab = new SlabCopier();
   private peerFin = false;
   private eofPushed = false;
   private received = 0;
@@ -219,10 +222,9 @@ export class TcpSocket extends Duplex {
     if (this.connClosed || this.destroyed || data.length === 0) return;
     this.received += data.length;
     this.touch();
-    if (this.rxPaused || this.rxHeld.length > 0) {
-      // Held for a slow reader: copied, see deliver().
-      this.rxHeld.push(Buffer.from(data));
-      this.rxHeldBytes += data.length;
+    if (this.rxPaused || !this.rxHeld.isEmpty) {
+      // Held for a slow reader: copied (coalesced), see deliver().
+      this.rxHeld.push(data);
       return;
     }
     this.deliver(data, false);
@@ -231,7 +233,7 @@ export class TcpSocket extends Duplex {
   private onPeerFin(): void {
     if (this.connClosed || this.destroyed || this.peerFin) return;
     this.peerFin = true;
-    if (this.rxHeld.length === 0) this.pushEof();
+    if (this.rxHeld.isEmpty) this.pushEof();
   }
 
   private onWritable(): void {
@@ -251,7 +253,7 @@ export class TcpSocket extends Duplex {
     // delivered, then EOF; the Duplex destroys itself once 'end' and 'finish' have happened.
     if (!this.peerFin) {
       this.peerFin = true;
-      if (this.rxHeld.length === 0) this.pushEof();
+      if (this.rxHeld.isEmpty) this.pushEof();
     }
     if (this.held) {
       // Nothing more can be sent: fail the write that was waiting for send-buffer space.
@@ -265,14 +267,15 @@ export class TcpSocket extends Duplex {
   /**
    * Hand bytes to the stream; the TCP receive window reopens by as much (consumed before push:
    * the consumer's handlers run inside push and may destroy the socket).
-   * `data` is usually a view into the device's receive chunk (up to 1 MiB, shared by many packets).
+   * `data` is usually a view into the device's receive chunk (256 KiB, shared by many packets).
    * A flowing reader gets the view itself (no copy on the fast path); bytes that will sit in a
-   * buffer because the reader is slow are copied, so that they do not pin the whole chunk.
+   * buffer because the reader is slow are copied, so that they do not pin the whole chunk (small
+   * pieces into shared blocks of this socket's own, util/owned-bytes.ts, not Node's Buffer pool).
    */
   private deliver(data: Uint8Array, copied: boolean): void {
     if (!this.connClosed) this.conn.consumed(data.length);
     let buf: Buffer;
-    if (!copied && (this.readableFlowing !== true || this.readableLength > 0)) buf = Buffer.from(data);
+    if (!copied && (this.readableFlowing !== true || this.readableLength > 0)) buf = this.rxSlab.copy(data, this.readableLength);
     else buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (!this.push(buf)) this.rxPaused = true;
   }
@@ -285,12 +288,10 @@ export class TcpSocket extends Duplex {
 
   override _read(): void {
     this.rxPaused = false;
-    while (!this.rxPaused && this.rxHeld.length > 0 && !this.destroyed) {
-      const data = this.rxHeld.shift()!;
-      this.rxHeldBytes -= data.length;
-      this.deliver(data, true);
+    while (!this.rxPaused && !this.rxHeld.isEmpty && !this.destroyed) {
+      this.deliver(this.rxHeld.shift()!, true);
     }
-    if (this.rxHeld.length === 0 && this.peerFin && !this.destroyed) this.pushEof();
+    if (this.rxHeld.isEmpty && this.peerFin && !this.destroyed) this.pushEof();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -367,9 +368,9 @@ export class TcpSocket extends Duplex {
     this.cancelIdleTimer();
     const wasConnecting = this.connecting;
     this.connecting = false;
-    const unread = this.rxHeldBytes;
-    this.rxHeld = [];
-    this.rxHeldBytes = 0;
+    const unread = this.rxHeld.bytes;
+    this.rxHeld.clear();
+    this.rxSlab.reset();
     const held = this.held;
     this.held = undefined;
     this.heldFinal = undefined;

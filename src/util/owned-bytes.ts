@@ -43,6 +43,14 @@ export function retainable(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** `a` then `b` in one ArrayBuffer of their own (Buffer.concat would take small results from the pool). */
+export function concatOwned(a: Uint8Array, b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
 /** The next block size: about as large as what is already held (so waste stays under 2x), bounded. */
 function blockSize(held: number, need: number): number {
   let size = BLOCK_MIN;
