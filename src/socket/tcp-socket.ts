@@ -43,7 +43,7 @@ import { Duplex } from 'node:stream';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SystemClock } from '../util/clock.ts';
 import { SocketError } from '../util/errors.ts';
-import { ByteQueue, SlabCopier } from '../util/owned-bytes.ts';
+import { ByteQueue, SlabCopier, ownsStorage } from '../util/owned-bytes.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
 import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
 
@@ -111,6 +111,9 @@ export interface TcpSocketOptions {
 
 type WriteCallback = (error?: Error | null) => void;
 
+/** Written views smaller than this that do not own their buffer are copied (see write()). */
+const COPY_WRITES_BELOW = 16 * 1024;
+
 /** A write the TCP send buffer could not take whole: the rest waits for onWritable. */
 interface HeldWrite {
   chunks: Uint8Array[];
@@ -134,6 +137,8 @@ export class TcpSocket extends Duplex {
   private heldFinal: ((error?: Error | null) => void) | undefined;
   private finSent = false;
   private written = 0;
+  /** Copies of small written views (see write()). */
+  private readonly txSlab = new SlabCopier();
 
   // read side
   /** push() said "enough": hold arriving bytes, unconsumed, until _read(). */
@@ -357,6 +362,14 @@ export class TcpSocket extends Duplex {
       if (callback) process.nextTick(callback, err);
       this.destroy(err);
       return false;
+    }
+    // Written chunks wait by reference (in the Duplex buffer, then in the TCP send buffer until
+    // acknowledged). A small view into a larger buffer, typically bytes just received and echoed
+    // back (socket.pipe(socket)) into a peer's zero window, would keep that whole buffer alive (a
+    // device receive chunk: 256 KiB per byte): such a chunk is copied. Large writes are kept as
+    // they are (no copy on the fast path).
+    if (chunk instanceof Uint8Array && chunk.length < COPY_WRITES_BELOW && !ownsStorage(chunk)) {
+      chunk = this.txSlab.copy(chunk, this.writableLength);
     }
     return super.write(chunk, encodingOrCb as BufferEncoding, cb);
   }
