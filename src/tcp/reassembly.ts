@@ -87,10 +87,11 @@ export class Reassembly {
         break;
       }
       if (seqLt(start, next.seq)) {
-        const n = seqSub(next.seq, start);
+        const nextSeq = next.seq; // place() may merge the piece into `next` and move its start
+        const n = seqSub(nextSeq, start);
         ok = this.place(start, d.subarray(0, n)) && ok;
         d = d.subarray(n);
-        start = next.seq;
+        start = nextSeq;
       }
       // Skip what the range already holds (re-find it: place() may have merged ranges).
       i = this.firstEndingAfter(start);
