@@ -381,7 +381,9 @@ export abstract class Tcb implements TcpConnection {
     const from = this.stateValue;
     if (from === to) return;
     this.stateValue = to;
-    if (to === State.CLOSED) this.rcv.close(); // give the received-data budget back
+    // Give the received-data budget back once nothing more can be received: in CLOSED, and already
+    // in TIME-WAIT (the layer may drop a TIME-WAIT TCB for a new SYN without passing CLOSED).
+    if (to === State.CLOSED || to === State.TIME_WAIT) this.rcv.close();
     this.host.stateChanged(this, from, to);
   }
 

@@ -16,6 +16,7 @@ import { createStack, type Stack, type StackOptions } from '../../src/stack.ts';
 import { RANGE_COST } from '../../src/tcp/reassembly.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { ChunkedDevice, RawPeer, bytesPattern, retainedArrayBuffers, type RawConn } from './rx-attack.ts';
+import { Sim, openPair, pattern } from './sim.ts';
 
 const MB = 1_000_000;
 const PORT = 80;
@@ -277,5 +278,30 @@ describe('received-data budgets', () => {
     expect(w.stack.tcpLayer.rxBudget.oooHeld).toBe(0);
     expect(infoOf(w, c2!).rcvNxt).toBe((c2!.base + 600) >>> 0);
     expect(w.stack.tcpLayer.rxBudget.rcvHeld).toBe(600);
+  });
+
+  it('unread bytes are given back when nothing more can be received (TIME-WAIT, CLOSED), consumed or not', () => {
+    const sim = new Sim(4);
+    const p = openPair(sim);
+    sim.run(50);
+    const server = p.server()!;
+    server.autoConsume = false;
+    p.client.sendAll(pattern(3000, 1));
+    sim.run(50);
+    expect(server.received).toBe(3000);
+    expect(sim.b.rxBudget.rcvHeld).toBe(3000);
+    server.conn.consumed(1000);
+    expect(sim.b.rxBudget.rcvHeld).toBe(2000);
+    // The server closes first, then the client: the server ends in TIME-WAIT with 2000 unconsumed.
+    server.conn.shutdown();
+    sim.run(50);
+    p.client.conn.shutdown();
+    sim.run(50);
+    expect(server.conn.state).toBe('TIME-WAIT');
+    expect(sim.b.rxBudget.rcvHeld).toBe(0);
+    server.conn.consumed(2000); // late consumption gives nothing back twice
+    expect(sim.b.rxBudget.rcvHeld).toBe(0);
+    expect(sim.a.rxBudget.rcvHeld).toBe(0);
+    expect(sim.a.rxBudget.oooHeld + sim.b.rxBudget.oooHeld).toBe(0);
   });
 });
