@@ -111,6 +111,9 @@ export interface TcpSocketOptions {
 
 type WriteCallback = (error?: Error | null) => void;
 
+/** Pieces the Readable buffer may hold before further received bytes are held back coalesced. */
+const MAX_WAITING_PIECES = 256;
+
 /** Written views smaller than this that do not own their buffer are copied (see write()). */
 const COPY_WRITES_BELOW = 16 * 1024;
 
@@ -147,6 +150,9 @@ export class TcpSocket extends Duplex {
   private readonly rxHeld = new ByteQueue();
   /** Copies of the bytes that wait in the Readable buffer (a paused or lagging reader). */
   private readonly rxSlab = new SlabCopier();
+  /** Pieces pushed into the Readable buffer since it was last empty (each one a Buffer there). */
+  private rxPieces = 0;
+  private rxPumpQueued = false;
   private peerFin = false;
   private eofPushed = false;
   private received = 0;
@@ -227,7 +233,7 @@ export class TcpSocket extends Duplex {
     if (this.connClosed || this.destroyed || data.length === 0) return;
     this.received += data.length;
     this.touch();
-    if (this.rxPaused || !this.rxHeld.isEmpty) {
+    if (this.rxPaused || !this.rxHeld.isEmpty || this.rxCrowded()) {
       // Held for a slow reader: copied (coalesced), see deliver().
       this.rxHeld.push(data);
       return;
@@ -280,9 +286,38 @@ export class TcpSocket extends Duplex {
   private deliver(data: Uint8Array, copied: boolean): void {
     if (!this.connClosed) this.conn.consumed(data.length);
     let buf: Buffer;
-    if (!copied && (this.readableFlowing !== true || this.readableLength > 0)) buf = this.rxSlab.copy(data, this.readableLength);
+    const waits = this.readableFlowing !== true || this.readableLength > 0;
+    if (!copied && waits) buf = this.rxSlab.copy(data, this.readableLength);
     else buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (this.readableLength === 0) this.rxPieces = 0;
+    if (waits) this.rxPieces++;
     if (!this.push(buf)) this.rxPaused = true;
+  }
+
+  /**
+   * The Readable buffer holds many pieces already: tiny segments would each be a Buffer there (a
+   * hundred bytes of heap or more per byte). Further bytes wait in rxHeld instead, coalesced and
+   * unconsumed (so the window shrinks), until the reader has emptied the buffer (see read()).
+   */
+  private rxCrowded(): boolean {
+    return this.rxPieces >= MAX_WAITING_PIECES && this.readableLength > 0;
+  }
+
+  /**
+   * As net.Socket does, hook read(): once the reader has emptied the buffer, bytes held back by
+   * rxCrowded() are handed over (on the next tick, outside the stream's own read()). The stream
+   * calls _read() itself only while it has asked for nothing yet.
+   */
+  override read(size?: number): any {
+    const r: unknown = super.read(size);
+    if (this.readableLength === 0 && !this.rxHeld.isEmpty && !this.rxPumpQueued && !this.destroyed) {
+      this.rxPumpQueued = true;
+      process.nextTick(() => {
+        this.rxPumpQueued = false;
+        if (this.readableLength === 0 && !this.destroyed) this._read();
+      });
+    }
+    return r;
   }
 
   private pushEof(): void {
@@ -293,7 +328,7 @@ export class TcpSocket extends Duplex {
 
   override _read(): void {
     this.rxPaused = false;
-    while (!this.rxPaused && !this.rxHeld.isEmpty && !this.destroyed) {
+    while (!this.rxPaused && !this.rxHeld.isEmpty && !this.destroyed && !this.rxCrowded()) {
       this.deliver(this.rxHeld.shift()!, true);
     }
     if (this.rxHeld.isEmpty && this.peerFin && !this.destroyed) this.pushEof();

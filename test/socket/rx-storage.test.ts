@@ -100,6 +100,45 @@ describe('TcpSocket: storage of received bytes', () => {
     s.destroy();
   });
 
+  it('a lagging reader: past 256 pieces waiting, tiny pieces are held back coalesced (unconsumed), then read exactly', async () => {
+    const conn = new StubConn();
+    const s = new TcpSocket(conn);
+    s.pause();
+    for (let i = 0; i < 2048; i++) conn.events!.onData(received([i & 0xff]));
+    // 256 one-byte Buffers wait in the stream's buffer; the other 1,792 bytes in a few owned blocks.
+    expect(s.readableLength).toBe(256);
+    expect(conn.consumedBytes).toBe(256);
+    const chunks: Buffer[] = [];
+    for (let round = 0; round < 10 && conn.consumedBytes < 2048; round++) {
+      for (let d = s.read() as Buffer | null; d !== null; d = s.read() as Buffer | null) chunks.push(d);
+      await tick();
+    }
+    for (let d = s.read() as Buffer | null; d !== null; d = s.read() as Buffer | null) chunks.push(d);
+    const all = Buffer.concat(chunks);
+    expect(all.length).toBe(2048);
+    for (let i = 0; i < 2048; i++) expect(all[i]).toBe(i & 0xff);
+    expect(conn.consumedBytes).toBe(2048);
+    s.destroy();
+  });
+
+  it('the same with a flowing reader that pauses: every byte once, in order, then end', async () => {
+    const conn = new StubConn();
+    const s = new TcpSocket(conn);
+    const got: number[] = [];
+    let ended = false;
+    s.on('end', () => (ended = true));
+    s.pause();
+    for (let i = 0; i < 1000; i++) conn.events!.onData(received([i & 0xff]));
+    conn.events!.onPeerFin();
+    s.on('data', (d: Buffer) => got.push(...d));
+    s.resume();
+    for (let round = 0; round < 20 && !ended; round++) await tick();
+    expect(got.length).toBe(1000);
+    expect(got.every((b, i) => b === (i & 0xff))).toBe(true);
+    expect(ended).toBe(true);
+    s.destroy();
+  });
+
   it('a small written view into a large buffer is copied; a large write is kept as it is', async () => {
     const conn = new StubConn();
     const s = new TcpSocket(conn);
