@@ -45,6 +45,9 @@ export interface ConnectionHost {
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
+/** Body pieces a request's buffer may hold before the socket is paused (see onBody). */
+const MAX_WAITING_PIECES = 256;
+
 /** The parts of the error responses, built once: only the Date line is filled in per use. */
 const ERROR_PARTS: Readonly<Record<number, readonly [string, string]>> = Object.freeze(
   Object.fromEntries(
@@ -87,6 +90,8 @@ export class HttpConnection implements ResponseOwner {
   private readonly bodySlab = new SlabCopier();
   private requests = 0;
   private bodyBackpressure = false;
+  /** Body pieces pushed into the current request's buffer since it was last empty. */
+  private bodyPieces = 0;
   /** The request being received is the last one (a "close" request, max requests, server.close()). */
   private noMore = false;
   /** No more requests will be parsed (after the last one, an error, the peer's FIN). */
@@ -237,7 +242,15 @@ export class HttpConnection implements ResponseOwner {
     // A reader that takes the piece at once gets the view (no copy on the fast path); a piece that
     // will wait in the request's buffer is copied, so that it does not pin the socket's chunk.
     const waits = req.readableFlowing !== true || req.readableLength > 0 || req.listenerCount('data') === 0;
+    if (req.readableLength === 0) this.bodyPieces = 0;
+    if (waits) this.bodyPieces++;
     if (!req.push(waits ? this.bodySlab.copy(chunk, req.readableLength) : chunk)) this.bodyBackpressure = true;
+    else if (this.bodyCrowded(req)) {
+      // Many small pieces wait (each a Buffer in the request's buffer): stop reading the socket,
+      // where further bytes wait coalesced, until the reader has emptied the request's buffer.
+      this.bodyBackpressure = true;
+      req.signalDrain = true;
+    }
   }
 
   private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
@@ -258,8 +271,17 @@ export class HttpConnection implements ResponseOwner {
     if (this.stopParsing || this.queue.length >= this.settings.maxPipelinedRequests) this.parser.pause();
   }
 
+  private bodyCrowded(req: IncomingRequest): boolean {
+    return this.bodyPieces >= MAX_WAITING_PIECES && req.readableLength > 0;
+  }
+
   private onBodyRead(): void {
     if (!this.bodyBackpressure) return;
+    const req = this.current;
+    if (req !== undefined && this.bodyCrowded(req)) {
+      req.signalDrain = true;
+      return;
+    }
     this.bodyBackpressure = false;
     this.updateReading();
   }

@@ -83,4 +83,28 @@ describe('HTTP: storage of received body bytes', () => {
     for (const b of blocks) storage += b.byteLength;
     expect(storage).toBeLessThan(64 * 1024);
   });
+
+  it('past 256 small body pieces waiting, the socket is paused until the reader empties the request; the body is exact', async () => {
+    let request: IncomingRequest | undefined;
+    const sock = serve((req, res) => {
+      request = req;
+      req.on('end', () => res.end('done'));
+    });
+    await tick();
+    sock.push(received('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n'));
+    const body = Uint8Array.from({ length: 2000 }, (_, i) => (i * 17) & 0xff);
+    for (let i = 0; i < 2000; i++) sock.push(received(body.subarray(i, i + 1)));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(request!.readableLength).toBe(256);
+    expect(sock.isPaused()).toBe(true);
+    const got: number[] = [];
+    for (let round = 0; round < 50 && got.length < 2000; round++) {
+      for (let d = request!.read() as Buffer | null; d !== null; d = request!.read() as Buffer | null) got.push(...d);
+      await tick();
+    }
+    expect(got.length).toBe(2000);
+    expect(Buffer.from(got)).toEqual(Buffer.from(body));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(Buffer.concat(sock.out).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\ndone$/);
+  });
 });
