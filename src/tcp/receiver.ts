@@ -49,13 +49,13 @@ export class Receiver {
 
   /** Would the layer-wide budget take `n` more unread bytes? */
   mayHold(n: number): boolean {
-    return this.budget.rcvHeld + n <= this.budget.limits.rcvTotal;
+    return this.budget.mayHoldRcv(n);
   }
 
   /** `n` bytes were delivered to the owner: they count against the window and the budget. */
   hold(n: number): void {
     this.buffered += n;
-    if (!this.released) this.budget.rcvHeld += n;
+    if (!this.released) this.budget.holdRcv(n);
   }
 
   /** The owner consumed `n` bytes. */

@@ -4,8 +4,9 @@
  * Two kinds of received bytes are held:
  *
  *   out-of-order   segments beyond RCV.NXT waiting in the reassembly queue (RFC 9293 §3.10.7.4,
- *                  step seven). Charged by the storage they occupy (see Reassembly.memory), so that
- *                  many tiny segments cost what they really cost, as Linux charges skb truesize.
+ *                  step seven). Charged as bytes + RANGE_COST per held range (Reassembly.charge),
+ *                  so that many tiny segments cost about what they really cost, as Linux charges
+ *                  an skb's truesize rather than its length.
  *   unread         in-order bytes handed to the owner and not yet consumed (Receiver.buffered:
  *                  what the receive window already bounds per connection).
  *
@@ -16,8 +17,11 @@
  * what we SACKed (no reneging, RFC 2018 §8). Linux drops in the same way when its memory limits
  * are reached (tcp_prune_queue, tcp_prune_ofo_queue).
  *
+ * Bytes that a filled hole releases from reassembly become unread without a second check (they
+ * were held already), so all received data held stays within oooTotal + rcvTotal.
+ *
  * The layer owns one RxBudget and every connection reserves from it; a connection gives back all it
- * holds when it is closed.
+ * holds once nothing more can be received (TIME-WAIT or CLOSED).
  */
 
 export interface RxBudgetLimits {
@@ -48,11 +52,14 @@ export class RxBudget {
     this.oooHeld -= n;
   }
 
-  /** May `n` more unread bytes be held? Reserves them if so. */
-  reserveRcv(n: number): boolean {
-    if (this.rcvHeld + n > this.limits.rcvTotal) return false;
+  /** Would `n` more unread bytes stay within the total? */
+  mayHoldRcv(n: number): boolean {
+    return this.rcvHeld + n <= this.limits.rcvTotal;
+  }
+
+  /** `n` more unread bytes are held (checked with mayHoldRcv, or already held out of order). */
+  holdRcv(n: number): void {
     this.rcvHeld += n;
-    return true;
   }
 
   releaseRcv(n: number): void {
