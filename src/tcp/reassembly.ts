@@ -21,8 +21,11 @@ import { retainable } from '../util/owned-bytes.ts';
 import { seqAdd, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import { unlimitedRxBudget, type RxBudget } from './rx-budget.ts';
 
-/** What a held range costs beyond its bytes (its record and storage headers), for the budget. */
-export const RANGE_COST = 256;
+/**
+ * What a held range costs beyond its bytes, for the budget: its record, its Buffer and the list
+ * slot (measured: about 310 bytes of JS heap per isolated 1-byte range, scripts/attack/rxmem-sim.ts).
+ */
+export const RANGE_COST = 320;
 
 interface Held {
   seq: number;

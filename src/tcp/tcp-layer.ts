@@ -48,7 +48,7 @@ export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   /** Verify checksums of incoming segments (default true). */
   verifyChecksum?: boolean;
   /**
-   * Out-of-order data one connection may hold, in bytes charged as held bytes + 256 per range
+   * Out-of-order data one connection may hold, in bytes charged as held bytes + 320 per range
    * (tcp/rx-budget.ts). Default 2 x receiveBufferSize: a full window always fits, however segmented.
    */
   oooBudgetPerConnection?: number;
