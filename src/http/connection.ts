@@ -11,6 +11,7 @@
  * so unread data never turns our clean close into a RST.
  */
 import type { Clock, TimerHandle } from '../util/clock.ts';
+import { SlabCopier, concatOwned, retainable } from '../util/owned-bytes.ts';
 import { IncomingRequest } from './incoming-request.ts';
 import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
 import { ServerResponse, type ResponseOwner } from './server-response.ts';
@@ -43,6 +44,9 @@ export interface ConnectionHost {
 }
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/** Body pieces a request's buffer may hold before the socket is paused (see onBody). */
+const MAX_WAITING_PIECES = 256;
 
 /** The parts of the error responses, built once: only the Date line is filled in per use. */
 const ERROR_PARTS: Readonly<Record<number, readonly [string, string]>> = Object.freeze(
@@ -80,10 +84,14 @@ export class HttpConnection implements ResponseOwner {
   private current: IncomingRequest | undefined;
   /** A request that expects 100-continue, queued behind other responses, its body not begun. */
   private continueFor: IncomingRequest | undefined;
-  /** Bytes received but held back while the parser is paused. */
+  /** Bytes received but held back while the parser is paused (owned storage, never a view). */
   private pending: Buffer | undefined;
+  /** Copies of body pieces that wait in a request's buffer (its reader lags). */
+  private readonly bodySlab = new SlabCopier();
   private requests = 0;
   private bodyBackpressure = false;
+  /** Body pieces pushed into the current request's buffer since it was last empty. */
+  private bodyPieces = 0;
   /** The request being received is the last one (a "close" request, max requests, server.close()). */
   private noMore = false;
   /** No more requests will be parsed (after the last one, an error, the peer's FIN). */
@@ -166,7 +174,7 @@ export class HttpConnection implements ResponseOwner {
   private onData(chunk: Buffer): void {
     if (this.ending || this.stopParsing) return; // read and discard (see the header comment)
     if (this.pending !== undefined) {
-      this.pending = Buffer.concat([this.pending, chunk]);
+      this.pending = concatOwned(this.pending, chunk);
       return;
     }
     if (this.parser.idle) this.headStart = this.settings.clock.now();
@@ -188,7 +196,8 @@ export class HttpConnection implements ResponseOwner {
       return;
     }
     this.inExecute = false;
-    if (used < chunk.length && !this.stopParsing) this.pending = chunk.subarray(used);
+    // The socket's chunk may be a view into a device receive chunk: keep only a copy of the rest.
+    if (used < chunk.length && !this.stopParsing) this.pending = retainable(chunk.subarray(used));
     this.updateReading();
     this.updateTimer();
   }
@@ -229,7 +238,19 @@ export class HttpConnection implements ResponseOwner {
     const req = this.current;
     // RFC 9110 §10.1.1: a server MAY omit the 100 once it has received some of the content.
     if (this.continueFor === req) this.continueFor = undefined;
-    if (req && !req.destroyed && !req.push(chunk)) this.bodyBackpressure = true;
+    if (req === undefined || req.destroyed) return;
+    // A reader that takes the piece at once gets the view (no copy on the fast path); a piece that
+    // will wait in the request's buffer is copied, so that it does not pin the socket's chunk.
+    const waits = req.readableFlowing !== true || req.readableLength > 0 || req.listenerCount('data') === 0;
+    if (req.readableLength === 0) this.bodyPieces = 0;
+    if (waits) this.bodyPieces++;
+    if (!req.push(waits ? this.bodySlab.copy(chunk, req.readableLength) : chunk)) this.bodyBackpressure = true;
+    else if (this.bodyCrowded(req)) {
+      // Many small pieces wait (each a Buffer in the request's buffer): stop reading the socket,
+      // where further bytes wait coalesced, until the reader has emptied the request's buffer.
+      this.bodyBackpressure = true;
+      req.signalDrain = true;
+    }
   }
 
   private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
@@ -250,8 +271,17 @@ export class HttpConnection implements ResponseOwner {
     if (this.stopParsing || this.queue.length >= this.settings.maxPipelinedRequests) this.parser.pause();
   }
 
+  private bodyCrowded(req: IncomingRequest): boolean {
+    return this.bodyPieces >= MAX_WAITING_PIECES && req.readableLength > 0;
+  }
+
   private onBodyRead(): void {
     if (!this.bodyBackpressure) return;
+    const req = this.current;
+    if (req !== undefined && this.bodyCrowded(req)) {
+      req.signalDrain = true;
+      return;
+    }
     this.bodyBackpressure = false;
     this.updateReading();
   }

@@ -27,6 +27,8 @@ export class IncomingRequest extends Readable {
   complete = false;
   /** @internal what the parser decided (persistence, framing); the server reads it. */
   readonly head: RequestHead;
+  /** @internal the connection waits for this buffer to be emptied (see read()). */
+  signalDrain = false;
   private readonly onRead: () => void;
 
   constructor(head: RequestHead, socket: SocketLike, requestNumber: number, onRead: () => void) {
@@ -47,5 +49,18 @@ export class IncomingRequest extends Readable {
   /** The consumer wants more: let the connection resume reading the socket if it had paused. */
   override _read(): void {
     this.onRead();
+  }
+
+  /**
+   * The stream calls _read() only while it has asked for nothing yet; a connection that paused for
+   * a buffer crowded with small pieces is told when the reader has emptied it (on the next tick).
+   */
+  override read(size?: number): any {
+    const r: unknown = super.read(size);
+    if (this.signalDrain && this.readableLength === 0) {
+      this.signalDrain = false;
+      process.nextTick(this.onRead);
+    }
+    return r;
   }
 }

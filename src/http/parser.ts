@@ -81,6 +81,10 @@ const S_CHUNK_DATA_END = 5; // the CRLF after chunk-data
 const S_TRAILER = 6;
 const S_ERROR = 7;
 
+/** A line buffer up to this size is kept for the next spanning line; a larger one is let go. */
+const LINE_KEEP = 1024;
+const EMPTY_LINE = Buffer.alloc(0);
+
 const CR = 13;
 const LF = 10;
 const SP = 32;
@@ -158,7 +162,7 @@ export class HttpRequestParser {
   private readonly limits: HttpParserLimits;
   private state = S_START;
   /** A line that spans input chunks is copied here, once; grows by doubling up to the limits. */
-  private line: Buffer = Buffer.alloc(0);
+  private line: Buffer = EMPTY_LINE;
   private lineLen = 0;
   /** Bytes of the current header or trailer section so far, and its field line count. */
   private sectionBytes = 0;
@@ -245,6 +249,8 @@ export class HttpRequestParser {
           const len = this.lineLen;
           this.lineLen = 0;
           this.onLine(this.line, 0, len);
+          // A long line's buffer is not kept between lines: memory follows what is held now.
+          if (this.line.length > LINE_KEEP) this.line = EMPTY_LINE;
         }
         pos = lf + 1;
       }
@@ -284,7 +290,8 @@ export class HttpRequestParser {
   private append(src: Buffer, start: number, end: number): void {
     const need = this.lineLen + (end - start);
     if (need > this.line.length) {
-      const grown = Buffer.allocUnsafe(Math.max(256, need, this.line.length * 2));
+      // Not from Node's Buffer pool: a parser idling on a partial line would pin a whole 8 KiB slab.
+      const grown = Buffer.allocUnsafeSlow(Math.max(256, need, this.line.length * 2));
       this.line.copy(grown, 0, 0, this.lineLen);
       this.line = grown;
     }

@@ -43,6 +43,7 @@ import { Duplex } from 'node:stream';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SystemClock } from '../util/clock.ts';
 import { SocketError } from '../util/errors.ts';
+import { ByteQueue, SlabCopier, ownsStorage } from '../util/owned-bytes.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
 import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
 
@@ -110,6 +111,12 @@ export interface TcpSocketOptions {
 
 type WriteCallback = (error?: Error | null) => void;
 
+/** Pieces the Readable buffer may hold before further received bytes are held back coalesced. */
+const MAX_WAITING_PIECES = 256;
+
+/** Written views smaller than this that do not own their buffer are copied (see write()). */
+const COPY_WRITES_BELOW = 16 * 1024;
+
 /** A write the TCP send buffer could not take whole: the rest waits for onWritable. */
 interface HeldWrite {
   chunks: Uint8Array[];
@@ -133,12 +140,19 @@ export class TcpSocket extends Duplex {
   private heldFinal: ((error?: Error | null) => void) | undefined;
   private finSent = false;
   private written = 0;
+  /** Copies of small written views (see write()). */
+  private readonly txSlab = new SlabCopier();
 
   // read side
   /** push() said "enough": hold arriving bytes, unconsumed, until _read(). */
   private rxPaused: boolean;
-  private rxHeld: Uint8Array[] = [];
-  private rxHeldBytes = 0;
+  /** Those bytes, in owned storage, small pieces coalesced. */
+  private readonly rxHeld = new ByteQueue();
+  /** Copies of the bytes that wait in the Readable buffer (a paused or lagging reader). */
+  private readonly rxSlab = new SlabCopier();
+  /** Pieces pushed into the Readable buffer since it was last empty (each one a Buffer there). */
+  private rxPieces = 0;
+  private rxPumpQueued = false;
   private peerFin = false;
   private eofPushed = false;
   private received = 0;
@@ -219,10 +233,9 @@ export class TcpSocket extends Duplex {
     if (this.connClosed || this.destroyed || data.length === 0) return;
     this.received += data.length;
     this.touch();
-    if (this.rxPaused || this.rxHeld.length > 0) {
-      // Held for a slow reader: copied, see deliver().
-      this.rxHeld.push(Buffer.from(data));
-      this.rxHeldBytes += data.length;
+    if (this.rxPaused || !this.rxHeld.isEmpty || this.rxCrowded()) {
+      // Held for a slow reader: copied (coalesced), see deliver().
+      this.rxHeld.push(data);
       return;
     }
     this.deliver(data, false);
@@ -231,7 +244,7 @@ export class TcpSocket extends Duplex {
   private onPeerFin(): void {
     if (this.connClosed || this.destroyed || this.peerFin) return;
     this.peerFin = true;
-    if (this.rxHeld.length === 0) this.pushEof();
+    if (this.rxHeld.isEmpty) this.pushEof();
   }
 
   private onWritable(): void {
@@ -251,7 +264,7 @@ export class TcpSocket extends Duplex {
     // delivered, then EOF; the Duplex destroys itself once 'end' and 'finish' have happened.
     if (!this.peerFin) {
       this.peerFin = true;
-      if (this.rxHeld.length === 0) this.pushEof();
+      if (this.rxHeld.isEmpty) this.pushEof();
     }
     if (this.held) {
       // Nothing more can be sent: fail the write that was waiting for send-buffer space.
@@ -265,16 +278,46 @@ export class TcpSocket extends Duplex {
   /**
    * Hand bytes to the stream; the TCP receive window reopens by as much (consumed before push:
    * the consumer's handlers run inside push and may destroy the socket).
-   * `data` is usually a view into the device's receive chunk (up to 1 MiB, shared by many packets).
+   * `data` is usually a view into the device's receive chunk (256 KiB, shared by many packets).
    * A flowing reader gets the view itself (no copy on the fast path); bytes that will sit in a
-   * buffer because the reader is slow are copied, so that they do not pin the whole chunk.
+   * buffer because the reader is slow are copied, so that they do not pin the whole chunk (small
+   * pieces into shared blocks of this socket's own, util/owned-bytes.ts, not Node's Buffer pool).
    */
   private deliver(data: Uint8Array, copied: boolean): void {
     if (!this.connClosed) this.conn.consumed(data.length);
     let buf: Buffer;
-    if (!copied && (this.readableFlowing !== true || this.readableLength > 0)) buf = Buffer.from(data);
+    const waits = this.readableFlowing !== true || this.readableLength > 0;
+    if (!copied && waits) buf = this.rxSlab.copy(data, this.readableLength);
     else buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (this.readableLength === 0) this.rxPieces = 0;
+    if (waits) this.rxPieces++;
     if (!this.push(buf)) this.rxPaused = true;
+  }
+
+  /**
+   * The Readable buffer holds many pieces already: tiny segments would each be a Buffer there (a
+   * hundred bytes of heap or more per byte). Further bytes wait in rxHeld instead, coalesced and
+   * unconsumed (so the window shrinks), until the reader has emptied the buffer (see read()).
+   */
+  private rxCrowded(): boolean {
+    return this.rxPieces >= MAX_WAITING_PIECES && this.readableLength > 0;
+  }
+
+  /**
+   * As net.Socket does, hook read(): once the reader has emptied the buffer, bytes held back by
+   * rxCrowded() are handed over (on the next tick, outside the stream's own read()). The stream
+   * calls _read() itself only while it has asked for nothing yet.
+   */
+  override read(size?: number): any {
+    const r: unknown = super.read(size);
+    if (this.readableLength === 0 && !this.rxHeld.isEmpty && !this.rxPumpQueued && !this.destroyed) {
+      this.rxPumpQueued = true;
+      process.nextTick(() => {
+        this.rxPumpQueued = false;
+        if (this.readableLength === 0 && !this.destroyed) this._read();
+      });
+    }
+    return r;
   }
 
   private pushEof(): void {
@@ -285,12 +328,10 @@ export class TcpSocket extends Duplex {
 
   override _read(): void {
     this.rxPaused = false;
-    while (!this.rxPaused && this.rxHeld.length > 0 && !this.destroyed) {
-      const data = this.rxHeld.shift()!;
-      this.rxHeldBytes -= data.length;
-      this.deliver(data, true);
+    while (!this.rxPaused && !this.rxHeld.isEmpty && !this.destroyed && !this.rxCrowded()) {
+      this.deliver(this.rxHeld.shift()!, true);
     }
-    if (this.rxHeld.length === 0 && this.peerFin && !this.destroyed) this.pushEof();
+    if (this.rxHeld.isEmpty && this.peerFin && !this.destroyed) this.pushEof();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -357,6 +398,14 @@ export class TcpSocket extends Duplex {
       this.destroy(err);
       return false;
     }
+    // Written chunks wait by reference (in the Duplex buffer, then in the TCP send buffer until
+    // acknowledged). A small view into a larger buffer, typically bytes just received and echoed
+    // back (socket.pipe(socket)) into a peer's zero window, would keep that whole buffer alive (a
+    // device receive chunk: 256 KiB per byte): such a chunk is copied. Large writes are kept as
+    // they are (no copy on the fast path).
+    if (chunk instanceof Uint8Array && chunk.length < COPY_WRITES_BELOW && !ownsStorage(chunk)) {
+      chunk = this.txSlab.copy(chunk, this.writableLength);
+    }
     return super.write(chunk, encodingOrCb as BufferEncoding, cb);
   }
 
@@ -367,9 +416,9 @@ export class TcpSocket extends Duplex {
     this.cancelIdleTimer();
     const wasConnecting = this.connecting;
     this.connecting = false;
-    const unread = this.rxHeldBytes;
-    this.rxHeld = [];
-    this.rxHeldBytes = 0;
+    const unread = this.rxHeld.bytes;
+    this.rxHeld.clear();
+    this.rxSlab.reset();
     const held = this.held;
     this.held = undefined;
     this.heldFinal = undefined;

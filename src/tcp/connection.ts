@@ -245,7 +245,13 @@ export class Connection extends TcbOutput {
         fin = false; // the FIN lies beyond the window
       }
       if (data.length > 0) {
-        if (seq === this.rcv.rcvNxt) {
+        if (seq === this.rcv.rcvNxt && !this.rcv.mayHold(data.length)) {
+          // Over the layer-wide budget for unread data (rx-budget.ts): drop it unacknowledged; the
+          // peer retransmits it once readers have made room.
+          countDrop(this.host.counters, 'rcv-budget');
+          this.rcv.ackNow = true;
+          fin = false;
+        } else if (seq === this.rcv.rcvNxt) {
           this.rcv.rcvNxt = seqAdd(seq, data.length);
           const hadHoles = !this.rcv.reasm.isEmpty;
           this.deliver(data);
@@ -259,7 +265,7 @@ export class Connection extends TcbOutput {
             this.rcv.ackNow = true; // a segment that fills a hole: ACK at once (RFC 5681 §4.2)
           } else this.rcv.onInOrderData(now, data.length, this.rcvMss - (this.tsOn ? TS_OPTION_BYTES : 0));
         } else {
-          this.rcv.reasm.insert(seq, data);
+          if (!this.rcv.reasm.insert(seq, data)) countDrop(this.host.counters, this.rcv.reasm.dropReason);
           this.rcv.ackNow = true; // out of order: immediate duplicate ACK (RFC 5681 §4.2)
         }
       }

@@ -11,21 +11,24 @@
  *    full-size segment, else after a delay; we use 40 ms, Linux's minimum delayed-ACK timeout
  *    (TCP_DELACK_MIN = HZ/25), well under the 500 ms bound. Out-of-order segments, and segments that
  *    fill a hole, are acknowledged at once (RFC 5681 §4.2, §3.2).
+ *  - Memory budgets (rx-budget.ts): unread bytes are also reserved in the layer-wide budget, and the
+ *    reassembly queue charges its ranges to it; close() gives everything back.
  */
 import { seqAdd, seqSub } from '../wire/seq.ts';
 import { Reassembly } from './reassembly.ts';
+import { unlimitedRxBudget, type RxBudget } from './rx-budget.ts';
 
 export const DELAYED_ACK_MS = 40;
 
 export class Receiver {
   rcvNxt = 0;
   irs = 0;
-  /** Bytes delivered to the owner and not yet consumed. */
+  /** Bytes delivered to the owner and not yet consumed (reserved in the budget). */
   buffered = 0;
   /** RCV.NXT + the window last advertised: the right edge we promised. */
   advRight = 0;
   wscale = 0;
-  readonly reasm = new Reassembly();
+  readonly reasm: Reassembly;
   /** Bytes received in order since the last ACK we sent. */
   unackedBytes = 0;
   /** An ACK must go out in the next dispatch. */
@@ -33,7 +36,42 @@ export class Receiver {
   /** Deadline of the delayed ACK, or Infinity. */
   ackAt = Infinity;
 
-  constructor(readonly bufSize: number) {}
+  /** After close(): nothing is reserved any more, later consumption gives nothing back. */
+  private released = false;
+
+  constructor(
+    readonly bufSize: number,
+    private readonly budget: RxBudget = unlimitedRxBudget(),
+    maxOooSegments?: number,
+  ) {
+    this.reasm = new Reassembly(maxOooSegments, budget);
+  }
+
+  /** Would the layer-wide budget take `n` more unread bytes? */
+  mayHold(n: number): boolean {
+    return this.budget.mayHoldRcv(n);
+  }
+
+  /** `n` bytes were delivered to the owner: they count against the window and the budget. */
+  hold(n: number): void {
+    this.buffered += n;
+    if (!this.released) this.budget.holdRcv(n);
+  }
+
+  /** The owner consumed `n` bytes. */
+  consume(n: number): void {
+    const k = Math.min(n, this.buffered);
+    this.buffered -= k;
+    if (!this.released) this.budget.releaseRcv(k);
+  }
+
+  /** The connection is closed: give back everything reserved (idempotent). */
+  close(): void {
+    if (this.released) return;
+    this.released = true;
+    this.budget.releaseRcv(this.buffered);
+    this.reasm.clear();
+  }
 
   /** RCV.WND as used for the acceptability test: what we advertised, from RCV.NXT. */
   get window(): number {

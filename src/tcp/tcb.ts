@@ -5,6 +5,7 @@
  * which extends this class; this split keeps each file readable on its own.
  */
 import { SocketError } from '../util/errors.ts';
+import { ByteQueue } from '../util/owned-bytes.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
 import type { TcpSegment, TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd, seqGt } from '../wire/seq.ts';
@@ -13,6 +14,7 @@ import { NewReno } from './congestion.ts';
 import type { TcpCounters } from './counters.ts';
 import { Receiver } from './receiver.ts';
 import { RttEstimator } from './rtt.ts';
+import type { RxBudget } from './rx-budget.ts';
 import { SendBuffer } from './sender.ts';
 import { Scoreboard } from './sack.ts';
 import { TimeWaitRecord } from './time-wait.ts';
@@ -56,6 +58,8 @@ export interface ConnectionConfig {
 export interface ConnectionHost {
   readonly cfg: ConnectionConfig;
   readonly counters: TcpCounters;
+  /** The layer-wide budget for received data held (out-of-order and unread), see rx-budget.ts. */
+  readonly rxBudget: RxBudget;
   /** Our MTU (for the MSS we announce: mtu - 40, RFC 9293 §3.7.1). */
   readonly mtu: number;
   /** Largest datagram the layer below takes as a TCP super-segment; 0: none (or cfg.tso is off). */
@@ -174,7 +178,8 @@ export abstract class Tcb implements TcpConnection {
 
   // Owner
   protected events: ConnectionEvents | undefined;
-  protected pending: Uint8Array[] | undefined;
+  /** Data delivered before the owner attached (an unaccepted passive open), in owned storage. */
+  protected pending: ByteQueue | undefined;
   protected pendingFin = false;
   protected closedNotified = false;
   protected pendingClose: { error: SocketError | undefined } | undefined;
@@ -208,7 +213,7 @@ export abstract class Tcb implements TcpConnection {
     this.tsOffset = tsOffset;
     const cfg = host.cfg;
     this.snd = new SendBuffer(cfg.sendBufferSize);
-    this.rcv = new Receiver(cfg.receiveBufferSize);
+    this.rcv = new Receiver(cfg.receiveBufferSize, host.rxBudget);
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
     this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
     this.offerWscale = cfg.windowScaling ? offeredWindowScale(cfg.receiveBufferSize) : -1;
@@ -330,7 +335,7 @@ export abstract class Tcb implements TcpConnection {
     this.events = events;
     const pending = this.pending;
     this.pending = undefined;
-    if (pending !== undefined) for (const d of pending) this.events.onData(d);
+    if (pending !== undefined) for (const d of pending.drain()) this.events.onData(d);
     if (this.pendingFin) {
       this.pendingFin = false;
       this.events.onPeerFin();
@@ -355,7 +360,7 @@ export abstract class Tcb implements TcpConnection {
 
   consumed(n: number): void {
     if (n <= 0) return;
-    this.rcv.buffered = Math.max(0, this.rcv.buffered - n);
+    this.rcv.consume(n);
     if (isSynchronized(this.stateValue) && canReceive(this.stateValue) && this.rcv.wantsWindowUpdate(this.rcvMss)) {
       // RFC 9293 §3.8.6.2.2: the window opened enough to be worth telling the peer.
       this.rcv.ackNow = true;
@@ -455,6 +460,9 @@ export abstract class Tcb implements TcpConnection {
     const from = this.stateValue;
     if (from === to) return;
     this.stateValue = to;
+    // Give the received-data budget back once nothing more can be received: in CLOSED, and already
+    // in TIME-WAIT (the layer may drop a TIME-WAIT TCB for a new SYN without passing CLOSED).
+    if (to === State.CLOSED || to === State.TIME_WAIT) this.rcv.close();
     this.host.stateChanged(this, from, to);
   }
 
@@ -486,11 +494,16 @@ export abstract class Tcb implements TcpConnection {
     this.notifyClosed(undefined);
   }
 
+  /**
+   * In-order data for the owner. An attached owner gets `data` as it is (a view into the received
+   * packet: no copy on the fast path); before the owner attaches, the bytes are kept in owned,
+   * coalesced storage (util/owned-bytes.ts), since views would pin the device's receive chunks.
+   */
   protected deliver(data: Uint8Array): void {
-    this.rcv.buffered += data.length;
+    this.rcv.hold(data.length);
     this.bytesIn += data.length;
     if (this.events !== undefined) this.events.onData(data);
-    else (this.pending ??= []).push(data);
+    else (this.pending ??= new ByteQueue()).push(data);
   }
 
   protected deliverFin(): void {

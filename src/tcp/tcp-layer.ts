@@ -28,6 +28,7 @@ import type { TcpConnection, TcpEndpointApi, TcpInfo, TcpListenerHandle, TcpStat
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
 import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
+import { RxBudget } from './rx-budget.ts';
 import { Listener } from './listener.ts';
 import { STATE_NAMES, State } from './state.ts';
 import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from './syn-cookie.ts';
@@ -59,6 +60,18 @@ export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   challengeAckLimit?: number;
   /** Verify checksums of incoming segments (default true). */
   verifyChecksum?: boolean;
+  /**
+   * Out-of-order data one connection may hold, in bytes charged as held bytes + 320 per range
+   * (tcp/rx-budget.ts). Default 2 x receiveBufferSize: a full window always fits, however segmented.
+   */
+  oooBudgetPerConnection?: number;
+  /** Out-of-order data all connections together may hold (bytes, charged as above). Default 32 MiB. */
+  oooBudgetTotal?: number;
+  /**
+   * Unread in-order data (delivered, not yet consumed by the owners) all connections together may
+   * hold, in bytes. Default 128 MiB. (Per connection, the receive buffer bounds it.)
+   */
+  rcvBudgetTotal?: number;
 }
 
 export interface TcpStateChange {
@@ -100,6 +113,8 @@ const SEND_OPTS: IpSendOptions = Object.freeze({ dontFragment: true });
 export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHost {
   readonly cfg: ConnectionConfig;
   readonly counters: TcpCounters = newCounters();
+  /** Received data held by all connections, against the budgets (ConnectionHost.rxBudget). */
+  readonly rxBudget: RxBudget;
   readonly address: Ipv4Address;
   /** Called when a connection has something to send outside packet processing (socket calls). */
   onNeedFlush: (() => void) | undefined;
@@ -168,6 +183,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     [this.portLo, this.portHi] = opts.ephemeralPortRange ?? [49152, 65535];
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
     this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
+    this.rxBudget = new RxBudget({
+      oooPerConnection: opts.oooBudgetPerConnection ?? 2 * this.cfg.receiveBufferSize,
+      oooTotal: opts.oooBudgetTotal ?? 32 * 1024 * 1024,
+      rcvTotal: opts.rcvBudgetTotal ?? 128 * 1024 * 1024,
+    });
   }
 
   get mtu(): number {
