@@ -1,0 +1,116 @@
+"""memory.py — hand-made connections that make the stack hold many 1-byte segments (attack 2).
+
+  memory.py ooo --conns 4 --segments 512 [--dport 80] [--ifname tunstack0] [--dst 10.77.0.2]
+      each connection (from 10.77.1.10, .11, ...) completes the handshake, then sends SEGMENTS 1-byte
+      segments at ISN+2, ISN+4, ...: the byte at ISN+1 never comes, so nothing can be delivered and
+      every segment waits in the out-of-order queue (RFC 9293 §3.10.7.4 lets a receiver keep them).
+  memory.py inorder --segments 2048 [--dport 7] [--window 0] ...
+      one connection sends SEGMENTS 1-byte segments in order, advertising WINDOW: to the echo port with
+      a zero window, every byte is read and written back into a send buffer that can never drain.
+
+Both pace themselves on the stack's ACKs, one segment at a time by default (--batch 1 for ooo,
+--gap-us 300 for inorder), as a slow attacker would: each segment then arrives in a TUN read of its
+own, the worst case for a stack that keeps views into its read chunks. They print JSON (segments
+sent, ACKs seen, segments confirmed processed, seconds) and leave the connections open: the stack
+holds what it holds until the script that called this stops it.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import rawtcp  # noqa: E402
+
+
+def ooo(a, raw, sn):
+    sent = acks = confirmed = 0
+    t0 = time.monotonic()
+    for i in range(a.conns):
+        c = rawtcp.Client(raw, sn, "10.77.1.%d" % (10 + i), 40000 + i, a.dst, a.dport)
+        c.connect()
+        base = (c.iss + 2) & 0xFFFFFFFF  # ISN+1 is the first data byte: left out, a hole for ever
+        k = 0
+        while k < a.segments:
+            batch = min(a.batch, a.segments - k)
+            for j in range(batch):
+                c.send(rawtcp.ACK | rawtcp.PSH, seq=base + 2 * (k + j), payload=b"x")
+            sent += batch
+            k += batch
+            # RFC 5681 §4.2: out-of-order segments are ACKed at once (a duplicate ACK; the stack sends
+            # one per batch it reads), and the SACK option's first block (RFC 2018 §4) names the most
+            # recent one: wait until it names the last segment of this batch, so the batch was processed.
+            last_end = (base + 2 * (k - 1) + 1) & 0xFFFFFFFF
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                seg = c.next_segment(deadline - time.monotonic())
+                if seg is None or not seg.flags & rawtcp.ACK:
+                    continue
+                acks += 1
+                blocks = rawtcp.option_value(seg.options, 5)
+                if blocks is not None and len(blocks) >= 8 and int.from_bytes(blocks[4:8], "big") == last_end:
+                    confirmed += batch
+                    break
+    return {"connections": a.conns, "sent": sent, "acks": acks, "confirmed": confirmed, "seconds": round(time.monotonic() - t0, 3)}
+
+
+def inorder(a, raw, sn):
+    c = rawtcp.Client(raw, sn, "10.77.1.50", 41000, a.dst, a.dport)
+    c.connect(window=65535)
+    start = c.snd_nxt
+    # To the HTTP port the bytes are a request line that never ends: "GET /aaaa..."
+    text = (b"GET /" if a.dport == 80 else b"") + b"a" * a.segments
+    t0 = time.monotonic()
+    deadline = t0 + a.max_seconds
+    acked = 0  # bytes the stack has acknowledged
+    nxt = 0  # next byte to send (offset from start)
+    sent = acks = resends = 0
+    last_progress = time.monotonic()
+    while acked < a.segments and time.monotonic() < deadline:
+        if nxt < a.segments and nxt - acked < 64:
+            c.send(rawtcp.ACK | rawtcp.PSH, seq=start + nxt, window=a.window, payload=text[nxt:nxt + 1])
+            nxt += 1
+            sent += 1
+        # A gap between segments, so the stack reads each one on its own (one TUN read each).
+        seg = c.next_segment(a.gap_us / 1e6 if nxt < a.segments else 0.05)
+        if seg is not None and seg.flags & rawtcp.ACK:
+            acks += 1
+            off = (seg.ack - start) & 0xFFFFFFFF
+            if acked < off <= a.segments:
+                acked = off
+                last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > 1.0:
+            nxt = acked  # no progress: go back and send again from the first unacknowledged byte
+            resends += 1
+            last_progress = time.monotonic()
+    return {"sent": sent, "acked": acked, "acks": acks, "resends": resends, "seconds": round(time.monotonic() - t0, 3)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["ooo", "inorder"])
+    p.add_argument("--conns", type=int, default=4)
+    p.add_argument("--segments", type=int, default=512)
+    p.add_argument("--dport", type=int, default=80)
+    p.add_argument("--window", type=int, default=0)
+    p.add_argument("--batch", type=int, default=1, help="ooo: segments sent before waiting for their SACK")
+    p.add_argument("--gap-us", type=int, default=300, help="inorder: pause between segments")
+    p.add_argument("--dst", default="10.77.0.2")
+    p.add_argument("--ifname", default="tunstack0")
+    p.add_argument("--max-seconds", type=float, default=60)
+    a = p.parse_args()
+    if (not 1 <= a.conns <= 200 or not 1 <= a.segments <= 100000 or not 0 <= a.window <= 65535
+            or not 1 <= a.batch <= 1024 or not 0 <= a.gap_us <= 100000):
+        p.error("--conns 1..200, --segments 1..100000, --window 0..65535, --batch 1..1024, --gap-us 0..100000")
+    raw, sn = rawtcp.Raw(), rawtcp.Sniffer(a.ifname)
+    try:
+        r = ooo(a, raw, sn) if a.mode == "ooo" else inorder(a, raw, sn)
+    except TimeoutError as e:
+        print(json.dumps({"error": str(e)}))
+        sys.exit(1)
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
