@@ -180,7 +180,7 @@ class Client:
         self.snd_nxt = self.iss
         self.rcv_nxt = 0
         self.peer_mss = 536
-        self.peer_wscale = 0
+        self.peer_wscale = None  # None: the SYN-ACK had no window scale option
 
     def mine(self, seg):
         return seg.src == self.dst and seg.dst == self.src and seg.sport == self.dport and seg.dport == self.sport
