@@ -23,6 +23,7 @@ ATK_ADDR=10.77.0.2
 ATK_TUN=tunstack0
 ATK_URL=http://$ATK_ADDR
 ATK_NS=''
+ATK_NAME="attack-$(basename "$0" .sh)"
 ATK_STACK_PID=0
 ATK_BG_PIDS=()
 
