@@ -46,7 +46,7 @@ counter_start() {
 }
 counter_stop() {
   kill -TERM "$COUNT_PID" 2>/dev/null || true
-  wait "$COUNT_PID" 2>/dev/null || true
+  atk_bg_wait "$COUNT_PID"
 }
 tun_tx_dropped() { ns cat "/sys/class/net/$ATK_TUN/statistics/tx_dropped"; }
 
@@ -99,7 +99,7 @@ for ((i = 0; i < curls; i++)); do
   ns curl -s -o /dev/null -m 5 -w '%{http_code} %{time_total}\n' "$ATK_URL/" >"$ATK_DIR/curl-$i.txt" 2>/dev/null &
   sleep 0.1
 done
-wait "$flood_pid" || true
+atk_bg_wait "$flood_pid"
 # Wait for the curls (each ends within its -m 5).
 for ((i = 0; i < 70; i++)); do
   [[ $(jobs -rp | grep -vx "$COUNT_PID" | wc -l) -eq 0 ]] && break

@@ -52,7 +52,7 @@ run() {
   done
   ns curl -sS -o /dev/null -m 60 -w '%{http_code} %{time_total}\n' "$ATK_URL/" >"$ATK_DIR/$mode-curl.txt" 2>"$ATK_DIR/$mode-curl.err" &
   local curl_pid=$!
-  wait "$rx" || true
+  atk_bg_wait "$rx"
   wait "$curl_pid" || true
   atk_stats "$ATK_DIR/stats-$mode.json" 10
   atk_stack_stop

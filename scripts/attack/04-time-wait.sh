@@ -70,7 +70,7 @@ bench() {
     fi
     sleep 0.5
   done
-  wait "$ab" 2>/dev/null || true
+  atk_bg_wait "$ab"
   printf -v "B_${tag}_CAPPED" '%s' "$capped"
   printf -v "B_${tag}_DONE" '%s' "$(awk '/^Complete requests:/ {print $3}' "$ATK_DIR/ab-$tag.txt")"
   printf -v "B_${tag}_FAILED" '%s' "$(awk '/^Failed requests:/ {print $3}' "$ATK_DIR/ab-$tag.txt")"

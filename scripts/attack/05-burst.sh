@@ -54,7 +54,9 @@ S="$ATK_DIR/stats.json"
 tcp() { local v; v=$(atk_json "j['stats']['tcp']$1" "$S"); [[ "$v" != "-" ]] || v="$(atk_exit_stats | atk_json "j['tcp']$1") (at exit)"; echo "$v"; }
 atk_table_head
 atk_row "clients connected / got HTTP 200" "$(atk_json '"%d / %d" % (j["connected"], j["responses"])' "$R")" "of $clients"
-atk_row "time until all got in (s)" "$(atk_json 'j["connect_last_s"]' "$R")" "35.8 s"
+atk_row "time until all got in (s)" \
+  "$(atk_json 'j["connect_last_s"] if j["connected"] == j["clients"] else "not all: %d out at %ds" % (j["clients"] - j["connected"], round(j["seconds"]))' "$R")" "35.8 s"
+atk_row "last client in at (s)" "$(atk_json 'j["connect_last_s"]' "$R")"
 atk_row "connect p50 / p90 (s)" "$(atk_json '"%s / %s" % (j["connect_p50_s"], j["connect_p90_s"])' "$R")" "9,000 in by 7.3 s"
 atk_row "response p50 / p90 / last (s)" "$(atk_json '"%s / %s / %s" % (j["response_p50_s"], j["response_p90_s"], j["response_last_s"])' "$R")"
 atk_row "still waiting at the time limit" "$(atk_json 'j["still_open_at_the_limit"]' "$R")"
@@ -64,4 +66,4 @@ atk_row "tcp.passiveOpens" "$(tcp "['passiveOpens']")"
 atk_row "tcp.dropped" "" "$(tcp "['dropped']")"
 atk_row "SYNs etc. dropped by the TUN queue" "$((drop1 - drop0))"
 atk_row "stack CPU (s) / RSS before -> after (MB)" "$(atk_cpu_secs "$cpu0" "$cpu1")" "$(atk_mb "$rss0") -> $(atk_mb "$rss1")"
-atk_summary "all_in_s=$(atk_json 'j["connect_last_s"]' "$R") p90_s=$(atk_json 'j["connect_p90_s"]' "$R") connected=$(atk_json 'j["connected"]' "$R")/$clients syn_drops=$(tcp "['synQueueDrops']" | tr -d ' ')"
+atk_summary "all_in_s=$(atk_json 'j["connect_last_s"] if j["connected"] == j["clients"] else "never"' "$R") p90_s=$(atk_json 'j["connect_p90_s"]' "$R") connected=$(atk_json 'j["connected"]' "$R")/$clients syn_drops=$(tcp "['synQueueDrops']" | tr -d ' ')"

@@ -92,8 +92,13 @@ ns_bg() {
   ATK_BG_PIDS+=("$ATK_BG_PID")
 }
 
-# atk_bg_add PID: a background helper killed (TERM) at cleanup if still running.
-atk_bg_add() { ATK_BG_PIDS+=("$1"); }
+# atk_bg_wait PID: wait for a background helper and forget it (no stale pid is signalled at cleanup).
+atk_bg_wait() {
+  local pid=$1 p kept=()
+  wait "$pid" 2>/dev/null || true
+  for p in "${ATK_BG_PIDS[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
+  ATK_BG_PIDS=("${kept[@]}")
+}
 
 # atk_stack_start TAG: start `tunstack serve` (+ TUNSTACK_SERVE_ARGS) in the namespace, wait (30 s at
 # most) for its "ready" line. Output in $ATK_DIR/stack-TAG.out/.err. Routes the spoofed client ranges
