@@ -142,4 +142,6 @@ atk_row "B: tcp.synQueueDrops" "$(tcp_figure "['synQueueDrops']")"
 atk_row "B: tcp.dropped" "" "$(tcp_figure "['dropped']")"
 atk_row "B: stack CPU during the flood (s)" "$(atk_cpu_secs "$cpu0" "$cpu1")"
 atk_row "B: stack RSS before -> after (MB)" "$(atk_mb "$rss0") -> $(atk_mb "$rss1")"
-atk_summary "burst_curl=${burst_code}/${burst_curl}s flood_curls_ok=$ok/$curls synqueue_drops=$(tcp_figure "['synQueueDrops']" | tr -d ' ')"
+burst_sum=skipped
+((burst == 0)) || burst_sum="${burst_code}/${burst_curl}s"
+atk_summary "burst_curl=$burst_sum flood_curls_ok=$ok/$curls synqueue_drops=$(tcp_figure "['synQueueDrops']" | tr -d ' ')"
