@@ -4,7 +4,7 @@
 
 Opens CLIENTS nonblocking sockets and calls connect() on all of them back to back (the kernel sends
 the SYNs as fast as it can; the ones the stack drops are retried by the kernel after 1, 3, 7, 15, 31 s,
-RFC 6298 backoff). Each connected client sends `GET PATH HTTP/1.0` and reads the answer to its end.
+Linux's 1 s initial RTO doubled per retry, RFC 6298 (2.1), (5.5)). Each connected client sends `GET PATH HTTP/1.0` and reads the answer to its end.
 All in one epoll loop, MAX_SECONDS in all. Prints JSON: how many connected and got a response, and
 the connect and response times (from the first connect call): median, 90th percentile, last.
 """

@@ -139,7 +139,8 @@ def main():
         # Hold the cumulative ACK at A; the stack sends until its send buffer is all in flight.
         A = c.rcv_nxt
         # 50 ms without new data: the flight is complete (it takes the stack a few ms to send it),
-        # and the retransmission timer (200 ms at least, RFC 6298 (2.4)) has not fired yet.
+        # and the retransmission timer has not fired yet (tunstack's minimum RTO is 200 ms, as Linux's;
+        # RFC 6298 (2.4) would say 1 s).
         quiet_until = time.monotonic() + 0.05
         while time.monotonic() < quiet_until and time.monotonic() < deadline:
             seg = c.next_segment(quiet_until - time.monotonic())
