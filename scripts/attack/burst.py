@@ -3,9 +3,9 @@
   burst.py --clients 10000 [--dst 10.77.0.2] [--dport 80] [--path /] [--max-seconds 60]
 
 Opens CLIENTS nonblocking sockets and calls connect() on all of them back to back (the kernel sends
-the SYNs as fast as it can; the ones the stack drops are retried by the kernel after 1, 3, 7, 15, 31 s,
-Linux's 1 s initial RTO doubled per retry, RFC 6298 (2.1), (5.5)). Each connected client sends `GET PATH HTTP/1.0` and reads the answer to its end.
-All in one epoll loop, MAX_SECONDS in all. Prints JSON: how many connected and got a response, and
+the SYNs as fast as it can; the ones the stack drops are retried by the kernel after 1, 3, 7, 15,
+31 s: a 1 s initial RTO doubled per retry, RFC 6298 (2.1), (5.5)). Each connected client sends
+`GET PATH HTTP/1.0` and reads the answer to its end. All in one epoll loop, MAX_SECONDS in all. Prints JSON: how many connected and got a response, and
 the connect and response times (from the first connect call): median, 90th percentile, last.
 """
 import argparse
