@@ -13,9 +13,9 @@
 
 Both pace themselves on the stack's ACKs, one segment at a time by default (--batch 1 for ooo,
 --gap-us 300 for inorder), as a slow attacker would: each segment then arrives in a TUN read of its
-own, the worst case for a stack that keeps views into its read chunks. They print JSON (segments
-sent, ACKs seen, segments confirmed processed, seconds) and leave the connections open: the stack
-holds what it holds until the script that called this stops it.
+own, the worst case for a stack that keeps views into its read chunks; MAX_SECONDS (45) bounds each.
+They print JSON (segments sent, ACKs seen, segments the stack SACKed or acknowledged, seconds) and
+leave the connections open: the stack holds what it holds until the script that called this stops it.
 """
 import argparse
 import json
@@ -45,6 +45,7 @@ def ooo(a, raw, sn):
     sent = acks = confirmed = 0
     filler = filler_packets(a.filler)
     t0 = time.monotonic()
+    deadline = t0 + a.max_seconds
     for i in range(a.conns):
         c = rawtcp.Client(raw, sn, "10.77.1.%d" % (10 + i), 40000 + i, a.dst, a.dport)
         c.connect()
@@ -60,19 +61,27 @@ def ooo(a, raw, sn):
             k += batch
             # RFC 5681 §4.2: out-of-order segments are ACKed at once (a duplicate ACK; the stack sends
             # one per batch it reads), and the SACK option's first block (RFC 2018 §4) names the most
-            # recent one: wait until it names the last segment of this batch, so the batch was processed.
+            # recent one held. Wait for that ACK (0.2 s at most): it says the batch was read; if its
+            # SACK names the batch's last segment, the stack holds it ("confirmed"), else it dropped it.
             last_end = (base + 2 * (k - 1) + 1) & 0xFFFFFFFF
-            deadline = time.monotonic() + 0.5
-            while time.monotonic() < deadline:
-                seg = c.next_segment(deadline - time.monotonic())
+            wait_end = time.monotonic() + 0.2
+            while time.monotonic() < wait_end:
+                seg = c.next_segment(wait_end - time.monotonic())
                 if seg is None or not seg.flags & rawtcp.ACK:
                     continue
                 acks += 1
                 blocks = rawtcp.option_value(seg.options, 5)
                 if blocks is not None and len(blocks) >= 8 and int.from_bytes(blocks[4:8], "big") == last_end:
                     confirmed += batch
-                    break
-    return {"connections": a.conns, "sent": sent, "acks": acks, "confirmed": confirmed, "seconds": round(time.monotonic() - t0, 3)}
+                break
+            if time.monotonic() > deadline:
+                return result(sent, acks, confirmed, t0, timed_out=True)
+    return result(sent, acks, confirmed, t0, timed_out=False)
+
+
+def result(sent, acks, confirmed, t0, timed_out):
+    return {"sent": sent, "acks": acks, "confirmed": confirmed, "seconds": round(time.monotonic() - t0, 3),
+            "timed_out": timed_out}
 
 
 def inorder(a, raw, sn):
@@ -110,7 +119,8 @@ def inorder(a, raw, sn):
             nxt = acked  # no progress: go back and send again from the first unacknowledged byte
             resends += 1
             last_progress = time.monotonic()
-    return {"sent": sent, "acked": acked, "acks": acks, "resends": resends, "seconds": round(time.monotonic() - t0, 3)}
+    return {"sent": sent, "acked": acked, "acks": acks, "resends": resends, "seconds": round(time.monotonic() - t0, 3),
+            "timed_out": acked < a.segments}
 
 
 def main():
@@ -125,7 +135,7 @@ def main():
     p.add_argument("--gap-us", type=int, default=300, help="inorder: pause between segments")
     p.add_argument("--dst", default="10.77.0.2")
     p.add_argument("--ifname", default="tunstack0")
-    p.add_argument("--max-seconds", type=float, default=60)
+    p.add_argument("--max-seconds", type=float, default=45)
     a = p.parse_args()
     if (not 1 <= a.conns <= 200 or not 1 <= a.segments <= 100000 or not 0 <= a.window <= 65535
             or not 1 <= a.batch <= 1024 or not 0 <= a.gap_us <= 100000 or not 0 <= a.filler <= 1 << 20):
