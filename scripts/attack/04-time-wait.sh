@@ -47,9 +47,13 @@ snapshot() {
   local f="$ATK_DIR/stats-$1.json" rss
   rss=$(atk_rss_kb)
   atk_stats "$f" 20
-  local tw all
+  local tw all heap
   tw=$(atk_json 'sum(1 for c in j["connections"] if c["state"] == "TIME-WAIT")' "$f")
   all=$(atk_json 'j["stats"]["tcp"]["connections"]' "$f")
+  # The live V8 heap (a stack that reports it): RSS that stays up while this falls back is the
+  # allocator keeping freed pages, not objects kept alive.
+  heap=$(atk_json 'j.get("memory", {}).get("heapUsed", 0)' "$f")
+  printf -v "S_${1}_HEAP" '%s' "$((heap / 1024))"
   printf -v "S_${1}_RSS" '%s' "$rss"
   printf -v "S_${1}_TW" '%s' "$tw"
   printf -v "S_${1}_ALL" '%s' "$all"
@@ -116,6 +120,7 @@ if ((big > 0)); then
 fi
 atk_row "TIME-WAIT emptied after" "$expired_after" "(waited at most $expire s; default MSL 30 s)"
 atk_row "after the wait: RSS (MB)" "$(atk_mb "$S_after_RSS")"
+atk_row "live V8 heap before / after ab / after the wait (MB)" "$(atk_mb "$S_before_HEAP") / $(atk_mb "${S_big_HEAP:-$S_small_HEAP}") / $(atk_mb "$S_after_HEAP")"
 atk_row "after the wait: TIME-WAIT / all connections" "$S_after_TW / $S_after_ALL"
 last=$S_small_RSS
 ((big > 0)) && last=$S_big_RSS

@@ -7,7 +7,7 @@
  *   /bytes/N    N deterministic bytes, byte i = i % 251 (251 is prime, so the pattern never lines
  *               up with power-of-two chunk or segment sizes and a misplaced chunk shows), streamed
  *   /delay/MS   answers after MS ms (0..10000): head-of-line blocking in a pipeline, made visible
- *   /stats      the stack's counters and connection table, JSON
+ *   /stats      the stack's counters, the process's memory and the connection table, JSON
  *   anything else: static files under `root` if given, else 404
  */
 import type { IncomingRequest } from '../http/incoming-request.ts';
@@ -269,7 +269,9 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
         sendJson(res, connView(req));
         return;
       case '/stats':
-        sendJson(res, { stats: options.stats?.() ?? null, connections: options.connectionTable?.() ?? null });
+        // `memory`: the process as the kernel and V8 see it (RSS vs live heap tells a leak from the
+        // allocator keeping freed pages).
+        sendJson(res, { stats: options.stats?.() ?? null, memory: process.memoryUsage(), connections: options.connectionTable?.() ?? null });
         return;
       case '/echo':
         echo(req, res);

@@ -110,7 +110,9 @@ describe('demo site routes', () => {
     );
     expect(rs.map((r) => r.status)).toEqual([200, 200, 404, 405, 400]);
     expect(rs[0]!.body.toString()).toBe('delayed 20 ms\n');
-    expect(JSON.parse(rs[1]!.body.toString())).toEqual({ stats: { segmentsIn: 7 }, connections: [{ state: 'ESTABLISHED' }] });
+    const stats = JSON.parse(rs[1]!.body.toString());
+    expect(stats).toMatchObject({ stats: { segmentsIn: 7 }, connections: [{ state: 'ESTABLISHED' }] });
+    expect(Object.keys(stats.memory).sort()).toEqual(['arrayBuffers', 'external', 'heapTotal', 'heapUsed', 'rss']);
     expect(rs[3]!.headers['allow']).toBe('GET, HEAD');
   });
 
