@@ -199,7 +199,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'syn-fin'); // as Linux (tcp_rcv_state_process, LISTEN)
       return;
     }
-    if (l.synQueueFull) {
+    if (l.synQueueFull && !this.recycleOldestEmbryo(l)) {
       this.counters.synQueueDrops++;
       countDrop(this.counters, 'syn-queue-full');
       return;
@@ -210,6 +210,22 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.conns.set(src, seg.srcPort, seg.dstPort, c);
     this.counters.passiveOpens++;
     c.openPassive(now, seg, this.isnFn(now, this.address, seg.dstPort, src, seg.srcPort));
+  }
+
+  /**
+   * A full SYN queue. Spoofed SYNs whose sources never answer keep embryos for minutes (synRetries
+   * SYN-ACKs with backoff), so even a slow flood would refuse every real client from then on.
+   * RFC 4987 §3.4: recycle the oldest half-open connection. Only one whose SYN-ACK has already gone
+   * unanswered for a whole RTO is taken (a young one may be a real handshake in progress); it is
+   * reset (RFC 9293 §3.10.5 ABORT in SYN-RECEIVED). Embryos are kept in arrival order, so if the
+   * first one is still young, all are.
+   */
+  private recycleOldestEmbryo(l: Listener): boolean {
+    const oldest = l.embryos.values().next().value;
+    if (!(oldest instanceof Connection) || oldest.retransmits === 0) return false;
+    countDrop(this.counters, 'syn-queue-recycled');
+    oldest.abort(); // leaves SYN-RECEIVED now (out of the queue); the flush sends its RST and releases it
+    return true;
   }
 
   /** RFC 9293 §3.10.7.1: the one reply for a segment that matches nothing. Never a RST for a RST. */
