@@ -12,10 +12,29 @@
  * Prints progress and packets/s; on a finding prints it with the seed, the batch and every packet
  * of that batch in hex, and exits 1. Bad flags: a message and exit 2. The memory check runs with a
  * forced GC (V8's gc, exposed here) every 500 batches and after the final drain.
+ *
+ * A hang cannot report itself, so the fuzzing runs in a child process: it tells this one of every
+ * batch (at most once a second) and writes each packet it injects, synchronously, to a file emptied
+ * at every batch start. No word for HANG_MS: the child is killed and the hang reported with the
+ * packets of its last batch.
  */
+import { fork } from 'node:child_process';
+import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FuzzHarness, formatFinding, type Finding } from '../test/fuzz/harness.ts';
+import { toHex } from '../test/fuzz/packets.ts';
+
+const CHILD_ENV = 'TUNSTACK_FUZZ_CHILD';
+const BATCH_FILE_ENV = 'TUNSTACK_FUZZ_BATCH_FILE';
+const HANG_MS = 60_000;
+
+interface Heartbeat {
+  batch: number;
+}
 
 interface Flags {
   packets: number;
@@ -65,13 +84,76 @@ function report(f: Finding): never {
   process.exit(1);
 }
 
+/** The watchdog: runs the fuzzer in a child and reports it if it stops making progress. */
+function parent(flags: Flags): void {
+  const batchFile = join(tmpdir(), `tunstack-fuzz-${process.pid}.hex`);
+  const child = fork(fileURLToPath(import.meta.url), process.argv.slice(2), {
+    execArgv: process.execArgv,
+    env: { ...process.env, [CHILD_ENV]: '1', [BATCH_FILE_ENV]: batchFile },
+  });
+  let lastWord = performance.now();
+  let batch = 0;
+  child.on('message', (m: Heartbeat) => {
+    lastWord = performance.now();
+    batch = m.batch;
+  });
+  const watch = setInterval(() => {
+    if (performance.now() - lastWord < HANG_MS) return;
+    clearInterval(watch);
+    child.removeAllListeners('exit');
+    child.kill('SIGKILL');
+    let packets: string[] = [];
+    try {
+      const lines = readFileSync(batchFile, 'latin1').split('\n').filter((l) => l !== '');
+      const m = /^batch (\d+)$/.exec(lines[0] ?? '');
+      if (m !== null) {
+        batch = Number(m[1]);
+        packets = lines.slice(1);
+      }
+    } catch {
+      // the child never wrote one
+    }
+    rmSync(batchFile, { force: true });
+    const f: Finding = { kind: 'hang', message: `no progress for ${HANG_MS / 1000} s (real time) in batch ${batch}`, seed: flags.seed, batch, packets };
+    process.stdout.write(`\n${formatFinding(f)}\n`);
+    process.exit(1);
+  }, 1000);
+  child.on('exit', (code, signal) => {
+    clearInterval(watch);
+    rmSync(batchFile, { force: true });
+    if (signal !== null) process.stderr.write(`fuzz: the fuzzing process died of ${signal}\n`);
+    process.exit(code ?? 1);
+  });
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
+  if (process.env[CHILD_ENV] !== '1') {
+    parent(flags);
+    return;
+  }
   const httpTarget = flags.http ?? Math.ceil(flags.packets / 200);
   const gc = gcFunction();
   const h = await FuzzHarness.create(flags.seed);
   process.on('uncaughtException', (e) => h.asyncErrors.push(e));
   process.on('unhandledRejection', (e) => h.asyncErrors.push(e));
+  // The watchdog's view: a word per batch (at most one a second), each injected packet on file.
+  const fd = openSync(process.env[BATCH_FILE_ENV]!, 'w');
+  let lastWord = 0;
+  let at = 0;
+  h.onBatchStart = () => {
+    ftruncateSync(fd, 0);
+    at = writeSync(fd, `batch ${h.counters.batches}\n`, 0, 'latin1');
+  };
+  h.onInject = (p) => {
+    at += writeSync(fd, `${toHex(p)}\n`, at, 'latin1');
+  };
+  h.onStep = () => {
+    const now = performance.now();
+    if (now - lastWord < 1000) return;
+    lastWord = now;
+    process.send!({ batch: h.counters.batches } satisfies Heartbeat);
+  };
   process.stdout.write(`fuzz: seed ${flags.seed}, ${flags.packets} packets, ${httpTarget} HTTP streams, batches of ${flags.batch}\n`);
 
   const c = h.counters;
@@ -122,6 +204,7 @@ async function main(): Promise<void> {
       `  heap after GC: ${baseline?.toFixed(1) ?? '-'} MiB at batch 50, peak ${peakHeap.toFixed(1)} MiB, ${endHeap.toFixed(1)} MiB after the drain\n`,
   );
   await h.close();
+  closeSync(fd);
   process.exit(0);
 }
 

@@ -54,7 +54,7 @@ export const MAX_CONNECTIONS = SYN_BACKLOG + 512;
 const PEER_CONNECTIONS = 16;
 
 export interface Finding {
-  kind: 'exception' | 'bound' | 'clean' | 'leak';
+  kind: 'exception' | 'bound' | 'clean' | 'leak' | 'hang';
   message: string;
   seed: number;
   batch: number;
@@ -179,6 +179,10 @@ export class FuzzHarness {
     cleanExchanges: 0,
     virtualMs: 0,
   };
+  /** Hooks for a watchdog (scripts/fuzz.ts): a batch starts / the harness makes progress / a packet goes in. */
+  onBatchStart: (() => void) | undefined;
+  onStep: (() => void) | undefined;
+  onInject: ((p: Uint8Array) => void) | undefined;
   /** Errors thrown outside the batch's own calls (stream callbacks): the CLI feeds them in. */
   readonly asyncErrors: unknown[] = [];
   private readonly rng: Rng;
@@ -244,6 +248,8 @@ export class FuzzHarness {
   async runBatch(fuzz: number, openHttp: boolean): Promise<Finding | undefined> {
     this.counters.batches++;
     this.batchPackets = [];
+    this.onBatchStart?.();
+    this.onStep?.();
     this.openNew = openHttp;
     const rng = this.rng;
     try {
@@ -291,10 +297,12 @@ export class FuzzHarness {
    */
   async drain(): Promise<Finding | undefined> {
     this.batchPackets = [];
+    this.onBatchStart?.();
     this.silent = true;
     try {
       const end = this.clock.now() + 2 * 3600_000;
       while (this.clock.now() < end) {
+        this.onStep?.();
         await immediate();
         if (this.idleServer()) break;
         const t = this.clock.nextTimerAt();
@@ -370,6 +378,7 @@ export class FuzzHarness {
     sock.write(CLEAN_REQUEST);
     const deadline = this.clock.now() + 30_000;
     while (!closed && this.clock.now() < deadline) {
+      this.onStep?.();
       await immediate();
       if (!ended && responseComplete(chunks, received)) {
         ended = true;
@@ -394,6 +403,7 @@ export class FuzzHarness {
 
   private inject(p: Uint8Array): void {
     this.batchPackets.push(p.slice());
+    this.onInject?.(p);
     this.wire.send(p);
   }
 
