@@ -54,7 +54,7 @@ export const MAX_CONNECTIONS = SYN_BACKLOG + 512;
 const PEER_CONNECTIONS = 16;
 
 export interface Finding {
-  kind: 'exception' | 'bound' | 'clean' | 'leak' | 'hang';
+  kind: 'exception' | 'bound' | 'clean' | 'leak' | 'hang' | 'http';
   message: string;
   seed: number;
   batch: number;
@@ -97,6 +97,8 @@ interface PeerConn {
   /** Batches since sndUna last moved while we had data out (then we go back to sndUna). */
   stalled: number;
   idle: number;
+  /** The first bytes of the server's response stream (up to 9: "HTTP/1.1 "). */
+  head: string;
 }
 
 /** The peer's own device end: it sees every packet the server sends, then the client stack gets them. */
@@ -195,6 +197,8 @@ export class FuzzHarness {
   private reference: Buffer | undefined;
   /** Stop opening new peer connections (the HTTP budget is spent) / stop answering (drain). */
   private openNew = true;
+  /** A malformed response seen by the peer (checked after the batch). */
+  private httpProblem: string | undefined;
   private silent = false;
 
   private constructor(seed: number) {
@@ -274,6 +278,7 @@ export class FuzzHarness {
       return this.finding('exception', describe(e));
     }
     if (this.asyncErrors.length > 0) return this.finding('exception', describe(this.asyncErrors[0]));
+    if (this.httpProblem !== undefined) return this.finding('http', this.httpProblem);
     const bound = this.checkBounds(this.counters.batches % 16 === 0);
     if (bound !== undefined) return this.finding('bound', bound);
     let clean: Buffer | string;
@@ -478,7 +483,7 @@ export class FuzzHarness {
     if (s.mutated) this.counters.httpMutatedStreams++;
     const iss = rng.nextU32();
     const ts = rng.chance(0.5);
-    const c: PeerConn = { port, state: 'syn-sent', iss, sndNxt: iss, sndUna: iss, rcvNxt: 0, ts: false, tsEcr: 0, needAck: false, stream: s.bytes, sentFin: false, stalled: 0, idle: 0 };
+    const c: PeerConn = { port, state: 'syn-sent', iss, sndNxt: iss, sndUna: iss, rcvNxt: 0, ts: false, tsEcr: 0, needAck: false, stream: s.bytes, sentFin: false, stalled: 0, idle: 0, head: '' };
     this.conns.set(port, c);
     const opts = synOptions(rng, ts, this.tsNow());
     const seg = tcpSegment({ srcPort: port, dstPort: HTTP_PORT, seq: iss, ack: 0, flags: SYN, window: 65535, options: opts });
@@ -540,6 +545,15 @@ export class FuzzHarness {
     const end = seqAdd(seq, len + (flags & FIN ? 1 : 0));
     if (len > 0 || flags & FIN) {
       if (seqLe(seq, c.rcvNxt) && seqGt(end, c.rcvNxt)) {
+        if (c.head.length < 9 && len > 0) {
+          const from = t + doff + seqSub(c.rcvNxt, seq);
+          const to = Math.min(p.length, from + 9 - c.head.length);
+          c.head += Buffer.from(p.subarray(from, to)).toString('latin1');
+          // Whatever the request, the answer is an HTTP/1.1 response (or nothing).
+          if (c.head.length === 9 && c.head !== 'HTTP/1.1 ' && this.httpProblem === undefined) {
+            this.httpProblem = `the response stream on port ${c.port} starts with ${JSON.stringify(c.head)}; request stream: ${JSON.stringify(Buffer.from(c.stream).toString('latin1'))}`;
+          }
+        }
         this.counters.httpResponseBytes += seqSub(end, c.rcvNxt) - (flags & FIN ? 1 : 0);
         c.rcvNxt = end;
       }
