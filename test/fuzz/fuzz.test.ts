@@ -14,8 +14,8 @@ import { mutatePacket } from './mutate.ts';
 import { PROTO_ICMP, PROTO_TCP, fixChecksums, icmpMessage, ipv4Datagram, readU32, tcpSegment } from './packets.ts';
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20261203);
-const PACKETS = 40_000;
-const HTTP_STREAMS = 150;
+const PACKETS = 60_000;
+const HTTP_STREAMS = 200;
 
 const EXPECTED_CLEAN =
   'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\nServer: tunstack\r\n' +
