@@ -154,7 +154,9 @@ async function main(): Promise<void> {
     lastWord = now;
     process.send!({ batch: h.counters.batches } satisfies Heartbeat);
   };
-  process.stdout.write(`fuzz: seed ${flags.seed}, ${flags.packets} packets, ${httpTarget} HTTP streams, batches of ${flags.batch}\n`);
+  process.stdout.write(
+    `fuzz: seed ${flags.seed}, ${flags.packets} packets, ${httpTarget} HTTP streams, batches of ${flags.batch}, TSO ${h.tso ? 'on' : 'off'} (odd seeds)\n`,
+  );
 
   const c = h.counters;
   const started = performance.now();

@@ -201,10 +201,14 @@ export class FuzzHarness {
   private httpProblem: string | undefined;
   private silent = false;
 
+  /** Odd seeds run the link with segmentation offload: the server sends super-segments, cut below it. */
+  readonly tso: boolean;
+
   private constructor(seed: number) {
+    this.tso = (seed & 1) === 1;
     this.seed = seed;
     this.rng = new Rng(seed);
-    const [a, b] = createMemoryLink(this.clock, { latencyMs: 1 });
+    const [a, b] = createMemoryLink(this.clock, { latencyMs: 1, tso: this.tso });
     this.wire = b;
     this.server = new Stack({
       device: a,
