@@ -2,7 +2,8 @@
  * A listening port (RFC 9293 §3.10.7.2, LISTEN state). Embryonic connections (SYN-RECEIVED) are full
  * Connection objects in the layer's 4-tuple map; the listener only counts them, as Linux's SYN queue
  * (request socks) does, and refuses new SYNs once `synBacklog` are pending (the SYN is dropped and
- * counted; the peer retransmits). A connection that completes the handshake goes to the accept queue,
+ * counted; the peer retransmits) unless the oldest, unanswered past its first SYN-ACK, can make room
+ * (TcpLayer.recycleOldestEmbryo). A connection that completes the handshake goes to the accept queue,
  * which is handed to `onAccept` at once (the socket layer accepts synchronously), so it is bounded by
  * `backlog` only in the sense that SYNs are refused while it would overflow.
  */
