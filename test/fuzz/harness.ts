@@ -12,9 +12,11 @@
  *     exchange: handshake, GET /clean, exact response bytes, close.
  *
  * After every batch: no exception escaped, the connection table, reassembly buffers, send queues
- * and HTTP connections are within bounds, and the clean exchange gave the reference bytes.
- * `drain()` then stops all input and runs virtual time until every connection is gone.
- * Everything is decided by the seed (the HTTP Date is fixed), so a finding replays from its seed.
+ * and HTTP connections are within bounds, every response stream the peer got starts with an
+ * HTTP/1.1 status line, and the clean exchange gave the reference bytes. `drain()` then stops all
+ * input and runs virtual time until every connection is gone (else: a leak).
+ * Everything is decided by the seed (the HTTP Date is fixed; odd seeds run the link with TSO), so a
+ * finding replays from its seed.
  */
 import { Stack } from '../../src/stack.ts';
 import { createMemoryLink, type MemoryDevice } from '../../src/link/memory-device.ts';
