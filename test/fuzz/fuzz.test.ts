@@ -27,6 +27,10 @@ async function fuzz(h: FuzzHarness, packets: number, streams: number, batch = 12
     const f = await h.runBatch(Math.min(batch, Math.max(0, packets - c.fuzzPackets)), c.httpStreams < streams);
     if (f !== undefined) return f;
   }
+  for (let i = 0; i < 200 && h.peerBusy; i++) {
+    const f = await h.runBatch(0, false);
+    if (f !== undefined) return f;
+  }
   return h.drain();
 }
 

@@ -339,6 +339,14 @@ export class FuzzHarness {
     return undefined;
   }
 
+  /** Some peer connection still has request bytes to send (run batches without new ones until not). */
+  get peerBusy(): boolean {
+    for (const c of this.conns.values()) {
+      if (c.state === 'syn-sent' || (c.state === 'open' && seqSub(c.sndNxt, c.iss + 1) < c.stream.length)) return true;
+    }
+    return false;
+  }
+
   private idleServer(): boolean {
     return this.server.tcpLayer.stats().connections === 0 && this.http.connectionCount === 0 && this.server.ip.stats().reasmPending === 0;
   }
