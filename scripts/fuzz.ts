@@ -203,7 +203,8 @@ async function main(): Promise<void> {
     `fuzz: no finding. seed ${flags.seed}\n` +
       `  ${c.fuzzPackets} fuzz packets + ${c.peerPackets} peer packets in ${fuzzSeconds.toFixed(1)} s: ` +
       `${Math.round(c.fuzzPackets / fuzzSeconds)} fuzz packets/s, ${Math.round((c.fuzzPackets + c.peerPackets) / fuzzSeconds)} packets/s in all\n` +
-      `  ${c.httpStreams} HTTP streams (${c.httpMutatedStreams} mutated), ${c.httpRequests} requests, ${c.httpResponseBytes} response bytes; ` +
+      `  ${c.httpStreams} HTTP streams (${c.httpMutatedStreams} mutated), ${c.httpRequests} requests, ${c.httpResponseBytes} response bytes, ` +
+      `${c.httpStreamsChecked} intact streams' responses checked; ` +
       `${c.cleanExchanges} clean exchanges; ${c.batches} batches; ${(c.virtualMs / 1000).toFixed(0)} s virtual\n` +
       `  server: ${ip.rxPackets} IPv4 in (${ip.rxBadChecksum} bad checksum, ${ip.rxTruncated} truncated, ${ip.rxBadFragment} bad fragment), ` +
       `${tcp.segmentsIn} TCP segments in, ${tcp.badSegments} bad, ${tcp.resetsSent} RSTs sent, ${tcp.passiveOpens} passive opens, ` +

@@ -48,6 +48,8 @@ describe('fuzz: mutated IPv4/TCP/ICMP packets and HTTP requests into a Stack', (
       // One clean exchange before fuzzing, then one per batch, every one byte-exact.
       expect(c.cleanExchanges).toBe(c.batches + 1);
       expect(c.httpResponseBytes).toBeGreaterThan(0);
+      // Intact request streams got one parsed response per request (see checkAnswers).
+      expect(c.httpStreamsChecked).toBeGreaterThan(10);
       const ip = h.server.ip.stats();
       const tcp = h.server.tcpLayer.stats();
       // The fuzz reached every layer: IPv4 drops, reassembly, ICMP, TCP parse errors and live connections.

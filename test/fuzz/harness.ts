@@ -30,6 +30,7 @@ import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { seqAdd, seqGt, seqLe, seqSub } from '../../src/wire/seq.ts';
 import { ACK, FIN, PSH, RST, SYN, URG } from '../../src/wire/tcp.ts';
 import { requestStream } from './http-gen.ts';
+import { parseResponses } from '../http/http-client.ts';
 import { mutatePacket, pick } from './mutate.ts';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, fixChecksums, icmpMessage, ipv4Datagram, readU32, tcpSegment, toHex, udpDatagram, writeU32 } from './packets.ts';
 
@@ -77,6 +78,8 @@ export interface FuzzCounters {
   httpMutatedStreams: number;
   /** Response bytes the peer received on its HTTP connections. */
   httpResponseBytes: number;
+  /** Intact streams whose responses were parsed and counted when the server closed. */
+  httpStreamsChecked: number;
   cleanExchanges: number;
   /** Virtual milliseconds elapsed. */
   virtualMs: number;
@@ -101,7 +104,18 @@ interface PeerConn {
   idle: number;
   /** The first bytes of the server's response stream (up to 9: "HTTP/1.1 "). */
   head: string;
+  /** For an intact request stream: the methods of the requests the server must answer. */
+  answered: string[] | undefined;
+  /** A fuzz packet was aimed at this connection (its byte stream is then anyone's guess). */
+  touched: boolean;
+  openedAt: number;
+  /** The response bytes, in order (intact streams only, up to RESPONSE_KEEP bytes). */
+  resp: Buffer[];
+  respBytes: number;
 }
+
+/** Response bytes kept per intact stream for the exact check (more: the check is skipped). */
+const RESPONSE_KEEP = 1 << 20;
 
 /** The peer's own device end: it sees every packet the server sends, then the client stack gets them. */
 class PeerDevice implements NetDevice {
@@ -180,6 +194,7 @@ export class FuzzHarness {
     httpRequests: 0,
     httpMutatedStreams: 0,
     httpResponseBytes: 0,
+    httpStreamsChecked: 0,
     cleanExchanges: 0,
     virtualMs: 0,
   };
@@ -497,7 +512,8 @@ export class FuzzHarness {
     if (s.mutated) this.counters.httpMutatedStreams++;
     const iss = rng.nextU32();
     const ts = rng.chance(0.5);
-    const c: PeerConn = { port, state: 'syn-sent', iss, sndNxt: iss, sndUna: iss, rcvNxt: 0, ts: false, tsEcr: 0, needAck: false, stream: s.bytes, sentFin: false, stalled: 0, idle: 0, head: '' };
+    const c: PeerConn = { port, state: 'syn-sent', iss, sndNxt: iss, sndUna: iss, rcvNxt: 0, ts: false, tsEcr: 0, needAck: false, stream: s.bytes, sentFin: false, stalled: 0, idle: 0, head: '',
+      answered: s.mutated ? undefined : s.answered, touched: false, openedAt: this.clock.now(), resp: [], respBytes: 0 };
     this.conns.set(port, c);
     const opts = synOptions(rng, ts, this.tsNow());
     const seg = tcpSegment({ srcPort: port, dstPort: HTTP_PORT, seq: iss, ack: 0, flags: SYN, window: 65535, options: opts });
@@ -568,8 +584,14 @@ export class FuzzHarness {
             this.httpProblem = `the response stream on port ${c.port} starts with ${JSON.stringify(c.head)}; request stream: ${JSON.stringify(Buffer.from(c.stream).toString('latin1'))}`;
           }
         }
+        if (c.answered !== undefined && len > 0 && c.respBytes < RESPONSE_KEEP) {
+          const from = t + doff + seqSub(c.rcvNxt, seq);
+          c.resp.push(Buffer.from(p.subarray(from, t + doff + len)));
+          c.respBytes += t + doff + len - from;
+        }
         this.counters.httpResponseBytes += seqSub(end, c.rcvNxt) - (flags & FIN ? 1 : 0);
         c.rcvNxt = end;
+        if (flags & FIN) this.checkAnswers(c);
       }
       c.needAck = true;
       if (flags & FIN) {
@@ -577,6 +599,35 @@ export class FuzzHarness {
         c.needAck = false;
       }
     }
+  }
+
+  /**
+   * The server closed a connection whose request stream arrived intact and untouched by fuzz
+   * packets: its responses must parse, one per request it had to answer (fewer only when the last
+   * one says Connection: close, RFC 9112 §9.6). Only for connections younger than
+   * the keep-alive timeout, which may rightly cut a slow pipeline short.
+   */
+  private checkAnswers(c: PeerConn): void {
+    const expected = c.answered;
+    if (expected === undefined || c.touched || c.respBytes >= RESPONSE_KEEP || this.clock.now() - c.openedAt > 4000) return;
+    if (this.httpProblem !== undefined) return;
+    const request = JSON.stringify(Buffer.from(c.stream).toString('latin1'));
+    const buf = Buffer.concat(c.resp);
+    let rs: ReturnType<typeof parseResponses>;
+    try {
+      rs = parseResponses(buf, expected);
+    } catch (e) {
+      this.httpProblem = `responses on port ${c.port} do not parse (${String(e)}); request stream: ${request}`;
+      return;
+    }
+    const n = rs.length;
+    const last = rs[n - 1];
+    this.counters.httpStreamsChecked++;
+    // Fewer only if the server said it closes (a 400, or a body delimited by the close: RFC 9112 §6.3).
+    if (n === expected.length || (last !== undefined && n < expected.length && last.headers['connection'] === 'close')) return;
+    this.httpProblem =
+      `port ${c.port}: ${n} responses (${rs.map((r) => r.status).join(', ')}) to an intact stream that needs ${expected.length}; ` +
+      `request stream: ${request}\nresponses: ${JSON.stringify(buf.toString('latin1').slice(0, 2000))}`;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -620,6 +671,7 @@ export class FuzzHarness {
       if (c.state !== 'open') continue;
       if (this.rng.int(++n) === 0) chosen = c; // reservoir sampling: uniform over open ones
     }
+    if (chosen !== undefined) chosen.touched = true;
     return chosen;
   }
 
@@ -667,7 +719,7 @@ export class FuzzHarness {
 
   private synToListener(): Uint8Array {
     const rng = this.rng;
-    const port = 1024 + rng.int(20000); // never one of the peer's own connections
+    const port = 1024 + rng.int(18000); // never one of the peer's own connections (20000-60000)
     const flags = rng.chance(0.85) ? SYN : pick(rng, [SYN | FIN, SYN | RST, SYN | ACK, SYN | URG, SYN | 0xc0]);
     const payload = rng.chance(0.1) ? randomPayload(rng, 1 + rng.int(100)) : undefined;
     const seg = tcpSegment({
@@ -688,7 +740,7 @@ export class FuzzHarness {
     const rng = this.rng;
     const src = rng.chance(0.7) ? PEER_A : pick(rng, [0x0a000004, 0x0a0000fe, 0xc0a80001, rng.nextU32()]);
     const seg = tcpSegment({
-      srcPort: rng.int(0x10000),
+      srcPort: src === PEER_A ? rng.int(20000) : rng.int(0x10000), // not into the peer's own connections
       dstPort: rng.chance(0.5) ? HTTP_PORT : rng.int(0x10000),
       seq: rng.nextU32(),
       ack: rng.nextU32(),

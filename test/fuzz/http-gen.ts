@@ -25,15 +25,21 @@ function chunkedBody(rng: Rng, body: string): string {
   return out + '\r\n';
 }
 
-/** One valid request. */
-export function validRequest(rng: Rng, last: boolean): string {
+/** One valid request; `ends`: the connection is not persistent after it (RFC 9112 §9.3). */
+export function validRequest(rng: Rng, last: boolean): { text: string; method: string; ends: boolean } {
   const method = pick(rng, METHODS);
   const version = rng.chance(0.9) ? 'HTTP/1.1' : 'HTTP/1.0';
   let head = `${method} ${pick(rng, PATHS)} ${version}\r\nHost: fuzz\r\n`;
   const extra = rng.int(4);
   for (let i = 0; i < extra; i++) head += pick(rng, ['Accept: */*\r\n', 'User-Agent: fuzz/1\r\n', 'X-A: b\r\nX-A: c\r\n', 'Cookie: a=1\r\n', `X-Long: ${'v'.repeat(rng.int(300))}\r\n`]);
-  if (last && rng.chance(0.3)) head += 'Connection: close\r\n';
-  else if (version === 'HTTP/1.0' && rng.chance(0.5)) head += 'Connection: keep-alive\r\n';
+  let ends = version === 'HTTP/1.0';
+  if (last && rng.chance(0.3)) {
+    head += 'Connection: close\r\n';
+    ends = true;
+  } else if (version === 'HTTP/1.0' && rng.chance(0.5)) {
+    head += 'Connection: keep-alive\r\n';
+    ends = false;
+  }
   let body = '';
   if (method === 'POST' || method === 'PUT' || method === 'PATCH' || rng.chance(0.05)) {
     const text = 'b'.repeat(rng.int(rng.chance(0.9) ? 100 : 3000));
@@ -46,7 +52,7 @@ export function validRequest(rng: Rng, last: boolean): string {
       body = text;
     }
   }
-  return `${head}\r\n${body}`;
+  return { text: `${head}\r\n${body}`, method, ends };
 }
 
 const INSERTS = [0x0d, 0x0a, 0x00, 0x20, 0x09, 0x3a, 0x3b, 0x30, 0x66, 0x80, 0xff, 0x7f, 0x2c, 0x22];
@@ -89,13 +95,28 @@ export function mutateStream(rng: Rng, s: Uint8Array): Uint8Array {
   return Uint8Array.from(b.slice(0, 65536));
 }
 
+export interface RequestStream {
+  bytes: Uint8Array;
+  requests: number;
+  mutated: boolean;
+  /** The methods of the requests the server answers when the stream arrives intact (not mutated). */
+  answered: string[];
+}
+
 /** A stream of 1..4 pipelined requests; `mutated` tells whether bytes were mutated. */
-export function requestStream(rng: Rng): { bytes: Uint8Array; requests: number; mutated: boolean } {
+export function requestStream(rng: Rng): RequestStream {
   const requests = 1 + rng.int(4);
   let text = '';
-  for (let i = 0; i < requests; i++) text += validRequest(rng, i === requests - 1);
+  const answered: string[] = [];
+  let open = true;
+  for (let i = 0; i < requests; i++) {
+    const r = validRequest(rng, i === requests - 1);
+    text += r.text;
+    if (open) answered.push(r.method);
+    if (r.ends) open = false;
+  }
   let bytes: Uint8Array = Uint8Array.from(Buffer.from(text, 'latin1'));
   const mutated = rng.chance(0.6);
   if (mutated) bytes = mutateStream(rng, bytes);
-  return { bytes, requests, mutated };
+  return { bytes, requests, mutated, answered };
 }
