@@ -22,6 +22,8 @@ export interface ConnectionSettings {
   clock: Clock;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
+  /** Time allowed for a whole request, body included, from its first byte. */
+  requestTimeoutMs: number;
   maxRequestsPerConnection: number;
   maxPipelinedRequests: number;
   maxRequestLineBytes: number;
@@ -432,12 +434,16 @@ export class HttpConnection implements ResponseOwner {
 
   /**
    * One timer per connection: the headers timeout while a request head is arriving (slowloris),
-   * the keep-alive idle timeout while nothing is in flight; none while a handler works.
+   * the request timeout while its body is (a client gone silent mid-body would otherwise hold the
+   * connection forever), the keep-alive idle timeout while nothing is in flight; none while a
+   * handler works on a complete request.
    */
   private updateTimer(): void {
     if (this.ending || this.closed) return;
     const s = this.settings;
-    if (this.queue.length > 0 || this.current !== undefined) {
+    if (this.current !== undefined) {
+      this.setTimer(this.headStart + s.requestTimeoutMs, () => this.onRequestTimeout());
+    } else if (this.queue.length > 0) {
       this.cancelTimer();
     } else if (this.parser.inHead) {
       this.setTimer(this.headStart + s.headersTimeoutMs, () => this.onHeadersTimeout());
@@ -454,6 +460,16 @@ export class HttpConnection implements ResponseOwner {
     this.stopParsing = true;
     this.finalError = errorResponse(408, this.host.date());
     this.afterQueueChange();
+  }
+
+  private onRequestTimeout(): void {
+    this.timer = undefined;
+    this.timerAt = -1;
+    if (this.ending || this.current === undefined) return this.updateTimer();
+    // RFC 9110 §15.5.9: 408 when the server gives up waiting for the rest of a request; handled as
+    // a request cut short by a parse error (its response is dropped, or the connection closed if
+    // that response had started).
+    this.parseError(new HttpParseError('ERR_HTTP_REQUEST_TIMEOUT', 408, `request not complete within ${this.settings.requestTimeoutMs} ms`));
   }
 
   private onIdleTimeout(): void {

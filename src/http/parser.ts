@@ -509,10 +509,15 @@ export class HttpRequestParser {
   private chunkSizeLine(buf: Buffer, start: number, end: number): void {
     let i = start;
     let size = 0;
+    // chunk-size = 1*HEXDIG (RFC 9112 §7.1): any number of leading zeros is allowed, so only the
+    // significant digits count against the limit: 12 of them (48 bits) stay exact in a JS number.
+    // The line itself is bounded by maxChunkLineBytes.
+    let significant = 0;
     for (; i < end; i++) {
       const d = hexValue(buf[i]!);
       if (d < 0) break;
-      if (i - start >= 12) fail('ERR_HTTP_INVALID_CHUNK', 400, 'chunk-size too large');
+      if (size === 0 && d === 0) continue;
+      if (++significant > 12) fail('ERR_HTTP_INVALID_CHUNK', 400, 'chunk-size too large');
       size = size * 16 + d;
     }
     if (i === start) {

@@ -24,6 +24,8 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** Time allowed to receive a complete request head (default 10000 ms; slowloris). */
   headersTimeoutMs?: number;
+  /** Time allowed to receive a whole request, body included (default 300000 ms, as node:http). */
+  requestTimeoutMs?: number;
   /** Requests served on one connection before it is closed (default 100). */
   maxRequestsPerConnection?: number;
   /** Requests parsed ahead and queued; past it the socket is not read (default 32). */
@@ -59,6 +61,7 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
       clock: options.clock ?? new SystemClock(),
       keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5000,
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
       maxRequestsPerConnection: options.maxRequestsPerConnection ?? 100,
       maxPipelinedRequests: options.maxPipelinedRequests ?? 32,
       maxRequestLineBytes: options.maxRequestLineBytes ?? DEFAULT_PARSER_LIMITS.maxRequestLineBytes,

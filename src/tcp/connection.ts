@@ -371,6 +371,7 @@ export class Connection extends TcbOutput {
       }
       // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
       this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
+      this.tlpOutstanding = false;
       this.armTlp(now);
       this.host.markDirty(this);
     }

@@ -3,7 +3,7 @@
  * Connection objects in the layer's 4-tuple map; the listener keeps them in its SYN queue (in arrival
  * order, like Linux's request socks) up to `synBacklog`. When the queue is full the layer answers with
  * a SYN cookie (syn-cookie.ts) and keeps nothing, or, with cookies off, makes room by dropping the
- * oldest half-open entry, so no entry can block the port for long. A connection that completes the
+ * oldest half-open entry once its SYN-ACK went unanswered, so no entry can block the port for long. A connection that completes the
  * handshake is handed to `onAccept` at once (the socket layer accepts synchronously), so there is no
  * accept queue to overflow; `backlog` is kept for the API's sake.
  */

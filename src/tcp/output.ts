@@ -228,7 +228,7 @@ export abstract class TcbOutput extends Tcb {
    * the retransmission at SND.UNA is presumed lost and sent again instead of waiting for the RTO.
    */
   protected armTlp(now: number): void {
-    if (!this.sackPermitted || this.sndUna === this.sndMax || this.rtt.srtt === undefined) {
+    if (this.tlpOutstanding || !this.sackPermitted || this.sndUna === this.sndMax || this.rtt.srtt === undefined) {
       this.tlpAt = Infinity;
       return;
     }
@@ -244,6 +244,8 @@ export abstract class TcbOutput extends Tcb {
    * segment sent. Either way the ACK it draws (with SACK blocks) can start fast recovery.
    */
   protected sendTailLossProbe(now: number): boolean {
+    this.tlpOutstanding = true;
+    this.tlpAt = Infinity;
     if (this.cc.inRecovery) {
       this.sendRange(now, this.sndUna, true);
       if (this.cc.sackRecovery) this.highRxt = seqMax(this.highRxt, seqAdd(this.sndUna, this.sndMss));

@@ -161,6 +161,12 @@ export abstract class Tcb implements TcpConnection {
   /** RFC 8985 §7 tail loss probe: its deadline, and a probe due in the next dispatch. */
   protected tlpAt = Infinity;
   protected tlpNow = false;
+  /**
+   * A probe went out and no ACK has moved SND.UNA since: no other probe until one does (RFC 8985
+   * §7.3: after a probe the RTO, not the PTO, is armed). Else each probe's new segment re-arms the
+   * PTO, which fires before the RTO, and a vanished peer is probed for a whole window, RTO postponed.
+   */
+  protected tlpOutstanding = false;
   /** Eifel (RFC 3522) undo state for the current fast recovery: -1 when none. */
   protected undoTsval = -1;
   protected undoSeq = 0;

@@ -319,9 +319,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         this.sendCookieSynAck(now, src, seg);
         return;
       }
-      // No cookies: the oldest half-open entry makes room (it has had the longest to complete).
+      // No cookies: the oldest half-open entry makes room (RFC 4987 §3.4, "recycling the oldest
+      // half-open TCB"), once its SYN-ACK went unanswered for an RTO: a younger one may be a real
+      // handshake in progress, and entries are in arrival order, so then all are young.
       const oldest = l.oldestEmbryo() as Connection | undefined;
-      if (oldest === undefined) {
+      if (oldest === undefined || oldest.retransmits === 0) {
         countDrop(this.counters, 'syn-queue-full');
         return;
       }

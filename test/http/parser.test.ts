@@ -112,6 +112,30 @@ describe('HttpRequestParser: valid requests', () => {
     expect(p.heads[1]!.url).toBe('/after');
   });
 
+  it('accepts chunk sizes with leading zeros (RFC 9112 §7.1: chunk-size = 1*HEXDIG)', () => {
+    // 20 hex digits whose value is 5, then a last-chunk written with 22 zeros.
+    const p = parseAllWays(
+      'POST /z HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '00000000000000000005\r\nhello\r\n000000000000000000000a;e=1\r\n0123456789\r\n0000000000000000000000\r\n\r\n',
+    );
+    expect(p.error).toBeUndefined();
+    expect(p.bodies).toEqual(['hello0123456789']);
+    expect(p.completed).toBe(1);
+  });
+
+  it('counts only significant chunk-size digits: 12 (48 bits) pass behind any zeros, 13 are too large', () => {
+    const head = 'POST /z HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n';
+    // 0xffffffffffff = 281474976710655 bytes announced: accepted, the body starts, nothing completes.
+    const ok = run([Buffer.from(`${head}${'0'.repeat(30)}ffffffffffff\r\nab`)]);
+    expect(ok.error).toBeUndefined();
+    expect(ok.bodies).toEqual(['ab']);
+    expect(ok.completed).toBe(0);
+    const big = run([Buffer.from(`${head}${'0'.repeat(30)}1000000000000\r\n`)]);
+    expect(big.error).toEqual({ code: 'ERR_HTTP_INVALID_CHUNK', status: 400 });
+    const bigNoZeros = run([Buffer.from(`${head}1000000000000\r\n`)]);
+    expect(bigNoZeros.error).toEqual({ code: 'ERR_HTTP_INVALID_CHUNK', status: 400 });
+  });
+
   it('combines trailer fields by the header rules, and hands raw trailers over only when there are some', () => {
     const completions: [Record<string, string> | undefined, string[] | undefined][] = [];
     const parser = new HttpRequestParser({
