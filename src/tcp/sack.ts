@@ -24,9 +24,11 @@
  * - Ranges live in preallocated typed arrays with suffix sums of their lengths, so the queries made
  *   per ACK and per segment sent (isSacked, sackedAbove, skipSacked, nextLostHole, holeBytesAbove)
  *   are a binary search, and an update costs O(log n) plus one array move of at most maxRanges.
- * - Nonsense blocks are ignored and counted (`lastIgnored`): RFC 2018 §4-§5 blocks with left >=
- *   right, a right edge beyond SND.MAX (data never sent), blocks at or below SND.UNA (stale or
- *   D-SACK, RFC 2883: they report duplicates, not data to skip), and blocks larger than the flight.
+ * - Nonsense blocks are ignored and counted (`lastIgnored`). A block reports received data
+ *   [left, right) (RFC 2018 §3), which the sender can only use between SND.UNA and SND.MAX (§5): a
+ *   block with left >= right, a right edge beyond SND.MAX (data never sent), one at or below
+ *   SND.UNA (stale, or a D-SACK reporting a duplicate, RFC 2883 §4: nothing to skip), or one larger
+ *   than the flight. A block straddling SND.UNA is clipped to it.
  */
 import type { SackBlock } from '../wire/tcp-options.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../wire/seq.ts';
