@@ -36,13 +36,19 @@ import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../w
 /** Default bound on the number of SACKed ranges kept per connection. */
 export const SACK_MAX_RANGES = 128;
 
+const NONE_U32 = new Uint32Array(0);
+const NONE_F64 = new Float64Array(0);
+
 export class Scoreboard {
   readonly maxRanges: number;
-  /** Ranges [st[i], en[i]) for i < n: sorted, disjoint, non-adjacent, all above SND.UNA. */
-  private readonly st: Uint32Array;
-  private readonly en: Uint32Array;
+  /**
+   * Ranges [st[i], en[i]) for i < n: sorted, disjoint, non-adjacent, all above SND.UNA. Allocated
+   * (about 2 KiB) when the first range is recorded, not for every connection.
+   */
+  private st = NONE_U32;
+  private en = NONE_U32;
   /** suf[i]: bytes in ranges i..n-1 (suf[n] = 0), so suf[0] is the total. */
-  private readonly suf: Float64Array;
+  private suf = NONE_F64;
   private n = 0;
   /** Of the blocks of the last update(): ignored as nonsense (see above). */
   lastIgnored = 0;
@@ -52,13 +58,10 @@ export class Scoreboard {
   constructor(maxRanges = SACK_MAX_RANGES) {
     if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new RangeError(`maxRanges must be a positive integer, got ${maxRanges}`);
     this.maxRanges = maxRanges;
-    this.st = new Uint32Array(maxRanges + 1);
-    this.en = new Uint32Array(maxRanges + 1);
-    this.suf = new Float64Array(maxRanges + 2);
   }
 
   get bytes(): number {
-    return this.suf[0]!;
+    return this.n === 0 ? 0 : this.suf[0]!;
   }
 
   get isEmpty(): boolean {
@@ -128,6 +131,11 @@ export class Scoreboard {
 
   /** Record [l, r) (una <= l < r <= sndMax). Returns the bytes newly SACKed, or -1 if not recorded. */
   private add(l: number, r: number, sndMax: number, gran: number): number {
+    if (this.st.length === 0) {
+      this.st = new Uint32Array(this.maxRanges + 1);
+      this.en = new Uint32Array(this.maxRanges + 1);
+      this.suf = new Float64Array(this.maxRanges + 2);
+    }
     const st = this.st;
     const en = this.en;
     const suf = this.suf;
@@ -199,7 +207,7 @@ export class Scoreboard {
 
   clear(): void {
     this.n = 0;
-    this.suf[0] = 0;
+    if (this.suf.length > 0) this.suf[0] = 0; // suf[n] = 0
   }
 
   /** Is `seq` inside a SACKed range? */

@@ -202,6 +202,13 @@ describe('Scoreboard: queries', () => {
     expect(c.isEmpty).toBe(true);
     expect(c.bytes).toBe(0);
     expect(c.sackedAbove(0)).toBe(0);
+    // Used again after a clear (and after advance emptied it): exact sums, nothing left over.
+    expect(c.update([[2000, 2500]], 1000, 10000)).toBe(500);
+    expect(c.bytes).toBe(500);
+    expect(c.sackedAbove(1000)).toBe(500);
+    expect(sb.update([[9600, 9700]], 9500, 10000)).toBe(100);
+    expect(sb.bytes).toBe(100);
+    expect(new Scoreboard().bytes).toBe(0);
   });
 
   it('works across the 2^32 wrap', () => {
