@@ -36,7 +36,10 @@ interface Run {
 function once(kind: SackStreamKind): Run {
   let maxRanges = 0;
   // `ranges` is the count without copying (the scoreboard before this change had only blocks()).
-  const count = (t: Tcb) => (t.sb as unknown as { ranges?: number }).ranges ?? t.sb.blocks().length;
+  const count = (t: Tcb) => {
+    const n = (t.sb as unknown as { ranges?: unknown }).ranges;
+    return typeof n === 'number' ? n : t.sb.blocks().length;
+  };
   const out = runSackScenario({ kind, total, flight, acks, blocks, afterAck: (_k, t) => (maxRanges = Math.max(maxRanges, count(t))) });
   if (!out.intact) throw new Error(`${kind}: the transfer did not complete intact`);
   const c = out.sim.a.counters as unknown as Record<string, number>;
