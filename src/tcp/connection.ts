@@ -378,7 +378,9 @@ export class Connection extends TcbOutput {
     // RFC 2018 §3 / RFC 6675: the SACK blocks (after SND.UNA moved).
     let newlySacked = 0;
     if (this.sackPermitted && seg.options.sack !== undefined && this.sndUna !== this.sndMax) {
-      newlySacked = this.sb.update(seg.options.sack, this.sndUna, this.sndMax);
+      newlySacked = this.sb.update(seg.options.sack, this.sndUna, this.sndMax, this.sndMss);
+      this.host.counters.sackBlocksIgnored += this.sb.lastIgnored;
+      this.host.counters.sackBlocksDropped += this.sb.lastDropped;
     }
     if (this.sackPermitted) {
       // RFC 6675 §5: an ACK that SACKs new data counts as a duplicate ACK even with data or a window

@@ -14,6 +14,10 @@ export interface TcpCounters {
   pawsRejected: number;
   /** Fast retransmissions found spurious (Eifel, RFC 3522) and undone. */
   spuriousRetransmits: number;
+  /** SACK blocks ignored as nonsense (RFC 2018 §4-§5: left >= right, beyond SND.MAX, at or below SND.UNA, larger than the flight). */
+  sackBlocksIgnored: number;
+  /** Valid SACK blocks not recorded: finer than one segment, or the scoreboard full (tcp/sack.ts). */
+  sackBlocksDropped: number;
   timeouts: number;
   resetsSent: number;
   resetsReceived: number;
@@ -47,6 +51,8 @@ export function newCounters(): TcpCounters {
     tailLossProbes: 0,
     pawsRejected: 0,
     spuriousRetransmits: 0,
+    sackBlocksIgnored: 0,
+    sackBlocksDropped: 0,
     timeouts: 0,
     resetsSent: 0,
     resetsReceived: 0,
