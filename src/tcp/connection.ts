@@ -389,7 +389,9 @@ export class Connection extends TcbOutput {
       if (ack === oldUna && this.sndUna !== this.sndMax && (newlySacked > 0 || plainDup)) {
         this.cc.dupAcks++;
         this.host.markDirty(this);
-        if (this.cc.sackRecovery && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
+        // Only an ACK that SACKs new data is evidence here (RFC 6675 §2's "duplicate"): a flood of
+        // identical duplicate ACKs must not buy a retransmission round each (an amplifier otherwise).
+        if (this.cc.sackRecovery && newlySacked > 0 && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
           // More duplicate ACKs since this retransmission round began than segments were in flight:
           // some were caused by segments sent after our retransmissions, so holes that are still
           // not SACKed lost their retransmission too. Start a new round from SND.UNA instead of
