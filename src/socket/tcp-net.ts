@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../util/clock.ts';
 import type { SocketError } from '../util/errors.ts';
-import type { ConnectionEvents, TcpConnection, TcpEndpointApi, TcpInfo } from '../tcp/api.ts';
+import { blankTcpInfo, type ConnectionEvents, type TcpConnection, type TcpEndpointApi, type TcpInfo } from '../tcp/api.ts';
 import { TcpSocket, checkIpv4, validatePort } from './tcp-socket.ts';
 import { TcpServer, type TcpServerOptions } from './tcp-server.ts';
 
@@ -157,36 +157,6 @@ class FailedConnection implements TcpConnection {
   setKeepAlive(): void {}
 
   info(): TcpInfo {
-    return {
-      state: 'CLOSED',
-      localAddress: this.localAddress,
-      localPort: this.localPort,
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
-      iss: 0,
-      irs: 0,
-      sndUna: 0,
-      sndNxt: 0,
-      rcvNxt: 0,
-      sndWnd: 0,
-      rcvWnd: 0,
-      sndWindowScale: 0,
-      rcvWindowScale: 0,
-      mss: 0,
-      cwnd: 0,
-      ssthresh: 0,
-      srttMs: undefined,
-      rttvarMs: undefined,
-      rtoMs: 0,
-      handshakeRttMs: undefined,
-      sackPermitted: false,
-      timestamps: false,
-      retransmits: 0,
-      segmentsIn: 0,
-      segmentsOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      sendQueued: 0,
-    };
+    return blankTcpInfo('CLOSED', this.localAddress, this.localPort, this.remoteAddress, this.remotePort);
   }
 }

@@ -81,6 +81,44 @@ export interface TcpInfo {
   sendQueued: number;
 }
 
+/**
+ * A row for something that is not a live connection (a TIME-WAIT record, a connection that never
+ * opened): its state and endpoints, every counter zero.
+ */
+export function blankTcpInfo(state: TcpStateName, localAddress: string, localPort: number, remoteAddress: string, remotePort: number): TcpInfo {
+  return {
+    state,
+    localAddress,
+    localPort,
+    remoteAddress,
+    remotePort,
+    iss: 0,
+    irs: 0,
+    sndUna: 0,
+    sndNxt: 0,
+    rcvNxt: 0,
+    sndWnd: 0,
+    rcvWnd: 0,
+    sndWindowScale: 0,
+    rcvWindowScale: 0,
+    mss: 0,
+    cwnd: 0,
+    ssthresh: 0,
+    srttMs: undefined,
+    rttvarMs: undefined,
+    rtoMs: 0,
+    handshakeRttMs: undefined,
+    sackPermitted: false,
+    timestamps: false,
+    retransmits: 0,
+    segmentsIn: 0,
+    segmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    sendQueued: 0,
+  };
+}
+
 /** One connection, as handed to the socket layer. */
 export interface TcpConnection {
   readonly state: TcpStateName;

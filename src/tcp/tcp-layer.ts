@@ -24,7 +24,7 @@ import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/i
 import { ACK, FIN, RST, SYN, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
-import type { TcpConnection, TcpEndpointApi, TcpInfo, TcpListenerHandle, TcpStateName } from './api.ts';
+import { blankTcpInfo, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
 import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
@@ -658,35 +658,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
 
 /** A TIME-WAIT record as a row of the connection table (what `ss -tan` shows of a timewait socket). */
 function timeWaitInfo(localAddr: Ipv4Address, r: TimeWaitRecord): TcpInfo {
-  return {
-    state: 'TIME-WAIT',
-    localAddress: formatIpv4Address(localAddr),
-    localPort: r.localPort,
-    remoteAddress: formatIpv4Address(r.remoteAddr),
-    remotePort: r.remotePort,
-    iss: 0,
-    irs: 0,
-    sndUna: r.sndNxt,
-    sndNxt: r.sndNxt,
-    rcvNxt: r.rcvNxt,
-    sndWnd: 0,
-    rcvWnd: r.rcvWnd,
-    sndWindowScale: 0,
-    rcvWindowScale: 0,
-    mss: 0,
-    cwnd: 0,
-    ssthresh: 0,
-    srttMs: undefined,
-    rttvarMs: undefined,
-    rtoMs: 0,
-    handshakeRttMs: undefined,
-    sackPermitted: false,
-    timestamps: r.tsOn,
-    retransmits: 0,
-    segmentsIn: 0,
-    segmentsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    sendQueued: 0,
-  };
+  const info = blankTcpInfo('TIME-WAIT', formatIpv4Address(localAddr), r.localPort, formatIpv4Address(r.remoteAddr), r.remotePort);
+  info.sndUna = info.sndNxt = r.sndNxt;
+  info.rcvNxt = r.rcvNxt;
+  info.rcvWnd = r.rcvWnd;
+  info.timestamps = r.tsOn;
+  return info;
 }
