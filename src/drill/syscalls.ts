@@ -234,7 +234,11 @@ export class SocketTable {
         return { blocked: take, ...(fd.nonblock ? { nonblocking: { ret: -1, errno: 'EAGAIN' } } : {}) };
       }
       case 'close': {
-        fd.socket?.destroy();
+        // Linux resets a connection closed with unread data (RFC 1122 §4.2.2.13). Bytes in the
+        // stream's readable buffer are unread here, although the TCP layer counts them consumed.
+        const s = fd.socket;
+        if (s !== undefined && s.readableLength > 0) s.resetAndDestroy();
+        else s?.destroy();
         fd.server?.close();
         for (const s of fd.acceptQueue ?? []) s.destroy();
         this.fds.delete(n!);
@@ -262,7 +266,13 @@ export class SocketTable {
         // SO_ERROR: the pending error, cleared by reading it.
         const code = fd.error !== undefined && !fd.errorTaken ? (ERRNO[fd.error] ?? 0) : 0;
         if (fd.error !== undefined) fd.errorTaken = true;
-        const want = num(a[3]);
+        const arg = a[3];
+        let want = num(arg);
+        if (arg?.kind === 'list' && arg.items.length === 1 && arg.items[0]!.kind === 'sym') {
+          const name = symName(arg.items[0]);
+          want = name === undefined ? undefined : ERRNO[name];
+          if (want === undefined) throw new DrillSkip(`line ${e.line}: errno ${name ?? '?'} is not modelled`);
+        }
         if (want !== undefined && want !== code) return { done: { ret: 0, mismatch: `[${code}] (${fd.error ?? 'no error'})` } };
         return ok(0);
       }
