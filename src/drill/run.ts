@@ -305,7 +305,7 @@ class Runner {
       throw new Failure(e.line, `expected ${e.text} at ${fmt(t)}${tEnd !== t ? `~${fmt(tEnd)}` : ''} (±${tol.toFixed(1)} ms), got ${got} ${gotRel}: ${first.at < t ? 'too early' : 'too late'}`);
     }
     const diffs = this.compare(e, first, len, flags);
-    if (diffs.length > 0) throw new Failure(e.line, `expected ${e.text} at ${fmt(t)}, got ${got} ${gotRel}: ${diffs.join(', ')} differ`);
+    if (diffs.length > 0) throw new Failure(e.line, `expected ${e.text} at ${fmt(t)}, got ${got} ${gotRel}: ${diffs.join(', ')} ${diffs.length === 1 ? 'differs' : 'differ'}`);
     return first.at;
   }
 
