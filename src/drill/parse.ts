@@ -286,12 +286,13 @@ class Parser {
   }
 
   private optionList(dir: '<' | '>'): PktOption[] | 'any' {
+    const listAt = this.i;
     this.i++; // '<'
     this.blank(true);
     if (this.eat('...')) {
       this.blank(true);
       this.expect('>', 'to close <...>');
-      if (dir === '<') this.fail('<...> is for outbound packets only: an injected packet needs its options spelled out');
+      if (dir === '<') this.fail('<...> is for outbound packets only: an injected packet needs its options spelled out', listAt);
       return 'any';
     }
     const out: PktOption[] = [];
