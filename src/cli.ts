@@ -13,6 +13,7 @@ import { UsageError, TunstackError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { ladderFromPcapFile } from './trace/ladder.ts';
+import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -21,6 +22,7 @@ const USAGE = `usage:
                   [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
+  ${DRILL_USAGE}
 
 Run it inside a network namespace on shared machines:  sudo scripts/netns-run.sh npm start`;
 
@@ -119,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(ladderFromPcapFile(positionals[0]!, { width: intFlag('width', v.width as string, 40, 400) }) + '\n');
       return 0;
     }
+    case 'drill':
+      return runDrillCli(rest);
     case undefined:
     case 'help':
     case '--help':

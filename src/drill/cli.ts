@@ -13,7 +13,7 @@ import { formatResult } from './report.ts';
 import { runScript, type DrillResult } from './run.ts';
 import { DrillSyntaxError } from './script.ts';
 
-export const DRILL_USAGE = 'tunstack drill FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N]';
+export const DRILL_USAGE = 'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N]';
 
 export interface DrillCliIo {
   out: (text: string) => void;
