@@ -262,6 +262,7 @@ class Runner {
   }
 
   private inject(e: PacketEvent, t: number): void {
+    if (40 + e.len > this.remote.mtu) throw new Failure(e.line, `${e.len} bytes of data do not fit the link MTU ${this.remote.mtu}`);
     const p = buildInbound(e, this.ep, this.seq);
     if (p.length > this.remote.mtu) throw new Failure(e.line, `the packet is ${p.length} bytes, larger than the link MTU ${this.remote.mtu}`);
     this.history.push({ packet: p, now: this.clock.now() });

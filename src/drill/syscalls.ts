@@ -84,8 +84,8 @@ interface Fd {
   nonblock: boolean;
   port: number | undefined;
   server?: TcpServer;
-  /** Connections the handshake completed and accept() has not taken yet. */
-  acceptQueue?: TcpSocket[];
+  /** Connections the handshake completed and accept() has not taken yet (each with its own Fd). */
+  acceptQueue?: Fd[];
   socket?: TcpSocket;
   connecting?: boolean;
   /** The error the connection ended with (errno name), kept for SO_ERROR and the next call. */
@@ -121,7 +121,7 @@ export class SocketTable {
     for (const fd of this.fds.values()) {
       fd.socket?.destroy();
       fd.server?.close();
-      for (const s of fd.acceptQueue ?? []) s.destroy();
+      for (const q of fd.acceptQueue ?? []) q.socket?.destroy();
     }
     this.fds.clear();
   }
@@ -156,7 +156,13 @@ export class SocketTable {
       case 'listen': {
         const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true });
         fd.acceptQueue = [];
-        server.on('connection', (s: TcpSocket) => fd.acceptQueue!.push(s));
+        server.on('connection', (s: TcpSocket) => {
+          // Watched from the start: a connection reset while still in the queue must not become an
+          // unhandled 'error'; accept() then hands over the error with the descriptor.
+          const nfd: Fd = { nonblock: false, port: fd.port, socket: s };
+          this.watch(nfd, s);
+          fd.acceptQueue!.push(nfd);
+        });
         server.on('error', (x: Error & { code?: string }) => {
           fd.error = x.code ?? 'EADDRINUSE';
         });
@@ -168,10 +174,8 @@ export class SocketTable {
       case 'accept': {
         if (fd.acceptQueue === undefined) return err('EINVAL');
         const take = (): CallResult | undefined => {
-          const s = fd.acceptQueue!.shift();
-          if (s === undefined) return undefined;
-          const nfd: Fd = { nonblock: false, port: fd.port, socket: s };
-          this.watch(nfd, s);
+          const nfd = fd.acceptQueue!.shift();
+          if (nfd === undefined) return undefined;
           return { ret: this.newFd(nfd) };
         };
         const r = take();
@@ -240,7 +244,7 @@ export class SocketTable {
         if (s !== undefined && s.readableLength > 0) s.resetAndDestroy();
         else s?.destroy();
         fd.server?.close();
-        for (const s of fd.acceptQueue ?? []) s.destroy();
+        for (const q of fd.acceptQueue ?? []) q.socket?.destroy();
         this.fds.delete(n!);
         return ok(0);
       }
