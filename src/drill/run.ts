@@ -55,12 +55,24 @@ export interface DrillOptions {
   ladderSegments?: number;
   /** Also draw the ladder (all segments) of a script that passed. */
   ladder?: boolean;
+  /**
+   * Stepping (--step): called before every script line, every stack timer that is about to fire,
+   * and every packet the stack sent, with the event and the connection's state; virtual time stands
+   * still until it answers: 'step' (go on to the next event), 'continue' (stop asking), 'quit'.
+   */
+  step?: (text: string) => Promise<StepAnswer>;
 }
+
+export type StepAnswer = 'step' | 'continue' | 'quit';
 
 export type DrillResult =
   | { readonly status: 'pass'; readonly file: string; readonly ladder?: string }
   | { readonly status: 'fail'; readonly file: string; readonly line: number; readonly message: string; readonly ladder: string }
-  | { readonly status: 'skip'; readonly file: string; readonly reason: string };
+  | { readonly status: 'skip'; readonly file: string; readonly reason: string }
+  | { readonly status: 'quit'; readonly file: string; readonly line: number };
+
+/** The user quit while stepping. */
+class Quit extends Error {}
 
 class Failure extends Error {
   constructor(
@@ -116,11 +128,13 @@ class Runner {
   private prevTime = 0;
   private steps = 0;
   private line = 0;
+  private stepping: boolean;
 
   constructor(
     private readonly script: DrillScript,
     private readonly opts: DrillOptions,
   ) {
+    this.stepping = opts.step !== undefined;
     const f = script.flags;
     const tolUs = f.get('tolerance_usecs');
     if (opts.toleranceMs !== undefined) this.fixedTol = opts.toleranceMs;
@@ -198,6 +212,7 @@ class Runner {
   private async stepTo(limit: number): Promise<void> {
     if (++this.steps > MAX_STEPS) throw new Failure(this.line, `more than ${MAX_STEPS} timer events: a timer that never stops?`);
     const next = this.clock.nextTimerAt();
+    if (next !== undefined && next <= limit) await this.pause(`timer due at ${fmt(next)}`);
     this.clock.runUntil(next === undefined ? limit : Math.min(next, limit));
     await this.settle();
     const b = this.blocked;
@@ -230,6 +245,7 @@ class Runner {
   async run(): Promise<void> {
     for (const e of this.script.events) {
       this.line = e.line;
+      await this.pause(`line ${e.line}: ${e.type === 'packet' || e.type === 'syscall' ? e.text : e.type}`);
       const base = e.time.kind === 'abs' ? 0 : this.prevTime;
       const t = base + e.time.start;
       const tEnd = e.time.end !== undefined ? base + e.time.end : t;
@@ -307,6 +323,7 @@ class Runner {
     }
     const diffs = this.compare(e, first, len, flags);
     if (diffs.length > 0) throw new Failure(e.line, `expected ${e.text} at ${fmt(t)}, got ${got} ${gotRel}: ${diffs.join(', ')} ${diffs.length === 1 ? 'differs' : 'differ'}`);
+    await this.pause(`packet out, matches line ${e.line}: ${formatOutbound(first, this.seq, len, flags)}`);
     return first.at;
   }
 
@@ -394,6 +411,40 @@ class Runner {
     }
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Stepping
+
+  /** The connections as `ss` would show them, with relative sequence numbers. */
+  stateText(): string {
+    const conns = this.stack.connections();
+    const next = this.clock.nextTimerAt();
+    const lines = conns.map((c) => {
+      const snd = (x: number): number => (x - c.iss) >>> 0;
+      const rcv = (x: number): number => (x - c.irs) >>> 0;
+      const ss = c.ssthresh >= 0x7fffffff ? 'inf' : String(c.ssthresh);
+      return (
+        `    ${c.state} ${c.localAddress}:${c.localPort} <-> ${c.remoteAddress}:${c.remotePort}` +
+        ` snd.una=${snd(c.sndUna)} snd.nxt=${snd(c.sndNxt)} rcv.nxt=${rcv(c.rcvNxt)} snd.wnd=${c.sndWnd} rcv.wnd=${c.rcvWnd}` +
+        ` cwnd=${c.cwnd} ssthresh=${ss} rto=${c.rtoMs} retransmits=${c.retransmits} queued=${c.sendQueued}`
+      );
+    });
+    if (lines.length === 0) lines.push('    (no connections)');
+    lines.push(`    next timer: ${next === undefined ? 'none' : fmt(next)}`);
+    return lines.join('\n');
+  }
+
+  private async pause(what: string): Promise<void> {
+    const ask = this.opts.step;
+    if (!this.stepping || ask === undefined) return;
+    const answer = await ask(`${fmt(this.clock.now())} ${what}\n${this.stateText()}`);
+    if (answer === 'continue') this.stepping = false;
+    else if (answer === 'quit') throw new Quit();
+  }
+
+  get currentLine(): number {
+    return this.line;
+  }
+
   ladder(keep = this.opts.ladderSegments ?? 12): string {
     const text = renderLadder(this.history, { time: true, preview: false });
     const lines = text.split('\n');
@@ -426,6 +477,7 @@ export async function runScript(script: DrillScript, opts: DrillOptions = {}): P
   } catch (err) {
     if (err instanceof Failure) return { status: 'fail', file, line: err.line, message: err.message, ladder: runner.ladder() };
     if (err instanceof DrillSkip) return { status: 'skip', file, reason: err.reason };
+    if (err instanceof Quit) return { status: 'quit', file, line: runner.currentLine };
     throw err;
   } finally {
     await runner.close();

@@ -64,6 +64,48 @@ describe('tunstack drill', () => {
     expect(file.packets.map((x) => [x.data.length, x.tsMs])).toEqual([[44, 0], [40, 0]]);
   });
 
+  it('--step: pauses before each event with the connection state; Enter steps, c continues, q quits', async () => {
+    const out: string[] = [];
+    const prompts: string[] = [];
+    const answers = ['', '', '', '', '', '', '', '', '', '', 'q'];
+    const io = {
+      out: (t: string) => out.push(t),
+      err: (t: string) => out.push(`ERR ${t}`),
+      ask: (p: string) => {
+        prompts.push(p);
+        return Promise.resolve(answers.shift());
+      },
+    };
+    const code = await runDrillCli([join(here, 'rto-backoff.pkt'), join(here, 'closed-port.pkt'), '--step'], io);
+    expect(code).toBe(1);
+    expect(prompts).toHaveLength(11);
+    const events = out.filter((t) => /^\d/.test(t)).map((t) => t.split('\n')[0]);
+    expect(events).toEqual([
+      '0.000 line 4: socket(..., SOCK_STREAM, IPPROTO_TCP) = 3',
+      '0.000 line 5: bind(3, ..., ...) = 0',
+      '0.000 line 6: listen(3, 1) = 0',
+      '0.000 line 7: < S 0:0(0) win 65535 <mss 1000>',
+      '0.000 line 8: > S. 0:0(0) ack 1 <mss 1460>',
+      '0.000 packet out, matches line 8: > S. 0:0(0) ack 1 win 65535 <mss 1460>',
+      '0.000 line 9: < . 1:1(0) ack 1 win 65535',
+      '0.100 line 10: accept(3, ..., ...) = 4',
+      '0.100 line 11: write(4, ..., 1000) = 1000',
+      '0.100 line 12: > P. 1:1001(1000) ack 1',
+      '0.100 packet out, matches line 12: > P. 1:1001(1000) ack 1 win 65535',
+    ]);
+    // The state after the data went out: relative sequence numbers, RTO from the 100 ms sample.
+    expect(out.find((t) => t.startsWith('0.100 packet out'))).toContain(
+      'ESTABLISHED 192.168.0.1:8080 <-> 192.0.2.1:47000 snd.una=1 snd.nxt=1001 rcv.nxt=1 snd.wnd=65535 rcv.wnd=65535 cwnd=10000 ssthresh=inf rto=300 retransmits=0 queued=1000',
+    );
+    // q stops this script and the ones after it.
+    expect(out[out.length - 1]).toBe(`QUIT ${join(here, 'rto-backoff.pkt')}:12: stopped while stepping`);
+    // c runs to the end without asking again.
+    const prompts2: string[] = [];
+    const code2 = await runDrillCli([join(here, 'closed-port.pkt'), '--step'], { ...io, ask: (p) => (prompts2.push(p), Promise.resolve('c')) });
+    expect(code2).toBe(0);
+    expect(prompts2).toHaveLength(1);
+  });
+
   it('usage errors', async () => {
     await expect(run([])).rejects.toBeInstanceOf(UsageError);
     await expect(run(['x.pkt', '--tolerance-ms', 'abc'])).rejects.toThrow(/--tolerance-ms/);
