@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
 import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
+import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -33,6 +34,7 @@ const USAGE = `usage:
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
+  ${DRILL_USAGE}
 
 Exit status: 0 ok, 1 failure, 2 usage error. Check the machine first: tunstack doctor
 Run it inside a network namespace on shared machines:  scripts/netns-run.sh npx tunstack serve`;
@@ -203,6 +205,8 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
       return runDoctor({ tun: v.tun as string, hostAddr: v['host-addr'] as string, addr: v.addr as string });
     }
+    case 'drill':
+      return runDrillCli(rest);
     case undefined:
     case 'help':
     case '--help':

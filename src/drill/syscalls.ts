@@ -1,0 +1,309 @@
+/**
+ * The system calls of a script, played on the socket API (src/socket/: stack.tcp.createServer,
+ * stack.tcp.connect, TcpSocket) with Linux's return values and errno names. Descriptors are numbered
+ * from 3, as in a fresh process (0, 1 and 2 are stdin, stdout and stderr).
+ *
+ * What the socket API cannot express yet (SHUT_RD, SO_LINGER, SO_SNDBUF/SO_RCVBUF, TCP_MAXSEG, poll)
+ * makes the script SKIP with the reason, never a silent pass: see SUPPORTED and unsupportedReason.
+ */
+import type { Stack } from '../stack.ts';
+import type { TcpServer } from '../socket/tcp-server.ts';
+import type { TcpSocket } from '../socket/tcp-socket.ts';
+import type { SyscallArg, SyscallEvent } from './script.ts';
+
+/** Linux's errno numbers for the names getsockopt(SO_ERROR) reports (asm-generic/errno.h). */
+const ERRNO: Record<string, number> = {
+  EPIPE: 32,
+  ECONNRESET: 104,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+};
+
+/** fcntl(2) flag values on Linux x86-64 (asm-generic/fcntl.h). */
+const O_RDWR = 2;
+const O_NONBLOCK = 0o4000;
+
+export interface CallResult {
+  readonly ret: number;
+  readonly errno?: string;
+  /** An out-argument that did not match (getsockopt, ioctl): what was found. */
+  readonly mismatch?: string;
+}
+
+/**
+ * Done now, or not yet: `blocked` is asked again after every step of virtual time until it answers.
+ * `nonblocking`: what the call returns instead (EAGAIN) on an O_NONBLOCK descriptor when it still
+ * cannot answer once the events of the same instant have run.
+ */
+export type CallOutcome =
+  | { readonly done: CallResult }
+  | { readonly blocked: () => CallResult | undefined; readonly nonblocking?: CallResult };
+
+/** The script asked for something we do not model: the whole script is skipped with this reason. */
+export class DrillSkip extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'DrillSkip';
+  }
+}
+
+const SUPPORTED = new Set(['socket', 'bind', 'listen', 'accept', 'connect', 'write', 'send', 'read', 'recv', 'close', 'shutdown', 'setsockopt', 'getsockopt', 'fcntl', 'ioctl']);
+const SOCKOPTS = new Set(['SO_REUSEADDR', 'TCP_NODELAY', 'SO_KEEPALIVE', 'SO_ERROR']);
+
+/** Why a call cannot be played (checked before the script runs), or undefined. */
+export function unsupportedReason(e: SyscallEvent): string | undefined {
+  if (!SUPPORTED.has(e.name)) return `line ${e.line}: system call ${e.name}() is not modelled`;
+  if (e.name === 'setsockopt' || e.name === 'getsockopt') {
+    const opt = symName(e.args[2]);
+    if (opt === undefined || !SOCKOPTS.has(opt)) {
+      return `line ${e.line}: ${e.name}(${opt ?? '?'}) is not in the socket API yet`;
+    }
+    if (e.name === 'getsockopt' && opt !== 'SO_ERROR') return `line ${e.line}: getsockopt(${opt}) is not in the socket API yet`;
+  }
+  if (e.name === 'shutdown') {
+    const how = symName(e.args[1]);
+    if (how === 'SHUT_RD') return `line ${e.line}: shutdown(SHUT_RD) is not in the socket API yet`;
+  }
+  if (e.name === 'ioctl' && symName(e.args[1]) !== 'SIOCINQ' && symName(e.args[1]) !== 'FIONREAD') {
+    return `line ${e.line}: ioctl(${symName(e.args[1]) ?? '?'}) is not modelled (only SIOCINQ)`;
+  }
+  return undefined;
+}
+
+function symName(a: SyscallArg | undefined): string | undefined {
+  return a?.kind === 'sym' && a.names.length === 1 ? a.names[0] : undefined;
+}
+
+function num(a: SyscallArg | undefined): number | undefined {
+  if (a?.kind === 'num') return a.value;
+  if (a?.kind === 'list' && a.items.length === 1 && a.items[0]!.kind === 'num') return a.items[0]!.value;
+  return undefined;
+}
+
+interface Fd {
+  nonblock: boolean;
+  port: number | undefined;
+  server?: TcpServer;
+  /** Connections the handshake completed and accept() has not taken yet (each with its own Fd). */
+  acceptQueue?: Fd[];
+  socket?: TcpSocket;
+  connecting?: boolean;
+  /** The error the connection ended with (errno name), kept for SO_ERROR and the next call. */
+  error?: string;
+  /** SO_ERROR already reported it. */
+  errorTaken?: boolean;
+  eof?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+}
+
+export interface SocketTableOptions {
+  /** Where connect() goes (the script's remote host). */
+  remoteAddress: string;
+  remotePort: number;
+  /** The port bind(..., ...) picks (packetdrill's habit: 8080). */
+  defaultPort: number;
+}
+
+const ok = (ret: number): CallOutcome => ({ done: { ret } });
+const err = (errno: string): CallOutcome => ({ done: { ret: -1, errno } });
+
+export class SocketTable {
+  private readonly fds = new Map<number, Fd>();
+
+  constructor(
+    private readonly stack: Stack,
+    private readonly opts: SocketTableOptions,
+  ) {}
+
+  /** Tear everything down at the end of a script (no packets are looked at after this). */
+  closeAll(): void {
+    for (const fd of this.fds.values()) {
+      fd.socket?.destroy();
+      fd.server?.close();
+      for (const q of fd.acceptQueue ?? []) q.socket?.destroy();
+    }
+    this.fds.clear();
+  }
+
+  private newFd(fd: Fd): number {
+    let n = 3;
+    while (this.fds.has(n)) n++;
+    this.fds.set(n, fd);
+    return n;
+  }
+
+  private watch(fd: Fd, s: TcpSocket): void {
+    s.on('error', (e: Error & { code?: string }) => {
+      fd.error = e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : 'ECONNRESET';
+    });
+    s.on('end', () => {
+      fd.eof = true;
+    });
+  }
+
+  call(e: SyscallEvent): CallOutcome {
+    const a = e.args;
+    if (e.name === 'socket') return ok(this.newFd({ nonblock: false, port: undefined }));
+    const n = num(a[0]);
+    const fd = n === undefined ? undefined : this.fds.get(n);
+    if (fd === undefined) return err('EBADF');
+    switch (e.name) {
+      case 'bind': {
+        fd.port = this.opts.defaultPort;
+        return ok(0);
+      }
+      case 'listen': {
+        const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true });
+        fd.acceptQueue = [];
+        server.on('connection', (s: TcpSocket) => {
+          // Watched from the start: a connection reset while still in the queue must not become an
+          // unhandled 'error'; accept() then hands over the error with the descriptor.
+          const nfd: Fd = { nonblock: false, port: fd.port, socket: s };
+          this.watch(nfd, s);
+          fd.acceptQueue!.push(nfd);
+        });
+        server.on('error', (x: Error & { code?: string }) => {
+          fd.error = x.code ?? 'EADDRINUSE';
+        });
+        const backlog = num(a[1]) ?? 1;
+        server.listen(fd.port ?? this.opts.defaultPort, Math.max(backlog, 1));
+        fd.server = server;
+        return ok(0);
+      }
+      case 'accept': {
+        if (fd.acceptQueue === undefined) return err('EINVAL');
+        const take = (): CallResult | undefined => {
+          const nfd = fd.acceptQueue!.shift();
+          if (nfd === undefined) return undefined;
+          return { ret: this.newFd(nfd) };
+        };
+        const r = take();
+        if (r !== undefined) return { done: r };
+        return { blocked: take, ...(fd.nonblock ? { nonblocking: { ret: -1, errno: 'EAGAIN' } } : {}) };
+      }
+      case 'connect': {
+        if (fd.socket !== undefined) return err(fd.connecting ? 'EALREADY' : 'EISCONN');
+        const s = this.stack.tcp.connect({ host: this.opts.remoteAddress, port: this.opts.remotePort, allowHalfOpen: true });
+        fd.socket = s;
+        fd.connecting = true;
+        this.watch(fd, s);
+        if (fd.noDelay) s.setNoDelay(true);
+        if (fd.keepAlive) s.setKeepAlive(true);
+        s.once('connect', () => {
+          fd.connecting = false;
+        });
+        if (fd.nonblock) return err('EINPROGRESS');
+        return {
+          blocked: () => {
+            if (!fd.connecting) return { ret: 0 };
+            if (fd.error !== undefined) {
+              fd.errorTaken = true;
+              return { ret: -1, errno: fd.error };
+            }
+            return undefined;
+          },
+        };
+      }
+      case 'write':
+      case 'send': {
+        const s = fd.socket;
+        if (s === undefined) return err('ENOTCONN');
+        if (fd.error !== undefined) return this.takeError(fd, 'EPIPE');
+        if (s.writableEnded || s.destroyed) return err('EPIPE');
+        const len = num(a[2]) ?? 0;
+        if (len > 16 * 1024 * 1024) return err('EINVAL');
+        s.write(Buffer.alloc(len));
+        return ok(len);
+      }
+      case 'read':
+      case 'recv': {
+        const s = fd.socket;
+        if (s === undefined) return err('ENOTCONN');
+        const want = num(a[2]) ?? 0;
+        const take = (): CallResult | undefined => {
+          const avail = s.readableLength;
+          if (avail > 0) {
+            const got = s.read(Math.min(want, avail)) as Buffer | null;
+            return { ret: got?.length ?? 0 };
+          }
+          if (fd.error !== undefined) return { ret: -1, errno: fd.error };
+          if (fd.eof) return { ret: 0 };
+          // Ask the stream for EOF: a push(null) becomes 'end' only when someone reads.
+          s.read(0);
+          return undefined;
+        };
+        const r = take();
+        if (r !== undefined) return { done: r };
+        return { blocked: take, ...(fd.nonblock ? { nonblocking: { ret: -1, errno: 'EAGAIN' } } : {}) };
+      }
+      case 'close': {
+        // Linux resets a connection closed with unread data (RFC 1122 §4.2.2.13). Bytes in the
+        // stream's readable buffer are unread here, although the TCP layer counts them consumed.
+        const s = fd.socket;
+        if (s !== undefined && s.readableLength > 0) s.resetAndDestroy();
+        else s?.destroy();
+        fd.server?.close();
+        for (const q of fd.acceptQueue ?? []) q.socket?.destroy();
+        this.fds.delete(n!);
+        return ok(0);
+      }
+      case 'shutdown': {
+        const s = fd.socket;
+        if (s === undefined) return err('ENOTCONN');
+        s.end();
+        return ok(0);
+      }
+      case 'setsockopt': {
+        const opt = symName(a[2]);
+        const on = (num(a[3]) ?? 0) !== 0;
+        if (opt === 'TCP_NODELAY') {
+          fd.noDelay = on;
+          fd.socket?.setNoDelay(on);
+        } else if (opt === 'SO_KEEPALIVE') {
+          fd.keepAlive = on;
+          fd.socket?.setKeepAlive(on);
+        }
+        return ok(0);
+      }
+      case 'getsockopt': {
+        // SO_ERROR: the pending error, cleared by reading it.
+        const code = fd.error !== undefined && !fd.errorTaken ? (ERRNO[fd.error] ?? 0) : 0;
+        if (fd.error !== undefined) fd.errorTaken = true;
+        const arg = a[3];
+        let want = num(arg);
+        if (arg?.kind === 'list' && arg.items.length === 1 && arg.items[0]!.kind === 'sym') {
+          const name = symName(arg.items[0]);
+          want = name === undefined ? undefined : ERRNO[name];
+          if (want === undefined) throw new DrillSkip(`line ${e.line}: errno ${name ?? '?'} is not modelled`);
+        }
+        if (want !== undefined && want !== code) return { done: { ret: 0, mismatch: `[${code}] (${fd.error ?? 'no error'})` } };
+        return ok(0);
+      }
+      case 'fcntl': {
+        const cmd = symName(a[1]);
+        if (cmd === 'F_GETFL') return ok(O_RDWR | (fd.nonblock ? O_NONBLOCK : 0));
+        if (cmd === 'F_SETFL') {
+          const f = a[2];
+          fd.nonblock = f?.kind === 'sym' ? f.names.includes('O_NONBLOCK') : ((num(f) ?? 0) & O_NONBLOCK) !== 0;
+          return ok(0);
+        }
+        return err('EINVAL');
+      }
+      case 'ioctl': {
+        const have = fd.socket?.readableLength ?? 0;
+        const want = num(a[2]);
+        if (want !== undefined && want !== have) return { done: { ret: 0, mismatch: `[${have}]` } };
+        return ok(0);
+      }
+      default:
+        throw new DrillSkip(`line ${e.line}: system call ${e.name}() is not modelled`);
+    }
+  }
+
+  private takeError(fd: Fd, after: string): CallOutcome {
+    if (fd.errorTaken) return err(after);
+    fd.errorTaken = true;
+    return err(fd.error!);
+  }
+}
