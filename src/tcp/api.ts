@@ -144,6 +144,22 @@ export interface TcpConnection {
   readonly remotePort: number;
 }
 
+/**
+ * Per-connection settings an application makes before the handshake (setsockopt before connect()
+ * or listen(); a listener's settings pass to the connections it accepts, as on Linux).
+ */
+export interface ConnectionOptions {
+  /**
+   * TCP_MAXSEG: the largest segment we announce in our MSS option and send, at most the MTU's
+   * (RFC 9293 §3.7.1: the MSS option says what we are willing to receive; Linux clamps both).
+   */
+  maxSegment?: number;
+  /** SO_SNDBUF: this connection's send buffer, in bytes (default: the layer's). */
+  sendBufferSize?: number;
+  /** SO_RCVBUF: this connection's receive buffer, in bytes; the window scale we offer follows it. */
+  receiveBufferSize?: number;
+}
+
 /** What the TCP layer offers the socket layer. */
 export interface TcpEndpointApi {
   /**
@@ -152,9 +168,9 @@ export interface TcpEndpointApi {
    * Port 0 (server.listen() with no port, as in node:net) asks for a free ephemeral port, which
    * the handle reports as `port`.
    */
-  listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void): TcpListenerHandle;
+  listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void, options?: ConnectionOptions): TcpListenerHandle;
   /** Active open. The connection reports onEstablished or onClosed(ECONNREFUSED/ETIMEDOUT). */
-  connect(remoteAddress: string, remotePort: number, localPort?: number): TcpConnection;
+  connect(remoteAddress: string, remotePort: number, localPort?: number, options?: ConnectionOptions): TcpConnection;
 }
 
 export interface TcpListenerHandle {

@@ -7,7 +7,7 @@
  * handshake is handed to `onAccept` at once (the socket layer accepts synchronously), so there is no
  * accept queue to overflow; `backlog` is kept for the API's sake.
  */
-import type { TcpConnection, TcpListenerHandle } from './api.ts';
+import type { ConnectionOptions, TcpConnection, TcpListenerHandle } from './api.ts';
 
 export interface Embryo {
   /** Reset it (RFC 9293 §3.10.5 ABORT: a RST in SYN-RECEIVED). */
@@ -27,6 +27,8 @@ export class Listener implements TcpListenerHandle {
     readonly synBacklog: number,
     private readonly onAccept: (conn: TcpConnection) => void,
     private readonly onClose: (l: Listener) => void,
+    /** setsockopt before listen(): passed to every connection it accepts. */
+    readonly connOptions: ConnectionOptions = {},
   ) {}
 
   /** Room for another half-open connection? */

@@ -9,7 +9,7 @@ import { ByteQueue } from '../util/owned-bytes.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
 import type { TcpSegment, TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd, seqGt } from '../wire/seq.ts';
-import type { ConnectionEvents, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
+import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
 import { NewReno } from './congestion.ts';
 import type { TcpCounters } from './counters.ts';
 import { Receiver } from './receiver.ts';
@@ -125,6 +125,8 @@ export abstract class Tcb implements TcpConnection {
 
   // Options
   rcvMss: number;
+  /** The largest segment we send whatever the peer announces: the MTU's, or TCP_MAXSEG's if smaller. */
+  private readonly maxSegment: number;
   sndMss = DEFAULT_MSS;
   protected offerWscale: number;
   sackPermitted = false;
@@ -210,6 +212,7 @@ export abstract class Tcb implements TcpConnection {
     remotePort: number,
     passive: boolean,
     tsOffset: number,
+    options: ConnectionOptions = {},
   ) {
     this.localAddr = localAddr;
     this.localPort = localPort;
@@ -218,11 +221,15 @@ export abstract class Tcb implements TcpConnection {
     this.passive = passive;
     this.tsOffset = tsOffset;
     const cfg = host.cfg;
-    this.snd = new SendBuffer(cfg.sendBufferSize);
-    this.rcv = new Receiver(cfg.receiveBufferSize, host.rxBudget);
+    const rcvBuf = options.receiveBufferSize ?? cfg.receiveBufferSize;
+    this.snd = new SendBuffer(options.sendBufferSize ?? cfg.sendBufferSize);
+    this.rcv = new Receiver(rcvBuf, host.rxBudget);
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    // TCP_MAXSEG clamps what we announce and what we send (as Linux's user_mss does).
+    this.maxSegment = Math.min(options.maxSegment ?? Infinity, host.mtu - 40);
     this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
-    this.offerWscale = cfg.windowScaling ? offeredWindowScale(cfg.receiveBufferSize) : -1;
+    if (options.maxSegment !== undefined) this.rcvMss = Math.max(64, Math.min(this.rcvMss, options.maxSegment));
+    this.offerWscale = cfg.windowScaling ? offeredWindowScale(rcvBuf) : -1;
     this.cc = new NewReno(DEFAULT_MSS, 0);
   }
 
@@ -314,7 +321,7 @@ export abstract class Tcb implements TcpConnection {
     // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
     this.sackPermitted = this.host.cfg.sack && o.sackPermitted === true;
     const peerMss = o.mss ?? DEFAULT_MSS;
-    this.sndMss = Math.max(64, Math.min(peerMss, this.host.mtu - 40) - (this.tsOn ? TS_OPTION_BYTES : 0));
+    this.sndMss = Math.max(64, Math.min(peerMss, this.maxSegment) - (this.tsOn ? TS_OPTION_BYTES : 0));
     this.cc.setMss(this.sndMss);
   }
 

@@ -24,7 +24,7 @@ import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/i
 import { ACK, FIN, RST, SYN, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
-import { blankTcpInfo, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
+import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
 import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
@@ -316,7 +316,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       this.counters.synQueueOverflows++;
       if (this.synCookiesOn) {
         l.overflowAt = now;
-        this.sendCookieSynAck(now, src, seg);
+        this.sendCookieSynAck(now, src, seg, l.connOptions);
         return;
       }
       // No cookies: the oldest half-open entry makes room (RFC 4987 §3.4, "recycling the oldest
@@ -331,7 +331,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       oldest.discard();
       this.release(oldest);
     }
-    const c = this.newConnection(src, seg.dstPort, seg.srcPort, true);
+    const c = this.newConnection(src, seg.dstPort, seg.srcPort, true, l.connOptions);
     c.listenerRef = l;
     l.embryos.add(c);
     this.conns.set(src, seg.srcPort, seg.dstPort, c);
@@ -344,12 +344,14 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    * need ride in the TSval (syn-cookie.ts). It offers what openPassive's SYN-ACK would, except window
    * scaling and SACK without timestamps (nowhere to remember them).
    */
-  private sendCookieSynAck(now: number, src: Ipv4Address, seg: TcpSegment): void {
+  private sendCookieSynAck(now: number, src: Ipv4Address, seg: TcpSegment, co: ConnectionOptions): void {
     const o = seg.options;
     const cfg = this.cfg;
+    const rcvBuf = co.receiveBufferSize ?? cfg.receiveBufferSize;
     const isn = this.cookies.make(now, this.address, seg.dstPort, src, seg.srcPort, seg.seq, o.mss ?? DEFAULT_MSS);
     const ts = cfg.timestamps ? o.timestamp : undefined;
-    const mss = Math.max(DEFAULT_MSS, this.mtu - 40);
+    let mss = Math.max(DEFAULT_MSS, this.mtu - 40);
+    if (co.maxSegment !== undefined) mss = Math.max(64, Math.min(mss, co.maxSegment));
     let options: TcpOptions = { mss };
     if (ts !== undefined) {
       const ws = cfg.windowScaling && o.windowScale !== undefined ? o.windowScale : undefined;
@@ -357,7 +359,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       const tsNow = (Math.floor(now) + this.tsOffset(src, seg.srcPort, seg.dstPort)) >>> 0;
       options = {
         mss,
-        windowScale: ws !== undefined ? offeredWindowScale(cfg.receiveBufferSize) : undefined,
+        windowScale: ws !== undefined ? offeredWindowScale(rcvBuf) : undefined,
         sackPermitted: sack || undefined,
         timestamp: { value: encodeCookieTsval(tsNow, { windowScale: ws, sackPermitted: sack }), echo: ts.value },
       };
@@ -369,7 +371,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       seq: isn,
       ack: seqAdd(seg.seq, 1),
       flags: SYN | ACK,
-      window: Math.min(cfg.receiveBufferSize, 0xffff), // never scaled in a SYN-ACK (RFC 7323 §2.2)
+      window: Math.min(rcvBuf, 0xffff), // never scaled in a SYN-ACK (RFC 7323 §2.2)
       options,
     });
   }
@@ -387,7 +389,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const opts = ts !== undefined ? decodeCookieTsecr(ts.echo) : { windowScale: undefined, sackPermitted: false };
     this.counters.synCookiesValidated++;
     this.counters.passiveOpens++;
-    const c = this.newConnection(src, seg.dstPort, seg.srcPort, true);
+    const c = this.newConnection(src, seg.dstPort, seg.srcPort, true, l.connOptions);
     c.listenerRef = l;
     this.conns.set(src, seg.srcPort, seg.dstPort, c);
     c.openFromCookie(now, seg, cookie, mss, opts.windowScale, opts.sackPermitted, ts !== undefined);
@@ -547,8 +549,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     if (c.listenerRef instanceof Listener) c.listenerRef.embryos.delete(c);
   }
 
-  private newConnection(remote: Ipv4Address, localPort: number, remotePort: number, passive: boolean): Connection {
-    return new Connection(this, this.address, localPort, remote, remotePort, passive, this.tsOffset(remote, remotePort, localPort));
+  private newConnection(remote: Ipv4Address, localPort: number, remotePort: number, passive: boolean, options?: ConnectionOptions): Connection {
+    return new Connection(this, this.address, localPort, remote, remotePort, passive, this.tsOffset(remote, remotePort, localPort), options);
   }
 
   /** The per-connection offset of our timestamp clock (RFC 7323 §5.4: not guessable across tuples). */
@@ -559,17 +561,17 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // ---------------------------------------------------------------------------------------------
   // TcpEndpointApi
 
-  listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void): TcpListenerHandle {
+  listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void, options?: ConnectionOptions): TcpListenerHandle {
     if (port === 0) port = this.pickListenPort();
     if (this.listeners.has(port)) throw new SocketError('EADDRINUSE', `listen EADDRINUSE: address already in use :${port}`, 'listen');
     const l = new Listener(port, Math.max(1, backlog), this.synBacklog, onAccept, (x) => {
       if (this.listeners.get(x.port) === x) this.listeners.delete(x.port);
-    });
+    }, { ...options });
     this.listeners.set(port, l);
     return l;
   }
 
-  connect(remoteAddress: string, remotePort: number, localPort?: number): TcpConnection {
+  connect(remoteAddress: string, remotePort: number, localPort?: number, options?: ConnectionOptions): TcpConnection {
     const remote = parseIpv4Address(remoteAddress);
     let port: number;
     if (localPort !== undefined && localPort !== 0) {
@@ -579,7 +581,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       port = localPort;
     } else port = this.pickEphemeral(remote, remotePort);
     const now = this.clock.now();
-    const c = this.newConnection(remote, port, remotePort, false);
+    const c = this.newConnection(remote, port, remotePort, false, options);
     this.conns.set(remote, remotePort, port, c);
     this.counters.activeOpens++;
     this.busy++;
