@@ -10,8 +10,8 @@
  */
 import type { Clock } from '../util/clock.ts';
 import type { SocketError } from '../util/errors.ts';
-import { blankTcpInfo, type ConnectionEvents, type TcpConnection, type TcpEndpointApi, type TcpInfo } from '../tcp/api.ts';
-import { TcpSocket, checkIpv4, validatePort } from './tcp-socket.ts';
+import { blankTcpInfo, type ConnectionEvents, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo } from '../tcp/api.ts';
+import { TcpSocket, checkIpv4, connectionOptions, validatePort } from './tcp-socket.ts';
 import { TcpServer, type TcpServerOptions } from './tcp-server.ts';
 
 export interface TcpNetOptions {
@@ -26,7 +26,8 @@ export interface TcpNetOptions {
   allowHalfOpen?: boolean;
 }
 
-export interface TcpConnectOptions {
+/** maxSegment (TCP_MAXSEG), sendBufferSize (SO_SNDBUF), receiveBufferSize (SO_RCVBUF): see tcp/api.ts. */
+export interface TcpConnectOptions extends ConnectionOptions {
   host: string;
   port: number;
   localPort?: number;
@@ -62,6 +63,7 @@ export class TcpNet {
       noDelay: options.noDelay ?? d.noDelay ?? false,
       keepAlive: options.keepAlive ?? d.keepAlive ?? false,
       keepAliveInitialDelay: options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0,
+      ...connectionOptions(options),
     };
     return new TcpServer(this.api, merged, listener, {
       ...(d.clock ? { clock: d.clock } : {}),
@@ -90,10 +92,11 @@ export class TcpNet {
     const port = validatePort(options.port, 'Port', false);
     const host = checkIpv4(options.host);
     const localPort = options.localPort === undefined ? undefined : validatePort(options.localPort, 'options.localPort');
+    const connOptions = connectionOptions(options);
 
     let conn: TcpConnection;
     try {
-      conn = this.api.connect(host, port, localPort);
+      conn = this.api.connect(host, port, localPort, connOptions);
     } catch (err) {
       // e.g. EADDRINUSE for a taken localPort: reported as 'error' then 'close', like Node.
       conn = new FailedConnection(err as SocketError, host, port, localPort ?? 0);

@@ -10,10 +10,11 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';
 import { SocketError, TunstackError } from '../util/errors.ts';
-import type { TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
-import { TcpSocket, checkIpv4, guarded, validatePort } from './tcp-socket.ts';
+import type { ConnectionOptions, TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
+import { TcpSocket, checkIpv4, connectionOptions, guarded, validatePort } from './tcp-socket.ts';
 
-export interface TcpServerOptions {
+/** TCP_MAXSEG, SO_SNDBUF, SO_RCVBUF for every accepted connection (tcp/api.ts ConnectionOptions). */
+export interface TcpServerOptions extends ConnectionOptions {
   /** Accepted sockets keep their sending side open after the peer's FIN (default false). */
   allowHalfOpen?: boolean;
   /** Accepted sockets read nothing until resume() (default false). */
@@ -107,7 +108,7 @@ export class TcpServer extends EventEmitter {
     }
     this.boundHost = boundHost ?? this.localAddress;
     try {
-      this.handle = this.api.listen(p, backlog, (conn) => guarded(() => this.onAccept(conn)));
+      this.handle = this.api.listen(p, backlog, (conn) => guarded(() => this.onAccept(conn)), connectionOptions(this.options));
     } catch (err) {
       // Node reports listen errors (EADDRINUSE, ...) asynchronously, as 'error'.
       process.nextTick(() => this.emit('error', err));

@@ -45,7 +45,7 @@ import { SystemClock } from '../util/clock.ts';
 import { SocketError } from '../util/errors.ts';
 import { ByteQueue, SlabCopier, ownsStorage } from '../util/owned-bytes.ts';
 import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
-import type { ConnectionEvents, TcpConnection, TcpInfo } from '../tcp/api.ts';
+import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo } from '../tcp/api.ts';
 
 /** Bad arguments, with Node's codes: ERR_SOCKET_BAD_PORT is a RangeError there, the others TypeErrors. */
 export class SocketArgumentError extends TypeError {
@@ -95,6 +95,33 @@ export function checkIpv4(host: unknown): string {
     );
   }
 }
+
+/**
+ * TCP_MAXSEG, SO_SNDBUF and SO_RCVBUF, checked: positive integers (a MSS of at least 64, as Linux's
+ * TCP_MIN_MSS lower bound; buffers of at least one byte). Anything else is ERR_OUT_OF_RANGE.
+ */
+export function connectionOptions(o: ConnectionOptions): ConnectionOptions {
+  const out: { -readonly [K in keyof ConnectionOptions]: ConnectionOptions[K] } = {};
+  const check = (name: keyof ConnectionOptions, min: number, max: number): void => {
+    const v = o[name];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new SocketArgumentError('ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be an integer >= ${min} and <= ${max}. Received ${String(v)}`);
+    }
+    out[name] = v;
+  };
+  check('maxSegment', 64, 0xffff);
+  check('sendBufferSize', 1, 64 * 1024 * 1024);
+  check('receiveBufferSize', 1, 64 * 1024 * 1024);
+  return out;
+}
+
+/** poll(2) bits, Linux's values (asm-generic/poll.h). */
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLRDHUP = 0x2000;
 
 export interface TcpSocketOptions {
   /** Keep our sending side open after the peer's FIN (default false, like net). */
@@ -155,6 +182,10 @@ export class TcpSocket extends Duplex {
   private rxPumpQueued = false;
   private peerFin = false;
   private eofPushed = false;
+  /** shutdownRead() was called: see there. */
+  private readShut = false;
+  /** The error the connection ended with, for poll() (POLLERR). */
+  private failed = false;
   private received = 0;
 
   // lifecycle
@@ -233,6 +264,11 @@ export class TcpSocket extends Duplex {
     if (this.connClosed || this.destroyed || data.length === 0) return;
     this.received += data.length;
     this.touch();
+    if (this.eofPushed && this.readShut) {
+      // Read side shut down and its EOF given: the stream cannot deliver more (see shutdownRead()).
+      this.conn.consumed(data.length);
+      return;
+    }
     if (this.rxPaused || !this.rxHeld.isEmpty || this.rxCrowded()) {
       // Held for a slow reader: copied (coalesced), see deliver().
       this.rxHeld.push(data);
@@ -257,6 +293,7 @@ export class TcpSocket extends Duplex {
     this.connClosed = true;
     if (this.destroyed) return;
     if (error) {
+      this.failed = true;
       this.destroy(error);
       return;
     }
@@ -331,7 +368,57 @@ export class TcpSocket extends Duplex {
     while (!this.rxPaused && !this.rxHeld.isEmpty && !this.destroyed && !this.rxCrowded()) {
       this.deliver(this.rxHeld.shift()!, true);
     }
-    if (this.rxHeld.isEmpty && this.peerFin && !this.destroyed) this.pushEof();
+    if (this.rxHeld.isEmpty && (this.peerFin || this.readShut) && !this.destroyed) this.pushEof();
+  }
+
+  /**
+   * shutdown(fd, SHUT_RD). Linux (checked on a 6.x kernel over loopback) sends nothing and keeps
+   * receiving: data that arrives later is still acknowledged, queued and readable, and a read() that
+   * would block returns 0 (end of file) instead; close() with queued unread bytes still sends a RST.
+   * A stream cannot deliver data after its 'end', so here: the bytes already received (the Readable
+   * buffer and the bytes held back for a slow reader) are still delivered, then 'end'. Bytes arriving
+   * after the 'end' are acknowledged (the window stays open, as on Linux) and dropped, counted in
+   * bytesRead: unlike Linux, which would still hand them to a read().
+   */
+  shutdownRead(): this {
+    if (this.readShut || this.destroyed) return this;
+    this.readShut = true;
+    if (this.rxHeld.isEmpty) this.pushEof();
+    return this;
+  }
+
+  /** shutdownRead() was called. */
+  get readShutdown(): boolean {
+    return this.readShut;
+  }
+
+  /**
+   * The bytes received and not read yet, in total: the Readable buffer and the bytes held back
+   * (unconsumed, shrinking the window) for a slow reader. What ioctl(SIOCINQ / FIONREAD) reports.
+   */
+  get bytesUnread(): number {
+    return this.readableLength + this.rxHeld.bytes;
+  }
+
+  /**
+   * poll(2)'s answer for this socket, with Linux's bits as tcp_poll() sets them: nothing while
+   * connecting; POLLIN with bytes to read, and POLLIN|POLLRDHUP once reading is over (the peer's FIN,
+   * shutdownRead(), a reset); POLLOUT when a write would not wait (the stream's buffer under its
+   * high-water mark) and also once our side is shut (a write then fails at once, EPIPE); POLLHUP
+   * when both directions are shut or the connection is gone; POLLERR after a reset or a failed open.
+   */
+  poll(): number {
+    if (this.connecting && !this.failed) return 0;
+    const gone = this.connClosed || this.destroyed;
+    const rdDone = this.peerFin || this.readShut || gone;
+    const wrDone = this.finSent || this.writableEnded || gone;
+    let r = 0;
+    if (this.bytesUnread > 0 || rdDone) r |= POLLIN;
+    if (rdDone) r |= POLLRDHUP;
+    if (wrDone || this.writableLength < this.writableHighWaterMark) r |= POLLOUT;
+    if ((rdDone && wrDone) || gone) r |= POLLHUP;
+    if (this.failed) r |= POLLERR;
+    return r;
   }
 
   // ---------------------------------------------------------------------------------------------
