@@ -3,12 +3,14 @@
  * stack.tcp.connect, TcpSocket) with Linux's return values and errno names. Descriptors are numbered
  * from 3, as in a fresh process (0, 1 and 2 are stdin, stdout and stderr).
  *
- * What the socket API cannot express yet (SHUT_RD, SO_LINGER, SO_SNDBUF/SO_RCVBUF, TCP_MAXSEG, poll)
- * makes the script SKIP with the reason, never a silent pass: see SUPPORTED and unsupportedReason.
+ * What the socket API cannot express (SO_LINGER with a timeout, buffer sizes or TCP_MAXSEG changed
+ * after the handshake, other options and calls) makes the script SKIP with the reason, never a
+ * silent pass: see SUPPORTED and unsupportedReason.
  */
 import type { Stack } from '../stack.ts';
 import type { TcpServer } from '../socket/tcp-server.ts';
-import type { TcpSocket } from '../socket/tcp-socket.ts';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, type TcpSocket } from '../socket/tcp-socket.ts';
+import type { ConnectionOptions } from '../tcp/api.ts';
 import type { SyscallArg, SyscallEvent } from './script.ts';
 
 /** Linux's errno numbers for the names getsockopt(SO_ERROR) reports (asm-generic/errno.h). */
@@ -47,8 +49,12 @@ export class DrillSkip extends Error {
   }
 }
 
-const SUPPORTED = new Set(['socket', 'bind', 'listen', 'accept', 'connect', 'write', 'send', 'read', 'recv', 'close', 'shutdown', 'setsockopt', 'getsockopt', 'fcntl', 'ioctl']);
-const SOCKOPTS = new Set(['SO_REUSEADDR', 'TCP_NODELAY', 'SO_KEEPALIVE', 'SO_ERROR']);
+/** poll(2) bits by name (asm-generic/poll.h); POLLNVAL for a descriptor that is not open. */
+const POLL_BITS: Record<string, number> = { POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP, POLLNVAL: 0x020 };
+
+const SUPPORTED = new Set(['socket', 'bind', 'listen', 'accept', 'connect', 'write', 'send', 'read', 'recv', 'close', 'shutdown', 'setsockopt', 'getsockopt', 'fcntl', 'ioctl', 'poll']);
+const SOCKOPTS = new Set(['SO_REUSEADDR', 'TCP_NODELAY', 'SO_KEEPALIVE', 'SO_ERROR', 'SO_LINGER', 'TCP_MAXSEG', 'SO_SNDBUF', 'SO_RCVBUF']);
+const GETSOCKOPTS = new Set(['SO_ERROR', 'TCP_MAXSEG', 'SO_SNDBUF', 'SO_RCVBUF']);
 
 /** Why a call cannot be played (checked before the script runs), or undefined. */
 export function unsupportedReason(e: SyscallEvent): string | undefined {
@@ -58,16 +64,76 @@ export function unsupportedReason(e: SyscallEvent): string | undefined {
     if (opt === undefined || !SOCKOPTS.has(opt)) {
       return `line ${e.line}: ${e.name}(${opt ?? '?'}) is not in the socket API yet`;
     }
-    if (e.name === 'getsockopt' && opt !== 'SO_ERROR') return `line ${e.line}: getsockopt(${opt}) is not in the socket API yet`;
+    if (e.name === 'getsockopt' && !GETSOCKOPTS.has(opt)) return `line ${e.line}: getsockopt(${opt}) is not in the socket API yet`;
+    if (e.name === 'setsockopt' && opt === 'SO_LINGER') {
+      const l = lingerArg(e.args[3]);
+      if (l === undefined) return `line ${e.line}: setsockopt(SO_LINGER) needs {onoff=N, linger=N}`;
+      if (l.onoff && l.linger !== 0) return `line ${e.line}: SO_LINGER with a timeout (a close that blocks until sent) is not modelled, only linger=0`;
+    }
   }
-  if (e.name === 'shutdown') {
-    const how = symName(e.args[1]);
-    if (how === 'SHUT_RD') return `line ${e.line}: shutdown(SHUT_RD) is not in the socket API yet`;
+  if (e.name === 'poll' && pollArgs(e.args) === undefined) {
+    return `line ${e.line}: poll() needs [{fd=N, events=..., revents=...}, ...], nfds, timeout`;
   }
   if (e.name === 'ioctl' && symName(e.args[1]) !== 'SIOCINQ' && symName(e.args[1]) !== 'FIONREAD') {
     return `line ${e.line}: ioctl(${symName(e.args[1]) ?? '?'}) is not modelled (only SIOCINQ)`;
   }
   return undefined;
+}
+
+function field(a: SyscallArg | undefined, name: string): SyscallArg | undefined {
+  return a?.kind === 'struct' ? a.fields.find((f) => f.name === name)?.value : undefined;
+}
+
+/** `{onoff=1, linger=0}` (a struct, or a one-item list of it). */
+function lingerArg(a: SyscallArg | undefined): { onoff: boolean; linger: number } | undefined {
+  const st = a?.kind === 'list' && a.items.length === 1 ? a.items[0] : a;
+  const onoff = num(field(st, 'onoff'));
+  const linger = num(field(st, 'linger'));
+  return onoff === undefined || linger === undefined ? undefined : { onoff: onoff !== 0, linger };
+}
+
+/** Bits by name (`POLLIN|POLLOUT`) or number; undefined for `...` or a name we do not know. */
+function pollBits(a: SyscallArg | undefined): number | undefined {
+  if (a?.kind === 'num') return a.value;
+  if (a?.kind !== 'sym') return undefined;
+  let v = 0;
+  for (const n of a.names) {
+    const b = POLL_BITS[n];
+    if (b === undefined) return undefined;
+    v |= b;
+  }
+  return v;
+}
+
+interface PollFd {
+  fd: number;
+  events: number;
+  /** Expected revents; undefined: not checked. */
+  revents: number | undefined;
+}
+
+/** poll([{fd=3, events=POLLIN, revents=POLLIN}], 1, timeout) */
+function pollArgs(args: readonly SyscallArg[]): { fds: PollFd[]; timeout: number } | undefined {
+  const list = args[0];
+  if (list?.kind !== 'list') return undefined;
+  const fds: PollFd[] = [];
+  for (const it of list.items) {
+    const fd = num(field(it, 'fd'));
+    const events = pollBits(field(it, 'events'));
+    const rv = field(it, 'revents');
+    const revents = rv === undefined || rv.kind === 'ellipsis' ? undefined : pollBits(rv);
+    if (fd === undefined || events === undefined || (rv !== undefined && rv.kind !== 'ellipsis' && revents === undefined)) return undefined;
+    fds.push({ fd, events, revents });
+  }
+  const timeout = num(args[2]);
+  if (timeout === undefined) return undefined;
+  return { fds, timeout };
+}
+
+function pollNames(v: number): string {
+  if (v === 0) return '0';
+  const names = Object.entries(POLL_BITS).filter(([, b]) => (v & b) !== 0).map(([n]) => n);
+  return names.join('|');
 }
 
 function symName(a: SyscallArg | undefined): string | undefined {
@@ -95,6 +161,12 @@ interface Fd {
   eof?: boolean;
   noDelay?: boolean;
   keepAlive?: boolean;
+  /** SO_LINGER {onoff=1, linger=0}: close() resets (socket.resetAndDestroy()). */
+  lingerZero?: boolean;
+  /** TCP_MAXSEG, SO_SNDBUF, SO_RCVBUF set before connect() or listen(). */
+  connOptions?: ConnectionOptions;
+  /** shutdown(SHUT_RD) was called: a read that would block returns 0. */
+  readShut?: boolean;
 }
 
 export interface SocketTableOptions {
@@ -145,6 +217,7 @@ export class SocketTable {
   call(e: SyscallEvent): CallOutcome {
     const a = e.args;
     if (e.name === 'socket') return ok(this.newFd({ nonblock: false, port: undefined }));
+    if (e.name === 'poll') return this.poll(e);
     const n = num(a[0]);
     const fd = n === undefined ? undefined : this.fds.get(n);
     if (fd === undefined) return err('EBADF');
@@ -154,12 +227,13 @@ export class SocketTable {
         return ok(0);
       }
       case 'listen': {
-        const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true });
+        const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true, ...fd.connOptions });
         fd.acceptQueue = [];
         server.on('connection', (s: TcpSocket) => {
           // Watched from the start: a connection reset while still in the queue must not become an
           // unhandled 'error'; accept() then hands over the error with the descriptor.
-          const nfd: Fd = { nonblock: false, port: fd.port, socket: s };
+          // Accepted sockets inherit the listener's options, as on Linux (SO_LINGER included).
+          const nfd: Fd = { nonblock: false, port: fd.port, socket: s, lingerZero: fd.lingerZero, connOptions: fd.connOptions };
           this.watch(nfd, s);
           fd.acceptQueue!.push(nfd);
         });
@@ -184,7 +258,7 @@ export class SocketTable {
       }
       case 'connect': {
         if (fd.socket !== undefined) return err(fd.connecting ? 'EALREADY' : 'EISCONN');
-        const s = this.stack.tcp.connect({ host: this.opts.remoteAddress, port: this.opts.remotePort, allowHalfOpen: true });
+        const s = this.stack.tcp.connect({ host: this.opts.remoteAddress, port: this.opts.remotePort, allowHalfOpen: true, ...fd.connOptions });
         fd.socket = s;
         fd.connecting = true;
         this.watch(fd, s);
@@ -228,7 +302,7 @@ export class SocketTable {
             return { ret: got?.length ?? 0 };
           }
           if (fd.error !== undefined) return { ret: -1, errno: fd.error };
-          if (fd.eof) return { ret: 0 };
+          if (fd.eof || (fd.readShut && s.bytesUnread === 0)) return { ret: 0 };
           // Ask the stream for EOF: a push(null) becomes 'end' only when someone reads.
           s.read(0);
           return undefined;
@@ -241,7 +315,8 @@ export class SocketTable {
         // Linux resets a connection closed with unread data (RFC 1122 §4.2.2.13). Bytes in the
         // stream's readable buffer are unread here, although the TCP layer counts them consumed.
         const s = fd.socket;
-        if (s !== undefined && s.readableLength > 0) s.resetAndDestroy();
+        // SO_LINGER {onoff=1, linger=0}: close() sends a RST and drops everything (socket(7)).
+        if (s !== undefined && (s.readableLength > 0 || fd.lingerZero === true)) s.resetAndDestroy();
         else s?.destroy();
         fd.server?.close();
         for (const q of fd.acceptQueue ?? []) q.socket?.destroy();
@@ -251,7 +326,12 @@ export class SocketTable {
       case 'shutdown': {
         const s = fd.socket;
         if (s === undefined) return err('ENOTCONN');
-        s.end();
+        const how = symName(a[1]);
+        if (how === 'SHUT_RD' || how === 'SHUT_RDWR') {
+          fd.readShut = true;
+          s.shutdownRead();
+        }
+        if (how !== 'SHUT_RD') s.end();
         return ok(0);
       }
       case 'setsockopt': {
@@ -263,10 +343,26 @@ export class SocketTable {
         } else if (opt === 'SO_KEEPALIVE') {
           fd.keepAlive = on;
           fd.socket?.setKeepAlive(on);
+        } else if (opt === 'SO_LINGER') {
+          const l = lingerArg(a[3])!;
+          fd.lingerZero = l.onoff && l.linger === 0;
+        } else if (opt === 'TCP_MAXSEG' || opt === 'SO_SNDBUF' || opt === 'SO_RCVBUF') {
+          if (fd.socket !== undefined || fd.server !== undefined) {
+            throw new DrillSkip(`line ${e.line}: setsockopt(${opt}) after connect() or listen() is not modelled`);
+          }
+          const v = num(a[3]);
+          // Linux: TCP_MAXSEG outside 88..32767 is EINVAL (TCP_MIN_MSS, MAX_TCP_WINDOW).
+          if (v === undefined || (opt === 'TCP_MAXSEG' && (v < 88 || v > 32767)) || v < 0) return err('EINVAL');
+          const key = opt === 'TCP_MAXSEG' ? 'maxSegment' : opt === 'SO_SNDBUF' ? 'sendBufferSize' : 'receiveBufferSize';
+          // SO_SNDBUF/SO_RCVBUF: Linux keeps twice the value (the other half for its bookkeeping) and
+          // at least 4608 / 2304 bytes; our buffers hold data only, so they get the value asked for.
+          fd.connOptions = { ...fd.connOptions, [key]: Math.max(v, 1) };
         }
         return ok(0);
       }
       case 'getsockopt': {
+        const gopt = symName(a[2]);
+        if (gopt !== 'SO_ERROR') return this.getOption(e, fd, gopt!);
         // SO_ERROR: the pending error, cleared by reading it.
         const code = fd.error !== undefined && !fd.errorTaken ? (ERRNO[fd.error] ?? 0) : 0;
         if (fd.error !== undefined) fd.errorTaken = true;
@@ -291,7 +387,8 @@ export class SocketTable {
         return err('EINVAL');
       }
       case 'ioctl': {
-        const have = fd.socket?.readableLength ?? 0;
+        // SIOCINQ: everything received and not read, the bytes held back for a slow reader included.
+        const have = fd.socket?.bytesUnread ?? 0;
         const want = num(a[2]);
         if (want !== undefined && want !== have) return { done: { ret: 0, mismatch: `[${have}]` } };
         return ok(0);
@@ -299,6 +396,69 @@ export class SocketTable {
       default:
         throw new DrillSkip(`line ${e.line}: system call ${e.name}() is not modelled`);
     }
+  }
+
+  /** getsockopt of TCP_MAXSEG, SO_SNDBUF, SO_RCVBUF. */
+  private getOption(e: SyscallEvent, fd: Fd, opt: string): CallOutcome {
+    let have: number;
+    if (opt === 'TCP_MAXSEG') {
+      // Linux: the current send MSS once connected (options excluded), else TCP_MAXSEG or 536.
+      const info = fd.socket !== undefined && !fd.connecting ? fd.socket.tcpInfo() : undefined;
+      have = info !== undefined && info.mss > 0 ? info.mss : (fd.connOptions?.maxSegment ?? 536);
+    } else {
+      const v = opt === 'SO_SNDBUF' ? fd.connOptions?.sendBufferSize : fd.connOptions?.receiveBufferSize;
+      if (v === undefined) throw new DrillSkip(`line ${e.line}: getsockopt(${opt}) before setsockopt: Linux's default sizes are not modelled`);
+      have = 2 * v; // as Linux reports it (socket(7): "the kernel doubles this value")
+    }
+    const want = num(e.args[3]);
+    if (want !== undefined && want !== have) return { done: { ret: 0, mismatch: `[${have}]` } };
+    return ok(0);
+  }
+
+  /** poll(2)'s revents for one descriptor, as Linux computes them. */
+  private revents(n: number, events: number): number {
+    const fd = this.fds.get(n);
+    if (fd === undefined) return POLL_BITS.POLLNVAL!;
+    let r: number;
+    if (fd.acceptQueue !== undefined) r = fd.acceptQueue.length > 0 ? POLLIN : 0;
+    else if (fd.socket === undefined) r = POLLOUT | POLLHUP; // a fresh socket is in CLOSE (tcp_poll)
+    else {
+      r = fd.socket.poll();
+      // SO_ERROR, a failed call or a read took the error: POLLERR goes with it (sk_err cleared).
+      if (fd.errorTaken) r &= ~POLLERR;
+      else if (fd.error !== undefined) r |= POLLERR;
+    }
+    // POLLERR, POLLHUP and POLLNVAL are reported whether asked for or not.
+    return r & (events | POLLERR | POLLHUP | POLL_BITS.POLLNVAL!);
+  }
+
+  private poll(e: SyscallEvent): CallOutcome {
+    const p = pollArgs(e.args)!;
+    const start = this.stack.clock.now();
+    const answer = (timedOut: boolean): CallResult | undefined => {
+      let ready = 0;
+      const got: number[] = [];
+      for (const f of p.fds) {
+        const r = this.revents(f.fd, f.events);
+        got.push(r);
+        if (r !== 0) ready++;
+      }
+      if (ready === 0 && !timedOut) return undefined;
+      const bad = p.fds.findIndex((f, i) => f.revents !== undefined && f.revents !== got[i]);
+      if (bad >= 0) return { ret: ready, mismatch: `revents=${pollNames(got[bad]!)} for fd ${p.fds[bad]!.fd}` };
+      return { ret: ready };
+    };
+    const now = answer(p.timeout === 0);
+    if (now !== undefined) return { done: now };
+    // A timer of its own, so that virtual time stops at the timeout and the call is asked again.
+    const timer = p.timeout > 0 ? this.stack.clock.setTimer(start + p.timeout, () => {}) : undefined;
+    return {
+      blocked: () => {
+        const r = answer(p.timeout >= 0 && this.stack.clock.now() - start >= p.timeout);
+        if (r !== undefined) timer?.cancel();
+        return r;
+      },
+    };
   }
 
   private takeError(fd: Fd, after: string): CallOutcome {

@@ -11,7 +11,7 @@
 import type { Clock } from '../util/clock.ts';
 import type { SocketError } from '../util/errors.ts';
 import { blankTcpInfo, type ConnectionEvents, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo } from '../tcp/api.ts';
-import { TcpSocket, checkIpv4, connectionOptions, validatePort } from './tcp-socket.ts';
+import { TcpSocket, checkIpv4, connectionOptions, readBufferFor, validatePort } from './tcp-socket.ts';
 import { TcpServer, type TcpServerOptions } from './tcp-server.ts';
 
 export interface TcpNetOptions {
@@ -106,6 +106,7 @@ export class TcpNet {
       connecting: true,
       allowHalfOpen: options.allowHalfOpen ?? d.allowHalfOpen ?? false,
       ...(d.clock ? { clock: d.clock } : {}),
+      ...readBufferFor(connOptions),
     });
     if (options.noDelay ?? d.noDelay) socket.setNoDelay(true);
     if (options.keepAlive ?? d.keepAlive) {

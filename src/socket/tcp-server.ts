@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';
 import { SocketError, TunstackError } from '../util/errors.ts';
 import type { ConnectionOptions, TcpConnection, TcpEndpointApi, TcpListenerHandle } from '../tcp/api.ts';
-import { TcpSocket, checkIpv4, connectionOptions, guarded, validatePort } from './tcp-socket.ts';
+import { TcpSocket, checkIpv4, connectionOptions, guarded, readBufferFor, validatePort } from './tcp-socket.ts';
 
 /** TCP_MAXSEG, SO_SNDBUF, SO_RCVBUF for every accepted connection (tcp/api.ts ConnectionOptions). */
 export interface TcpServerOptions extends ConnectionOptions {
@@ -126,6 +126,7 @@ export class TcpServer extends EventEmitter {
       allowHalfOpen: o.allowHalfOpen === true,
       pauseOnConnect: o.pauseOnConnect === true,
       ...(this.clock ? { clock: this.clock } : {}),
+      ...readBufferFor(o),
     });
     if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
       // Node closes the new handle (a FIN, or a RST if it already sent data) and emits 'drop'.

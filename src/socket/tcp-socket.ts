@@ -116,6 +116,16 @@ export function connectionOptions(o: ConnectionOptions): ConnectionOptions {
   return out;
 }
 
+/**
+ * With SO_RCVBUF (receiveBufferSize) the stream's own readable buffer is no larger than the TCP one
+ * (when the default, 16 KiB, is larger): a slow reader then stops the peer after at most twice the
+ * size asked for, the TCP buffer plus the stream's. (Linux, too, reserves twice the value.)
+ */
+export function readBufferFor(o: ConnectionOptions): { readableHighWaterMark?: number } {
+  const r = o.receiveBufferSize;
+  return r !== undefined && r < 16 * 1024 ? { readableHighWaterMark: r } : {};
+}
+
 /** poll(2) bits, Linux's values (asm-generic/poll.h). */
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
