@@ -26,7 +26,7 @@ import { parseIpv4Address } from '../wire/ipv4-address.ts';
 import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
 import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
-import { Breakpoints, type BreakSpec } from './break.ts';
+import { Breakpoints, type BreakHit, type BreakSpec } from './break.ts';
 import type { DrillScript, PacketEvent, PktOption, SyscallEvent } from './script.ts';
 import { DrillSkip, SocketTable, unsupportedReason, type CallOutcome, type CallResult } from './syscalls.ts';
 
@@ -63,7 +63,7 @@ export interface DrillOptions {
    */
   step?: (text: string) => Promise<StepAnswer>;
   /** --break-on: a `debugger` statement (break.ts) at these events, with a one-line marker. */
-  breakOn?: { spec: BreakSpec; print: (line: string) => void };
+  breakOn?: { spec: BreakSpec; print: (line: string) => void; onHit?: (hit: BreakHit) => void };
 }
 
 export type StepAnswer = 'step' | 'continue' | 'quit';
@@ -174,6 +174,7 @@ class Runner {
     if (b === undefined) return undefined;
     const breaks = new Breakpoints(b.spec, {
       print: b.print,
+      ...(b.onHit !== undefined ? { onHit: b.onHit } : {}),
       describe: (dir, p) => {
         if (dir === 'in') return this.injecting ?? 'packet';
         const o = decodeOutbound(p, this.clock.now());
