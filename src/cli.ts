@@ -7,6 +7,7 @@
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
  *                   [--impair SPEC] [--pcap FILE] [--trace] [--log-level L]
  *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
+ *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
@@ -24,6 +25,7 @@ import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
 import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
+import { parseBreakOn, type BreakSpec } from './drill/break.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -31,6 +33,7 @@ const USAGE = `usage:
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
                   [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
+                  [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
@@ -65,6 +68,7 @@ const serveOptions = {
   root: { type: 'string' },
   'idle-timeout': { type: 'string', default: '5000' },
   'max-requests': { type: 'string', default: '100' },
+  'break-on': { type: 'string' },
 } as const;
 
 const fetchOptions = { ...deviceOptions, output: { type: 'string', short: 'o' } } as const;
@@ -137,6 +141,14 @@ function tcpLimitFlags(v: FlagValues): NonNullable<DeviceFlags['tcp']> {
   return tcp;
 }
 
+/** `serve --break-on`: the drill's events; script lines (line:N) mean nothing on a live stack. */
+function serveBreakOn(text: string | undefined): { breakOn?: BreakSpec } {
+  if (text === undefined) return {};
+  const breakOn = parseBreakOn(text);
+  if (breakOn.lines.size > 0) throw new UsageError('--break-on line:N is for drill scripts; serve takes syn, fin, rst, retransmit, state');
+  return { breakOn };
+}
+
 /** A file named on the command line; one that cannot be read is a usage error, not a crash. */
 function readArgFile(path: string): Buffer {
   try {
@@ -175,6 +187,7 @@ async function main(argv: string[]): Promise<number> {
         root: v.root as string | undefined,
         idleTimeoutMs: intFlag('idle-timeout', v['idle-timeout'] as string, 1, 3_600_000),
         maxRequests: intFlag('max-requests', v['max-requests'] as string, 1, 1_000_000),
+        ...serveBreakOn(v['break-on'] as string | undefined),
       });
     }
     case 'fetch': {

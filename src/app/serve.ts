@@ -18,6 +18,7 @@ import { PacketTracer } from '../trace/tracer.ts';
 import { Stack, type StackOptions } from '../stack.ts';
 import { createHttpServer, type HttpServer } from '../http/server.ts';
 import { createDemoHandler } from './demo-site.ts';
+import { Breakpoints, type BreakSpec } from '../drill/break.ts';
 import { SystemClock } from '../util/clock.ts';
 import { UsageError } from '../util/errors.ts';
 import { createLogger, type LogLevel, type Logger } from '../util/logger.ts';
@@ -36,6 +37,8 @@ export interface DeviceFlags {
   logLevel: LogLevel;
   /** TCP limits set on the command line (--max-connections, --syn-backlog, ...); defaults otherwise. */
   tcp?: StackOptions['tcp'];
+  /** --break-on (serve): a `debugger` statement at these events, on the live stack (drill/break.ts). */
+  breakOn?: BreakSpec;
 }
 
 export interface ServeFlags extends DeviceFlags {
@@ -141,6 +144,8 @@ function startStack(f: DeviceFlags): Running {
     if (pcap) device = new PcapDevice(device, pcap);
     const tracer = f.trace ? new PacketTracer() : undefined;
     if (tracer) device = new TapDevice(device, tracer.observer, clock);
+    const breaks = liveBreakpoints(f.breakOn);
+    if (breaks) device = new TapDevice(device, breaks.observer, clock);
 
     const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
@@ -148,6 +153,7 @@ function startStack(f: DeviceFlags): Running {
         process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
       };
     }
+    breaks?.attach(stack); // after the tracer's state observer: it chains onto it
     let done: Promise<void> | undefined;
     return {
       stack,
@@ -161,6 +167,22 @@ function startStack(f: DeviceFlags): Running {
     closeQuietly(pcap);
     throw err;
   }
+}
+
+/**
+ * `serve --break-on`: the drill's breakpoints on a live stack. Unlike a drill, time does not stand
+ * still: the kernel on the other side of the TUN keeps its timers running while the debugger holds
+ * this process, and our own timers fire late, all at once, when it resumes. Said once at start.
+ */
+function liveBreakpoints(spec: BreakSpec | undefined): Breakpoints | undefined {
+  if (spec === undefined) return undefined;
+  const write = (line: string): void => void process.stdout.write(`tunstack: ${line}\n`);
+  write(
+    `--break-on ${[...spec.events].join(',')}: a live stack does not stand still while the debugger holds it: ` +
+      "the kernel's TCP timers keep running (it retransmits, curl times out, the peer may reset), and ours fire late " +
+      'when it resumes; for time standing still, play a script with tunstack drill --break-on',
+  );
+  return new Breakpoints(spec, { print: write });
 }
 
 /** Resolve on the first SIGINT/SIGTERM. */

@@ -4,6 +4,7 @@
  *   0  every script passed (or was skipped), 1  a script failed (or q at a --step prompt),
  *   2  a usage or script syntax error.
  * --step pauses before every event with the connection's state: Enter steps, c continues, q quits.
+ * --break-on runs a `debugger` statement at those events (break.ts); see docs/debugging.md.
  * The scripts run outside any network namespace: they need no TUN device, only the memory link.
  */
 import { readFileSync } from 'node:fs';
@@ -11,12 +12,13 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PcapWriter } from '../trace/pcap-writer.ts';
 import { UsageError } from '../util/errors.ts';
+import { parseBreakOn, type BreakSpec } from './break.ts';
 import { parseScript } from './parse.ts';
 import { formatResult } from './report.ts';
 import { runScript, type DrillResult, type StepAnswer } from './run.ts';
 import { DrillSyntaxError } from './script.ts';
 
-export const DRILL_USAGE = 'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N] [--step]';
+export const DRILL_USAGE = 'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N] [--step] [--break-on syn,fin,rst,retransmit,state,line:N]';
 
 export interface DrillCliIo {
   out: (text: string) => void;
@@ -82,6 +84,7 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
         pcap: { type: 'string' },
         'tolerance-ms': { type: 'string' },
         step: { type: 'boolean', default: false },
+        'break-on': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -99,6 +102,7 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
     toleranceMs = Number(v['tolerance-ms']);
     if (!(toleranceMs >= 0 && toleranceMs <= 60_000)) throw new UsageError(`--tolerance-ms must be 0..60000, got ${JSON.stringify(v['tolerance-ms'])}`);
   }
+  const breakOn: BreakSpec | undefined = v['break-on'] === undefined ? undefined : parseBreakOn(v['break-on']);
   let pcap: PcapWriter | undefined;
   if (v.pcap !== undefined) {
     try {
@@ -133,6 +137,7 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
           ...(pcap !== undefined ? { pcap } : {}),
           ladder: v.ladder === true,
           ...(v.step ? { step: stepper(io) } : {}),
+          ...(breakOn !== undefined ? { breakOn: { spec: breakOn, print: (line: string) => io.out(`  ${line}`) } } : {}),
         });
       } catch (err) {
         if (!(err instanceof DrillSyntaxError)) throw err;

@@ -26,6 +26,7 @@ import { parseIpv4Address } from '../wire/ipv4-address.ts';
 import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
 import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
+import { Breakpoints, type BreakHit, type BreakSpec } from './break.ts';
 import type { DrillScript, PacketEvent, PktOption, SyscallEvent } from './script.ts';
 import { DrillSkip, SocketTable, unsupportedReason, type CallOutcome, type CallResult } from './syscalls.ts';
 
@@ -61,6 +62,8 @@ export interface DrillOptions {
    * still until it answers: 'step' (go on to the next event), 'continue' (stop asking), 'quit'.
    */
   step?: (text: string) => Promise<StepAnswer>;
+  /** --break-on: a `debugger` statement (break.ts) at these events, with a one-line marker. */
+  breakOn?: { spec: BreakSpec; print: (line: string) => void; onHit?: (hit: BreakHit) => void };
 }
 
 export type StepAnswer = 'step' | 'continue' | 'quit';
@@ -128,7 +131,11 @@ class Runner {
   private prevTime = 0;
   private steps = 0;
   private line = 0;
+  /** The text of the `<` line being injected (for the --break-on marker). */
+  private injecting: string | undefined;
   private stepping: boolean;
+  /** --break-on (break.ts); undefined when not asked for. */
+  private readonly breaks: Breakpoints | undefined;
 
   constructor(
     private readonly script: DrillScript,
@@ -159,6 +166,23 @@ class Runner {
     remote.setReceiver((batch) => {
       for (const p of batch) this.onOutbound(p);
     });
+    this.breaks = this.breakpoints(opts.breakOn);
+  }
+
+  /** --break-on: packets in script notation in the marker, the script line's text for line:N. */
+  private breakpoints(b: DrillOptions['breakOn']): Breakpoints | undefined {
+    if (b === undefined) return undefined;
+    const breaks = new Breakpoints(b.spec, {
+      print: b.print,
+      ...(b.onHit !== undefined ? { onHit: b.onHit } : {}),
+      describe: (dir, p) => {
+        if (dir === 'in') return this.injecting ?? 'packet';
+        const o = decodeOutbound(p, this.clock.now());
+        return typeof o === 'string' ? o : formatOutbound(o, this.seq);
+      },
+    });
+    breaks.attach(this.stack);
+    return breaks;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -184,6 +208,7 @@ class Runner {
     if (s.options.timestamp !== undefined) this.seq.lastTsVal = s.options.timestamp.value;
     this.queue.push(o);
     this.opts.trace?.(`${fmt(at)} ${formatOutbound(o, this.seq)}`);
+    this.breaks?.observer('out', p, at);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -246,6 +271,7 @@ class Runner {
     for (const e of this.script.events) {
       this.line = e.line;
       await this.pause(`line ${e.line}: ${e.type === 'packet' || e.type === 'syscall' ? e.text : e.type}`);
+      this.breaks?.line(e.line, e.type === 'packet' || e.type === 'syscall' ? e.text : e.type);
       const base = e.time.kind === 'abs' ? 0 : this.prevTime;
       const t = base + e.time.start;
       const tEnd = e.time.end !== undefined ? base + e.time.end : t;
@@ -284,6 +310,11 @@ class Runner {
     this.history.push({ packet: p, now: this.clock.now() });
     this.opts.pcap?.write(p, this.clock.now());
     this.opts.trace?.(`${fmt(t)} ${e.text}`);
+    if (this.breaks !== undefined) {
+      this.injecting = `line ${e.line}: ${e.text}`;
+      this.breaks.observer('in', p, this.clock.now());
+      this.injecting = undefined;
+    }
     this.remote.send(p);
   }
 
