@@ -26,8 +26,9 @@ import { parseIpv4Address } from '../wire/ipv4-address.ts';
 import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
 import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
-import type { DrillScript, PacketEvent, PktOption, SyscallEvent } from './script.ts';
+import type { DrillScript, PacketEvent, PktOption, ShellEvent, SyscallEvent } from './script.ts';
 import { DrillSkip, SocketTable, unsupportedReason, type CallOutcome, type CallResult } from './syscalls.ts';
+import { sysctlOptions, type TcpOptions } from './sysctl.ts';
 
 /** The addresses and ports of the play (packetdrill's conventional ones). */
 export const STACK_ADDRESS = '192.168.0.1';
@@ -99,7 +100,11 @@ export function skipReason(script: DrillScript): string | undefined {
     if (name === 'ip_version' && value !== 'ipv4') return `--ip_version=${value}: only IPv4 is modelled`;
   }
   for (const e of script.events) {
-    if (e.type === 'shell') return `line ${e.line}: shell commands are not modelled (\`${e.command.trim().slice(0, 60)}\`)`;
+    if (e.type === 'shell') {
+      const r = shellSkipReason(script, e);
+      if (r !== undefined) return r;
+      continue;
+    }
     if (e.type === 'code') return `line ${e.line}: %{ }% blocks are not modelled yet`;
     if (e.type === 'syscall') {
       const r = unsupportedReason(e);
@@ -107,6 +112,32 @@ export function skipReason(script: DrillScript): string | undefined {
     }
   }
   return undefined;
+}
+
+// -------------------------------------------------------------------------------------------
+// Backtick shell lines (sysctl.ts): sysctls we model become stack options, set before the play.
+
+/** Why a shell line cannot be played, or undefined when it only sets sysctls we model. */
+function shellSkipReason(script: DrillScript, e: ShellEvent): string | undefined {
+  const cmd = e.command.trim();
+  const r = sysctlOptions(cmd);
+  if (typeof r === 'string') return `line ${e.line}: ${r}`;
+  const first = script.events.findIndex((x) => x.type !== 'shell');
+  if (first >= 0 && script.events.indexOf(e) > first) {
+    return `line ${e.line}: a sysctl after the first packet or system call is not modelled (\`${cmd.slice(0, 60)}\`)`;
+  }
+  return undefined;
+}
+
+/** The stack options all the script's shell lines set (skipReason has vetted them). */
+function scriptSysctls(script: DrillScript): Partial<TcpOptions> {
+  const out: Partial<TcpOptions> = {};
+  for (const e of script.events) {
+    if (e.type !== 'shell') continue;
+    const r = sysctlOptions(e.command.trim());
+    if (typeof r !== 'string') Object.assign(out, r);
+  }
+  return out;
 }
 
 function fmt(ms: number): string {
@@ -152,7 +183,8 @@ class Runner {
       address: STACK_ADDRESS,
       clock: this.clock,
       // A fixed key: ISNs, ephemeral ports and TS offsets are the same on every run.
-      tcp: { isnKey: new Uint8Array(16).fill(7), ...opts.stack },
+      // The profile's options, then the script's sysctls on top (as on a Linux host).
+      tcp: { isnKey: new Uint8Array(16).fill(7), ...opts.stack, ...scriptSysctls(script) },
     });
     this.ep = { remote: parseIpv4Address(REMOTE_ADDRESS), local: parseIpv4Address(STACK_ADDRESS), remotePort: REMOTE_PORT, localPort: SCRIPT_PORT };
     this.sockets = new SocketTable(this.stack, { remoteAddress: REMOTE_ADDRESS, remotePort: SCRIPT_PORT, defaultPort: SCRIPT_PORT });
@@ -264,6 +296,8 @@ class Runner {
       } else if (e.type === 'syscall') {
         this.noUnexpected(e.text, t);
         await this.syscall(e, t, base);
+      } else if (e.type === 'shell') {
+        // Applied when the stack was built (scriptSysctls).
       } else {
         throw new DrillSkip(`line ${e.line}: ${e.type} events are not modelled`);
       }
