@@ -26,7 +26,8 @@ import { parseIpv4Address } from '../wire/ipv4-address.ts';
 import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
 import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
-import type { DrillScript, PacketEvent, PktOption, ShellEvent, SyscallEvent } from './script.ts';
+import type { CodeEvent, DrillScript, PacketEvent, PktOption, ShellEvent, SyscallEvent } from './script.ts';
+import { checkTcpInfo, parseTcpInfoBlock } from './tcp-info.ts';
 import { DrillSkip, SocketTable, unsupportedReason, type CallOutcome, type CallResult } from './syscalls.ts';
 import { sysctlOptions, type TcpOptions } from './sysctl.ts';
 
@@ -105,7 +106,10 @@ export function skipReason(script: DrillScript): string | undefined {
       if (r !== undefined) return r;
       continue;
     }
-    if (e.type === 'code') return `line ${e.line}: %{ }% blocks are not modelled yet`;
+    if (e.type === 'code') {
+      const r = parseTcpInfoBlock(e.code);
+      if (typeof r === 'string') return `line ${e.line}: ${r}`;
+    }
     if (e.type === 'syscall') {
       const r = unsupportedReason(e);
       if (r !== undefined) return r;
@@ -299,7 +303,8 @@ class Runner {
       } else if (e.type === 'shell') {
         // Applied when the stack was built (scriptSysctls).
       } else {
-        throw new DrillSkip(`line ${e.line}: ${e.type} events are not modelled`);
+        this.noUnexpected('%{ }%', t);
+        this.checkTcpInfo(e);
       }
       this.prevTime = Math.max(this.prevTime, t);
     }
@@ -309,6 +314,17 @@ class Runner {
       await this.advanceTo(b.end + b.tol, true);
       if (this.blocked !== undefined) throw new Failure(b.e.line, `expected ${b.e.text} to return at ${fmt(b.end)}, still blocked at the end of the script`);
     }
+  }
+
+  /** A `%{ }%` block of `assert tcpi_...` lines (tcp-info.ts), on the script's connected socket. */
+  private checkTcpInfo(e: CodeEvent): void {
+    const checks = parseTcpInfoBlock(e.code);
+    if (typeof checks === 'string') throw new DrillSkip(`line ${e.line}: ${checks}`);
+    const s = this.sockets.infoSocket();
+    if (s === undefined) throw new Failure(e.line, 'a %{ }% check, but no descriptor has a connection');
+    const bad = checkTcpInfo(checks, s.tcpInfo());
+    this.opts.trace?.(`${fmt(this.clock.now())} %{ ${checks.map((c) => c.text).join('; ')} }%${bad === undefined ? '' : ` FAILED`}`);
+    if (bad !== undefined) throw new Failure(e.line, bad);
   }
 
   private inject(e: PacketEvent, t: number): void {

@@ -64,6 +64,7 @@ const MUST_FAIL: Record<string, [number, string]> = {
   'unexpected.pkt': [7, 'got > S. 0:0(0) ack 1 win 65535 <mss 1460> at 0.000 (unexpected packet)'],
   'wrong-errno.pkt': [6, 'expected accept(3, ..., ...) = 4, got = -1 EAGAIN'],
   'never-returns.pkt': [9, 'to return at 0.300, still blocked at the end of the script'],
+  'wrong-tcpinfo.pkt': [9, 'assert tcpi_snd_cwnd == 9 failed: tcpi_snd_cwnd is 10'],
 };
 
 describe('drill runner: scripts that must fail do, at the right line', () => {
