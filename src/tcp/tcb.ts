@@ -52,6 +52,17 @@ export interface ConnectionConfig {
    * NetDevice.tsoMaxSize). Off: every segment is built here, at most one MSS.
    */
   tso: boolean;
+  /**
+   * The window scale shift we offer (RFC 7323 §2.3). Default: the smallest that covers the receive
+   * buffer (offeredWindowScale). Linux offers what covers tcp_rmem's maximum: 7 by default.
+   */
+  windowScaleShift: number;
+  /**
+   * The first in-order data segments of a connection that are ACKed at once rather than delayed
+   * (Linux's quick-ACK mode at a connection's start, up to TCP_MAX_QUICKACKS = 16). Default 0: every
+   * ACK may be delayed (RFC 9293 §3.8.6.3).
+   */
+  quickAckSegments: number;
 }
 
 /** What a connection needs from its layer. */
@@ -220,9 +231,10 @@ export abstract class Tcb implements TcpConnection {
     const cfg = host.cfg;
     this.snd = new SendBuffer(cfg.sendBufferSize);
     this.rcv = new Receiver(cfg.receiveBufferSize, host.rxBudget);
+    this.rcv.quickAcks = cfg.quickAckSegments;
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
     this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
-    this.offerWscale = cfg.windowScaling ? offeredWindowScale(cfg.receiveBufferSize) : -1;
+    this.offerWscale = cfg.windowScaling ? cfg.windowScaleShift : -1;
     this.cc = new NewReno(DEFAULT_MSS, 0);
   }
 
