@@ -18,6 +18,10 @@ export const PROFILES: Readonly<Record<ProfileName, Readonly<Partial<TcpOptions>
     receiveBufferSize: 131_072,
     // tcp_wmem's default 16384, autotuned up to 4 MiB: the 4 MiB a bulk sender reaches.
     sendBufferSize: 4 * 1024 * 1024,
+    // Linux offers the shift that covers tcp_rmem's maximum (6 MiB): 7.
+    windowScaleShift: 7,
+    // Quick-ACK mode at a connection's start: up to TCP_MAX_QUICKACKS (16) segments ACKed at once.
+    quickAckSegments: 16,
   },
 };
 

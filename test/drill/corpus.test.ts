@@ -29,8 +29,8 @@ describe('drill corpus: every script passes', () => {
 
 /**
  * The scripts that do not pass with --profile linux, and why: each checks our window scale 3 in a SYN
- * or SYN-ACK, which comes from our 256 KiB receive buffer (Linux's 128 KiB gives 1 here; real Linux
- * offers 7, from tcp_rmem's maximum, which we do not model). Every other script must pass in both.
+ * or SYN-ACK, which comes from our 256 KiB receive buffer (Linux offers 7, from tcp_rmem's maximum).
+ * Every other script must pass in both profiles.
  */
 const LINUX_DIFFERS = new Set([
   'active-open.pkt', 'challenge-ack-rst.pkt', 'challenge-ack-syn.pkt', 'delayed-ack.pkt', 'fast-retransmit.pkt',
@@ -48,6 +48,20 @@ describe('drill corpus: the linux profile', () => {
     it(`${f} (linux)`, async () => {
       const r = await runScript(parseScript(readFileSync(join(dir, f), 'utf8'), `test/drill/${f}`), { stack: PROFILES.linux });
       expect(formatResult(r)).toBe(`PASS test/drill/${f}`);
+    });
+  }
+  const linuxDir = join(dir, 'linux');
+  const linuxOnly = readdirSync(linuxDir).filter((f) => f.endsWith('.pkt')).sort();
+  it('the linux/ scripts cite their RFC sections, and with them the corpus has 60+ scripts', () => {
+    expect(linuxOnly.length).toBeGreaterThanOrEqual(2);
+    expect(scripts.length + linuxOnly.length).toBeGreaterThanOrEqual(60);
+    for (const f of linuxOnly) expect(readFileSync(join(linuxDir, f), 'utf8'), f).toMatch(/RFC \d+ §[\d.]+/);
+  });
+  for (const f of linuxOnly) {
+    it(`linux/${f} passes in the linux profile and fails in the default one`, async () => {
+      const script = parseScript(readFileSync(join(linuxDir, f), 'utf8'), `test/drill/linux/${f}`);
+      expect(formatResult(await runScript(script, { stack: PROFILES.linux }))).toBe(`PASS test/drill/linux/${f}`);
+      expect((await runScript(script)).status).toBe('fail');
     });
   }
   it('a script that checks our window scale fails in the linux profile, for that reason', async () => {
