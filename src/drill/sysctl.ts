@@ -21,10 +21,10 @@ function flag(option: 'sack' | 'timestamps' | 'windowScaling'): Mapper {
   return (v) => (v === '0' || v === '1' ? { [option]: v === '1' } : `must be 0 or 1 here, got ${v}`);
 }
 
-function count(option: 'synRetries' | 'synAckRetries' | 'maxRetries' | 'keepAliveProbes' | 'synBacklog', hi: number): Mapper {
+function count(option: 'synRetries' | 'synAckRetries' | 'maxRetries' | 'keepAliveProbes' | 'synBacklog', hi: number, lo = 1): Mapper {
   return (v) => {
-    const n = int(v, 1, hi);
-    return n === undefined ? `must be 1..${hi}, got ${v}` : { [option]: n };
+    const n = int(v, lo, hi);
+    return n === undefined ? `must be ${lo}..${hi}, got ${v}` : { [option]: n };
   };
 }
 
@@ -50,7 +50,8 @@ const SYSCTLS: ReadonlyMap<string, Mapper> = new Map<string, Mapper>([
   ['net.ipv4.tcp_timestamps', flag('timestamps')],
   ['net.ipv4.tcp_window_scaling', flag('windowScaling')],
   ['net.ipv4.tcp_syncookies', (v) => (v === '0' || v === '1' ? { synCookies: v === '1' } : `only 0 and 1 are modelled, got ${v}`)],
-  ['net.ipv4.tcp_max_syn_backlog', count('synBacklog', 65_535)],
+  // 0: every SYN finds the SYN queue full (a script has one remote port, so one connection at a time).
+  ['net.ipv4.tcp_max_syn_backlog', count('synBacklog', 65_535, 0)],
   ['net.ipv4.tcp_syn_retries', count('synRetries', 127)],
   ['net.ipv4.tcp_synack_retries', count('synAckRetries', 255)],
   ['net.ipv4.tcp_retries2', count('maxRetries', 255)],
