@@ -14,6 +14,8 @@ describe('drill sysctl mapping', () => {
     expect(sysctlOptions('sysctl -q net.ipv4.tcp_rmem="4096 8000 6291456"')).toEqual({ receiveBufferSize: 8000 });
     expect(sysctlOptions("/sbin/sysctl -q net.ipv4.tcp_fin_timeout=5; sysctl -q net.ipv4.tcp_synack_retries=2")).toEqual({ finWait2TimeoutMs: 5000, synAckRetries: 2 });
     expect(sysctlOptions('sysctl -q net.ipv4.tcp_syncookies=0')).toEqual({ synCookies: false });
+    expect(sysctlOptions('sysctl -q net.ipv4.tcp_max_syn_backlog=0')).toEqual({ synBacklog: 0 });
+    expect(sysctlOptions('sysctl -q net.ipv4.tcp_syn_retries=0')).toBe('sysctl net.ipv4.tcp_syn_retries: must be 1..127, got 0');
   });
   it('gives a reason for anything else', () => {
     expect(sysctlOptions('sysctl -q net.ipv4.tcp_ecn=1')).toBe('sysctl net.ipv4.tcp_ecn is not modelled');
