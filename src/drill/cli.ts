@@ -1,6 +1,6 @@
 /**
- * `tunstack drill FILE.pkt... [--trace] [--ladder] [--pcap F] [--tolerance-ms N] [--step]`: parse and
- * play each script, print one result line per script, and return the exit code:
+ * `tunstack drill FILE.pkt... [--trace] [--ladder] [--pcap F] [--tolerance-ms N] [--step]
+ * [--profile default|linux]`: parse and play each script (with the profile's stack options), print one result line per script, and return the exit code:
  *   0  every script passed (or was skipped), 1  a script failed (or q at a --step prompt),
  *   2  a usage or script syntax error.
  * --step pauses before every event with the connection's state: Enter steps, c continues, q quits.
@@ -14,11 +14,14 @@ import { PcapWriter } from '../trace/pcap-writer.ts';
 import { UsageError } from '../util/errors.ts';
 import { parseBreakOn, type BreakSpec } from './break.ts';
 import { parseScript } from './parse.ts';
+import { isProfileName, PROFILE_NAMES, PROFILES } from './profile.ts';
 import { formatResult } from './report.ts';
 import { runScript, type DrillResult, type StepAnswer } from './run.ts';
 import { DrillSyntaxError } from './script.ts';
 
-export const DRILL_USAGE = 'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N] [--step] [--break-on syn,fin,rst,retransmit,state,line:N]';
+export const DRILL_USAGE =
+  'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N] [--step] [--profile default|linux]\n' +
+  '                [--break-on syn,fin,rst,retransmit,state,line:N]';
 
 export interface DrillCliIo {
   out: (text: string) => void;
@@ -85,6 +88,7 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
         'tolerance-ms': { type: 'string' },
         step: { type: 'boolean', default: false },
         'break-on': { type: 'string' },
+        profile: { type: 'string', default: 'default' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -103,6 +107,8 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
     if (!(toleranceMs >= 0 && toleranceMs <= 60_000)) throw new UsageError(`--tolerance-ms must be 0..60000, got ${JSON.stringify(v['tolerance-ms'])}`);
   }
   const breakOn: BreakSpec | undefined = v['break-on'] === undefined ? undefined : parseBreakOn(v['break-on']);
+  const profile = v.profile ?? 'default';
+  if (!isProfileName(profile)) throw new UsageError(`--profile must be ${PROFILE_NAMES.join(' or ')}, got ${JSON.stringify(profile)}`);
   let pcap: PcapWriter | undefined;
   if (v.pcap !== undefined) {
     try {
@@ -136,6 +142,7 @@ export async function runDrillCli(args: string[], io: DrillCliIo = stdio): Promi
           ...(v.trace ? { trace: (line: string) => io.out(`  ${line}`) } : {}),
           ...(pcap !== undefined ? { pcap } : {}),
           ladder: v.ladder === true,
+          stack: PROFILES[profile],
           ...(v.step ? { step: stepper(io) } : {}),
           ...(breakOn !== undefined ? { breakOn: { spec: breakOn, print: (line: string) => io.out(`  ${line}`) } } : {}),
         });

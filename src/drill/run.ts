@@ -27,8 +27,10 @@ import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
 import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
 import { Breakpoints, type BreakHit, type BreakSpec } from './break.ts';
-import type { DrillScript, PacketEvent, PktOption, SyscallEvent } from './script.ts';
+import type { CodeEvent, DrillScript, PacketEvent, PktOption, ShellEvent, SyscallEvent } from './script.ts';
+import { checkTcpInfo, parseTcpInfoBlock } from './tcp-info.ts';
 import { DrillSkip, SocketTable, unsupportedReason, type CallOutcome, type CallResult } from './syscalls.ts';
+import { sysctlOptions, type TcpOptions } from './sysctl.ts';
 
 /** The addresses and ports of the play (packetdrill's conventional ones). */
 export const STACK_ADDRESS = '192.168.0.1';
@@ -102,14 +104,47 @@ export function skipReason(script: DrillScript): string | undefined {
     if (name === 'ip_version' && value !== 'ipv4') return `--ip_version=${value}: only IPv4 is modelled`;
   }
   for (const e of script.events) {
-    if (e.type === 'shell') return `line ${e.line}: shell commands are not modelled (\`${e.command.trim().slice(0, 60)}\`)`;
-    if (e.type === 'code') return `line ${e.line}: %{ }% blocks are not modelled yet`;
+    if (e.type === 'shell') {
+      const r = shellSkipReason(script, e);
+      if (r !== undefined) return r;
+      continue;
+    }
+    if (e.type === 'code') {
+      const r = parseTcpInfoBlock(e.code);
+      if (typeof r === 'string') return `line ${e.line}: ${r}`;
+    }
     if (e.type === 'syscall') {
       const r = unsupportedReason(e);
       if (r !== undefined) return r;
     }
   }
   return undefined;
+}
+
+// -------------------------------------------------------------------------------------------
+// Backtick shell lines (sysctl.ts): sysctls we model become stack options, set before the play.
+
+/** Why a shell line cannot be played, or undefined when it only sets sysctls we model. */
+function shellSkipReason(script: DrillScript, e: ShellEvent): string | undefined {
+  const cmd = e.command.trim();
+  const r = sysctlOptions(cmd);
+  if (typeof r === 'string') return `line ${e.line}: ${r}`;
+  const first = script.events.findIndex((x) => x.type !== 'shell');
+  if (first >= 0 && script.events.indexOf(e) > first) {
+    return `line ${e.line}: a sysctl after the first packet or system call is not modelled (\`${cmd.slice(0, 60)}\`)`;
+  }
+  return undefined;
+}
+
+/** The stack options all the script's shell lines set (skipReason has vetted them). */
+function scriptSysctls(script: DrillScript): Partial<TcpOptions> {
+  const out: Partial<TcpOptions> = {};
+  for (const e of script.events) {
+    if (e.type !== 'shell') continue;
+    const r = sysctlOptions(e.command.trim());
+    if (typeof r !== 'string') Object.assign(out, r);
+  }
+  return out;
 }
 
 function fmt(ms: number): string {
@@ -159,7 +194,8 @@ class Runner {
       address: STACK_ADDRESS,
       clock: this.clock,
       // A fixed key: ISNs, ephemeral ports and TS offsets are the same on every run.
-      tcp: { isnKey: new Uint8Array(16).fill(7), ...opts.stack },
+      // The profile's options, then the script's sysctls on top (as on a Linux host).
+      tcp: { isnKey: new Uint8Array(16).fill(7), ...opts.stack, ...scriptSysctls(script) },
     });
     this.ep = { remote: parseIpv4Address(REMOTE_ADDRESS), local: parseIpv4Address(STACK_ADDRESS), remotePort: REMOTE_PORT, localPort: SCRIPT_PORT };
     this.sockets = new SocketTable(this.stack, { remoteAddress: REMOTE_ADDRESS, remotePort: SCRIPT_PORT, defaultPort: SCRIPT_PORT });
@@ -290,8 +326,11 @@ class Runner {
       } else if (e.type === 'syscall') {
         this.noUnexpected(e.text, t);
         await this.syscall(e, t, base);
+      } else if (e.type === 'shell') {
+        // Applied when the stack was built (scriptSysctls).
       } else {
-        throw new DrillSkip(`line ${e.line}: ${e.type} events are not modelled`);
+        this.noUnexpected('%{ }%', t);
+        this.checkTcpInfo(e);
       }
       this.prevTime = Math.max(this.prevTime, t);
     }
@@ -301,6 +340,17 @@ class Runner {
       await this.advanceTo(b.end + b.tol, true);
       if (this.blocked !== undefined) throw new Failure(b.e.line, `expected ${b.e.text} to return at ${fmt(b.end)}, still blocked at the end of the script`);
     }
+  }
+
+  /** A `%{ }%` block of `assert tcpi_...` lines (tcp-info.ts), on the script's connected socket. */
+  private checkTcpInfo(e: CodeEvent): void {
+    const checks = parseTcpInfoBlock(e.code);
+    if (typeof checks === 'string') throw new DrillSkip(`line ${e.line}: ${checks}`);
+    const s = this.sockets.infoSocket();
+    if (s === undefined) throw new Failure(e.line, 'a %{ }% check, but no descriptor has a connection');
+    const bad = checkTcpInfo(checks, s.tcpInfo());
+    this.opts.trace?.(`${fmt(this.clock.now())} %{ ${checks.map((c) => c.text).join('; ')} }%${bad === undefined ? '' : ` FAILED`}`);
+    if (bad !== undefined) throw new Failure(e.line, bad);
   }
 
   private inject(e: PacketEvent, t: number): void {

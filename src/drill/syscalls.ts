@@ -466,4 +466,12 @@ export class SocketTable {
     fd.errorTaken = true;
     return err(fd.error!);
   }
+
+  /** The socket `%{ }%` checks look at: the highest descriptor that has a connection (tcp-info.ts). */
+  infoSocket(): TcpSocket | undefined {
+    let best: TcpSocket | undefined;
+    let bestFd = -1;
+    for (const [n, fd] of this.fds) if (fd.socket !== undefined && n > bestFd) [best, bestFd] = [fd.socket, n];
+    return best;
+  }
 }

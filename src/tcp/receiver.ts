@@ -35,6 +35,8 @@ export class Receiver {
   ackNow = false;
   /** Deadline of the delayed ACK, or Infinity. */
   ackAt = Infinity;
+  /** In-order data segments still to be ACKed at once (ConnectionConfig.quickAckSegments). */
+  quickAcks = 0;
 
   /** After close(): nothing is reserved any more, later consumption gives nothing back. */
   private released = false;
@@ -122,7 +124,10 @@ export class Receiver {
   /** In-order data arrived: decide between an immediate and a delayed ACK. */
   onInOrderData(now: number, len: number, mss: number): void {
     this.unackedBytes += len;
-    if (this.unackedBytes >= 2 * mss) this.ackNow = true;
+    if (this.quickAcks > 0) {
+      this.quickAcks--;
+      this.ackNow = true;
+    } else if (this.unackedBytes >= 2 * mss) this.ackNow = true;
     else if (this.ackAt === Infinity) this.ackAt = now + DELAYED_ACK_MS;
   }
 

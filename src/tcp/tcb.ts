@@ -52,6 +52,17 @@ export interface ConnectionConfig {
    * NetDevice.tsoMaxSize). Off: every segment is built here, at most one MSS.
    */
   tso: boolean;
+  /**
+   * The window scale shift we offer (RFC 7323 §2.3). Default: the smallest that covers the receive
+   * buffer (offeredWindowScale). Linux offers what covers tcp_rmem's maximum: 7 by default.
+   */
+  windowScaleShift: number;
+  /**
+   * The first in-order data segments of a connection that are ACKed at once rather than delayed
+   * (Linux's quick-ACK mode at a connection's start, up to TCP_MAX_QUICKACKS = 16). Default 0: every
+   * ACK may be delayed (RFC 9293 §3.8.6.3).
+   */
+  quickAckSegments: number;
 }
 
 /** What a connection needs from its layer. */
@@ -82,6 +93,14 @@ export interface ConnectionHost {
 export const DEFAULT_MSS = 536; // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: when the peer sends no MSS option
 export const TS_OPTION_BYTES = 12; // NOP NOP kind len TSval TSecr
 export const MAX_WSCALE = 14; // RFC 7323 §2.3
+
+/**
+ * The shift count we offer: the layer's (cfg.windowScaleShift), or for a connection given its own
+ * receive buffer (SO_RCVBUF), the one that buffer needs.
+ */
+export function windowScaleFor(cfg: ConnectionConfig, options: ConnectionOptions): number {
+  return options.receiveBufferSize !== undefined ? offeredWindowScale(options.receiveBufferSize) : cfg.windowScaleShift;
+}
 
 /** The shift count we offer (RFC 7323 §2.3): the smallest that lets the window field cover the buffer. */
 export function offeredWindowScale(receiveBufferSize: number): number {
@@ -224,12 +243,13 @@ export abstract class Tcb implements TcpConnection {
     const rcvBuf = options.receiveBufferSize ?? cfg.receiveBufferSize;
     this.snd = new SendBuffer(options.sendBufferSize ?? cfg.sendBufferSize);
     this.rcv = new Receiver(rcvBuf, host.rxBudget);
+    this.rcv.quickAcks = cfg.quickAckSegments;
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
     // TCP_MAXSEG clamps what we announce and what we send (as Linux's user_mss does).
     this.maxSegment = Math.min(options.maxSegment ?? Infinity, host.mtu - 40);
     this.rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
     if (options.maxSegment !== undefined) this.rcvMss = Math.max(64, Math.min(this.rcvMss, options.maxSegment));
-    this.offerWscale = cfg.windowScaling ? offeredWindowScale(rcvBuf) : -1;
+    this.offerWscale = cfg.windowScaling ? windowScaleFor(cfg, options) : -1;
     this.cc = new NewReno(DEFAULT_MSS, 0);
   }
 

@@ -35,7 +35,7 @@ import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from
 import { TimerHeap } from './timer-heap.ts';
 import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } from './time-wait.ts';
 import { TupleMap } from './tuple.ts';
-import { DEFAULT_MSS, offeredWindowScale, type Tcb } from './tcb.ts';
+import { DEFAULT_MSS, MAX_WSCALE, offeredWindowScale, windowScaleFor, type Tcb } from './tcb.ts';
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
@@ -151,6 +151,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.ip = opts.ip;
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger();
+    const receiveBufferSize = opts.receiveBufferSize ?? 256 * 1024;
     this.cfg = {
       mslMs: opts.mslMs ?? 30_000,
       minRtoMs: opts.minRtoMs ?? 200,
@@ -160,7 +161,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       // 256 KiB); a limit, not an allocation (written chunks are kept by reference). Linux autotunes
       // its send buffer up to 4 MiB (tcp_wmem).
       sendBufferSize: opts.sendBufferSize ?? 1024 * 1024,
-      receiveBufferSize: opts.receiveBufferSize ?? 256 * 1024,
+      receiveBufferSize,
       synRetries: opts.synRetries ?? 6,
       synAckRetries: opts.synAckRetries ?? 5,
       maxRetries: opts.maxRetries ?? 15,
@@ -171,6 +172,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       windowScaling: opts.windowScaling ?? true,
       sack: opts.sack ?? true,
       tso: opts.tso ?? true,
+      windowScaleShift: Math.min(MAX_WSCALE, Math.max(0, Math.floor(opts.windowScaleShift ?? offeredWindowScale(receiveBufferSize)))),
+      quickAckSegments: Math.max(0, Math.floor(opts.quickAckSegments ?? 0)),
     };
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);
@@ -359,7 +362,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       const tsNow = (Math.floor(now) + this.tsOffset(src, seg.srcPort, seg.dstPort)) >>> 0;
       options = {
         mss,
-        windowScale: ws !== undefined ? offeredWindowScale(rcvBuf) : undefined,
+        windowScale: ws !== undefined ? windowScaleFor(cfg, co) : undefined,
         sackPermitted: sack || undefined,
         timestamp: { value: encodeCookieTsval(tsNow, { windowScale: ws, sackPermitted: sack }), echo: ts.value },
       };

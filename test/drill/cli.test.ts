@@ -48,10 +48,10 @@ describe('tunstack drill', () => {
 
   it('SKIP with the reason, exit 0', async () => {
     const f = join(tmp, 'skip.pkt');
-    writeFileSync(f, '0 `sysctl -q net.ipv4.tcp_timestamps=0`\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n');
+    writeFileSync(f, '0 `sysctl -q net.ipv4.tcp_ecn=1`\n+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n');
     const r = await run([f]);
     expect(r.code).toBe(0);
-    expect(r.out).toEqual([`SKIP ${f}: line 1: shell commands are not modelled (\`sysctl -q net.ipv4.tcp_timestamps=0\`)`]);
+    expect(r.out).toEqual([`SKIP ${f}: line 1: sysctl net.ipv4.tcp_ecn is not modelled`]);
   });
 
   it('--trace prints every event, --ladder the whole exchange, --pcap records both directions', async () => {
@@ -110,6 +110,7 @@ describe('tunstack drill', () => {
     await expect(run([])).rejects.toBeInstanceOf(UsageError);
     await expect(run(['x.pkt', '--tolerance-ms', 'abc'])).rejects.toThrow(/--tolerance-ms/);
     await expect(run(['x.pkt', '--bogus'])).rejects.toBeInstanceOf(UsageError);
+    await expect(run(['x.pkt', '--profile', 'bsd'])).rejects.toThrow('--profile must be default or linux, got "bsd"');
     const r = await run([join(tmp, 'missing.pkt')]);
     expect(r.code).toBe(2);
     expect(r.err[0]).toMatch(/missing\.pkt: ENOENT/);
