@@ -69,7 +69,7 @@ export class Connection extends TcbOutput {
     this.rcv.rcvNxt = seqAdd(seg.seq, 1);
     // The window our SYN offered, now anchored at RCV.NXT (it was sent before IRS was known).
     this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
-    this.negotiate(seg, false);
+    this.negotiate(seg);
     if (f & ACK) {
       this.sndUna = seg.ack;
       if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;

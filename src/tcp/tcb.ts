@@ -273,7 +273,7 @@ export abstract class Tcb implements TcpConnection {
     this.lastRecvAt = now;
     this.rcv.irs = seg.seq;
     this.rcv.rcvNxt = seqAdd(seg.seq, 1);
-    this.negotiate(seg, true);
+    this.negotiate(seg);
     this.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
@@ -297,17 +297,14 @@ export abstract class Tcb implements TcpConnection {
     this.rcv.irs = seqAdd(ack.seq, -1);
     this.rcv.rcvNxt = ack.seq;
     const ts = ack.options.timestamp;
-    this.negotiate(
-      {
-        options: {
-          mss,
-          windowScale: peerWscale,
-          sackPermitted: sackOk,
-          timestamp: timestamps && ts !== undefined ? { value: ts.value, echo: 0 } : undefined,
-        },
+    this.negotiate({
+      options: {
+        mss,
+        windowScale: peerWscale,
+        sackPermitted: sackOk,
+        timestamp: timestamps && ts !== undefined ? { value: ts.value, echo: 0 } : undefined,
       },
-      true,
-    );
+    });
     // The window the cookie SYN-ACK offered (never scaled), anchored at RCV.NXT.
     this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
     this.sndWl1 = ack.seq;
@@ -325,7 +322,7 @@ export abstract class Tcb implements TcpConnection {
   }
 
   /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
-  protected negotiate(seg: Pick<TcpSegment, 'options'>, weOfferAll: boolean): void {
+  protected negotiate(seg: Pick<TcpSegment, 'options'>): void {
     const o = seg.options;
     if (this.offerWscale >= 0 && o.windowScale !== undefined) {
       this.sndWscale = Math.min(o.windowScale, MAX_WSCALE);
@@ -333,7 +330,9 @@ export abstract class Tcb implements TcpConnection {
     } else {
       this.sndWscale = 0;
       this.rcv.wscale = 0;
-      if (weOfferAll) this.offerWscale = -1; // a SYN-ACK only carries it if the SYN did
+      // RFC 7323 §2.2: a SYN-ACK may carry Window Scale only if the SYN did (also in a simultaneous
+      // open, where our SYN offered it and our SYN-ACK must not).
+      this.offerWscale = -1;
     }
     this.tsOn = this.host.cfg.timestamps && o.timestamp !== undefined;
     if (this.tsOn) this.tsRecent = o.timestamp!.value;
