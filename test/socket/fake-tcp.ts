@@ -10,7 +10,7 @@
  *  - like the real stack, nothing is transmitted synchronously: a "flush" runs in a microtask.
  * Every call from the socket layer is recorded in `calls`, so tests can assert what it did.
  */
-import type { ConnectionEvents, TcpConnection, TcpEndpointApi, TcpInfo, TcpListenerHandle, TcpStateName } from '../../src/tcp/api.ts';
+import { blankTcpInfo, type ConnectionEvents, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from '../../src/tcp/api.ts';
 import { SocketError } from '../../src/util/errors.ts';
 
 export interface FakeOptions {
@@ -126,11 +126,7 @@ export class FakeConnection implements TcpConnection {
 
   info(): TcpInfo {
     return {
-      state: this.state,
-      localAddress: this.localAddress,
-      localPort: this.localPort,
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
+      ...blankTcpInfo(this.state, this.localAddress, this.localPort, this.remoteAddress, this.remotePort),
       iss: 1000,
       irs: 2000,
       sndUna: 1001 + this.bytesOut,
@@ -138,20 +134,10 @@ export class FakeConnection implements TcpConnection {
       rcvNxt: 2001 + this.bytesIn,
       sndWnd: this.peer ? this.peer.recvCap - this.peer.unconsumed : 0,
       rcvWnd: this.recvCap - this.unconsumed,
-      sndWindowScale: 0,
-      rcvWindowScale: 0,
       mss: this.mss,
       cwnd: 10 * this.mss,
       ssthresh: 0xffff,
-      srttMs: undefined,
-      rttvarMs: undefined,
       rtoMs: 1000,
-      handshakeRttMs: undefined,
-      sackPermitted: false,
-      timestamps: false,
-      retransmits: 0,
-      segmentsIn: 0,
-      segmentsOut: 0,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       sendQueued: this.queued,

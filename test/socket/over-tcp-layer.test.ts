@@ -1,22 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { Stack } from '../../src/stack.ts';
-import { createMemoryLink } from '../../src/link/memory-device.ts';
-import { SystemClock } from '../../src/util/clock.ts';
 import type { TcpSocket } from '../../src/socket/tcp-socket.ts';
 import { pattern } from './fake-tcp.ts';
+import { stackPair, until, wait } from './stack-pair.ts';
 
-function pair() {
-  const clock = new SystemClock();
-  const [da, db] = createMemoryLink(clock, { latencyMs: 0 });
-  const a = new Stack({ device: da, address: '10.0.0.1', clock });
-  const b = new Stack({ device: db, address: '10.0.0.2', clock });
-  return { a, b };
-}
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Poll `cond` every 10 ms, at most `maxMs` (a bound, not a timing assertion). */
-async function until(cond: () => boolean, maxMs = 10_000): Promise<void> {
-  for (let t = 0; t < maxMs && !cond(); t += 10) await wait(10);
-}
+const pair = stackPair;
 function record(sock: TcpSocket): string[] {
   const log: string[] = [];
   for (const ev of ['connect', 'end', 'finish']) sock.on(ev, () => log.push(ev));

@@ -4,25 +4,14 @@
  * (SHUT_RD), bytesUnread (SIOCINQ) and poll().
  */
 import { describe, it, expect } from 'vitest';
-import { Stack } from '../../src/stack.ts';
-import { createMemoryLink } from '../../src/link/memory-device.ts';
-import { SystemClock } from '../../src/util/clock.ts';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, type TcpSocket } from '../../src/socket/tcp-socket.ts';
 import type { TcpServerOptions } from '../../src/socket/tcp-server.ts';
 import { pattern } from './fake-tcp.ts';
+import { stackPair, until as untilFor, wait } from './stack-pair.ts';
 
-function pair() {
-  const clock = new SystemClock();
-  const [da, db] = createMemoryLink(clock, { latencyMs: 0 });
-  const a = new Stack({ device: da, address: '10.0.0.1', clock });
-  const b = new Stack({ device: db, address: '10.0.0.2', clock });
-  return { a, b };
-}
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Poll `cond` every 5 ms, at most `maxMs` (a bound, not a timing assertion). */
-async function until(cond: () => boolean, maxMs = 5_000): Promise<void> {
-  for (let t = 0; t < maxMs && !cond(); t += 5) await wait(5);
-}
+const pair = stackPair;
+/** Poll every 5 ms, at most 5 s. */
+const until = (cond: () => boolean, maxMs = 5_000): Promise<void> => untilFor(cond, maxMs, 5);
 
 /** A connected pair: `c` on stack a, `s` (accepted) on stack b. */
 async function connected(serverOpts: TcpServerOptions = {}, connectOpts: Record<string, number> = {}) {
