@@ -1,0 +1,69 @@
+/**
+ * The congestion controller's contract (RFC 5681 §3; RFC 9438 for CUBIC, RFC 9406 for HyStart++).
+ *
+ * A controller's state is its own: the connection tells it what happened (an ACK, a loss, a timeout,
+ * a reduction found spurious) and reads cwnd and ssthresh back; nothing outside writes them. How much
+ * may be sent *during* loss recovery is the loss recovery's business (RFC 6675 pipe, RFC 6937
+ * Proportional Rate Reduction), computed from the ssthresh the controller chose in onLoss; the
+ * controller is told when recovery ends and sets cwnd from there.
+ *
+ * Implementations: NewReno (RFC 5681/6582 increase and decrease), CUBIC (RFC 9438, the default, as on
+ * Linux).
+ */
+
+export type CongestionControlName = 'newreno' | 'cubic';
+
+/**
+ * What one ACK told the sender, as the controller needs it. The connection owns one instance and
+ * refills it per ACK (no allocation per segment); a controller must not keep a reference to it.
+ */
+export interface AckEvent {
+  /** Current time, ms. */
+  now: number;
+  /** SEG.ACK (the new SND.UNA). */
+  ack: number;
+  /** SND.NXT after the ACK was processed (HyStart++ ends a round when an ACK covers it). */
+  sndNxt: number;
+  /** Bytes newly delivered by this ACK: cumulatively acknowledged plus newly SACKed. */
+  acked: number;
+  /** An RTT sample taken from this ACK (ms), or undefined. */
+  rttMs: number | undefined;
+  /** The smoothed RTT (ms), or undefined before the first sample. */
+  srttMs: number | undefined;
+  /** Bytes in flight before this ACK. */
+  flight: number;
+  /**
+   * The sender had less than cwnd outstanding and nothing more to send (RFC 7661): the window was not
+   * the limit, so it should not grow.
+   */
+  appLimited: boolean;
+}
+
+export interface CongestionControl {
+  readonly name: CongestionControlName;
+  /** Congestion window, bytes. */
+  readonly cwnd: number;
+  /** Slow-start threshold, bytes; 0x7fffffff until the first reduction ("arbitrarily high", RFC 5681 §3.1). */
+  readonly ssthresh: number;
+  /** The sender's MSS is known or changed (handshake, path MTU): re-derive what depends on it. */
+  setMss(mss: number): void;
+  /** An ACK that delivered new data, outside loss recovery: grow cwnd (slow start or avoidance). */
+  onAck(ev: AckEvent): void;
+  /**
+   * Loss detected (fast retransmit, RACK-TLP): choose the new ssthresh (and what the algorithm
+   * remembers, e.g. CUBIC's W_max). Recovery begins; cwnd during it is loss recovery's business.
+   */
+  onLoss(now: number, flight: number): void;
+  /** Loss recovery ended (the recovery point was acknowledged): cwnd from ssthresh (RFC 6675 §5, RFC 6937 §3). */
+  onRecoveryEnd(now: number): void;
+  /**
+   * Retransmission timeout (RFC 5681 §3.1 eq. 4): ssthresh from the flight on the first timeout of a
+   * run, cwnd = the loss window (1 SMSS).
+   */
+  onRto(now: number, flight: number, firstTimeout: boolean): void;
+  /**
+   * The last reduction (onLoss or onRto) was spurious (Eifel RFC 3522/4015, D-SACK RFC 3708, F-RTO
+   * RFC 5682): restore cwnd, ssthresh and the algorithm's own state as they were before it.
+   */
+  undo(now: number): void;
+}
