@@ -8,7 +8,7 @@
  *                                     [--flight 1048576] [--kinds plain,benign,attack,mss] [--warmup 1]
  */
 import { runSackScenario, type SackStreamKind } from '../../test/tcp/sack-attack.ts';
-import type { Tcb } from '../../src/tcp/tcb.ts';
+import type { Connection as Tcb } from '../../src/tcp/connection.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,8 +37,8 @@ function once(kind: SackStreamKind): Run {
   let maxRanges = 0;
   // `ranges` is the count without copying (the scoreboard before this change had only blocks()).
   const count = (t: Tcb) => {
-    const n = (t.sb as unknown as { ranges?: unknown }).ranges;
-    return typeof n === 'number' ? n : t.sb.blocks().length;
+    const n = (t.scoreboard! as unknown as { ranges?: unknown }).ranges;
+    return typeof n === 'number' ? n : t.scoreboard!.blocks().length;
   };
   const out = runSackScenario({ kind, total, flight, acks, blocks, afterAck: (_k, t) => (maxRanges = Math.max(maxRanges, count(t))) });
   if (!out.intact) throw new Error(`${kind}: the transfer did not complete intact`);

@@ -54,8 +54,12 @@ export interface CongestionControl {
    * remembers, e.g. CUBIC's W_max). Recovery begins; cwnd during it is loss recovery's business.
    */
   onLoss(now: number, flight: number): void;
-  /** Loss recovery ended (the recovery point was acknowledged): cwnd from ssthresh (RFC 6675 §5, RFC 6937 §3). */
-  onRecoveryEnd(now: number): void;
+  /**
+   * Loss recovery ended (the recovery point was acknowledged): cwnd = ssthresh (RFC 6675 §5, RFC 6937
+   * §3), or `cap` if smaller: NewReno's recovery without SACK caps it at FlightSize + 1 SMSS so that
+   * leaving recovery releases no burst (RFC 6582 §3.2 step 3, option 1).
+   */
+  onRecoveryEnd(now: number, cap?: number): void;
   /**
    * Retransmission timeout (RFC 5681 §3.1 eq. 4): ssthresh from the flight on the first timeout of a
    * run, cwnd = the loss window (1 SMSS).

@@ -1,37 +1,380 @@
 /**
- * A connection: the TCB's event processing (RFC 9293 §3.10). No I/O (docs/design.md rule 4):
+ * One TCP connection: the transmission control block (RFC 9293 §3.3.1) as a small set of owners,
+ * and the event processing of RFC 9293 §3.10 that drives them. No I/O (docs/design.md rule 4):
  *
- *   process(now, seg)    a parsed segment for this 4-tuple, handled in the order of §3.10.7.3/§3.10.7.4
+ *   process(now, seg)    a parsed segment for this 4-tuple, one method per step of §3.10.7.3/§3.10.7.4
  *   dispatch(now)        runs due timers, then hands out the segments to send (output.ts)
- *   pollAt()             the earliest deadline (retransmission, tail loss probe, persist, delayed ACK,
- *                        keep-alive, FIN-WAIT-2, TIME-WAIT), or Infinity
+ *   pollAt()             the earliest deadline, or Infinity
  *
- * The class chain keeps each file readable: Tcb (tcb.ts: state variables, collaborators, the owner's
- * calls) <- TcbOutput (output.ts: sending and loss recovery) <- Connection (this file: arrivals and
- * timers). Collaborators: SendBuffer, Receiver (+ Reassembly), RttEstimator (RFC 6298), NewReno
- * (RFC 5681/6582/3042), Scoreboard (SACK, RFC 2018/6675).
+ * The owners (docs/architecture.md, "The TCP control block"):
+ *
+ *   snd        sender.ts          send sequence space, send buffer, FIN, retransmission/persist timers
+ *   rcv        receiver.ts        receive sequence space, reassembly, window, delayed ACK
+ *   ts         timestamps.ts      RFC 7323: TS.Recent, PAWS, our clock
+ *   rtt        rtt.ts             RFC 6298: SRTT, RTTVAR, RTO, backoff
+ *   cc         cc/newreno.ts      the congestion window (congestion-control.ts), state private
+ *   recovery   recovery-*.ts      what is lost, what to retransmit, what may be sent meanwhile
+ *   tlp        tlp.ts             RFC 8985 §7 tail loss probe
+ *   keepAlive  keepalive.ts       RFC 1122 §4.2.3.6
+ *   events     owner-events.ts    what the owner is told, queued and delivered after processing
+ *   out        output.ts          what leaves, and why
+ *
+ * This class keeps the state (RFC 9293 §3.3.2), the handshake's negotiated options, and the TIME-WAIT
+ * and FIN-WAIT-2 deadline; it changes its owners only through their methods.
  */
+import { SocketError } from '../util/errors.ts';
+import { formatIpv4Address } from '../wire/ipv4-address.ts';
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
-import { inWindow, seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
+import { inWindow, seqAdd, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
+import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
+import { MAX_WSCALE, TS_OPTION_BYTES, windowScaleFor, type ConnectionConfig, type ConnectionHost, type ConnectionRef, type SynOptions } from './config.ts';
+import type { AckEvent, CongestionControl } from './congestion-control.ts';
 import { countDrop } from './counters.ts';
-import { DupAckAction } from './congestion.ts';
-import { State, canReceive } from './state.ts';
-import { TS_OPTION_BYTES } from './tcb.ts';
-import { TcbOutput } from './output.ts';
+import { KeepAlive, KeepAliveAction } from './keepalive.ts';
+import { OwnerEvents } from './owner-events.ts';
+import { Output } from './output.ts';
+import { Receiver } from './receiver.ts';
+import { newAckInfo, type AckInfo, type LossRecovery } from './recovery.ts';
+import { RenoRecovery } from './recovery-reno.ts';
+import { SackRecovery } from './recovery-sack.ts';
+import { RttEstimator } from './rtt.ts';
+import type { Scoreboard } from './sack.ts';
+import { DEFAULT_MSS, Sender } from './sender.ts';
+import { STATE_NAMES, State, canReceive, canSend, isSynchronized } from './state.ts';
+import { TimeWaitRecord } from './time-wait.ts';
+import { Timestamps } from './timestamps.ts';
+import { TailLossProbe } from './tlp.ts';
 
-export type { ConnectionConfig, ConnectionHost } from './tcb.ts';
+export type { ConnectionConfig, ConnectionHost } from './config.ts';
 
+export class Connection implements TcpConnection, ConnectionRef {
+  // Identity
+  readonly localAddr: number;
+  readonly localPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  /** Opened by a SYN to a listener (the SYN queue accounts for it), not by connect(). */
+  readonly passive: boolean;
+  /** The listener, for passive opens (the layer's bookkeeping). */
+  listenerRef: unknown = undefined;
 
-/** RFC 7323 §5.5: 24 days, after which TS.Recent is invalid. */
-const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+  private _state: State = State.CLOSED;
 
-export class Connection extends TcbOutput {
+  // The owners
+  readonly snd: Sender;
+  readonly rcv: Receiver;
+  readonly ts: Timestamps;
+  readonly rtt: RttEstimator;
+  readonly cc: CongestionControl;
+  recovery: LossRecovery;
+  readonly tlp = new TailLossProbe();
+  readonly keepAlive = new KeepAlive();
+  readonly events: OwnerEvents;
+  private readonly out: Output;
+
+  // Negotiated in the handshake
+  /** The MSS we announce (RFC 9293 §3.7.1: mtu - 40, or TCP_MAXSEG's if smaller). */
+  readonly rcvMss: number;
+  /** The largest segment we send whatever the peer announces: the MTU's, or TCP_MAXSEG's if smaller. */
+  private readonly maxSegment: number;
+  /** The window scale shift we offer in our SYN, -1: none (RFC 7323 §2.2). */
+  private offerWscale: number;
+  private _sackOk = false;
+
+  /** TIME-WAIT's end (2 MSL), or in FIN-WAIT-2 the give-up deadline. */
+  private timeWaitAt = Infinity;
+  private lastRecvAt = 0;
+  /** A SYN (or SYN-ACK) is to be sent by the next dispatch. */
+  private synDue = false;
+  /** A RST (ABORT, FIN-WAIT-2 timeout) is to be sent by the next dispatch. */
+  private rstDue = false;
+  private handshakeStart = 0;
+  handshakeRtt: number | undefined;
+
+  /** Reused per ACK: what recovery and the controller are told (no allocation per segment). */
+  private readonly ackInfo: AckInfo = newAckInfo();
+  private readonly ackEvent: AckEvent = { now: 0, ack: 0, sndNxt: 0, acked: 0, rttMs: undefined, srttMs: undefined, flight: 0, appLimited: false };
+
+  // Layer bookkeeping
+  /** Deadline registered in the layer's timer heap (maintained by the layer). */
+  timerAt = Infinity;
+  dirty = false;
+
+  // Statistics
+  retransmits = 0;
+  segmentsIn = 0;
+  segmentsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    readonly host: ConnectionHost,
+    localAddr: number,
+    localPort: number,
+    remoteAddr: number,
+    remotePort: number,
+    passive: boolean,
+    tsOffset: number,
+    options: ConnectionOptions = {},
+  ) {
+    this.localAddr = localAddr;
+    this.localPort = localPort;
+    this.remoteAddr = remoteAddr;
+    this.remotePort = remotePort;
+    this.passive = passive;
+    const cfg = host.cfg;
+    this.snd = new Sender(options.sendBufferSize ?? cfg.sendBufferSize);
+    this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget);
+    this.rcv.quickAcks = cfg.quickAckSegments;
+    this.ts = new Timestamps(tsOffset);
+    this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    this.cc = cfg.congestionControl(DEFAULT_MSS);
+    this.recovery = new RenoRecovery(this);
+    this.events = new OwnerEvents(() => this.host.passiveEstablished(this));
+    this.out = new Output(this);
+    // TCP_MAXSEG clamps what we announce and what we send (as Linux's user_mss does).
+    this.maxSegment = Math.min(options.maxSegment ?? Infinity, host.mtu - 40);
+    let rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
+    if (options.maxSegment !== undefined) rcvMss = Math.max(64, Math.min(rcvMss, options.maxSegment));
+    this.rcvMss = rcvMss;
+    this.offerWscale = cfg.windowScaling ? windowScaleFor(cfg, options) : -1;
+  }
+
+  /** RecoveryHost (recovery.ts). */
+  get counters() {
+    return this.host.counters;
+  }
+
+  get stateValue(): State {
+    return this._state;
+  }
+
+  get sackOk(): boolean {
+    return this._sackOk;
+  }
+
+  /** The window scale we offer in a SYN (-1: none). */
+  get offeredWscale(): number {
+    return this.offerWscale;
+  }
+
+  get sendMss(): number {
+    return this.snd.mss;
+  }
+
+  /** The SACK scoreboard, when SACK is on (tests and tools). */
+  get scoreboard(): Scoreboard | undefined {
+    return this.recovery instanceof SackRecovery ? this.recovery.scoreboard : undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Opening
+
+  /** Active open (RFC 9293 §3.10.1 OPEN call, active): send SYN, enter SYN-SENT. */
+  openActive(now: number, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.synDue = true;
+    this.setState(State.SYN_SENT);
+    this.host.markDirty(this);
+  }
+
+  /** Passive open: a SYN arrived on a listening port (RFC 9293 §3.10.7.2). */
+  openPassive(now: number, seg: TcpSegment, iss: number): void {
+    this.initSend(iss);
+    this.handshakeStart = now;
+    this.lastRecvAt = now;
+    this.rcv.irs = seg.seq;
+    this.rcv.rcvNxt = seqAdd(seg.seq, 1);
+    this.negotiate(seg);
+    this.snd.setInitialWindow(seg.window, seg.seq, iss); // never scaled in a SYN (RFC 7323 §2.2)
+    this.synDue = true;
+    this.setState(State.SYN_RECEIVED);
+    this.host.markDirty(this);
+  }
+
+  /**
+   * Passive open from a SYN cookie (syn-cookie.ts): no SYN was kept, the ACK that returns the cookie
+   * brings back what the SYN said (MSS, and through the TSecr the window scale and SACK-permitted).
+   * The TCB is set up as openPassive would have left it after sending its SYN-ACK; the caller then
+   * processes the ACK as in SYN-RECEIVED (RFC 9293 §3.10.7.4), which completes the handshake.
+   */
+  openFromCookie(now: number, ack: TcpSegment, iss: number, mss: number, peerWscale: number | undefined, sackOk: boolean, timestamps: boolean): void {
+    this.initSend(iss);
+    this.snd.synOut(); // our SYN-ACK is out
+    this.handshakeStart = -1; // its send time is unknown: no RTT sample from the handshake
+    this.lastRecvAt = now;
+    this.rcv.irs = seqAdd(ack.seq, -1);
+    this.rcv.rcvNxt = ack.seq;
+    const ts = ack.options.timestamp;
+    this.negotiate({
+      options: {
+        mss,
+        windowScale: peerWscale,
+        sackPermitted: sackOk,
+        timestamp: timestamps && ts !== undefined ? { value: ts.value, echo: 0 } : undefined,
+      },
+    });
+    // The window the cookie SYN-ACK offered (never scaled), anchored at RCV.NXT.
+    this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
+    this.snd.setInitialWindow(0, ack.seq, iss);
+    this.setState(State.SYN_RECEIVED);
+  }
+
+  private initSend(iss: number): void {
+    this.snd.init(iss);
+    this.recovery = new RenoRecovery(this);
+  }
+
+  /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
+  private negotiate(seg: SynOptions): void {
+    const o = seg.options;
+    const cfg = this.host.cfg;
+    if (this.offerWscale >= 0 && o.windowScale !== undefined) {
+      this.snd.wscale = Math.min(o.windowScale, MAX_WSCALE);
+      this.rcv.wscale = this.offerWscale;
+    } else {
+      this.snd.wscale = 0;
+      this.rcv.wscale = 0;
+      // RFC 7323 §2.2: a SYN-ACK may carry Window Scale only if the SYN did (also in a simultaneous
+      // open, where our SYN offered it and our SYN-ACK must not).
+      this.offerWscale = -1;
+    }
+    this.ts.negotiate(cfg.timestamps, o.timestamp, this.handshakeStart);
+    // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
+    this._sackOk = cfg.sack && o.sackPermitted === true;
+    if (this._sackOk) this.recovery = new SackRecovery(this);
+    const peerMss = o.mss ?? DEFAULT_MSS;
+    this.snd.mss = Math.max(64, Math.min(peerMss, this.maxSegment) - (this.ts.on ? TS_OPTION_BYTES : 0));
+    this.cc.setMss(this.snd.mss);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TcpConnection (the owner's calls)
+
+  get state(): TcpStateName {
+    return STATE_NAMES[this._state]!;
+  }
+
+  get localAddress(): string {
+    return formatIpv4Address(this.localAddr);
+  }
+
+  get remoteAddress(): string {
+    return formatIpv4Address(this.remoteAddr);
+  }
+
+  get writableLength(): number {
+    return this.snd.finQueued || this._state === State.CLOSED ? 0 : this.snd.free;
+  }
+
+  setEvents(events: ConnectionEvents): void {
+    this.events.attach(events);
+  }
+
+  write(data: Uint8Array): number {
+    if (this.snd.finQueued || !canSend(this._state)) return 0;
+    const n = this.snd.write(data);
+    if (n > 0) this.host.markDirty(this);
+    return n;
+  }
+
+  consumed(n: number): void {
+    if (n <= 0) return;
+    this.rcv.consume(n);
+    if (isSynchronized(this._state) && canReceive(this._state) && this.rcv.wantsWindowUpdate(this.rcvMss)) {
+      // RFC 9293 §3.8.6.2.2: the window opened enough to be worth telling the peer.
+      this.rcv.requestWindowUpdate();
+      this.host.markDirty(this);
+    }
+  }
+
+  /** Forget a half-open connection without a word (its SYN queue slot is needed; as Linux drops a request sock). */
+  discard(): void {
+    this.snd.clear();
+    this.finish(undefined);
+    this.events.flush();
+  }
+
+  shutdown(): void {
+    if (this.snd.finQueued) return;
+    switch (this._state) {
+      case State.SYN_SENT:
+        // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB.
+        this.finish(undefined);
+        this.events.flush();
+        return;
+      case State.SYN_RECEIVED:
+      case State.ESTABLISHED:
+      case State.CLOSE_WAIT:
+        this.snd.queueFin();
+        this.host.markDirty(this);
+        return;
+      default:
+        return;
+    }
+  }
+
+  abort(): void {
+    const s = this._state;
+    if (s === State.CLOSED || s === State.TIME_WAIT) {
+      this.finish(undefined);
+      this.events.flush();
+      return;
+    }
+    // RFC 9293 §3.10.5 ABORT: in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-*, CLOSE-WAIT send a reset.
+    if (s !== State.SYN_SENT && s !== State.LISTEN) this.rstDue = true;
+    this.snd.clear();
+    this.finish(undefined);
+    this.host.markDirty(this);
+    this.events.flush();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.snd.noDelay = noDelay;
+    if (noDelay) this.host.markDirty(this);
+  }
+
+  setKeepAlive(enable: boolean, idleMs = 7_200_000): void {
+    this.keepAlive.set(enable, idleMs, this.lastRecvAt);
+    this.host.markDirty(this);
+  }
+
+  /**
+   * Leave the layer's table for a TIME-WAIT record (time-wait.ts): what the 2 MSL wait needs, copied
+   * out; everything else let go (buffers, scoreboard, the owner's callbacks and whatever they reach).
+   * The owner was told of the close when TIME-WAIT began; for it the connection is now CLOSED (the
+   * state observer hears of CLOSED when the record expires).
+   */
+  toTimeWaitRecord(expiresAt: number): TimeWaitRecord {
+    const r = new TimeWaitRecord(
+      this.remoteAddr,
+      this.remotePort,
+      this.localPort,
+      this.snd.max,
+      this.rcv.rcvNxt,
+      Math.min(0xffff, Math.ceil(this.rcv.window / 2 ** this.rcv.wscale)),
+      this.rcv.wscale,
+      this.ts.on,
+      this.ts.recent,
+      expiresAt,
+    );
+    this._state = State.CLOSED;
+    this.stopTimers();
+    this.snd.clear();
+    this.rcv.reasm.clear();
+    this.recovery = new RenoRecovery(this); // the scoreboard goes
+    this.events.detach();
+    return r;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Segment arrival (RFC 9293 §3.10.7)
 
   process(now: number, seg: TcpSegment): void {
     this.segmentsIn++;
-    switch (this.stateValue) {
+    switch (this._state) {
       case State.CLOSED:
         return;
       case State.SYN_SENT:
@@ -40,16 +383,17 @@ export class Connection extends TcbOutput {
       default:
         this.processSynchronized(now, seg);
     }
-    if (this.rcv.ackNow || this.rcv.ackAt !== Infinity || this.current() === State.CLOSED) this.host.markDirty(this);
+    if (this.rcv.ackNow || this.rcv.ackAt !== Infinity || (this._state as State) === State.CLOSED) this.host.markDirty(this);
+    this.events.flush();
   }
 
-  /** RFC 9293 §3.10.7.3. */
+  /** RFC 9293 §3.10.7.3: a segment in SYN-SENT. */
   private processSynSent(now: number, seg: TcpSegment): void {
     const f = seg.flags;
     // first: the ACK bit
     if (f & ACK) {
-      if (seqLe(seg.ack, this.iss) || seqGt(seg.ack, this.sndMax)) {
-        if (!(f & RST)) this.host.sendReset(now, this, seg.ack, 0, false);
+      if (seqLe(seg.ack, this.snd.iss) || seqGt(seg.ack, this.snd.max)) {
+        if (!(f & RST)) this.host.sendReset(this, seg.ack, 0, false);
         return;
       }
     }
@@ -62,6 +406,7 @@ export class Connection extends TcbOutput {
       }
       return;
     }
+    // third: security (no IP security option is used: nothing to check)
     // fourth: the SYN bit
     if (!(f & SYN) || (f & FIN) !== 0) return; // SYN+FIN dropped, as Linux does
     this.lastRecvAt = now;
@@ -70,31 +415,22 @@ export class Connection extends TcbOutput {
     // The window our SYN offered, now anchored at RCV.NXT (it was sent before IRS was known).
     this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
     this.negotiate(seg);
-    if (f & ACK) {
-      this.sndUna = seg.ack;
-      if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-    }
-    if (seqGt(this.sndUna, this.iss)) {
-      // Our SYN is acknowledged: ESTABLISHED.
-      this.sndWnd = seg.window << 0; // a SYN-ACK's window is never scaled
-      this.maxSndWnd = this.sndWnd;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
+    if (f & ACK) this.snd.synAcked(seg.ack);
+    if (seqGt(this.snd.una, this.snd.iss)) {
+      // Our SYN is acknowledged: ESTABLISHED. A SYN-ACK's window is never scaled.
+      this.snd.setInitialWindow(seg.window, seg.seq, seg.ack);
       this.onSynAcked(now, seg);
       this.setState(State.ESTABLISHED);
       this.rcv.ackNow = true;
       this.host.markDirty(this);
-      this.events?.onEstablished();
-      if (this.current() !== State.ESTABLISHED) return;
+      this.events.established();
       // Data in the SYN-ACK would be processed in step six; we do not expect any and drop it (the
       // peer retransmits it once we acknowledge only the SYN).
     } else {
       // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, send SYN-ACK with our ISS.
-      this.sndWnd = seg.window;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
-      this.sndNxt = this.iss;
-      this.needSyn = true;
+      this.snd.setInitialWindow(seg.window, seg.seq, seg.ack);
+      this.snd.rewindToIss();
+      this.synDue = true;
       this.setState(State.SYN_RECEIVED);
       this.host.markDirty(this);
     }
@@ -103,36 +439,47 @@ export class Connection extends TcbOutput {
   private onSynAcked(now: number, seg: TcpSegment): void {
     this.handshakeRtt = now - this.handshakeStart;
     if (this.handshakeStart < 0) this.handshakeRtt = undefined; // a SYN cookie: the SYN-ACK's time is unknown
-    else if (this.retries === 0) this.rtt.sample(now - this.handshakeStart); // Karn: not after a SYN retransmit
+    else if (this.snd.retries === 0) this.rtt.sample(now - this.handshakeStart); // Karn: not after a SYN retransmit
     else this.rtt.resetBackoff();
-    this.retries = 0;
-    this.rtoAt = this.sndMax === this.sndUna ? Infinity : now + this.rtt.rto;
-    if (this.tsOn && seg.options.timestamp !== undefined) this.tsRecent = seg.options.timestamp.value;
+    this.snd.retries = 0;
+    this.snd.rtoAt = this.snd.idle ? Infinity : now + this.rtt.rto;
+    if (this.ts.on && seg.options.timestamp !== undefined) this.ts.setRecent(seg.options.timestamp.value);
     this.host.markDirty(this);
   }
 
-  /** RFC 9293 §3.10.7.4, for SYN-RECEIVED and every later state. */
+  /** RFC 9293 §3.10.7.4: SYN-RECEIVED and every later state, step by step. */
   private processSynchronized(now: number, seg: TcpSegment): void {
+    if (!this.checkSequenceNumber(now, seg)) return; // first
+    if (seg.flags & RST) return this.checkRst(now, seg); // second
+    // third: security (no IP security option is used: nothing to check)
+    // RFC 7323 §4.3: TS.Recent from a segment that covers Last.ACK.sent.
+    const ts = seg.options.timestamp;
+    if (this.ts.on && ts !== undefined) this.ts.onAcceptable(now, seg.seq, ts.value);
+    if (seg.flags & SYN) return this.checkSyn(now, seg); // fourth
+    if (!(seg.flags & ACK)) return; // fifth: a segment without ACK is dropped
+    if (!this.processAckField(now, seg)) return;
+    // sixth: URG is ignored (RFC 9293 §3.8.5 / RFC 6093: applications should not rely on it).
+    const fin = this.processText(now, seg); // seventh
+    this.processFinBit(now, seg, fin); // eighth
+  }
+
+  /**
+   * First: is the segment acceptable (the four cases of RFC 9293 §3.10.7.4's table)? PAWS (RFC 7323
+   * §5.3) comes before it: a segment whose TSval is older than TS.Recent is an old duplicate (its
+   * sequence number may have wrapped into the window). An unacceptable segment is answered with an
+   * ACK (unless it is a RST) and dropped.
+   */
+  private checkSequenceNumber(now: number, seg: TcpSegment): boolean {
     const f = seg.flags;
-    const dataLen = seg.payload.length;
-    const segLen = dataLen + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
+    const ts = seg.options.timestamp;
+    if (this.ts.on && ts !== undefined && (f & RST) === 0 && this.ts.pawsRejects(now, ts.value)) {
+      this.host.counters.pawsRejected++;
+      this.rcv.ackNow = true;
+      return false;
+    }
+    const segLen = seg.payload.length + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
     const rcvNxt = this.rcv.rcvNxt;
     const wnd = this.rcv.window;
-
-    // RFC 7323 §5.3 PAWS: a segment whose TSval is older than TS.Recent is an old duplicate (its
-    // sequence number may have wrapped into the window): ACK it (unless RST) and drop it. A TS.Recent
-    // idle for more than 24 days is no longer a reference (§5.5).
-    const ts = seg.options.timestamp;
-    if (this.tsOn && ts !== undefined && (f & RST) === 0 && seqLt(ts.value, this.tsRecent)) {
-      if (now - this.tsRecentAt <= PAWS_IDLE_MS) {
-        this.host.counters.pawsRejected++;
-        this.rcv.ackNow = true;
-        return;
-      }
-      this.tsRecent = ts.value;
-    }
-
-    // first: check the sequence number
     let acceptable: boolean;
     // A zero-length segment is accepted up to and including the right edge (RCV.NXT + RCV.WND), as
     // Linux does (tcp_sequence): a peer that filled our window sends its ACKs with SEG.SEQ exactly
@@ -141,158 +488,255 @@ export class Connection extends TcbOutput {
     else if (wnd === 0) acceptable = false;
     else acceptable = inWindow(seg.seq, rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), rcvNxt, wnd);
     // "special allowance should be made to accept valid ACKs, URGs, and RSTs" with a zero window.
-    const zeroWindowAllowance = !acceptable && wnd === 0 && seg.seq === rcvNxt;
-    if (!acceptable && !zeroWindowAllowance) {
+    if (!acceptable && !(wnd === 0 && seg.seq === rcvNxt)) {
       if (!(f & RST)) {
         // RFC 9293 §3.10.7.4: send an ACK (this also answers a retransmitted FIN in TIME-WAIT).
-        if (this.stateValue === State.TIME_WAIT && (f & FIN) !== 0) this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+        if (this._state === State.TIME_WAIT && (f & FIN) !== 0) this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
         this.rcv.ackNow = true;
       } else countDrop(this.host.counters, 'rst-out-of-window');
-      return;
+      return false;
     }
     this.lastRecvAt = now;
-    this.keepAliveSent = 0;
-    if (this.stateValue === State.FIN_WAIT_2) this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
+    this.keepAlive.onHeard();
+    if (this._state === State.FIN_WAIT_2) this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
+    return true;
+  }
 
-    // second: the RST bit (RFC 5961 §3.2: exact match resets, in window -> challenge ACK)
-    if (f & RST) {
-      if (seg.seq !== rcvNxt) {
-        this.challengeAck(now);
-        return;
-      }
-      this.host.counters.resetsReceived++;
-      switch (this.stateValue) {
-        case State.SYN_RECEIVED:
-          if (this.passive) {
-            // Back to LISTEN: for us, the embryonic connection simply goes away.
-            this.finish(undefined);
-          } else this.fail('ECONNREFUSED', `connect ECONNREFUSED ${this.remoteAddress}:${this.remotePort}`);
-          return;
-        case State.ESTABLISHED:
-        case State.FIN_WAIT_1:
-        case State.FIN_WAIT_2:
-        case State.CLOSE_WAIT:
-          this.host.counters.establishedResets++;
-          this.snd.clear();
-          this.fail('ECONNRESET', 'read ECONNRESET');
-          return;
-        case State.TIME_WAIT:
-          // RFC 1337 §3 (TIME-WAIT assassination, fix TW1): ignore RST in TIME-WAIT.
-          return;
-        default:
-          // CLOSING, LAST-ACK: close.
-          this.finish(undefined);
-          return;
-      }
-    }
-
-    // RFC 7323 §4.3: TS.Recent from a segment that covers Last.ACK.sent.
-    if (this.tsOn && ts !== undefined && seqLe(seg.seq, this.lastAckSent) && seqGe(ts.value, this.tsRecent)) {
-      this.tsRecent = ts.value;
-      this.tsRecentAt = now;
-    }
-
-    // fourth: the SYN bit (RFC 5961 §4.2: challenge ACK, whatever the sequence number)
-    if (f & SYN) {
-      if (this.stateValue === State.SYN_RECEIVED && this.passive && seg.seq === seqAdd(this.rcv.irs, 0)) {
-        // A retransmitted SYN: answer with our SYN-ACK again (RFC 9293 §3.10.7.4 allows the
-        // SYN-RECEIVED passive case to return to LISTEN; retransmitting is what Linux does).
-        this.needSyn = true;
-        this.sndNxt = this.iss;
-        return;
-      }
+  /** Second: the RST bit (RFC 5961 §3.2: an exact match resets, one elsewhere in the window draws a challenge ACK). */
+  private checkRst(now: number, seg: TcpSegment): void {
+    if (seg.seq !== this.rcv.rcvNxt) {
       this.challengeAck(now);
       return;
     }
-
-    // fifth: the ACK field
-    if (!(f & ACK)) return;
-    if (this.stateValue === State.SYN_RECEIVED) {
-      if (seqLt(this.sndUna, seg.ack) && seqLe(seg.ack, this.sndMax)) {
-        this.sndWnd = seg.window * 2 ** this.sndWscale;
-        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-        this.sndWl1 = seg.seq;
-        this.sndWl2 = seg.ack;
-        this.sndUna = seg.ack;
-        if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-        this.onSynAcked(now, seg);
-        this.setState(State.ESTABLISHED);
-        if (this.passive) this.host.passiveEstablished(this);
-        else this.events?.onEstablished();
-        if (this.current() !== State.ESTABLISHED) return;
-      } else {
-        this.host.sendReset(now, this, seg.ack, 0, false);
+    this.host.counters.resetsReceived++;
+    switch (this._state) {
+      case State.SYN_RECEIVED:
+        // A passive open goes back to LISTEN: for us, the embryonic connection simply goes away.
+        if (this.passive) this.finish(undefined);
+        else this.fail('ECONNREFUSED', `connect ECONNREFUSED ${this.remoteAddress}:${this.remotePort}`);
         return;
-      }
+      case State.ESTABLISHED:
+      case State.FIN_WAIT_1:
+      case State.FIN_WAIT_2:
+      case State.CLOSE_WAIT:
+        this.host.counters.establishedResets++;
+        this.snd.clear();
+        this.fail('ECONNRESET', 'read ECONNRESET');
+        return;
+      case State.TIME_WAIT:
+        // RFC 1337 §3 (TIME-WAIT assassination, fix TW1): ignore RST in TIME-WAIT.
+        return;
+      default:
+        // CLOSING, LAST-ACK: close.
+        this.finish(undefined);
+        return;
     }
-    if (!this.processAck(now, seg, dataLen)) return;
+  }
 
-    // sixth: URG is ignored (RFC 9293 §3.8.5 / RFC 6093: applications should not rely on it).
+  /** Fourth: the SYN bit (RFC 5961 §4.2: a challenge ACK, whatever the sequence number). */
+  private checkSyn(now: number, seg: TcpSegment): void {
+    if (this._state === State.SYN_RECEIVED && this.passive && seg.seq === this.rcv.irs) {
+      // A retransmitted SYN: answer with our SYN-ACK again (RFC 9293 §3.10.7.4 allows the
+      // SYN-RECEIVED passive case to return to LISTEN; retransmitting is what Linux does).
+      this.synDue = true;
+      this.snd.rewindToIss();
+      return;
+    }
+    this.challengeAck(now);
+  }
 
-    // seventh: the segment text
+  /** RFC 5961 §3.2/§4.2 challenge ACK, rate limited (§7). */
+  private challengeAck(now: number): void {
+    if (this.host.allowChallengeAck(now)) {
+      this.host.counters.challengeAcks++;
+      this.rcv.ackNow = true;
+    } else this.host.counters.challengeAcksSuppressed++;
+  }
+
+  /**
+   * Fifth: the ACK field. In SYN-RECEIVED an acceptable ACK completes the handshake; then, in every
+   * state, SND.UNA, the RTT, loss recovery, congestion control, the send window, and the parts of
+   * each closing state. Returns false when processing of the segment stops here.
+   */
+  private processAckField(now: number, seg: TcpSegment): boolean {
+    if (this._state === State.SYN_RECEIVED) {
+      if (!(seqLt(this.snd.una, seg.ack) && seqLe(seg.ack, this.snd.max))) {
+        this.host.sendReset(this, seg.ack, 0, false);
+        return false;
+      }
+      this.snd.setInitialWindow(seg.window * 2 ** this.snd.wscale, seg.seq, seg.ack);
+      this.snd.synAcked(seg.ack);
+      this.onSynAcked(now, seg);
+      this.setState(State.ESTABLISHED);
+      if (this.passive) this.events.accepted();
+      else this.events.established();
+    }
+    const ack = seg.ack;
+    const snd = this.snd;
+    if (seqGt(ack, snd.max)) {
+      // Acknowledges something not yet sent: send an ACK, drop (RFC 9293 §3.10.7.4; RFC 5961 §5.2).
+      this.rcv.ackNow = true;
+      return false;
+    }
+    // RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is dropped (with a challenge ACK).
+    if (seqLt(ack, seqAdd(snd.una, -Math.max(snd.maxWnd, 1)))) {
+      this.challengeAck(now);
+      return false;
+    }
+    snd.retries = 0; // the peer is alive (keeps zero-window probing going indefinitely)
+    const window = seg.window * 2 ** snd.wscale;
+    const a = this.ackInfo;
+    a.now = now;
+    a.ack = ack;
+    a.oldUna = snd.una;
+    a.flight = snd.flight;
+    a.plainDup = seg.payload.length === 0 && window === snd.wnd && (seg.flags & (SYN | FIN)) === 0;
+    a.sack = this._sackOk ? seg.options.sack : undefined;
+    a.tsEcho = seg.options.timestamp?.echo;
+    if (seqGt(ack, snd.una)) this.onAckAdvanced(now, seg, a);
+    this.recovery.onAckInfo(a);
+    if (snd.updateWindow(seg.seq, ack, window)) this.host.markDirty(this);
+    return this.ackClosingStates(now);
+  }
+
+  /** SND.UNA moves: the buffer, the owner's writable event, the RTT, recovery and the window, the timers. */
+  private onAckAdvanced(now: number, seg: TcpSegment, a: AckInfo): void {
+    const snd = this.snd;
+    const dataAcked = snd.ackTo(a.ack);
+    if (dataAcked > 0) {
+      this.bytesOut += dataAcked;
+      if (this.events.attached && snd.takeWritable()) this.events.writable();
+    }
+    // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's timed segment).
+    let rtt = -1;
+    const ts = seg.options.timestamp;
+    if (this.ts.on && ts !== undefined && ts.echo !== 0) rtt = this.ts.rttSample(now, ts.echo);
+    else rtt = snd.rttSampleFor(now, a.ack);
+    if (rtt >= 0) this.rtt.sample(rtt);
+    if (this.recovery.onNewAck(a)) {
+      const ev = this.ackEvent;
+      ev.now = now;
+      ev.ack = a.ack;
+      ev.sndNxt = snd.nxt;
+      ev.acked = seqSub(a.ack, a.oldUna);
+      ev.rttMs = rtt >= 0 ? rtt : undefined;
+      ev.srttMs = this.rtt.srtt;
+      ev.flight = a.flight;
+      ev.appLimited = false;
+      this.cc.onAck(ev);
+    }
+    // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
+    snd.rtoAt = snd.idle ? Infinity : now + this.rtt.rto;
+    this.tlp.onProgress();
+    this.armTlp(now);
+    this.host.markDirty(this);
+  }
+
+  /** The parts of step five that belong to the closing states. False: processing stops here. */
+  private ackClosingStates(now: number): boolean {
+    switch (this._state) {
+      case State.FIN_WAIT_1:
+        if (this.snd.finAcked) {
+          this.setState(State.FIN_WAIT_2);
+          this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
+        }
+        return true;
+      case State.CLOSING:
+        if (this.snd.finAcked) {
+          this.enterTimeWait(now);
+          return false;
+        }
+        return true;
+      case State.LAST_ACK:
+        if (this.snd.finAcked) {
+          this.finish(undefined);
+          return false;
+        }
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * Seventh: the segment text. In-order data goes to the owner (and fills holes from reassembly),
+   * data beyond RCV.NXT into reassembly; what lies beyond the window is cut off. Returns whether the
+   * segment's FIN (if any) is still to be processed (not when it lay beyond the window).
+   */
+  private processText(now: number, seg: TcpSegment): boolean {
+    const rcv = this.rcv;
+    let fin = (seg.flags & FIN) !== 0;
+    const dataLen = seg.payload.length;
+    if (dataLen === 0) return fin;
+    if (!canReceive(this._state)) {
+      // Data after the peer's FIN, or in a closing state: acknowledge and ignore.
+      rcv.ackNow = true;
+      return fin;
+    }
     let seq = seg.seq;
     let data = seg.payload;
-    let fin = (f & FIN) !== 0;
-    if (dataLen > 0 && canReceive(this.stateValue)) {
-      const skip = seqSub(this.rcv.rcvNxt, seq);
-      if (skip > 0) {
-        data = data.subarray(Math.min(skip, data.length));
-        seq = this.rcv.rcvNxt;
-      }
-      const room = seqSub(this.rcv.advRight, seq);
-      if (data.length > room) {
-        data = data.subarray(0, Math.max(0, room));
-        fin = false; // the FIN lies beyond the window
-      }
-      if (data.length > 0) {
-        if (seq === this.rcv.rcvNxt && !this.rcv.mayHold(data.length)) {
-          // Over the layer-wide budget for unread data (rx-budget.ts): drop it unacknowledged; the
-          // peer retransmits it once readers have made room.
-          countDrop(this.host.counters, 'rcv-budget');
-          this.rcv.ackNow = true;
-          fin = false;
-        } else if (seq === this.rcv.rcvNxt) {
-          this.rcv.rcvNxt = seqAdd(seq, data.length);
-          const hadHoles = !this.rcv.reasm.isEmpty;
-          this.deliver(data);
-          if (this.current() === State.CLOSED) return;
-          if (hadHoles) {
-            for (let more = this.rcv.reasm.takeAt(this.rcv.rcvNxt); more !== undefined; more = this.rcv.reasm.takeAt(this.rcv.rcvNxt)) {
-              this.rcv.rcvNxt = seqAdd(this.rcv.rcvNxt, more.length);
-              this.deliver(more);
-              if (this.current() === State.CLOSED) return;
-            }
-            this.rcv.ackNow = true; // a segment that fills a hole: ACK at once (RFC 5681 §4.2)
-          } else this.rcv.onInOrderData(now, data.length, this.rcvMss - (this.tsOn ? TS_OPTION_BYTES : 0));
-        } else {
-          if (!this.rcv.reasm.insert(seq, data)) countDrop(this.host.counters, this.rcv.reasm.dropReason);
-          this.rcv.ackNow = true; // out of order: immediate duplicate ACK (RFC 5681 §4.2)
-        }
-      }
-    } else if (dataLen > 0) {
-      // Data after the peer's FIN, or in a closing state: acknowledge and ignore.
-      this.rcv.ackNow = true;
+    const skip = seqSub(rcv.rcvNxt, seq);
+    if (skip > 0) {
+      data = data.subarray(Math.min(skip, data.length));
+      seq = rcv.rcvNxt;
     }
+    const room = seqSub(rcv.advRight, seq);
+    if (data.length > room) {
+      data = data.subarray(0, Math.max(0, room));
+      fin = false; // the FIN lies beyond the window
+    }
+    if (data.length === 0) return fin;
+    if (seq !== rcv.rcvNxt) {
+      if (!rcv.reasm.insert(seq, data)) countDrop(this.host.counters, rcv.reasm.dropReason);
+      rcv.ackNow = true; // out of order: immediate duplicate ACK (RFC 5681 §4.2)
+      return fin;
+    }
+    if (!rcv.mayHold(data.length)) {
+      // Over the layer-wide budget for unread data (rx-budget.ts): drop it unacknowledged; the
+      // peer retransmits it once readers have made room.
+      countDrop(this.host.counters, 'rcv-budget');
+      rcv.ackNow = true;
+      return false;
+    }
+    rcv.rcvNxt = seqAdd(seq, data.length);
+    const hadHoles = !rcv.reasm.isEmpty;
+    this.deliver(data);
+    if (hadHoles) {
+      for (let more = rcv.reasm.takeAt(rcv.rcvNxt); more !== undefined; more = rcv.reasm.takeAt(rcv.rcvNxt)) {
+        rcv.rcvNxt = seqAdd(rcv.rcvNxt, more.length);
+        this.deliver(more);
+      }
+      rcv.ackNow = true; // a segment that fills a hole: ACK at once (RFC 5681 §4.2)
+    } else rcv.onInOrderData(now, data.length, this.rcvMss - (this.ts.on ? TS_OPTION_BYTES : 0));
+    return fin;
+  }
 
-    // eighth: the FIN bit
-    if (fin && !this.peerFinReceived) {
-      const finAt = seqAdd(seg.seq, dataLen);
-      if (finAt === this.rcv.rcvNxt) this.processFin(now);
-      else if (seqGt(finAt, this.rcv.rcvNxt)) this.rcv.reasm.finSeq = finAt;
-    } else if (!this.peerFinReceived && this.rcv.reasm.finSeq !== undefined && this.rcv.reasm.finSeq === this.rcv.rcvNxt) {
+  /** In-order data for the owner: it counts against the window until consumed (receiver.ts). */
+  private deliver(data: Uint8Array): void {
+    this.rcv.hold(data.length);
+    this.bytesIn += data.length;
+    this.events.deliver(data);
+  }
+
+  /** Eighth: the FIN bit (ours to process once all data before it has arrived). */
+  private processFinBit(now: number, seg: TcpSegment, fin: boolean): void {
+    const rcv = this.rcv;
+    if (fin && !rcv.peerFin) {
+      const finAt = seqAdd(seg.seq, seg.payload.length);
+      if (finAt === rcv.rcvNxt) this.processFin(now);
+      else if (seqGt(finAt, rcv.rcvNxt)) rcv.reasm.finSeq = finAt;
+    } else if (!rcv.peerFin && rcv.reasm.finSeq !== undefined && rcv.reasm.finSeq === rcv.rcvNxt) {
       this.processFin(now);
-    } else if (fin && this.stateValue === State.TIME_WAIT) {
+    } else if (fin && this._state === State.TIME_WAIT) {
       // A retransmitted FIN: acknowledge it and restart the 2 MSL timeout.
-      this.rcv.ackNow = true;
+      rcv.ackNow = true;
       this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
     }
   }
 
   private processFin(now: number): void {
-    this.peerFinReceived = true;
-    this.rcv.rcvNxt = seqAdd(this.rcv.rcvNxt, 1);
-    this.rcv.ackNow = true;
-    switch (this.stateValue) {
+    this.rcv.onFin();
+    switch (this._state) {
       case State.SYN_RECEIVED:
       case State.ESTABLISHED:
         this.setState(State.CLOSE_WAIT);
@@ -307,291 +751,203 @@ export class Connection extends TcbOutput {
       default:
         break;
     }
-    this.deliverFin();
-  }
-
-  /** RFC 5961 §3.2/§4.2 challenge ACK, rate limited (§7). */
-  private challengeAck(now: number): void {
-    if (this.host.allowChallengeAck(now)) {
-      this.host.counters.challengeAcks++;
-      this.rcv.ackNow = true;
-    } else this.host.counters.challengeAcksSuppressed++;
-  }
-
-  /**
-   * Step five for synchronized states past SYN-RECEIVED. Returns false when processing of the
-   * segment stops here.
-   */
-  private processAck(now: number, seg: TcpSegment, dataLen: number): boolean {
-    const ack = seg.ack;
-    if (seqGt(ack, this.sndMax)) {
-      // Acknowledges something not yet sent: send an ACK, drop (RFC 9293 §3.10.7.4; RFC 5961 §5.2).
-      this.rcv.ackNow = true;
-      return false;
-    }
-    // RFC 5961 §5.2: an ACK older than SND.UNA - MAX.SND.WND is dropped (with a challenge ACK).
-    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
-      this.challengeAck(now);
-      return false;
-    }
-    this.retries = 0; // the peer is alive (keeps zero-window probing going indefinitely)
-    const window = seg.window * 2 ** this.sndWscale;
-    const oldUna = this.sndUna;
-    if (seqGt(ack, this.sndUna)) {
-      const acked = seqSub(ack, this.sndUna);
-      this.sndUna = ack;
-      this.sb.advance(ack);
-      if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-      // Release acknowledged data from the send buffer (the SYN and FIN occupy no buffer byte).
-      const dataAcked = Math.min(Math.max(0, seqSub(ack, this.sndBase)), this.snd.size);
-      if (dataAcked > 0) {
-        this.snd.consume(dataAcked);
-        this.sndBase = seqAdd(this.sndBase, dataAcked);
-        this.bytesOut += dataAcked;
-        if (this.wantWritable && this.events !== undefined) {
-          this.wantWritable = false;
-          this.events.onWritable();
-          if (this.current() === State.CLOSED) return false;
-        }
-      }
-      // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's timed segment).
-      const ts = seg.options.timestamp;
-      if (this.tsOn && ts !== undefined && ts.echo !== 0) {
-        const r = (this.tsNow(now) - ts.echo) >>> 0;
-        if (r < 0x80000000) this.rtt.sample(r);
-      } else if (this.rttStart >= 0 && seqGt(ack, this.rttSeq)) {
-        this.rtt.sample(now - this.rttStart);
-        this.rttStart = -1;
-      }
-      if (this.undoTsval >= 0 && seqGt(ack, this.undoSeq)) this.eifelCheck(ack, ts);
-      const flight = seqSub(this.sndMax, oldUna);
-      if (this.cc.onNewAck(ack, acked, flight)) {
-        // NewReno partial ACK (RFC 6582 §3.2 step 3): retransmit the next hole, re-arm the timer.
-        this.retransmitHead = true;
-      }
-      // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
-      this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto;
-      this.tlpOutstanding = false;
-      this.armTlp(now);
-      this.host.markDirty(this);
-    }
-    // RFC 2018 §3 / RFC 6675: the SACK blocks (after SND.UNA moved).
-    let newlySacked = 0;
-    if (this.sackPermitted && seg.options.sack !== undefined && this.sndUna !== this.sndMax) {
-      newlySacked = this.sb.update(seg.options.sack, this.sndUna, this.sndMax, this.sndMss);
-      this.host.counters.sackBlocksIgnored += this.sb.lastIgnored;
-      this.host.counters.sackBlocksDropped += this.sb.lastDropped;
-    }
-    if (this.sackPermitted) {
-      // RFC 6675 §5: an ACK that SACKs new data counts as a duplicate ACK even with data or a window
-      // change on it; recovery starts after DupThresh of them or once IsLost(SND.UNA) holds.
-      const plainDup = dataLen === 0 && window === this.sndWnd && (seg.flags & (SYN | FIN)) === 0;
-      if (ack === oldUna && this.sndUna !== this.sndMax && (newlySacked > 0 || plainDup)) {
-        this.cc.dupAcks++;
-        this.host.markDirty(this);
-        // Only an ACK that SACKs new data is evidence here (RFC 6675 §2's "duplicate"): a flood of
-        // identical duplicate ACKs must not buy a retransmission round each (an amplifier otherwise).
-        if (this.cc.sackRecovery && newlySacked > 0 && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
-          // More duplicate ACKs since this retransmission round began than segments were in flight:
-          // some were caused by segments sent after our retransmissions, so holes that are still
-          // not SACKed lost their retransmission too. Start a new round from SND.UNA instead of
-          // waiting for the RTO (the idea of Linux's lost-retransmit detection).
-          this.highRxt = this.sndUna;
-          this.startRetransmitRound();
-          this.host.counters.lostRetransmits++;
-        }
-      }
-      const prevCwnd = this.cc.cwnd;
-      const prevSsthresh = this.cc.ssthresh;
-      if (
-        !this.cc.inRecovery &&
-        this.sndUna !== this.sndMax &&
-        (this.cc.dupAcks >= this.dupThresh() || this.sb.sackedAbove(this.sndUna) >= this.dupThresh() * this.sndMss) &&
-        this.cc.enterSackRecovery(ack, seqSub(this.sndMax, this.sndUna), this.sndMax)
-      ) {
-        if (this.tsOn) {
-          // Remember enough to undo the reduction if the retransmission proves spurious (RFC 3522).
-          this.undoSeq = this.sndUna;
-          this.undoTsval = this.tsNow(now);
-          this.undoCwnd = prevCwnd;
-          this.undoSsthresh = prevSsthresh;
-        }
-        this.highRxt = this.sndUna;
-        this.startRetransmitRound();
-        this.retransmitHead = true;
-        this.host.counters.fastRetransmits++;
-        this.rttStart = -1;
-        this.host.markDirty(this);
-      }
-    } else if (
-      ack === oldUna &&
-      dataLen === 0 &&
-      (seg.flags & (SYN | FIN)) === 0 &&
-      this.sndUna !== this.sndMax &&
-      window === this.sndWnd
-    ) {
-      // A duplicate ACK (RFC 5681 §2).
-      const act = this.cc.onDupAck(ack, seqSub(this.sndMax, this.sndUna), this.sndMax);
-      if (act === DupAckAction.FastRetransmit) {
-        this.retransmitHead = true;
-        this.host.counters.fastRetransmits++;
-        this.rttStart = -1;
-      } else if (this.cc.inRecovery && ++this.dupsSinceRetransmit > this.retransmitDupBudget) {
-        // Lost retransmission: more duplicate ACKs arrived since the head was retransmitted than
-        // segments were in flight then, so some were caused by segments sent after it; on a path
-        // that keeps order the retransmission itself must be lost. Send it again rather than wait
-        // for the RTO (the idea of Linux's lost-retransmit detection, here without SACK).
-        this.retransmitHead = true;
-        this.host.counters.lostRetransmits++;
-      }
-      this.host.markDirty(this);
-    }
-    // Window update (RFC 9293 §3.10.7.4: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)).
-    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
-      const opened = window > this.sndWnd;
-      this.sndWnd = window;
-      if (window > this.maxSndWnd) this.maxSndWnd = window;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = ack;
-      if (window > 0) {
-        this.persistAt = Infinity;
-        this.persistBackoff = 0;
-      }
-      if (opened) this.host.markDirty(this);
-    }
-
-    // State-specific parts of step five.
-    switch (this.stateValue) {
-      case State.FIN_WAIT_1:
-        if (this.finAcked) {
-          this.setState(State.FIN_WAIT_2);
-          this.timeWaitAt = now + this.host.cfg.finWait2TimeoutMs;
-        }
-        break;
-      case State.CLOSING:
-        if (this.finAcked) {
-          this.enterTimeWait(now);
-          return false;
-        }
-        break;
-      case State.LAST_ACK:
-        if (this.finAcked) {
-          this.finish(undefined);
-          return false;
-        }
-        break;
-      case State.TIME_WAIT:
-        break;
-      default:
-        break;
-    }
-    return true;
+    this.events.fin();
   }
 
   // ---------------------------------------------------------------------------------------------
   // Timers
 
   pollAt(): number {
-    let t = this.rtoAt;
-    if (this.persistAt < t) t = this.persistAt;
+    const snd = this.snd;
+    let t = snd.rtoAt;
+    if (snd.persistAt < t) t = snd.persistAt;
     if (this.rcv.ackAt < t) t = this.rcv.ackAt;
     if (this.timeWaitAt < t) t = this.timeWaitAt;
-    if (this.keepAliveAt < t) t = this.keepAliveAt;
-    if (this.tlpAt < t) t = this.tlpAt;
+    if (this.keepAlive.at < t) t = this.keepAlive.at;
+    if (this.tlp.at < t) t = this.tlp.at;
     return t;
   }
 
-  protected runTimers(now: number): void {
+  /** Run due timers, then emit what is due (output.ts); the owner hears of what happened after. */
+  dispatch(now: number): void {
+    this.dirty = false;
+    if (this.pollAt() <= now) this.runTimers(now);
+    this.out.send(now);
+    this.events.flush();
+  }
+
+  private runTimers(now: number): void {
+    const snd = this.snd;
     if (this.timeWaitAt <= now) {
       this.timeWaitAt = Infinity;
       // FIN-WAIT-2 timeout: reset the silent peer, as Linux does (tcp_send_active_reset).
-      if (this.stateValue === State.FIN_WAIT_2) this.rstPending = true;
+      if (this._state === State.FIN_WAIT_2) this.rstDue = true;
       this.finish(undefined);
       return;
     }
-    if (this.tlpAt <= now) {
-      // Checked before the RTO: a probe due at the same instant replaces it (RFC 8985 §7.3).
-      this.tlpAt = Infinity;
-      if (this.sndUna !== this.sndMax) {
-        this.tlpNow = true;
-        this.rtoAt = now + this.rtt.rto;
-        this.host.counters.tailLossProbes++;
-      }
+    // The probe is checked before the RTO: a probe due at the same instant replaces it (RFC 8985 §7.3).
+    if (this.tlp.at <= now && this.tlp.expire(!snd.idle)) {
+      snd.rtoAt = now + this.rtt.rto;
+      this.host.counters.tailLossProbes++;
     }
-    if (this.rtoAt <= now) this.onRetransmitTimeout(now);
-    if (this.current() === State.CLOSED) return;
-    if (this.persistAt <= now) {
-      this.persistAt = Infinity;
+    if (snd.rtoAt <= now) this.onRetransmitTimeout(now);
+    if (this._state === State.CLOSED) return;
+    if (snd.persistAt <= now) {
+      snd.persistAt = Infinity;
       // RFC 1122 §4.2.2.17: probe indefinitely while the peer answers; give up like the
       // retransmission timer when it does not (any acceptable ACK resets `retries`).
-      if (++this.retries > this.host.cfg.maxRetries) {
+      if (++snd.retries > this.host.cfg.maxRetries) {
         this.fail('ETIMEDOUT', 'write ETIMEDOUT (zero window)');
         return;
       }
-      this.probeNow = true;
-      this.persistBackoff++;
+      snd.probeNow = true;
+      snd.persistBackoff++;
     }
-    if (this.rcv.ackAt <= now) {
-      this.rcv.ackAt = Infinity;
-      this.rcv.ackNow = true;
+    if (this.rcv.ackAt <= now) this.rcv.onAckTimer();
+    if (this.keepAlive.at <= now) {
+      const s = this._state;
+      const cfg = this.host.cfg;
+      const act = this.keepAlive.expire(now, this.lastRecvAt, s === State.ESTABLISHED || s === State.CLOSE_WAIT, cfg.keepAliveIntervalMs, cfg.keepAliveProbes);
+      if (act === KeepAliveAction.GiveUp) this.fail('ETIMEDOUT', 'read ETIMEDOUT (keep-alive)');
     }
-    if (this.keepAliveAt <= now) this.onKeepAliveTimer(now);
-
   }
 
   private onRetransmitTimeout(now: number): void {
-    this.rtoAt = Infinity;
-    if (this.sndUna === this.sndMax && !this.needSyn) return;
-    this.retries++;
+    const snd = this.snd;
+    snd.rtoAt = Infinity;
+    if (snd.idle && !this.synDue) return;
+    snd.retries++;
     this.host.counters.timeouts++;
-    const s = this.stateValue;
+    const s = this._state;
     const limit =
       s === State.SYN_RECEIVED && this.passive
         ? this.host.synAckRetries(this)
         : s === State.SYN_SENT || s === State.SYN_RECEIVED
           ? this.host.cfg.synRetries
           : this.host.cfg.maxRetries;
-    if (this.retries > limit) {
+    if (snd.retries > limit) {
       if (s === State.SYN_SENT) this.host.counters.failedAttempts++;
       // Linux sends no RST here (tcp_write_err); the peer is presumed gone.
       this.fail('ETIMEDOUT', `${s === State.SYN_SENT ? 'connect' : 'read'} ETIMEDOUT`);
       return;
     }
     this.rtt.backoff(); // RFC 6298 §5.5
-    this.rttStart = -1; // Karn (RFC 6298 §3)
+    snd.cancelRttTiming(); // Karn (RFC 6298 §3)
     if (s === State.SYN_SENT || s === State.SYN_RECEIVED) {
-      this.needSyn = true;
-      this.sndNxt = this.iss;
+      this.synDue = true;
+      snd.rewindToIss();
       return;
     }
     // RFC 5681 §3.1 eq. (4): ssthresh from the flight size; cwnd = 1 SMSS; go back to SND.UNA.
-    this.cc.onTimeout(seqSub(this.sndMax, this.sndUna), this.sndMax, this.rtt.backoffs <= 1);
-    this.sndNxt = this.sndUna;
-    this.retransmitHead = false;
-    this.sb.clear(); // RFC 2018 §8: after a timeout, ignore prior SACK information
-    this.undoTsval = -1;
+    this.cc.onRto(now, snd.flight, this.rtt.backoffs <= 1);
+    this.recovery.onRto();
+    snd.goBackN();
   }
 
-  private onKeepAliveTimer(now: number): void {
-    this.keepAliveAt = Infinity;
-    if (this.keepAliveIdle === 0) return;
-    const s = this.stateValue;
-    if (s !== State.ESTABLISHED && s !== State.CLOSE_WAIT) return;
-    const cfg = this.host.cfg;
-    const due = this.lastRecvAt + this.keepAliveIdle + this.keepAliveSent * cfg.keepAliveIntervalMs;
-    if (now < due) {
-      this.keepAliveAt = due;
-      return;
-    }
-    if (this.keepAliveSent >= cfg.keepAliveProbes) {
-      this.fail('ETIMEDOUT', 'read ETIMEDOUT (keep-alive)');
-      return;
-    }
-    // RFC 1122 §4.2.3.6: an old sequence number (SND.UNA - 1, as Linux; SND.NXT - 1 when nothing is
-    // outstanding) and no data elicits an ACK from a live peer.
-    this.keepAliveSent++;
-    this.keepAliveProbeNow = true;
-    this.keepAliveAt = now + cfg.keepAliveIntervalMs;
+  /** RFC 8985 §7.2: (re)arm the tail loss probe; only with SACK (recovery.ts, tlp.ts). */
+  armTlp(now: number): void {
+    this.tlp.arm(now, this._sackOk, this.snd.flight, this.snd.mss, this.rtt.srtt, this.snd.rtoAt);
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // For output.ts
+
+  /** A SYN or SYN-ACK is due (taken once). */
+  takeSynDue(): boolean {
+    const d = this.synDue;
+    this.synDue = false;
+    return d;
+  }
+
+  /** A RST is due (taken once). */
+  takeRstDue(): boolean {
+    const d = this.rstDue;
+    this.rstDue = false;
+    return d;
+  }
+
+  /** Our FIN went out: ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK (RFC 9293 §3.10.4 CLOSE). */
+  onFinSent(): void {
+    if (this._state === State.ESTABLISHED) this.setState(State.FIN_WAIT_1);
+    else if (this._state === State.CLOSE_WAIT) this.setState(State.LAST_ACK);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State and endings
+
+  private setState(to: State): void {
+    const from = this._state;
+    if (from === to) return;
+    this._state = to;
+    // Give the received-data budget back once nothing more can be received: in CLOSED, and already
+    // in TIME-WAIT (the layer may drop a TIME-WAIT TCB for a new SYN without passing CLOSED).
+    if (to === State.CLOSED || to === State.TIME_WAIT) this.rcv.close();
+    this.host.stateChanged(this, from, to);
+  }
+
+  private stopTimers(): void {
+    this.snd.rtoAt = this.snd.persistAt = this.timeWaitAt = Infinity;
+    this.keepAlive.clear();
+    this.tlp.clear();
+    this.rcv.ackAt = Infinity;
+  }
+
+  /** Enter CLOSED, tell the owner once. */
+  private finish(error: SocketError | undefined): void {
+    this.setState(State.CLOSED);
+    this.stopTimers();
+    this.events.closed(error);
+  }
+
+  private fail(code: string, message: string): void {
+    this.finish(new SocketError(code, message, this._state === State.SYN_SENT ? 'connect' : 'read'));
+  }
+
+  private enterTimeWait(now: number): void {
+    this.setState(State.TIME_WAIT);
+    // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2 MSL.
+    this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
+    this.snd.rtoAt = this.snd.persistAt = Infinity;
+    this.keepAlive.clear();
+    this.tlp.clear();
+    this.host.markDirty(this); // the layer swaps it for a TIME-WAIT record once its last ACK is out
+    this.events.closed(undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  info(): TcpInfo {
+    const snd = this.snd;
+    return {
+      state: this.state,
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      iss: snd.iss,
+      irs: this.rcv.irs,
+      sndUna: snd.una,
+      sndNxt: snd.nxt,
+      rcvNxt: this.rcv.rcvNxt,
+      sndWnd: snd.wnd,
+      rcvWnd: this.rcv.window,
+      sndWindowScale: snd.wscale,
+      rcvWindowScale: this.rcv.wscale,
+      mss: snd.mss,
+      cwnd: this.recovery.window(),
+      ssthresh: this.cc.ssthresh,
+      srttMs: this.rtt.srtt,
+      rttvarMs: this.rtt.rttvar,
+      rtoMs: this.rtt.rto,
+      handshakeRttMs: this.handshakeRtt,
+      sackPermitted: this._sackOk,
+      timestamps: this.ts.on,
+      retransmits: this.retransmits,
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.segmentsOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      sendQueued: snd.queued,
+    };
+  }
 }

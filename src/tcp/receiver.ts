@@ -35,11 +35,14 @@ export class Receiver {
   ackNow = false;
   /** Deadline of the delayed ACK, or Infinity. */
   ackAt = Infinity;
+  /** Why the owed ACK is owed, when that is not plain "ack" (for the trace: config.ts SendReason). */
+  private why: 'ack' | 'delayed-ack' | 'window-update' = 'ack';
   /** In-order data segments still to be ACKed at once (ConnectionConfig.quickAckSegments). */
   quickAcks = 0;
 
   /** After close(): nothing is reserved any more, later consumption gives nothing back. */
   private released = false;
+  private _peerFin = false;
 
   constructor(
     readonly bufSize: number,
@@ -47,6 +50,18 @@ export class Receiver {
     maxOooSegments?: number,
   ) {
     this.reasm = new Reassembly(maxOooSegments, budget);
+  }
+
+  /** The peer's FIN was processed (RCV.NXT covers it): nothing more will arrive. */
+  get peerFin(): boolean {
+    return this._peerFin;
+  }
+
+  /** The peer's FIN, in order (RFC 9293 §3.10.7.4 eighth step): RCV.NXT advances over it, ACK at once. */
+  onFin(): void {
+    this._peerFin = true;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackNow = true;
   }
 
   /** Would the layer-wide budget take `n` more unread bytes? */
@@ -131,8 +146,27 @@ export class Receiver {
     else if (this.ackAt === Infinity) this.ackAt = now + DELAYED_ACK_MS;
   }
 
+  /** The delayed-ACK timer expired: the ACK is owed now. */
+  onAckTimer(): void {
+    this.ackAt = Infinity;
+    this.ackNow = true;
+    this.why = 'delayed-ack';
+  }
+
+  /** The owner read enough to make a window update worth sending (RFC 9293 §3.8.6.2.2). */
+  requestWindowUpdate(): void {
+    this.ackNow = true;
+    if (this.why === 'ack') this.why = 'window-update';
+  }
+
+  /** What the owed ACK is, for the trace. */
+  get ackReason(): 'ack' | 'delayed-ack' | 'window-update' {
+    return this.why;
+  }
+
   /** An ACK (any segment carrying our current RCV.NXT) was sent. */
   onAckSent(): void {
+    this.why = 'ack';
     this.unackedBytes = 0;
     this.ackNow = false;
     this.ackAt = Infinity;

@@ -1,126 +1,256 @@
 /**
- * The send buffer (RFC 9293 §3.3.1 send sequence space): bytes from SND.UNA onward, both the
- * unacknowledged ones (the retransmission queue) and the not yet sent ones. Bounded (the layer's sendBufferSize, 1 MiB by default):
- * write() accepts what fits. Chunks written by the owner are kept by reference (no copy; as with Node
- * streams, a buffer handed to write() must not be modified afterwards) and released when acknowledged.
+ * The send side of a connection (RFC 9293 §3.3.1, send sequence space):
  *
- * Reading a range for (re)transmission returns a view when the range lies in one chunk, else the
- * pieces gathered into a scratch buffer owned by this SendBuffer (small writes coalescing into one
- * segment, or a TSO super-segment spanning the application's chunks). The scratch is overwritten by
- * the next gathering read: the caller copies the bytes before reading again (TCP output serializes
- * each segment before it builds the next), and no 64 KiB buffer is allocated per super-segment.
- * A cursor remembers where the last read ended so that sequential reads do not walk the chunk list
- * from the front.
+ *        1         2          3          4
+ *   ----------|----------|----------|----------
+ *          SND.UNA    SND.NXT    SND.UNA + SND.WND
+ *
+ * It owns the sequence variables (ISS, SND.UNA, SND.NXT, SND.MAX, SND.WND, SND.WL1, SND.WL2 and
+ * the largest window the peer offered), the send buffer they index (send-buffer.ts), the queued
+ * FIN, the send MSS, the Nagle switch, and the two timers of the send side: retransmission (RFC
+ * 6298) and persist (RFC 9293 §3.8.6.1). Others read these; only the methods below change them.
+ *
+ * SND.MAX is the highest sequence number sent + 1: SND.NXT is pulled back to SND.UNA after a
+ * retransmission timeout, SND.MAX never moves back.
  */
-export class SendBuffer {
-  private chunks: Uint8Array[] = [];
-  /** Index of the first live chunk in `chunks` (compacted lazily). */
-  private head = 0;
-  /** Bytes of chunks[head] already acknowledged. */
-  private headSkip = 0;
-  private length = 0;
-  /** Read cursor: chunk index and the buffer offset at which that chunk starts. */
-  private curIdx = 0;
-  private curStart = 0;
-  /** Where ranges spanning chunks are gathered (grown on demand, kept for the next read). */
-  private scratch: Uint8Array | undefined;
+import { seqAdd, seqGt, seqLe, seqLt, seqMax, seqSub } from '../wire/seq.ts';
+import { SendBuffer } from './send-buffer.ts';
 
-  constructor(readonly capacity = 256 * 1024) {}
+export const DEFAULT_MSS = 536; // RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: when the peer sends no MSS option
 
-  /** Bytes held (unacknowledged + unsent). */
-  get size(): number {
-    return this.length;
+export class Sender {
+  private _iss = 0;
+  private _una = 0;
+  private _nxt = 0;
+  private _max = 0;
+  private _wnd = 0;
+  private wl1 = 0;
+  private wl2 = 0;
+  private _maxWnd = 0;
+  /** Sequence number of send buffer byte 0 (ISS + 1 until the buffer is acknowledged past it). */
+  private base = 0;
+  private _finQueued = false;
+  /** The peer's window scale (RFC 7323 §2.3): SEG.WND << wscale. */
+  wscale = 0;
+  /** The largest segment we send (the peer's MSS option, less our options; RFC 9293 §3.7.1). */
+  mss = DEFAULT_MSS;
+  /** setNoDelay: Nagle's rule (RFC 1122 §4.2.3.4) off. */
+  noDelay = false;
+  /** write() took less than offered: tell the owner once space opens. */
+  private wantWritable = false;
+
+  // Retransmission timer (RFC 6298 §5) and the count of expiries without progress.
+  rtoAt = Infinity;
+  retries = 0;
+  // Persist timer (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+  persistAt = Infinity;
+  persistBackoff = 0;
+  /** The persist timer fired: the next output sends a window probe. */
+  probeNow = false;
+  /** Karn's timed segment (RFC 6298 §3), when timestamps do not give samples: its seq and send time. */
+  private rttSeq = 0;
+  private rttStart = -1;
+
+  readonly buf: SendBuffer;
+
+  constructor(capacity: number) {
+    this.buf = new SendBuffer(capacity);
   }
 
+  get iss(): number {
+    return this._iss;
+  }
+  get una(): number {
+    return this._una;
+  }
+  get nxt(): number {
+    return this._nxt;
+  }
+  get max(): number {
+    return this._max;
+  }
+  get wnd(): number {
+    return this._wnd;
+  }
+  get maxWnd(): number {
+    return this._maxWnd;
+  }
+  get finQueued(): boolean {
+    return this._finQueued;
+  }
+
+  /** Bytes sent and not acknowledged (SND.MAX - SND.UNA): RFC 5681's FlightSize. */
+  get flight(): number {
+    return seqSub(this._max, this._una);
+  }
+  /** SND.NXT - SND.UNA. */
+  get inflight(): number {
+    return seqSub(this._nxt, this._una);
+  }
+  /** Everything sent is acknowledged. */
+  get idle(): boolean {
+    return this._una === this._max;
+  }
+  /** Bytes queued and not yet sent (beyond SND.NXT). */
+  get unsent(): number {
+    return this.buf.size - seqSub(this._nxt, this.base);
+  }
+  /** Bytes queued beyond SND.MAX. */
+  get unsentBeyondMax(): number {
+    return this.buf.size - seqSub(this._max, this.base);
+  }
+  /** Free space for write(). */
   get free(): number {
-    return this.capacity - this.length;
+    return this.buf.free;
+  }
+  /** Bytes held (unacknowledged + unsent). */
+  get queued(): number {
+    return this.buf.size;
   }
 
-  /** Append as much of `data` as fits; returns the number of bytes taken. */
+  /** Sequence number of our FIN (valid once a FIN is queued). */
+  get finSeq(): number {
+    return seqAdd(this.base, this.buf.size);
+  }
+  get finAcked(): boolean {
+    return this._finQueued && seqGt(this._una, this.finSeq);
+  }
+  /** The end of the data (our FIN's sequence number when it went, else SND.MAX). */
+  get dataEnd(): number {
+    return this._finQueued && seqGt(this._max, this.finSeq) ? this.finSeq : this._max;
+  }
+
+  init(iss: number): void {
+    this._iss = this._una = this._nxt = this._max = iss;
+    this.base = seqAdd(iss, 1);
+  }
+
+  /** A SYN-ACK that cookies stand for is out: SND.NXT = SND.MAX = ISS + 1. */
+  synOut(): void {
+    this._nxt = seqAdd(this._iss, 1);
+    this._max = seqMax(this._max, this._nxt);
+  }
+
+  /** Our SYN is to be sent again (timeout, simultaneous open, retransmitted SYN): SND.NXT = ISS. */
+  rewindToIss(): void {
+    this._nxt = this._iss;
+  }
+
+  /** The window of a SYN or SYN-ACK (never scaled, RFC 7323 §2.2), or of the ACK that completes a handshake. */
+  setInitialWindow(window: number, seq: number, ack: number): void {
+    this._wnd = window;
+    this._maxWnd = Math.max(this._maxWnd, window);
+    this.wl1 = seq;
+    this.wl2 = ack;
+  }
+
+  /** SEG.ACK acknowledges our SYN (SYN-SENT or SYN-RECEIVED). */
+  synAcked(ack: number): void {
+    this._una = ack;
+    if (seqLt(this._nxt, ack)) this._nxt = ack;
+  }
+
+  queueFin(): void {
+    this._finQueued = true;
+  }
+
+  /** Queue bytes; returns how many fit. */
   write(data: Uint8Array): number {
-    const n = Math.min(data.length, this.capacity - this.length);
-    if (n <= 0) return 0;
-    this.chunks.push(n === data.length ? data : data.subarray(0, n));
-    this.length += n;
+    const n = this.buf.write(data);
+    if (n < data.length) this.wantWritable = true;
     return n;
   }
 
-  /** Drop `n` acknowledged bytes from the front. */
-  consume(n: number): void {
-    if (n <= 0) return;
-    if (n > this.length) n = this.length;
-    this.length -= n;
-    while (n > 0) {
-      const c = this.chunks[this.head]!;
-      const left = c.length - this.headSkip;
-      if (n < left) {
-        this.headSkip += n;
-        n = 0;
-      } else {
-        n -= left;
-        this.head++;
-        this.headSkip = 0;
-      }
+  /**
+   * SND.UNA advances to `ack` (RFC 9293 §3.10.7.4 fifth step): acknowledged data leaves the buffer
+   * (the SYN and FIN occupy no buffer byte). Returns the data bytes released.
+   */
+  ackTo(ack: number): number {
+    this._una = ack;
+    if (seqLt(this._nxt, ack)) this._nxt = ack;
+    const dataAcked = Math.min(Math.max(0, seqSub(ack, this.base)), this.buf.size);
+    if (dataAcked > 0) {
+      this.buf.consume(dataAcked);
+      this.base = seqAdd(this.base, dataAcked);
     }
-    if (this.head > 64 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
-      this.curIdx -= this.head;
-      this.head = 0;
-    }
-    // The cursor is expressed relative to the buffer front: reset it (cheap, reads move forward).
-    this.curIdx = this.head;
-    this.curStart = 0;
+    return dataAcked;
+  }
+
+  /** Space opened after write() took less than offered: true once (the owner's onWritable). */
+  takeWritable(): boolean {
+    if (!this.wantWritable) return false;
+    this.wantWritable = false;
+    return true;
   }
 
   /**
-   * Bytes [offset, offset + len) counted from SND.UNA; len must fit. Valid until the next read():
-   * a range spanning chunks comes back in the reused scratch buffer.
+   * RFC 9293 §3.10.7.4: update the window if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+   * SND.WL2 =< SEG.ACK). Returns true when the window grew.
    */
-  read(offset: number, len: number): Uint8Array {
-    // Position the cursor on the chunk containing `offset`.
-    let idx = this.curIdx;
-    let start = this.curStart;
-    if (idx < this.head || offset < start) {
-      idx = this.head;
-      start = 0;
+  updateWindow(seq: number, ack: number, window: number): boolean {
+    if (!(seqLt(this.wl1, seq) || (this.wl1 === seq && seqLe(this.wl2, ack)))) return false;
+    const opened = window > this._wnd;
+    this._wnd = window;
+    if (window > this._maxWnd) this._maxWnd = window;
+    this.wl1 = seq;
+    this.wl2 = ack;
+    if (window > 0) {
+      this.persistAt = Infinity;
+      this.persistBackoff = 0;
     }
-    for (;;) {
-      const c = this.chunks[idx]!;
-      const clen = c.length - (idx === this.head ? this.headSkip : 0);
-      if (offset < start + clen) break;
-      start += clen;
-      idx++;
-    }
-    this.curIdx = idx;
-    this.curStart = start;
-    const first = this.chunks[idx]!;
-    const base = idx === this.head ? this.headSkip : 0;
-    const within = offset - start + base;
-    if (within + len <= first.length) return first.subarray(within, within + len);
-    let out = this.scratch;
-    if (out === undefined || out.length < len) out = this.scratch = new Uint8Array(Math.max(len, 4096));
-    let w = 0;
-    let i = idx;
-    let from = within;
-    while (w < len) {
-      const c = this.chunks[i]!;
-      const n = Math.min(len - w, c.length - from);
-      // A plain Uint8Array view: a Buffer's subarray() would go through its species constructor.
-      out.set(new Uint8Array(c.buffer, c.byteOffset + from, n), w);
-      w += n;
-      i++;
-      from = 0;
-    }
-    return out.subarray(0, len);
+    return opened;
   }
 
+  /** The payload for [seq, seq + len): a view valid until the next read (send-buffer.ts). */
+  read(seq: number, len: number): Uint8Array {
+    return this.buf.read(seqSub(seq, this.base), len);
+  }
+
+  /** Data bytes available from `seq` on (0 at or past the end of the buffer). */
+  availableFrom(seq: number): number {
+    return Math.max(0, this.buf.size - Math.max(0, seqSub(seq, this.base)));
+  }
+
+  /** Does [seq, seq + len) end at the last queued byte? (PSH, and FIN once queued.) */
+  endsBuffer(seq: number, len: number): boolean {
+    return seqSub(seq, this.base) + len === this.buf.size;
+  }
+
+  /**
+   * A segment [seq, end) went out. `head`: a retransmission that does not move SND.NXT (fast
+   * retransmit, partial ACK, a SACK hole, a probe). Otherwise SND.NXT moves to `end` (and SND.MAX
+   * with it). New data starts Karn's timed segment when timestamps give no samples.
+   */
+  onSent(now: number, seq: number, end: number, head: boolean, timeIt: boolean): void {
+    if (head) return;
+    if (timeIt && this.rttStart < 0 && !seqLt(seq, this._max)) {
+      this.rttStart = now;
+      this.rttSeq = seq;
+    }
+    this._nxt = end;
+    if (seqGt(end, this._max)) this._max = end;
+  }
+
+  /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
+  goBackN(): void {
+    this._nxt = this._una;
+  }
+
+  /** Karn (RFC 6298 §3): the timed segment was retransmitted, its sample would be ambiguous. */
+  cancelRttTiming(): void {
+    this.rttStart = -1;
+  }
+
+  /** The RTT sample an ACK of the timed segment gives, or -1. */
+  rttSampleFor(now: number, ack: number): number {
+    if (this.rttStart < 0 || !seqGt(ack, this.rttSeq)) return -1;
+    const r = now - this.rttStart;
+    this.rttStart = -1;
+    return r;
+  }
+
+  /** Drop all queued data (RST received, abort). */
   clear(): void {
-    this.scratch = undefined;
-    this.chunks = [];
-    this.head = 0;
-    this.headSkip = 0;
-    this.length = 0;
-    this.curIdx = 0;
-    this.curStart = 0;
+    this.buf.clear();
   }
 }

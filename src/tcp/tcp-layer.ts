@@ -35,7 +35,9 @@ import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from
 import { TimerHeap } from './timer-heap.ts';
 import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } from './time-wait.ts';
 import { TupleMap } from './tuple.ts';
-import { DEFAULT_MSS, MAX_WSCALE, offeredWindowScale, windowScaleFor, type Tcb } from './tcb.ts';
+import { MAX_WSCALE, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
+import { NewReno } from './cc/newreno.ts';
+import { DEFAULT_MSS } from './sender.ts';
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
@@ -120,6 +122,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   onNeedFlush: (() => void) | undefined;
   /** Observer of state transitions (zero cost when unset). */
   onStateChange: ((info: TcpStateChange) => void) | undefined;
+  /** Observer of each segment a connection sends, with why it left (zero cost when unset). */
+  onSegmentSent: ((c: TcpConnection, seg: TcpSegmentInit, reason: SendReason) => void) | undefined;
 
   private readonly ip: IpOutput;
   private readonly clock: Clock;
@@ -174,6 +178,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       tso: opts.tso ?? true,
       windowScaleShift: Math.min(MAX_WSCALE, Math.max(0, Math.floor(opts.windowScaleShift ?? offeredWindowScale(receiveBufferSize)))),
       quickAckSegments: Math.max(0, Math.floor(opts.quickAckSegments ?? 0)),
+      congestionControl: opts.congestionControl ?? ((mss) => new NewReno(mss)),
     };
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);
@@ -300,7 +305,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         this.counters.synCookiesFailed++;
       }
       // second: any other ACK is bad: <SEQ=SEG.ACK><CTL=RST>
-      this.resetRaw(now, src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
+      this.resetRaw(src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
       return;
     }
     if (!(f & SYN)) {
@@ -410,15 +415,14 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     }
     countDrop(this.counters, 'no-connection');
     if (f & ACK) {
-      this.resetRaw(now, src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
+      this.resetRaw(src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
     } else {
       const len = seg.payload.length + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
-      this.resetRaw(now, src, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), true);
+      this.resetRaw(src, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), true);
     }
   }
 
-  private resetRaw(now: number, remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
-    void now;
+  private resetRaw(remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
     this.counters.resetsSent++;
     this.sendRaw(remote, { srcPort: localPort, dstPort: remotePort, seq, ack, flags: withAck ? RST | ACK : RST, window: 0 });
   }
@@ -434,18 +438,23 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // ---------------------------------------------------------------------------------------------
   // ConnectionHost
 
-  sendReset(now: number, c: Connection, seq: number, ack: number, withAck: boolean): void {
-    this.resetRaw(now, c.remoteAddr, c.localPort, c.remotePort, seq, ack, withAck);
+  sendReset(c: ConnectionRef, seq: number, ack: number, withAck: boolean): void {
+    this.resetRaw(c.remoteAddr, c.localPort, c.remotePort, seq, ack, withAck);
   }
 
-  markDirty(c: Connection): void {
+  markDirty(c: ConnectionRef): void {
+    this.markConnDirty(c as Connection);
+  }
+
+  private markConnDirty(c: Connection): void {
     if (c.dirty) return;
     c.dirty = true;
     this.dirtyList.push(c);
     if (this.busy === 0 && this.dirtyList.length === 1) this.onNeedFlush?.();
   }
 
-  stateChanged(c: Connection, from: State, to: State): void {
+  stateChanged(ref: ConnectionRef, from: State, to: State): void {
+    const c = ref as Connection;
     if (to === State.ESTABLISHED) this.established++;
     if (from === State.ESTABLISHED) this.established--;
     if (from === State.SYN_RECEIVED && c.listenerRef instanceof Listener) {
@@ -462,19 +471,19 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     }
   }
 
-  synAckRetries(c: Connection): number {
+  synAckRetries(c: ConnectionRef): number {
     const l = c.listenerRef;
     const n = this.cfg.synAckRetries;
     return l instanceof Listener && l.underPressure ? Math.min(n, SYNACK_RETRIES_UNDER_PRESSURE) : n;
   }
 
-  passiveEstablished(c: Connection): void {
+  passiveEstablished(c: ConnectionRef): void {
     const l = c.listenerRef;
     if (!(l instanceof Listener) || l.closed) {
-      c.abort();
+      (c as Connection).abort();
       return;
     }
-    l.accept(c);
+    l.accept(c as Connection);
   }
 
   allowChallengeAck(now: number): boolean {
@@ -490,16 +499,17 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // Outbound and timers
 
   /** ConnectionHost.output: serialize a connection's segment and send it through IP. */
-  output(c: Tcb, seg: TcpSegmentInit): void {
+  output(c: ConnectionRef, seg: TcpSegmentInit, reason: SendReason): void {
     const plen = seg.payload === undefined ? 0 : seg.payload.length;
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     this.counters.segmentsOut++;
-    if (plen > c.sndMss) {
+    this.onSegmentSent?.(c as Connection, seg, reason);
+    if (plen > c.sendMss) {
       // A super-segment (output.ts sends them only when the device offers TSO): the device cuts it
       // into MSS-sized segments and completes each one's checksum.
       serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr, true);
       this.counters.tsoSuperSegments++;
-      this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, { dontFragment: true, segmentSize: c.sndMss });
+      this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, { dontFragment: true, segmentSize: c.sendMss });
       return;
     }
     serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr);

@@ -1,14 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { RttEstimator } from '../../src/tcp/rtt.ts';
-import { DupAckAction, NewReno } from '../../src/tcp/congestion.ts';
+import { NewReno, initialWindow } from '../../src/tcp/cc/newreno.ts';
+import type { AckEvent } from '../../src/tcp/congestion-control.ts';
+import { newCounters } from '../../src/tcp/counters.ts';
+import { newAckInfo } from '../../src/tcp/recovery.ts';
+import { RenoRecovery } from '../../src/tcp/recovery-reno.ts';
+import { Sender } from '../../src/tcp/sender.ts';
+import { Timestamps } from '../../src/tcp/timestamps.ts';
 import { Reassembly } from '../../src/tcp/reassembly.ts';
-import { SendBuffer } from '../../src/tcp/sender.ts';
+import { SendBuffer } from '../../src/tcp/send-buffer.ts';
 import { TimerHeap } from '../../src/tcp/timer-heap.ts';
 import { TupleMap, remoteKey } from '../../src/tcp/tuple.ts';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { Receiver } from '../../src/tcp/receiver.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
+
+function ack(acked: number): AckEvent {
+  return { now: 0, ack: 0, sndNxt: 0, acked, rttMs: undefined, srttMs: undefined, flight: 0, appLimited: false };
+}
 
 describe('RttEstimator (RFC 6298)', () => {
   it('first sample: SRTT = R, RTTVAR = R/2, RTO = SRTT + 4 RTTVAR (floored at the minimum)', () => {
@@ -40,60 +50,90 @@ describe('RttEstimator (RFC 6298)', () => {
   });
 });
 
-describe('NewReno (RFC 5681, 6582, 3042, 6928)', () => {
+describe('NewReno window arithmetic (RFC 5681, 6928, 3465)', () => {
   it('initial window is min(10*MSS, max(2*MSS, 14600))', () => {
-    expect(NewReno.initialWindow(1460)).toBe(14600);
-    expect(NewReno.initialWindow(536)).toBe(5360);
-    expect(NewReno.initialWindow(8960)).toBe(17920);
+    expect(initialWindow(1460)).toBe(14600);
+    expect(initialWindow(536)).toBe(5360);
+    expect(initialWindow(8960)).toBe(17920);
+    expect(new NewReno(1000).cwnd).toBe(10_000);
   });
   it('slow start grows by the bytes ACKed, at most 2 MSS per ACK (RFC 3465 L = 2) and not past ssthresh', () => {
-    const c = new NewReno(1000, 0);
-    c.cwnd = 4000;
-    c.ssthresh = 100_000;
-    c.onNewAck(500, 500, 4000); // a small ACK: its bytes
-    expect(c.cwnd).toBe(4500);
-    c.onNewAck(45_500, 45_000, 4500); // a stretch ACK for 45 segments (a GRO receiver): 2 MSS
-    expect(c.cwnd).toBe(6500);
-    c.ssthresh = 7000;
-    c.onNewAck(50_000, 4500, 6500);
-    expect(c.cwnd).toBe(7000);
+    const c = new NewReno(1000);
+    c.onAck(ack(500)); // a small ACK: its bytes
+    expect(c.cwnd).toBe(10_500);
+    c.onAck(ack(45_000)); // a stretch ACK for 45 segments (a GRO receiver): 2 MSS
+    expect(c.cwnd).toBe(12_500);
+    c.onLoss(0, 26_000); // ssthresh = flight / 2
+    expect(c.ssthresh).toBe(13_000);
+    expect(c.cwnd).toBe(12_500); // during recovery cwnd is recovery's business
+    c.onRecoveryEnd(0);
+    expect(c.cwnd).toBe(13_000);
   });
-  it('slow start grows by one MSS per ACK of one MSS, congestion avoidance by one MSS per window', () => {
-    const c = new NewReno(1000, 0);
-    c.cwnd = 4000;
-    c.ssthresh = 6000;
-    c.onNewAck(1000, 1000, 4000);
-    c.onNewAck(2000, 1000, 4000);
-    expect(c.cwnd).toBe(6000);
-    for (let i = 0; i < 5; i++) c.onNewAck(3000 + i * 1000, 1000, 6000);
-    expect(c.cwnd).toBe(6000);
-    c.onNewAck(9000, 1000, 6000);
+  it('congestion avoidance grows by one MSS per window of ACKed bytes', () => {
+    const c = new NewReno(1000);
+    c.onLoss(0, 14_000);
+    c.onRecoveryEnd(0);
     expect(c.cwnd).toBe(7000);
-  });
-  it('three duplicate ACKs: limited transmit twice, then fast retransmit with ssthresh = flight/2', () => {
-    const c = new NewReno(1000, 0);
-    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.LimitedTransmit);
-    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.LimitedTransmit);
-    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.FastRetransmit);
-    expect(c.ssthresh).toBe(5000);
+    for (let i = 0; i < 6; i++) c.onAck(ack(1000));
+    expect(c.cwnd).toBe(7000);
+    c.onAck(ack(1000));
     expect(c.cwnd).toBe(8000);
-    expect(c.recover).toBe(15000);
-    expect(c.onDupAck(5000, 10000, 15000)).toBe(DupAckAction.None);
-    expect(c.cwnd).toBe(9000);
-    // partial ACK: stay in recovery, deflate by the acked amount, add one MSS back
-    expect(c.onNewAck(8000, 3000, 10000)).toBe(true);
-    expect(c.cwnd).toBe(7000);
-    expect(c.inRecovery).toBe(true);
-    // full ACK: leave recovery, cwnd = min(ssthresh, max(flight, MSS) + MSS)
-    expect(c.onNewAck(15000, 7000, 7000)).toBe(false);
-    expect(c.inRecovery).toBe(false);
-    expect(c.cwnd).toBe(5000);
   });
-  it('timeout: cwnd = 1 MSS, ssthresh = max(flight/2, 2 MSS)', () => {
-    const c = new NewReno(1000, 0);
-    c.onTimeout(3000, 9000, true);
+  it('recovery end may be capped against a burst (RFC 6582 §3.2 step 3, option 1)', () => {
+    const c = new NewReno(1000);
+    c.onLoss(0, 20_000);
+    c.onRecoveryEnd(0, 4000);
+    expect(c.cwnd).toBe(4000);
+  });
+  it('timeout: cwnd = 1 MSS, ssthresh = max(flight/2, 2 MSS); undo restores both', () => {
+    const c = new NewReno(1000);
+    c.onRto(0, 3000, true);
     expect(c.cwnd).toBe(1000);
     expect(c.ssthresh).toBe(2000);
+    c.undo(0);
+    expect(c.cwnd).toBe(10_000);
+    expect(c.ssthresh).toBe(0x7fffffff);
+  });
+});
+
+describe('RenoRecovery (RFC 5681 §3.2, RFC 6582, RFC 3042)', () => {
+  it('limited transmit twice, fast retransmit on the third duplicate ACK, inflation, partial and full ACK', () => {
+    const snd = new Sender(100_000);
+    snd.init(0);
+    snd.synAcked(1);
+    snd.mss = 1000;
+    snd.write(new Uint8Array(20_000));
+    snd.onSent(0, 1, 10_001, false, false); // ten segments in flight
+    const cc = new NewReno(1000);
+    const rec = new RenoRecovery({ snd, cc, ts: new Timestamps(0), counters: newCounters() });
+    const a = newAckInfo();
+    Object.assign(a, { ack: 1, oldUna: 1, flight: 10_000, plainDup: true });
+    rec.onAckInfo(a);
+    expect(rec.limitedTransmit()).toBe(1000);
+    rec.onAckInfo(a);
+    expect(rec.limitedTransmit()).toBe(2000);
+    expect(rec.takeRetransmitHead()).toBe(false);
+    rec.onAckInfo(a);
+    expect(rec.inRecovery).toBe(true);
+    expect(cc.ssthresh).toBe(5000);
+    expect(rec.window()).toBe(8000); // ssthresh + 3 SMSS
+    expect(rec.takeRetransmitHead()).toBe(true);
+    rec.onAckInfo(a);
+    expect(rec.window()).toBe(9000); // inflated by one SMSS per further duplicate
+    // A partial ACK: stay in recovery, deflate by the acked amount, add one MSS back, retransmit.
+    snd.ackTo(3001);
+    Object.assign(a, { ack: 3001, oldUna: 1, flight: 10_000, plainDup: false });
+    expect(rec.onNewAck(a)).toBe(false);
+    expect(rec.window()).toBe(7000);
+    expect(rec.inRecovery).toBe(true);
+    expect(rec.takeRetransmitHead()).toBe(true);
+    // The full ACK: leave recovery, cwnd = min(ssthresh, max(flight, MSS) + MSS).
+    snd.ackTo(10_001);
+    Object.assign(a, { ack: 10_001, oldUna: 3001, flight: 7000 });
+    expect(rec.onNewAck(a)).toBe(false);
+    expect(rec.inRecovery).toBe(false);
+    expect(cc.cwnd).toBe(5000);
+    expect(rec.window()).toBe(5000);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SACK_MAX_RANGES } from '../../src/tcp/sack.ts';
-import type { Tcb } from '../../src/tcp/tcb.ts';
+import type { Connection as Tcb } from '../../src/tcp/connection.ts';
 import { ACK } from '../../src/wire/tcp.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
 import { B, Sim, openPair, pattern } from './sim.ts';
@@ -24,12 +24,12 @@ function attack(kind: SackStreamKind) {
     blocks: 4,
     record: true,
     afterAck: (_k, tcb: Tcb) => {
-      const sb = tcb.sb;
+      const sb = tcb.scoreboard!;
       maxRanges = Math.max(maxRanges, sb.ranges);
       if (sb.ranges > SACK_MAX_RANGES) overCap++;
       if ((_k & 63) === 0) {
         const r = sb.blocks();
-        for (let i = 1; i < r.length; i++) if (seqSub(r[i]![0], r[i - 1]![1]) < tcb.sndMss) shortGap++;
+        for (let i = 1; i < r.length; i++) if (seqSub(r[i]![0], r[i - 1]![1]) < tcb.sendMss) shortGap++;
       }
     },
   });
@@ -104,12 +104,12 @@ describe('SACK: nonsense blocks on the wire', () => {
     ];
     sim.inject('a', B, { srcPort: bi.localPort, dstPort: ai.localPort, seq: bi.sndNxt, ack: una, flags: ACK, window: bi.rcvWnd >>> bi.rcvWindowScale, options: { sack } });
     expect(sim.a.stats().sackBlocksIgnored).toBe(4);
-    expect(tcb.sb.isEmpty).toBe(true);
+    expect(tcb.scoreboard!.isEmpty).toBe(true);
     // A valid block of whole segments is recorded exactly.
     const good: [number, number][] = [[seqAdd(una, 2 * 1448), seqAdd(una, 4 * 1448)]];
     sim.inject('a', B, { srcPort: bi.localPort, dstPort: ai.localPort, seq: bi.sndNxt, ack: una, flags: ACK, window: bi.rcvWnd >>> bi.rcvWindowScale, options: { sack: good } });
     expect(sim.a.stats().sackBlocksIgnored).toBe(4);
-    expect(tcb.sb.blocks()).toEqual(good);
+    expect(tcb.scoreboard!.blocks()).toEqual(good);
     sim.dropIf = undefined;
     sim.run(60_000, () => srv.peerFin);
     expect(srv.data().equals(Buffer.from(data))).toBe(true);

@@ -25,7 +25,7 @@
 import { ACK, serializeTcp, tcpHeaderLength, type TcpSegment } from '../../src/wire/tcp.ts';
 import type { IpReceiveInfo } from '../../src/ip/types.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
-import type { Tcb } from '../../src/tcp/tcb.ts';
+import type { Connection as Tcb } from '../../src/tcp/connection.ts';
 import { A, B, Sim, openPair, pattern, type Owner } from './sim.ts';
 
 export type SackStreamKind = 'plain' | 'attack' | 'holes' | 'mss' | 'benign';
@@ -126,7 +126,7 @@ export function runSackScenario(sc: SackScenario): SackOutcome {
 
 /** SND.MAX of the sender (protected in the TCB; read for the attacker's bookkeeping only). */
 function maxSent(tcb: Tcb): number {
-  return (tcb as unknown as { sndMax: number }).sndMax;
+  return tcb.snd.max;
 }
 
 function buildAcks(

@@ -1,0 +1,94 @@
+/**
+ * NewReno's window arithmetic (RFC 5681 §3.1, RFC 6582), as a CongestionControl
+ * (congestion-control.ts):
+ *
+ *  - the initial window of RFC 6928 §2: min(10*MSS, max(2*MSS, 14600))
+ *  - slow start with RFC 3465 byte counting (L = 2 SMSS per ACK, see onAck), up to ssthresh
+ *  - congestion avoidance: one SMSS per cwnd of acknowledged data (RFC 5681 §3.1, byte counting)
+ *  - on loss: ssthresh = max(FlightSize / 2, 2 SMSS) (RFC 5681 §3.2 eq. 4)
+ *  - on a timeout: the same ssthresh (first timeout of a run only), cwnd = 1 SMSS
+ *
+ * What happens to cwnd *during* fast recovery (RFC 6582's inflation by duplicate ACKs, deflation by
+ * partial ACKs; RFC 6675's pipe) belongs to loss recovery (recovery-reno.ts, recovery-sack.ts).
+ */
+import type { AckEvent, CongestionControl } from '../congestion-control.ts';
+
+/** RFC 6928 §2. */
+export function initialWindow(mss: number): number {
+  return Math.min(10 * mss, Math.max(2 * mss, 14600));
+}
+
+export const INITIAL_SSTHRESH = 0x7fffffff;
+
+export class NewReno implements CongestionControl {
+  readonly name = 'newreno';
+  private _cwnd: number;
+  private _ssthresh = INITIAL_SSTHRESH;
+  private mss: number;
+  /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1, byte counting). */
+  private caAcked = 0;
+  /** What undo() restores: the window and threshold before the last reduction. */
+  private priorCwnd = 0;
+  private priorSsthresh = 0;
+
+  constructor(mss: number) {
+    this.mss = mss;
+    this._cwnd = initialWindow(mss);
+  }
+
+  get cwnd(): number {
+    return this._cwnd;
+  }
+
+  get ssthresh(): number {
+    return this._ssthresh;
+  }
+
+  setMss(mss: number): void {
+    this.mss = mss;
+    this._cwnd = initialWindow(mss);
+  }
+
+  onAck(ev: AckEvent): void {
+    const acked = ev.acked;
+    if (this._cwnd < this._ssthresh) {
+      // Slow start with Appropriate Byte Counting, RFC 3465 §2.2-2.3: grow by the bytes acknowledged,
+      // at most L = 2 SMSS per ACK. RFC 5681 §3.1 equation (2) caps it at 1 SMSS and admits RFC 3465's
+      // larger increase only as experimental; we take it because receivers of TSO super-segments
+      // (Linux with GRO) acknowledge ~45 segments per ACK, and with 1 SMSS per ACK slow start then
+      // barely grows the window (downloads measured ~590 vs ~800 MB/s).
+      // Not past ssthresh: from there on, congestion avoidance (as Linux's tcp_slow_start).
+      this._cwnd = Math.min(this._cwnd + Math.min(acked, 2 * this.mss), this._ssthresh);
+    } else {
+      // Congestion avoidance: one SMSS per cwnd of acknowledged data (RFC 5681 §3.1, eq. 3 alternative).
+      this.caAcked += acked;
+      if (this.caAcked >= this._cwnd) {
+        this.caAcked -= this._cwnd;
+        this._cwnd += this.mss;
+      }
+    }
+  }
+
+  onLoss(_now: number, flight: number): void {
+    this.priorCwnd = this._cwnd;
+    this.priorSsthresh = this._ssthresh;
+    this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+  }
+
+  onRecoveryEnd(_now: number, cap = Infinity): void {
+    this._cwnd = Math.min(this._ssthresh, cap);
+  }
+
+  onRto(_now: number, flight: number, firstTimeout: boolean): void {
+    this.priorCwnd = this._cwnd;
+    this.priorSsthresh = this._ssthresh;
+    if (firstTimeout) this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    this._cwnd = this.mss;
+    this.caAcked = 0;
+  }
+
+  undo(_now: number): void {
+    this._cwnd = Math.max(this._cwnd, this.priorCwnd);
+    this._ssthresh = Math.max(this._ssthresh, this.priorSsthresh);
+  }
+}

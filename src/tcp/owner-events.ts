@@ -1,0 +1,152 @@
+/**
+ * What a connection has to tell its owner (the socket, api.ts ConnectionEvents), queued while a
+ * segment, a timer or a call is being processed and delivered once it is done, in the order it
+ * happened. So an owner's reaction (write, end, destroy, consumed) never runs in the middle of a
+ * segment: by the time it runs, the connection's state is whole again.
+ *
+ * The queue is two parallel arrays reused for the connection's life (nothing is allocated per event).
+ * Delivered data is what the receiver handed over: views into the packet of this tick, still valid
+ * when the queue is flushed at the end of the same processing. Before an owner attaches (a passive
+ * open not yet accepted), data is copied into owned, coalesced storage (util/owned-bytes.ts), since
+ * views would pin the device's receive chunks; FIN and close are remembered and told on attach.
+ */
+import type { SocketError } from '../util/errors.ts';
+import { ByteQueue } from '../util/owned-bytes.ts';
+import type { ConnectionEvents } from './api.ts';
+
+const enum Kind {
+  /** A passive open completed: hand the connection to its listener (the layer's passiveEstablished). */
+  Accepted,
+  Established,
+  Data,
+  Fin,
+  Writable,
+  Closed,
+}
+
+export class OwnerEvents {
+  private target: ConnectionEvents | undefined;
+  private readonly kinds: Kind[] = [];
+  private readonly data: (Uint8Array | undefined)[] = [];
+  private flushing = false;
+  /**
+   * The owner ended the connection while hearing of earlier events (destroy() in onData, say): what
+   * is still queued before the close is not told, as nothing would have been processed after it.
+   */
+  private abandoned = false;
+  private closeError: SocketError | undefined;
+  private closeQueued = false;
+  // Held for an owner that has not attached yet.
+  private pending: ByteQueue | undefined;
+  private pendingFin = false;
+  private pendingClose: { error: SocketError | undefined } | undefined;
+
+  constructor(private readonly onAccepted: () => void) {}
+
+  /** An owner is attached (it hears of established/writable only then, as before it nobody asked). */
+  get attached(): boolean {
+    return this.target !== undefined;
+  }
+
+  accepted(): void {
+    this.push(Kind.Accepted, undefined);
+  }
+  established(): void {
+    this.push(Kind.Established, undefined);
+  }
+  deliver(data: Uint8Array): void {
+    this.push(Kind.Data, data);
+  }
+  fin(): void {
+    this.push(Kind.Fin, undefined);
+  }
+  writable(): void {
+    this.push(Kind.Writable, undefined);
+  }
+  /** The connection is over for the owner (told once). */
+  closed(error: SocketError | undefined): void {
+    if (this.closeQueued) return;
+    this.closeQueued = true;
+    if (this.flushing) this.abandoned = true;
+    this.closeError = error;
+    this.push(Kind.Closed, undefined);
+  }
+
+  private push(kind: Kind, data: Uint8Array | undefined): void {
+    this.kinds.push(kind);
+    this.data.push(data);
+  }
+
+  /** Deliver what is queued, in order. Calls made by the owner meanwhile queue more; those follow. */
+  flush(): void {
+    if (this.flushing || this.kinds.length === 0) return;
+    this.flushing = true;
+    try {
+      for (let i = 0; i < this.kinds.length; i++) {
+        const d = this.data[i];
+        const kind = this.kinds[i]!;
+        this.data[i] = undefined;
+        if (this.abandoned && kind !== Kind.Closed) continue;
+        this.dispatch(kind, d);
+      }
+    } finally {
+      this.kinds.length = 0;
+      this.data.length = 0;
+      this.flushing = false;
+      this.abandoned = false;
+    }
+  }
+
+  private dispatch(kind: Kind, d: Uint8Array | undefined): void {
+    const t = this.target;
+    switch (kind) {
+      case Kind.Accepted:
+        this.onAccepted();
+        return;
+      case Kind.Established:
+        t?.onEstablished();
+        return;
+      case Kind.Data:
+        if (t !== undefined) t.onData(d!);
+        else (this.pending ??= new ByteQueue()).push(d!);
+        return;
+      case Kind.Fin:
+        if (t !== undefined) t.onPeerFin();
+        else this.pendingFin = true;
+        return;
+      case Kind.Writable:
+        t?.onWritable();
+        return;
+      case Kind.Closed:
+        if (t !== undefined) t.onClosed(this.closeError);
+        else this.pendingClose = { error: this.closeError };
+        return;
+    }
+  }
+
+  /** The owner attaches (once): what arrived before is told now. */
+  attach(events: ConnectionEvents): void {
+    this.target = events;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) for (const d of pending.drain()) events.onData(d);
+    if (this.pendingFin) {
+      this.pendingFin = false;
+      events.onPeerFin();
+    }
+    if (this.pendingClose !== undefined) {
+      const e = this.pendingClose.error;
+      this.pendingClose = undefined;
+      events.onClosed(e);
+    }
+  }
+
+  /** Let go of the owner and anything held for it (the connection became a TIME-WAIT record). */
+  detach(): void {
+    this.target = undefined;
+    this.pending = undefined;
+    this.pendingClose = undefined;
+    this.kinds.length = 0;
+    this.data.length = 0;
+  }
+}
