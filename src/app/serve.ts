@@ -149,6 +149,7 @@ function startStack(f: DeviceFlags): Running {
 
     const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
+      stack.tcpLayer.onSegmentSent = (_c, _seg, reason) => tracer.noteReason(reason);
       stack.tcpLayer.onStateChange = (e) => {
         process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
       };

@@ -160,6 +160,8 @@ class Runner {
   private readonly ep: Endpoints;
   private readonly queue: Outbound[] = [];
   private readonly history: { packet: Uint8Array; now: number }[] = [];
+  /** --trace: why each segment the stack sent left, in order, until the link delivers it. */
+  private readonly reasons: { seq: number; flags: number; reason: string }[] = [];
   private readonly fixedTol: number | undefined;
   private badOutbound: string | undefined;
   private blocked: Blocked | undefined;
@@ -202,6 +204,11 @@ class Runner {
     remote.setReceiver((batch) => {
       for (const p of batch) this.onOutbound(p);
     });
+    if (opts.trace !== undefined) {
+      // Why each segment left (tcp/config.ts SendReason), for --trace: the link delivers later, so
+      // the reasons wait in order; replies that belong to no connection (a RST) have none.
+      this.stack.tcpLayer.onSegmentSent = (_c, seg, reason) => void this.reasons.push({ seq: seg.seq, flags: seg.flags, reason });
+    }
     this.breaks = this.breakpoints(opts.breakOn);
   }
 
@@ -243,7 +250,11 @@ class Runner {
     }
     if (s.options.timestamp !== undefined) this.seq.lastTsVal = s.options.timestamp.value;
     this.queue.push(o);
-    this.opts.trace?.(`${fmt(at)} ${formatOutbound(o, this.seq)}`);
+    if (this.opts.trace !== undefined) {
+      const r = this.reasons[0];
+      const why = r !== undefined && r.seq === s.seq && r.flags === s.flags ? this.reasons.shift()!.reason : undefined;
+      this.opts.trace(`${fmt(at)} ${formatOutbound(o, this.seq)}${why !== undefined ? `  [${why}]` : ''}`);
+    }
     this.breaks?.observer('out', p, at);
   }
 

@@ -4,8 +4,9 @@
  * and emits 'close' only when the last accepted connection has closed, getConnections(cb),
  * maxConnections (extra connections are closed on arrival, and 'drop' is emitted, as in Node 20).
  *
- * The handshake and the accept queue (backlog) belong to the TCP layer (RFC 9293 §3.10.1 passive
- * OPEN); this class only receives connections that already completed it.
+ * The handshake belongs to the TCP layer (RFC 9293 §3.10.1 passive OPEN); this class only receives
+ * connections that already completed it, at once (backlog is validated as Node does and passed on, but
+ * there is no accept queue for it to bound: see tcp/listener.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';

@@ -164,7 +164,9 @@ export interface ConnectionOptions {
 export interface TcpEndpointApi {
   /**
    * Listen on a port of our address. `onAccept` is called for each connection that completed the
-   * handshake (from the accept queue). Throws SocketError EADDRINUSE if the port is taken.
+   * handshake, as soon as the segment that completed it is processed: there is no accept queue, so
+   * `backlog` (node:net's argument) bounds nothing; half-open connections are bounded by the layer's
+   * SYN queue (synBacklog) instead. Throws SocketError EADDRINUSE if the port is taken.
    * Port 0 (server.listen() with no port, as in node:net) asks for a free ephemeral port, which
    * the handle reports as `port`.
    */

@@ -3,9 +3,10 @@
  * Connection objects in the layer's 4-tuple map; the listener keeps them in its SYN queue (in arrival
  * order, like Linux's request socks) up to `synBacklog`. When the queue is full the layer answers with
  * a SYN cookie (syn-cookie.ts) and keeps nothing, or, with cookies off, makes room by dropping the
- * oldest half-open entry once its SYN-ACK went unanswered, so no entry can block the port for long. A connection that completes the
- * handshake is handed to `onAccept` at once (the socket layer accepts synchronously), so there is no
- * accept queue to overflow; `backlog` is kept for the API's sake.
+ * oldest half-open entry once its SYN-ACK went unanswered, so no entry can block the port for long.
+ * A connection that completes the handshake is handed to `onAccept` as soon as the segment that
+ * completed it has been processed (the socket layer accepts at once, as libuv does for Node), so there
+ * is no accept queue to bound: listen()'s backlog argument is taken for node:net's sake and not kept.
  */
 import type { ConnectionOptions, TcpConnection, TcpListenerHandle } from './api.ts';
 
@@ -23,7 +24,6 @@ export class Listener implements TcpListenerHandle {
 
   constructor(
     readonly port: number,
-    readonly backlog: number,
     readonly synBacklog: number,
     private readonly onAccept: (conn: TcpConnection) => void,
     private readonly onClose: (l: Listener) => void,

@@ -577,7 +577,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void, options?: ConnectionOptions): TcpListenerHandle {
     if (port === 0) port = this.pickListenPort();
     if (this.listeners.has(port)) throw new SocketError('EADDRINUSE', `listen EADDRINUSE: address already in use :${port}`, 'listen');
-    const l = new Listener(port, Math.max(1, backlog), this.synBacklog, onAccept, (x) => {
+    void backlog; // no accept queue (listener.ts): half-open connections are bounded by synBacklog
+    const l = new Listener(port, this.synBacklog, onAccept, (x) => {
       if (this.listeners.get(x.port) === x) this.listeners.delete(x.port);
     }, { ...options });
     this.listeners.set(port, l);

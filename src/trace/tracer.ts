@@ -40,6 +40,8 @@ export class PacketTracer {
   private readonly format: PacketFormatter;
   private readonly absolute: boolean;
   private startMs: number | undefined;
+  /** Why the next packet the stack sends left (TcpLayer.onSegmentSent), shown at the end of its line. */
+  private reason: string | undefined;
   /** Lines written so far. */
   lines = 0;
 
@@ -57,11 +59,24 @@ export class PacketTracer {
     this.lines++;
   };
 
+  /**
+   * The TCP layer says why the segment it is about to send leaves (tcp/config.ts SendReason: data,
+   * fast-retransmit, rto-retransmit, tlp, window-probe, delayed-ack, ...): the next outgoing TCP
+   * packet's line ends with it in brackets. Wire it with `tcpLayer.onSegmentSent`.
+   */
+  noteReason(reason: string): void {
+    this.reason = reason;
+  }
+
   /** The line for one packet (updates the relative-sequence state: call it once per packet, in order). */
   line(dir: PacketDirection, packet: Uint8Array, now: number): string {
     const seg = peekTcp(packet);
     if (seg !== undefined) this.seqs.observe(seg, now);
-    const text = seg === undefined || this.absolute ? this.format(packet) : this.format(packet, this.relativeFor(seg));
+    let text = seg === undefined || this.absolute ? this.format(packet) : this.format(packet, this.relativeFor(seg));
+    if (dir === 'out' && seg !== undefined && this.reason !== undefined) {
+      text += ` [${this.reason}]`;
+      this.reason = undefined;
+    }
     const arrow = dir === 'in' ? '<-' : '->';
     if (this.time === 'none') return `${arrow} ${text}`;
     let t = now;
