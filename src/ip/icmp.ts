@@ -246,8 +246,9 @@ export class UdpUnreachableHandler implements TransportHandler {
     }
     const sum = (payload[6]! << 8) | payload[7]!;
     // RFC 768: a zero checksum means "not computed". RFC 1122 §4.1.3.4: a non-zero, invalid one MUST
-    // make UDP silently discard the datagram.
-    if (sum !== 0) {
+    // make UDP silently discard the datagram. One the device vouches for (receive offload) is not
+    // checked: it may hold only the pseudo-header sum.
+    if (sum !== 0 && ip.checksumTrusted !== true) {
       const total = onesSum(payload, 0, length, pseudoHeaderSum(ip.src, ip.dst, IPPROTO_UDP, length));
       if (finishChecksum(total) !== 0) {
         c.udpBadChecksum++;

@@ -12,8 +12,9 @@
  * alive; copy a packet (`slice()`) if you store it for long.
  */
 import { createRequire } from 'node:module';
-import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+import { RX_GSO_TCPV4, type DeviceStats, type NetDevice, type PacketHandler, type RxOffload } from './device.ts';
 import { DeviceError } from '../util/errors.ts';
+import { acceptRxOffload, vnetGsoSize } from './virtio-net.ts';
 
 export interface TunOpenOptions {
   /** Interface name (at most 15 bytes). Omitted: the kernel picks tun0, tun1, ... */
@@ -33,9 +34,12 @@ export interface TunOpenOptions {
   /** Called once if the device fails while open (e.g. deleted under us); reading has stopped. */
   onError?: (err: DeviceError) => void;
   /**
-   * TCP segmentation offload (default true): open the device with IFF_VNET_HDR, so that the stack may
-   * write TCP super-segments of up to 64 KiB that the kernel takes in one write(2) (tsoMaxSize).
-   * False: one write per MTU-sized packet, like a plain TUN device.
+   * Segmentation offload both ways (default true): open the device with IFF_VNET_HDR, so that the
+   * stack may write TCP super-segments of up to 64 KiB that the kernel takes in one write(2)
+   * (tsoMaxSize), and ask the kernel for receive offload (TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4): it
+   * then hands us its TCP super-segments whole and leaves checksums partial, each packet saying so
+   * in its virtio_net_hdr (RxOffload, link/device.ts). False: one packet per read and per write, up
+   * to the MTU, every checksum complete, like a plain TUN device.
    */
   offload?: boolean;
 }
@@ -65,6 +69,13 @@ export interface TunStats extends DeviceStats {
   eagain: number;
   /** TCP super-segments written (each one counted once in txPackets). */
   txTso: number;
+  /** TCP super-segments received (receive offload; each counted once in rxPackets). */
+  rxGso: number;
+  /** Packets whose virtio_net_hdr did not fit them (link/virtio-net.ts): dropped, counted in rxDropped. */
+  rxBadVnetHdr: number;
+  /** Read chunks (native/tun.c) malloc'ed, and refilled from the pool once JS had let go of them. */
+  rxChunksNew: number;
+  rxChunksReused: number;
 }
 
 /** The shape of the addon (native/tun.c). */
@@ -89,6 +100,8 @@ export interface NativeStats {
   txErrors: number;
   eagain: number;
   txGso: number;
+  rxChunksNew: number;
+  rxChunksReused: number;
 }
 
 export interface NativeTun {
@@ -96,6 +109,8 @@ export interface NativeTun {
   readonly fd: number;
   /** Opened with IFF_VNET_HDR: writes may carry a segment size (TSO). */
   readonly vnetHdr: boolean;
+  /** The kernel agreed to receive offload (TUNSETOFFLOAD): read packets may be partial or super-segments. */
+  readonly rxOffload: boolean;
   configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
   /** cb(chunk, offset, count): lengths as uint32 at chunk[offset..], packets from offset + BATCH * 4. */
   start(cb: (chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void): void;
@@ -112,7 +127,8 @@ export interface NativeTun {
 }
 
 export interface NativeAddon {
-  Tun: new (name?: string, vnetHdr?: boolean) => NativeTun;
+  /** rxOffload defaults to vnetHdr. */
+  Tun: new (name?: string, vnetHdr?: boolean, rxOffload?: boolean) => NativeTun;
   BATCH: number;
   TX_QUEUE_MAX: number;
   /** Bytes of virtio_net_hdr in front of every packet read from a device opened with vnetHdr. */
@@ -170,6 +186,10 @@ export class TunDevice implements NetDevice {
   #closed = false;
   #rxNotIpv4 = 0;
   #rxNoReceiver = 0;
+  #rxGso = 0;
+  #rxBadVnetHdr = 0;
+  /** What the kernel said about each packet of the batch being delivered (receive offload), reused. */
+  readonly #rxOffload: RxOffload | undefined;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
@@ -203,6 +223,7 @@ export class TunDevice implements NetDevice {
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
     this.#headerBytes = batchSize * 4;
     this.#packetGap = tun.vnetHdr ? packetGap : 0;
+    this.#rxOffload = tun.rxOffload ? { flags: new Uint8Array(batchSize), segmentSize: new Uint16Array(batchSize) } : undefined;
     tun.start((chunk, offset, count, error) => this.#onBatch(chunk, offset, count, error));
   }
 
@@ -254,6 +275,15 @@ export class TunDevice implements NetDevice {
     return new TunDevice(tun, addon.BATCH, addon.VNET_HDR_LEN, result.currentMtu ?? mtu, configured, opts.onError);
   }
 
+  /**
+   * @internal A TunDevice over something with the addon's shape (tests: a fake NativeTun that hands
+   * over batches laid out as native/tun.c lays them out). The device starts reading it at once.
+   */
+  static fromNative(tun: NativeTun, mtu = 1500, batchSize = 64, vnetHdrLen = 10): TunDevice {
+    const configured: TunConfigured = { address: 'unchanged', mtu: 'unchanged', up: 'unchanged', currentAddress: null };
+    return new TunDevice(tun, batchSize, vnetHdrLen, mtu, configured);
+  }
+
   get name(): string {
     return this.#tun.name;
   }
@@ -266,6 +296,11 @@ export class TunDevice implements NetDevice {
   /** The largest TCP super-segment the kernel takes from us (0: no segmentation offload). */
   get tsoMaxSize(): number {
     return this.#tsoMaxSize;
+  }
+
+  /** The kernel hands us super-segments and partial checksums (receive offload, see TunOpenOptions.offload). */
+  get rxOffload(): boolean {
+    return this.#tun.rxOffload;
   }
 
   get configured(): TunConfigured {
@@ -331,7 +366,7 @@ export class TunDevice implements NetDevice {
       txPackets: n.tx,
       txBytes: n.txBytes,
       txDropped: n.txDropped,
-      rxDropped: this.#rxNotIpv4 + this.#rxNoReceiver,
+      rxDropped: this.#rxNotIpv4 + this.#rxNoReceiver + this.#rxBadVnetHdr,
       rxBatches: n.rxBatches,
       rxErrors: n.rxErrors,
       rxNotIpv4: this.#rxNotIpv4,
@@ -340,6 +375,10 @@ export class TunDevice implements NetDevice {
       txErrors: n.txErrors,
       eagain: n.eagain,
       txTso: n.txGso,
+      rxGso: this.#rxGso,
+      rxBadVnetHdr: this.#rxBadVnetHdr,
+      rxChunksNew: n.rxChunksNew,
+      rxChunksReused: n.rxChunksReused,
     };
   }
 
@@ -369,19 +408,37 @@ export class TunDevice implements NetDevice {
     const packets: Uint8Array[] = [];
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
+    const rx = this.#rxOffload;
+    const bytes = rx === undefined ? undefined : new Uint8Array(chunk);
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
+      const hdrAt = at;
       at += gap;
       const packet = new Uint8Array(chunk, at, len);
       at += len;
-      if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) this.#rxNotIpv4++;
-      else packets.push(packet);
+      if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) {
+        this.#rxNotIpv4++;
+        continue;
+      }
+      if (rx !== undefined) {
+        // The virtio_net_hdr in front of it: checked against the packet, its flags passed up.
+        const flags = acceptRxOffload(bytes!, hdrAt, packet);
+        if (flags < 0) {
+          this.#rxBadVnetHdr++;
+          continue;
+        }
+        const k = packets.length;
+        rx.flags[k] = flags;
+        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes!, hdrAt) : 0;
+        if (flags & RX_GSO_TCPV4) this.#rxGso++;
+      }
+      packets.push(packet);
     }
     if (packets.length === 0) return;
     if (this.#receiver === undefined) {
       this.#rxNoReceiver += packets.length;
       return;
     }
-    this.#receiver(packets);
+    this.#receiver(packets, rx);
   }
 }
