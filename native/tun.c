@@ -739,14 +739,16 @@ static void set_str(napi_env env, napi_value obj, const char *key, const char *v
 }
 
 /*
- * configure(address: string | null, prefixLength: number, mtu: number (0 = leave), up: boolean)
- *   -> { address: 'set'|'skipped'|'unchanged', mtu: ..., up: ..., currentMtu?: number, currentAddress: string|null }
+ * configure(address: string | null, prefixLength: number, mtu: number (0 = leave), up: boolean,
+ *           txqueuelen?: number (0 or absent = leave))
+ *   -> { address: 'set'|'skipped'|'unchanged', mtu: ..., up: ..., txqueuelen: ...,
+ *        currentMtu?: number, currentTxqueuelen?: number, currentAddress: string|null }
  * 'skipped': refused with EPERM (no CAP_NET_ADMIN, e.g. a user attached to a persistent device made
  * for them with `ip tuntap add mode tun user $USER`) while the device already has an address / is up.
  */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4], result, v;
+  size_t argc = 5;
+  napi_value argv[5], result, v;
   tun_t *t = unwrap_this(env, info, &argc, argv);
   if (t == NULL) return NULL;
   if (t->closed) {
@@ -762,6 +764,16 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   if (argc > 1) napi_get_value_int32(env, argv[1], &prefix);
   if (argc > 2) napi_get_value_int32(env, argv[2], &mtu);
   if (argc > 3) napi_get_value_bool(env, argv[3], &up);
+  int32_t txqueuelen = 0;
+  if (argc > 4) {
+    napi_valuetype qtype;
+    napi_typeof(env, argv[4], &qtype);
+    if (qtype != napi_undefined &&
+        (qtype != napi_number || napi_get_value_int32(env, argv[4], &txqueuelen) != napi_ok || txqueuelen < 0)) {
+      napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): txqueuelen must be an integer >= 0");
+      return NULL;
+    }
+  }
   struct in_addr in;
   if (type == napi_string && inet_pton(AF_INET, addr_str, &in) != 1) {
     napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", "configure(): address is not a dotted-quad IPv4 address");
@@ -772,7 +784,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     return NULL;
   }
   ifconfig_result r;
-  if (ifconfig_apply(t->name, type == napi_string ? &in : NULL, prefix, mtu, up, &r) != 0) {
+  if (ifconfig_apply(t->name, type == napi_string ? &in : NULL, prefix, mtu, txqueuelen, up, &r) != 0) {
     throw_errno(env, r.err, r.failed_syscall, t->name);
     return NULL;
   }
@@ -780,7 +792,9 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   set_str(env, result, "address", ifconfig_step_name(r.address));
   set_str(env, result, "mtu", ifconfig_step_name(r.mtu));
   set_str(env, result, "up", ifconfig_step_name(r.up));
+  set_str(env, result, "txqueuelen", ifconfig_step_name(r.txqueuelen));
   if (r.current_mtu >= 0) set_num(env, result, "currentMtu", r.current_mtu);
+  if (r.current_txqueuelen >= 0) set_num(env, result, "currentTxqueuelen", r.current_txqueuelen);
   if (r.current_address[0] != 0) set_str(env, result, "currentAddress", r.current_address);
   else {
     napi_get_null(env, &v);
