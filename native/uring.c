@@ -31,6 +31,7 @@
 
 struct uring {
   int fd;
+  int broken; /* an enter failed with entries in flight: the ring is not used again (see uring_writev) */
   /* submission ring */
   void *sq_map;
   size_t sq_map_len;
@@ -115,6 +116,7 @@ fail: {
 int uring_writev(uring *r, int fd, const struct iovec *iov, unsigned per_packet, unsigned n, int *results) {
   if (n == 0) return 0;
   if (n > URING_ENTRIES) return -EINVAL;
+  if (r->broken) return -EIO;
   unsigned tail = *r->sq_tail; /* only we write it */
   unsigned mask = *r->sq_mask;
   for (unsigned i = 0; i < n; i++) {
@@ -132,20 +134,25 @@ int uring_writev(uring *r, int fd, const struct iovec *iov, unsigned per_packet,
     results[i] = -ECANCELED;
   }
   __atomic_store_n(r->sq_tail, tail + n, __ATOMIC_RELEASE);
-  unsigned submitted = 0, reaped = 0;
+  unsigned submitted = 0, reaped = 0, retries = 0;
   while (reaped < n) {
     int rc = sys_enter(r->fd, n - submitted, n - reaped, IORING_ENTER_GETEVENTS);
     if (rc < 0) {
-      if (errno == EINTR) continue;
+      int err = errno;
+      /* Interrupted, or short of memory for a moment: try again, a bounded number of times. */
+      if ((err == EINTR || err == EAGAIN || err == EBUSY) && ++retries < 1000) continue;
       if (submitted == 0) {
         /* Nothing was taken: take the entries back, as if never queued. */
         __atomic_store_n(r->sq_tail, tail, __ATOMIC_RELEASE);
-        return -errno;
+        return -err;
       }
-      if (errno != EAGAIN && errno != EBUSY) return -errno;
-    } else {
-      submitted += (unsigned)rc;
+      /* Entries in flight whose completions we cannot wait for: their results stay -ECANCELED for
+       * the caller (who sends those packets the plain way) and the ring is never used again, so no
+       * late completion is taken for a later batch's. */
+      r->broken = 1;
+      return -err;
     }
+    submitted += (unsigned)rc;
     unsigned head = *r->cq_head;
     unsigned ctail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
     unsigned cmask = *r->cq_mask;

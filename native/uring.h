@@ -23,7 +23,8 @@ void uring_close(uring *r);
  * for all of them: packet i is the `per_packet` iovecs at iov[i * per_packet]. They are linked
  * (IOSQE_IO_LINK), so the kernel runs them one after the other; after a failed one the rest are not
  * run and report -ECANCELED. results[i] = bytes written or -errno. Returns 0, or -errno when the
- * submission itself failed (nothing was written then).
+ * submission itself failed: nothing was written then, or, if the kernel had taken some entries
+ * before failing (never seen), those may have been written too and the ring is not used again.
  */
 int uring_writev(uring *r, int fd, const struct iovec *iov, unsigned per_packet, unsigned n, int *results);
 

@@ -232,6 +232,9 @@ export class TunDevice implements NetDevice {
   #rxBadVnetHdr = 0;
   /** What the kernel said about each packet of the batch being delivered (receive offload), reused. */
   readonly #rxOffload: RxOffload | undefined;
+  /** The chunk consecutive batches are read into, as bytes (its virtio headers are read there). */
+  #chunk: ArrayBuffer | undefined;
+  #chunkBytes: Uint8Array | undefined;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
@@ -457,6 +460,8 @@ export class TunDevice implements NetDevice {
       this.#flush();
       this.#closed = true;
       this.#tun.close();
+      this.#chunk = undefined; // let the last read chunk go back to the addon's pool
+      this.#chunkBytes = undefined;
     }
     return Promise.resolve();
   }
@@ -478,7 +483,11 @@ export class TunDevice implements NetDevice {
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
     const rx = this.#rxOffload;
-    const bytes = rx === undefined ? undefined : new Uint8Array(chunk);
+    if (rx !== undefined && chunk !== this.#chunk) {
+      this.#chunk = chunk;
+      this.#chunkBytes = new Uint8Array(chunk);
+    }
+    const bytes = this.#chunkBytes;
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
       const hdrAt = at;

@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { Stack } from '../../src/stack.ts';
 import { FaultDevice } from '../../src/link/fault-device.ts';
 import { PcapDevice } from '../../src/link/pcap-device.ts';
+import { TapDevice } from '../../src/link/tap-device.ts';
+import { PacketTracer } from '../../src/trace/tracer.ts';
 import { PcapWriter, readPcap } from '../../src/trace/pcap-writer.ts';
 import {
   RX_CSUM_PARTIAL,
@@ -237,6 +239,23 @@ describe('receive offload through whole stacks', () => {
       const seg = parseTcp(p.subarray(ihl), ipv4Src(p), ipv4Dst(p)); // verifies the checksum
       expect(seg).not.toBeInstanceOf(WireError);
     }
+    await server.close();
+    await client.close();
+  });
+
+  it('the trace shows an inbound super-segment as one line, with its whole length', async () => {
+    const [s, c] = offloadLink();
+    const lines: string[] = [];
+    const tracer = new PacketTracer({ write: (l) => lines.push(l) });
+    const size = 256 * 1024;
+    const { server, client, sha } = await upload(new TapDevice(s, tracer.observer, new SystemClock()), c, size);
+    expect(sha).toBe(SHA(size));
+    // "  0.014199 <- IP 10.0.0.2.49969 > 10.0.0.1.9: Flags [.], seq 1:14481, ..., length 14480"
+    const inbound = lines.filter((l) => / <- IP 10\.0\.0\.2\./.test(l)).map((l) => Number(/length (\d+)$/.exec(l)?.[1] ?? -1));
+    const supers = s.received.filter((r) => r.flags & RX_GSO_TCPV4).map((r) => r.length - 20 - 32);
+    expect(supers.length).toBeGreaterThan(0);
+    for (const len of supers) expect(inbound).toContain(len);
+    expect(Math.max(...inbound)).toBeGreaterThan(1448);
     await server.close();
     await client.close();
   });
