@@ -10,6 +10,12 @@
  * ArrayBuffer that the addon fills batch after batch and never rewrites: the receiver owns them
  * (NetDevice contract). Like Node's Buffer pool, a view kept for a long time keeps its whole chunk
  * alive; copy a packet (`slice()`) if you store it for long.
+ *
+ * With offload (the default) each packet comes with the virtio_net_hdr the kernel wrote in front of
+ * it: checked here against its packet (link/virtio-net.ts) and passed up as the batch's RxOffload
+ * (super-segments, partial checksums), or the packet is dropped and counted (rxBadVnetHdr). The
+ * packets sent in a tick leave in one writeBatch call, which the addon writes with one
+ * io_uring_enter where it can (native/uring.c).
  */
 import { createRequire } from 'node:module';
 import { RX_GSO_TCPV4, type DeviceStats, type NetDevice, type PacketHandler, type RxOffload } from './device.ts';
