@@ -66,12 +66,15 @@ export interface TunOpenOptions {
 }
 
 /**
- * The transmit queue length TunDevice.open() gives the device. 10,000 kernel clients connecting at
- * once (scripts/attack/05-burst.sh) queue their SYNs, ACKs and requests faster than the stack reads
- * them: with 500 the kernel dropped 30,613 packets and the last client got in after 5.3 s (SYNs
- * retried 1 s later), with 10,000 20,474 (all in by 0.6 s), with 25,000 848, with 50,000 none.
+ * The transmit queue length TunDevice.open() gives the device. Deeper absorbs more of a burst, but
+ * what waits there waits: the stack takes some 50,000 SYNs per second here, so 10,000 is ~0.2 s
+ * of queue. Measured (scripts/attack/05-burst.sh, 10,000 clients at once; 01-syn-flood.sh,
+ * 100,000 spoofed SYNs with 20 curls among them): with the kernel's 500, 30,613 packets of the burst
+ * dropped, the last client in after 5.3 s, the flood's slowest curl 1.0 s (its SYN resent once); with
+ * 10,000, the last client in after 0.6 s, the slowest curl 2.0 s; with 50,000, nothing of the burst
+ * dropped, but the slowest curl 4.0 s, queued behind the flood.
  */
-export const DEFAULT_TXQUEUELEN = 50_000;
+export const DEFAULT_TXQUEUELEN = 10_000;
 /** The largest it accepts (a pointer per slot in the kernel's ring: 8 MiB at this size). */
 export const MAX_TXQUEUELEN = 1_000_000;
 
