@@ -67,6 +67,21 @@ static int apply_mtu(int sock, const char *name, int mtu, ifconfig_result *out) 
   return 0;
 }
 
+/*
+ * The device's transmit queue: for a TUN device, the packets the kernel has sent into it that we
+ * have not read yet (the kernel drops beyond it and counts them in the device's TX dropped). The
+ * default of 500 is too short for a burst of SYNs arriving while the stack is busy.
+ */
+static int apply_txqueuelen(int sock, const char *name, int qlen, ifconfig_result *out) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_qlen = qlen;
+  if (ifreq_ioctl(sock, SIOCSIFTXQLEN, name, &ifr) == 0) out->txqueuelen = STEP_SET;
+  else if (denied(errno)) out->txqueuelen = STEP_SKIPPED;
+  else return fail(out, "SIOCSIFTXQLEN", errno);
+  return 0;
+}
+
 static int apply_up(int sock, const char *name, ifconfig_result *out) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
@@ -85,21 +100,25 @@ static void read_back(int sock, const char *name, ifconfig_result *out) {
   memset(&ifr, 0, sizeof ifr);
   if (ifreq_ioctl(sock, SIOCGIFMTU, name, &ifr) == 0) out->current_mtu = ifr.ifr_mtu;
   memset(&ifr, 0, sizeof ifr);
+  if (ifreq_ioctl(sock, SIOCGIFTXQLEN, name, &ifr) == 0) out->current_txqueuelen = ifr.ifr_qlen;
+  memset(&ifr, 0, sizeof ifr);
   if (ifreq_ioctl(sock, SIOCGIFADDR, name, &ifr) == 0) {
     inet_ntop(AF_INET, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr, out->current_address,
               sizeof out->current_address);
   }
 }
 
-int ifconfig_apply(const char name[IFNAMSIZ], const struct in_addr *addr, int prefix, int mtu, int up,
-                   ifconfig_result *out) {
+int ifconfig_apply(const char name[IFNAMSIZ], const struct in_addr *addr, int prefix, int mtu, int txqueuelen,
+                   int up, ifconfig_result *out) {
   memset(out, 0, sizeof *out);
   out->current_mtu = -1;
+  out->current_txqueuelen = -1;
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return fail(out, "socket", errno);
   int rc = 0;
   if (addr != NULL) rc = apply_address(sock, name, addr, prefix, out);
   if (rc == 0 && mtu > 0) rc = apply_mtu(sock, name, mtu, out);
+  if (rc == 0 && txqueuelen > 0) rc = apply_txqueuelen(sock, name, txqueuelen, out);
   if (rc == 0 && up) rc = apply_up(sock, name, out);
   if (rc == 0) read_back(sock, name, out);
   close(sock);

@@ -5,7 +5,7 @@
  *
  *   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
- *                   [--impair SPEC] [--pcap FILE] [--trace] [--log-level L]
+ *                   [--impair SPEC] [--pcap FILE] [--trace] [--txqueuelen N] [--log-level L]
  *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
@@ -26,12 +26,13 @@ import { runDoctor } from './app/doctor.ts';
 import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
+import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout MS] [--max-requests N]
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
-                  [--pcap FILE] [--trace] [--tso on|off] [--log-level info]
+                  [--pcap FILE] [--trace] [--tso on|off] [--txqueuelen N] [--log-level info]
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
                   [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
@@ -51,6 +52,7 @@ const deviceOptions = {
   pcap: { type: 'string' },
   trace: { type: 'boolean', default: false },
   tso: { type: 'string', default: 'on' },
+  txqueuelen: { type: 'string', default: String(DEFAULT_TXQUEUELEN) },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h', default: false },
   // TCP limits (defaults: src/tcp/tcp-layer.ts; README "Limits and defences")
@@ -119,6 +121,7 @@ function deviceFlags(v: FlagValues): DeviceFlags {
     pcap: v.pcap as string | undefined,
     trace: v.trace === true,
     tso: onOffFlag('tso', v.tso as string),
+    txqueuelen: intFlag('txqueuelen', v.txqueuelen as string, 1, MAX_TXQUEUELEN),
     logLevel: level as LogLevel,
     tcp: tcpLimitFlags(v),
   };

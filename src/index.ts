@@ -3,7 +3,8 @@
  * in-memory link), serve HTTP on it, and watch it work.
  */
 export { Stack, createStack, type StackOptions, type StackStats } from './stack.ts';
-export type { NetDevice, DeviceStats, PacketHandler } from './link/device.ts';
+export type { NetDevice, DeviceStats, PacketHandler, RxOffload } from './link/device.ts';
+export { RX_CSUM_PARTIAL, RX_CSUM_VALID, RX_CSUM_TRUSTED, RX_GSO_TCPV4 } from './link/device.ts';
 export { TunDevice, type TunOpenOptions } from './link/tun-device.ts';
 export { createMemoryLink, type MemoryDevice } from './link/memory-device.ts';
 export { FaultDevice, parseImpairSpec, formatImpairSpec, type FaultOptions } from './link/fault-device.ts';

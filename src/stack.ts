@@ -10,7 +10,7 @@
  * Socket calls (write/end/destroy) outside packet processing ask for a flush through tcp.onNeedFlush;
  * the stack runs it once in a microtask, so writes made in one tick coalesce into full segments.
  */
-import type { NetDevice } from './link/device.ts';
+import type { NetDevice, RxOffload } from './link/device.ts';
 import { Ipv4Layer } from './ip/ipv4-layer.ts';
 import type { IcmpHandler } from './ip/icmp.ts';
 import { IPPROTO_TCP } from './ip/types.ts';
@@ -89,14 +89,15 @@ export class Stack {
     this.tcpLayer.onNeedFlush = () => this.requestFlush();
     this.tcp = new TcpNet(this.tcpLayer, { clock: this.clock, localAddress: this.address });
 
-    device.setReceiver((batch) => this.onPackets(batch));
+    device.setReceiver((batch, offload) => this.onPackets(batch, offload));
   }
 
   /** One device wake-up: process every packet, then send what the connections have, then re-arm. */
-  private onPackets(batch: readonly Uint8Array[]): void {
+  private onPackets(batch: readonly Uint8Array[], offload: RxOffload | undefined): void {
     if (this.closed) return;
     const now = this.clock.now();
-    for (let i = 0; i < batch.length; i++) this.ip.receive(now, batch[i]!);
+    if (offload === undefined) for (let i = 0; i < batch.length; i++) this.ip.receive(now, batch[i]!);
+    else for (let i = 0; i < batch.length; i++) this.ip.receive(now, batch[i]!, offload.flags[i]!);
     this.tcpLayer.flush(now);
     this.schedule();
   }

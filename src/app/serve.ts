@@ -32,8 +32,10 @@ export interface DeviceFlags {
   impair: string | undefined;
   pcap: string | undefined;
   trace: boolean;
-  /** TCP segmentation offload on the TUN device (super-segments of up to 64 KiB). */
+  /** Segmentation offload on the TUN device, both ways (super-segments of up to 64 KiB). */
   tso: boolean;
+  /** The TUN device's transmit queue length (packets the kernel may queue towards us). */
+  txqueuelen?: number;
   logLevel: LogLevel;
   /** TCP limits set on the command line (--max-connections, --syn-backlog, ...); defaults otherwise. */
   tcp?: StackOptions['tcp'];
@@ -129,6 +131,7 @@ function startStack(f: DeviceFlags): Running {
       prefixLength: host.prefixLength,
       mtu: f.mtu,
       offload: f.tso,
+      ...(f.txqueuelen !== undefined ? { txqueuelen: f.txqueuelen } : {}),
       onError: (err) => logger.error({ err }, 'TUN device failed'),
     });
   } catch (err) {

@@ -8,6 +8,8 @@ export interface Ipv4Counters {
   rxBytes: number;
   /** Datagrams handed to a transport (after reassembly). */
   rxDelivered: number;
+  /** TCP super-segments from a device with receive offload (each counted once in rxPackets). */
+  rxSuperSegments: number;
   // Validation drops (wire/ipv4.ts error codes).
   rxTruncated: number;
   rxBadVersion: number;
@@ -74,6 +76,7 @@ export function createIpv4Counters(): Ipv4Counters {
     rxPackets: 0,
     rxBytes: 0,
     rxDelivered: 0,
+    rxSuperSegments: 0,
     rxTruncated: 0,
     rxBadVersion: 0,
     rxBadHeaderLength: 0,

@@ -56,6 +56,23 @@ export interface IcmpHandlerOptions {
   errorRate?: { perSecond?: number; burst?: number };
 }
 
+/** IpSendOptions of an echo reply to a request with TOS 0 (the usual case), made once. */
+const ECHO_SEND_OPTS = Object.freeze({ tos: 0 });
+
+/**
+ * RFC 1624 §3, eqn. 3: the Internet checksum `hc` of data in which one 16-bit word changes from `m`
+ * to `m2`, without summing the data again: HC' = ~(~HC + ~m + m'), in one's complement arithmetic.
+ */
+function replaceWordInChecksum(hc: number, m: number, m2: number): number {
+  let sum = (~hc & 0xffff) + (~m & 0xffff) + m2;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  // One's complement has two zeros. Where the data now sums to +0 (all zero words) the equation
+  // gives 0x0000, which would not verify; 0xffff verifies for any data whose sum is zero.
+  const c = ~sum & 0xffff;
+  return c === 0 ? 0xffff : c;
+}
+
 /** IP precedence 6 (internetwork control) for the errors we originate, as RFC 1812 §4.3.2.5 advises and Linux does. */
 const ICMP_ERROR_TOS = 0xc0;
 
@@ -137,19 +154,25 @@ export class IcmpHandler implements TransportHandler {
    * sequence number and data unchanged, and its source is the address the request was sent to.
    * A large request that arrived in fragments was reassembled by the IP layer; the reply is as large
    * and the IP layer fragments it on the way out (DF clear).
+   *
+   * The reply is built in place, in the request's own buffer (the receiver owns what a device hands
+   * it, link/device.ts): the type byte turns from 8 into 0, the checksum is updated for that one
+   * word instead of summed again (RFC 1624 §3, eqn. 3), and the IPv4 layer writes its header over
+   * the request's. No allocation and no copy per ping.
    */
   private replyToEcho(ip: IpReceiveInfo, request: Uint8Array): void {
-    const packet = new Uint8Array(IPV4_HEADROOM + request.length);
-    packet.set(request, IPV4_HEADROOM);
-    packet[IPV4_HEADROOM] = ICMP_ECHO_REPLY;
-    packet[IPV4_HEADROOM + 1] = 0;
-    packet[IPV4_HEADROOM + 2] = 0;
-    packet[IPV4_HEADROOM + 3] = 0;
-    const sum = finishChecksum(onesSum(packet, IPV4_HEADROOM));
-    packet[IPV4_HEADROOM + 2] = sum >>> 8;
-    packet[IPV4_HEADROOM + 3] = sum & 0xff;
+    // The IPv4 layer wants the payload at IPV4_HEADROOM: the request's header is that long, or
+    // longer (options, which the reply does not repeat), so the packet starts that much later.
+    const at = ip.headerLength - IPV4_HEADROOM;
+    const packet = at === 0 ? ip.packet : ip.packet.subarray(at, IPV4_HEADROOM + at + request.length);
+    const word = (request[0]! << 8) | request[1]!; // type and code, as one 16-bit word
+    request[0] = ICMP_ECHO_REPLY;
+    request[1] = 0;
+    const sum = replaceWordInChecksum((request[2]! << 8) | request[3]!, word, ICMP_ECHO_REPLY << 8);
+    request[2] = sum >>> 8;
+    request[3] = sum & 0xff;
     this.counters.outEchoReplies++;
-    this.output.send(packet, ip.dst, ip.src, IPPROTO_ICMP, { tos: ip.tos });
+    this.output.send(packet, ip.dst, ip.src, IPPROTO_ICMP, ip.tos === 0 ? ECHO_SEND_OPTS : { tos: ip.tos });
   }
 
   /** Destination unreachable (RFC 792) about `offending`, a whole datagram we received. */
@@ -246,8 +269,9 @@ export class UdpUnreachableHandler implements TransportHandler {
     }
     const sum = (payload[6]! << 8) | payload[7]!;
     // RFC 768: a zero checksum means "not computed". RFC 1122 §4.1.3.4: a non-zero, invalid one MUST
-    // make UDP silently discard the datagram.
-    if (sum !== 0) {
+    // make UDP silently discard the datagram. One the device vouches for (receive offload) is not
+    // checked: it may hold only the pseudo-header sum.
+    if (sum !== 0 && ip.checksumTrusted !== true) {
       const total = onesSum(payload, 0, length, pseudoHeaderSum(ip.src, ip.dst, IPPROTO_UDP, length));
       if (finishChecksum(total) !== 0) {
         c.udpBadChecksum++;

@@ -33,6 +33,7 @@ import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-ad
 import { createIpv4Counters, type IcmpCounters, type Ipv4Counters } from './counters.ts';
 import { IcmpHandler, UdpUnreachableHandler, isNotSingleHost } from './icmp.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
+import { RX_CSUM_TRUSTED, RX_GSO_TCPV4 } from '../link/device.ts';
 import {
   IPPROTO_ICMP,
   IPPROTO_UDP,
@@ -142,8 +143,14 @@ export class Ipv4Layer implements IpOutput {
     this.handlers[protocol] = handler;
   }
 
-  /** One packet from the device. Never throws for bad input: drops are counted by reason. */
-  receive(now: number, packet: Uint8Array): void {
+  /**
+   * One packet from the device. Never throws for bad input: drops are counted by reason.
+   * `rxFlags`: what a device with receive offload said about it (link/device.ts RX_*). A TCP
+   * super-segment (RX_GSO_TCPV4) may exceed the MTU: nothing here compares a received datagram with
+   * the MTU (the MTU bounds what we send), its total length is its real length (the device checked),
+   * and it goes up whole, as one segment carrying many MSS.
+   */
+  receive(now: number, packet: Uint8Array, rxFlags = 0): void {
     const c = this.counters;
     c.rxPackets++;
     c.rxBytes += packet.length;
@@ -185,11 +192,13 @@ export class Ipv4Layer implements IpOutput {
       const whole = this.reassembler.add(now, datagram);
       if (whole === undefined) return;
       datagram = whole;
+      rxFlags = 0; // a reassembled datagram's checksum is verified above, whatever its fragments said
     }
-    this.deliver(now, datagram);
+    if (rxFlags & RX_GSO_TCPV4) c.rxSuperSegments++;
+    this.deliver(now, datagram, (rxFlags & RX_CSUM_TRUSTED) !== 0);
   }
 
-  private deliver(now: number, datagram: Uint8Array): void {
+  private deliver(now: number, datagram: Uint8Array, checksumTrusted = false): void {
     const protocol = ipv4Protocol(datagram);
     const handler = this.handlers[protocol];
     if (handler === undefined) {
@@ -210,6 +219,7 @@ export class Ipv4Layer implements IpOutput {
         tos: ipv4Tos(datagram),
         packet: datagram,
         headerLength,
+        checksumTrusted,
       },
       datagram.subarray(headerLength),
     );

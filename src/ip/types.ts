@@ -20,6 +20,12 @@ export interface IpReceiveInfo {
   readonly packet: Uint8Array;
   /** The IPv4 header length in bytes (payload starts there). */
   readonly headerLength: number;
+  /**
+   * The device vouches for the transport checksum (receive offload, link/device.ts RX_CSUM_TRUSTED):
+   * verified already, or never computed because the data was produced on this host. TCP and UDP do
+   * not verify it then; the field may hold only the pseudo-header sum. Absent: verify as usual.
+   */
+  readonly checksumTrusted?: boolean;
 }
 
 export interface TransportHandler {

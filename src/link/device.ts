@@ -6,7 +6,42 @@
  * Packets are whole IPv4 datagrams with no link header (TUN with IFF_NO_PI).
  */
 
-export type PacketHandler = (packets: readonly Uint8Array[]) => void;
+/**
+ * Receive offload: what a device that takes the kernel's large segments whole (the TUN device with
+ * offload on) says about each packet of a batch. Flags per packet (`RxOffload.flags[i]`):
+ *
+ *  - RX_CSUM_PARTIAL: the TCP or UDP checksum field holds only the pseudo-header sum (RFC 9293 §3.1),
+ *    not a checksum: the data was produced on this host and never crossed a wire, so there is nothing
+ *    to verify. The layers above skip the check (what Linux does with such a packet on loopback or a
+ *    veth); whoever shows the packet to people (the pcap) completes the checksum first (link/gso.ts).
+ *  - RX_CSUM_VALID: the device verified the TCP or UDP checksum; the field is complete.
+ *  - RX_GSO_TCPV4: a TCP/IPv4 super-segment: many MSS of in-order data in one datagram that may
+ *    exceed the MTU, which the sender cut into pieces of `segmentSize[i]` payload bytes (link/gso.ts
+ *    can cut it the same way). Its IPv4 total length is its real length.
+ *
+ * A device has already checked that the flags fit the packet (see link/virtio-net.ts).
+ */
+export const RX_CSUM_PARTIAL = 1;
+export const RX_CSUM_VALID = 2;
+/** Either of the above: the transport does not verify the checksum. */
+export const RX_CSUM_TRUSTED = RX_CSUM_PARTIAL | RX_CSUM_VALID;
+export const RX_GSO_TCPV4 = 4;
+
+/**
+ * Per-packet receive offload for one batch, index for index with its packets. It is valid only during
+ * the receiver call (a device reuses it for its next batch): a wrapper that keeps packets for later
+ * (a delay) must turn them into plain wire packets first (link/gso.ts `toWirePackets`), and a
+ * wrapper that passes packets on must pass this on with them, or the checksums of partial packets
+ * would be verified and fail.
+ */
+export interface RxOffload {
+  readonly flags: Uint8Array;
+  /** The sender's segment size (payload bytes) of an RX_GSO_TCPV4 packet, else 0. */
+  readonly segmentSize: Uint16Array;
+}
+
+/** `offload` is absent for a batch of plain packets (every checksum complete, nothing above the MTU). */
+export type PacketHandler = (packets: readonly Uint8Array[], offload?: RxOffload) => void;
 
 export interface DeviceStats {
   rxPackets: number;
@@ -29,7 +64,8 @@ export interface NetDevice {
   readonly tsoMaxSize?: number;
   /**
    * Set the receiver. It is called with a batch of packets (one batch per wake-up of the device);
-   * the receiver owns the buffers: a device never reuses memory it has handed out.
+   * the receiver owns the buffers: a device never reuses memory it has handed out. A device with
+   * receive offload also passes what it knows about each packet (RxOffload).
    */
   setReceiver(rx: PacketHandler): void;
   /**

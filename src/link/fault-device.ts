@@ -19,7 +19,7 @@ import { SystemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { UsageError } from '../util/errors.ts';
 import { Rng } from '../util/random.ts';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
-import { segmentTcpV4 } from './gso.ts';
+import { segmentTcpV4, toWirePackets } from './gso.ts';
 
 /** The fault rates for one direction. Probabilities are in [0, 1]. */
 export interface FaultRates {
@@ -233,7 +233,9 @@ export class FaultDevice implements NetDevice {
     this.inPath = new FaultPath(resolveRates(opts, 'in'), new Rng((seed ^ 0x9e3779b9) >>> 0), clock, (ps) => {
       if (!this.closed) this.receiver?.(ps);
     });
-    inner.setReceiver((packets) => this.inPath.process(packets));
+    // Faults act on wire packets: what a device with receive offload hands over whole (super-segments,
+    // partial checksums) becomes the packets the wire would have carried first (link/gso.ts).
+    inner.setReceiver((packets, offload) => this.inPath.process(offload === undefined ? packets : toWirePackets(packets, offload)));
   }
 
   setReceiver(rx: PacketHandler): void {

@@ -12,11 +12,26 @@
  *     sequence number advanced by the payload before it; FIN and PSH only on the last segment, CWR only
  *     on the first (RFC 3168 §6.1.2: CWR once per window reduction);
  *   - each segment's TCP checksum computed in full (RFC 9293 §3.1).
+ *
+ * The same cutting serves the other direction: the TUN device with receive offload hands us the
+ * kernel's super-segments whole (RxOffload, link/device.ts), and the fault device cuts them into the
+ * packets the wire would have carried before it impairs them (`toWirePackets`).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
 import { readU32, writeU32 } from '../wire/bytes.ts';
-import { IPPROTO_TCP, ipv4Dst, ipv4HeaderLength, ipv4Identification, ipv4Src, refreshIpv4HeaderChecksum } from '../wire/ipv4.ts';
+import {
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  ipv4Dst,
+  ipv4HeaderLength,
+  ipv4Identification,
+  ipv4Protocol,
+  ipv4Src,
+  ipv4TotalLength,
+  refreshIpv4HeaderChecksum,
+} from '../wire/ipv4.ts';
 import { CWR, FIN, PSH } from '../wire/tcp.ts';
+import { RX_CSUM_PARTIAL, RX_GSO_TCPV4, type RxOffload } from './device.ts';
 
 /** Header lengths of a TCP/IPv4 datagram, or undefined if it is not one with whole headers. */
 function headerLengths(packet: Uint8Array): { ihl: number; thl: number } | undefined {
@@ -86,4 +101,64 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
 export function superSegmentChecksum(packet: Uint8Array): number {
   const ihl = ipv4HeaderLength(packet);
   return finishChecksum(onesSum(packet, ihl, packet.length));
+}
+
+/**
+ * Where the checksum field of a TCP or UDP datagram is (from the start of the IPv4 header), or -1
+ * for other protocols: the fields a partial checksum (RX_CSUM_PARTIAL) can be left in.
+ */
+export function transportChecksumAt(packet: Uint8Array): number {
+  const protocol = ipv4Protocol(packet);
+  const ihl = ipv4HeaderLength(packet);
+  if (protocol === IPPROTO_TCP) return ihl + 16;
+  if (protocol === IPPROTO_UDP) return ihl + 6;
+  return -1;
+}
+
+/**
+ * The finished checksum of a TCP or UDP datagram whose field holds only the pseudo-header sum (a
+ * super-segment we send, or a packet with RX_CSUM_PARTIAL): the sum from the transport header to
+ * the datagram's end with that field in it (RFC 9293 §3.1; a UDP result of 0 is sent as 0xffff,
+ * RFC 768, since 0 there means "no checksum").
+ */
+export function finishedTransportChecksum(packet: Uint8Array): number {
+  const ihl = ipv4HeaderLength(packet);
+  const c = finishChecksum(onesSum(packet, ihl, Math.min(packet.length, ipv4TotalLength(packet))));
+  return c === 0 && ipv4Protocol(packet) === IPPROTO_UDP ? 0xffff : c;
+}
+
+/**
+ * Complete, in place, a checksum left partial at packet[start + offset]: the one's complement sum
+ * from `start` to the datagram's end, the field included (it holds the pseudo-header sum).
+ */
+export function completePartialChecksum(packet: Uint8Array, start: number, offset: number): void {
+  const end = Math.min(packet.length, ipv4TotalLength(packet));
+  const c = finishChecksum(onesSum(packet, start, Math.max(start, end)));
+  packet[start + offset] = c >>> 8;
+  packet[start + offset + 1] = c & 0xff;
+}
+
+/**
+ * What the wire would have carried for a batch from a device with receive offload: super-segments
+ * cut into their MSS pieces (each fully checksummed), partial checksums completed (in place: the
+ * receiver owns the packets). The result is a batch of plain packets that needs no RxOffload.
+ */
+export function toWirePackets(packets: readonly Uint8Array[], offload: RxOffload): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i]!;
+    const flags = offload.flags[i]!;
+    if (flags & RX_GSO_TCPV4) {
+      for (const piece of segmentTcpV4(p, offload.segmentSize[i]!)) out.push(piece);
+      continue;
+    }
+    if (flags & RX_CSUM_PARTIAL) {
+      const at = transportChecksumAt(p);
+      const c = finishedTransportChecksum(p);
+      p[at] = c >>> 8;
+      p[at + 1] = c & 0xff;
+    }
+    out.push(p);
+  }
+  return out;
 }

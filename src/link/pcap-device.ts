@@ -6,12 +6,13 @@
  *
  * A TCP super-segment sent to a device with TSO is recorded as the stack handed it over (one
  * datagram larger than the MTU, as tcpdump shows on a Linux host with TSO), but with its TCP checksum
- * completed, so that the capture checks clean.
+ * completed, so that the capture checks clean. The same holds for what a device with receive
+ * offload hands us (RxOffload): a kernel super-segment is recorded whole, as tcpdump on the TUN
+ * device shows it, and every partial checksum (RX_CSUM_PARTIAL) is completed in the copy recorded.
  */
 import type { PcapWriter } from '../trace/pcap-writer.ts';
-import { ipv4HeaderLength } from '../wire/ipv4.ts';
-import { superSegmentChecksum } from './gso.ts';
-import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+import { finishedTransportChecksum, transportChecksumAt } from './gso.ts';
+import { RX_CSUM_PARTIAL, type DeviceStats, type NetDevice, type PacketHandler } from './device.ts';
 
 export interface PcapDeviceOptions {
   /** Close the writer when the device is closed (default true: the device owns the writer). */
@@ -35,9 +36,14 @@ export class PcapDevice implements NetDevice {
     this.mtu = inner.mtu;
     this.tsoMaxSize = inner.tsoMaxSize ?? 0;
     this.ownsWriter = opts.ownsWriter ?? true;
-    inner.setReceiver((packets) => {
-      if (!this.closed) for (const p of packets) this.writer.write(p);
-      this.receiver?.(packets);
+    inner.setReceiver((packets, offload) => {
+      if (!this.closed) {
+        for (let i = 0; i < packets.length; i++) {
+          if (offload !== undefined && (offload.flags[i]! & RX_CSUM_PARTIAL) !== 0) this.writeCompleted(packets[i]!);
+          else this.writer.write(packets[i]!);
+        }
+      }
+      this.receiver?.(packets, offload);
     });
   }
 
@@ -48,18 +54,25 @@ export class PcapDevice implements NetDevice {
   send(packet: Uint8Array, segmentSize?: number): void {
     // Recorded before the send: the writer copies the bytes, and the inner device now owns the buffer.
     if (!this.closed) {
-      if (segmentSize !== undefined && segmentSize > 0) this.writeSuperSegment(packet);
+      if (segmentSize !== undefined && segmentSize > 0) this.writeCompleted(packet);
       else this.writer.write(packet);
     }
     this.inner.send(packet, segmentSize);
   }
 
-  /** Record a super-segment with its TCP checksum completed, then put the partial sum back. */
-  private writeSuperSegment(packet: Uint8Array): void {
-    const at = ipv4HeaderLength(packet) + 16; // the TCP checksum field
+  /**
+   * Record a packet whose TCP or UDP checksum field holds only the pseudo-header sum with the
+   * checksum completed, then put the partial sum back (the packet goes on as it was).
+   */
+  private writeCompleted(packet: Uint8Array): void {
+    const at = transportChecksumAt(packet);
+    if (at < 0) {
+      this.writer.write(packet);
+      return;
+    }
     const hi = packet[at]!;
     const lo = packet[at + 1]!;
-    const c = superSegmentChecksum(packet);
+    const c = finishedTransportChecksum(packet);
     packet[at] = c >>> 8;
     packet[at + 1] = c & 0xff;
     this.writer.write(packet); // copies the bytes

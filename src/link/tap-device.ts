@@ -21,10 +21,10 @@ export class TapDevice implements NetDevice {
     this.name = inner.name;
     this.mtu = inner.mtu;
     this.tsoMaxSize = inner.tsoMaxSize ?? 0;
-    inner.setReceiver((packets) => {
+    inner.setReceiver((packets, offload) => {
       const now = this.clock.now();
       for (const p of packets) this.observer('in', p, now);
-      this.receiver?.(packets);
+      this.receiver?.(packets, offload);
     });
   }
 

@@ -10,10 +10,17 @@
  * ArrayBuffer that the addon fills batch after batch and never rewrites: the receiver owns them
  * (NetDevice contract). Like Node's Buffer pool, a view kept for a long time keeps its whole chunk
  * alive; copy a packet (`slice()`) if you store it for long.
+ *
+ * With offload (the default) each packet comes with the virtio_net_hdr the kernel wrote in front of
+ * it: checked here against its packet (link/virtio-net.ts) and passed up as the batch's RxOffload
+ * (super-segments, partial checksums), or the packet is dropped and counted (rxBadVnetHdr). The
+ * packets sent in a tick leave in one writeBatch call, which the addon writes with one
+ * io_uring_enter where it can (native/uring.c).
  */
 import { createRequire } from 'node:module';
-import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
+import { RX_GSO_TCPV4, type DeviceStats, type NetDevice, type PacketHandler, type RxOffload } from './device.ts';
 import { DeviceError } from '../util/errors.ts';
+import { acceptRxOffload, vnetGsoSize } from './virtio-net.ts';
 
 export interface TunOpenOptions {
   /** Interface name (at most 15 bytes). Omitted: the kernel picks tun0, tun1, ... */
@@ -33,12 +40,43 @@ export interface TunOpenOptions {
   /** Called once if the device fails while open (e.g. deleted under us); reading has stopped. */
   onError?: (err: DeviceError) => void;
   /**
-   * TCP segmentation offload (default true): open the device with IFF_VNET_HDR, so that the stack may
-   * write TCP super-segments of up to 64 KiB that the kernel takes in one write(2) (tsoMaxSize).
-   * False: one write per MTU-sized packet, like a plain TUN device.
+   * Segmentation offload both ways (default true): open the device with IFF_VNET_HDR, so that the
+   * stack may write TCP super-segments of up to 64 KiB that the kernel takes in one write(2)
+   * (tsoMaxSize), and ask the kernel for receive offload (TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4): it
+   * then hands us its TCP super-segments whole and leaves checksums partial, each packet saying so
+   * in its virtio_net_hdr (RxOffload, link/device.ts). False: one packet per read and per write, up
+   * to the MTU, every checksum complete, like a plain TUN device.
    */
   offload?: boolean;
+  /**
+   * The device's transmit queue length, in packets (default DEFAULT_TXQUEUELEN): how many packets
+   * the kernel may have sent towards us before we read them. The kernel's default of 500 drops SYN
+   * bursts (each dropped SYN costs its client a retransmission 1 s later). Set with the rest of the
+   * configuration (skipped without CAP_NET_ADMIN: the device keeps its own).
+   */
+  txqueuelen?: number;
+  /**
+   * Write a tick's packets with one io_uring_enter instead of one writev(2) each (native/uring.c),
+   * where the kernel allows io_uring; elsewhere (old kernel, seccomp, the io_uring_disabled sysctl)
+   * the writes stay plain and `stats().ioUring` says why. Default true: with 2 packets per tick it
+   * writes 1.3 times as many per second, with 64 3.3 times (scripts/bench-tx.sh); a tick with one
+   * packet is written plainly either way (README "Fewer system calls per packet").
+   */
+  ioUring?: boolean;
 }
+
+/**
+ * The transmit queue length TunDevice.open() gives the device. Deeper absorbs more of a burst, but
+ * what waits there waits: the stack takes some 50,000 SYNs per second here, so 10,000 is ~0.2 s
+ * of queue. Measured (scripts/attack/05-burst.sh, 10,000 clients at once; 01-syn-flood.sh,
+ * 100,000 spoofed SYNs with 20 curls among them): with the kernel's 500, 30,613 packets of the burst
+ * dropped, the last client in after 5.3 s, the flood's slowest curl 1.0 s (its SYN resent once); with
+ * 10,000, the last client in after 0.6 s, the slowest curl 2.0 s; with 50,000, nothing of the burst
+ * dropped, but the slowest curl 4.0 s, queued behind the flood.
+ */
+export const DEFAULT_TXQUEUELEN = 10_000;
+/** The largest it accepts (a pointer per slot in the kernel's ring: 8 MiB at this size). */
+export const MAX_TXQUEUELEN = 1_000_000;
 
 /** What open() did to each setting: 'set', 'skipped' (no permission, already configured), 'unchanged' (not asked). */
 export type ConfigStep = 'set' | 'skipped' | 'unchanged';
@@ -47,6 +85,7 @@ export interface TunConfigured {
   readonly address: ConfigStep;
   readonly mtu: ConfigStep;
   readonly up: ConfigStep;
+  readonly txqueuelen: ConfigStep;
   /** The kernel side's address as the device has it now (null when it has none). */
   readonly currentAddress: string | null;
 }
@@ -65,6 +104,20 @@ export interface TunStats extends DeviceStats {
   eagain: number;
   /** TCP super-segments written (each one counted once in txPackets). */
   txTso: number;
+  /** The device's transmit queue length as the kernel has it (what we set, or its own; -1: unknown). */
+  txqueuelen: number;
+  /** TCP super-segments received (receive offload; each counted once in rxPackets). */
+  rxGso: number;
+  /** Packets whose virtio_net_hdr did not fit them (link/virtio-net.ts): dropped, counted in rxDropped. */
+  rxBadVnetHdr: number;
+  /** Read chunks (native/tun.c) malloc'ed, and refilled from the pool once JS had let go of them. */
+  rxChunksNew: number;
+  rxChunksReused: number;
+  /** 'on' when writes go through io_uring, 'off' when not asked for, else why not (an errno name). */
+  ioUring: string;
+  /** io_uring_enter calls made for writes, and the packets they wrote. */
+  uringEnters: number;
+  uringPackets: number;
 }
 
 /** The shape of the addon (native/tun.c). */
@@ -72,7 +125,9 @@ export interface NativeConfigureResult {
   address: ConfigStep;
   mtu: ConfigStep;
   up: ConfigStep;
+  txqueuelen: ConfigStep;
   currentMtu?: number;
+  currentTxqueuelen?: number;
   currentAddress: string | null;
 }
 
@@ -89,6 +144,10 @@ export interface NativeStats {
   txErrors: number;
   eagain: number;
   txGso: number;
+  rxChunksNew: number;
+  rxChunksReused: number;
+  uringEnters: number;
+  uringPackets: number;
 }
 
 export interface NativeTun {
@@ -96,7 +155,10 @@ export interface NativeTun {
   readonly fd: number;
   /** Opened with IFF_VNET_HDR: writes may carry a segment size (TSO). */
   readonly vnetHdr: boolean;
-  configure(address: string | null, prefixLength: number, mtu: number, up: boolean): NativeConfigureResult;
+  /** The kernel agreed to receive offload (TUNSETOFFLOAD): read packets may be partial or super-segments. */
+  readonly rxOffload: boolean;
+  /** txqueuelen: 0 or absent leaves the device's own. */
+  configure(address: string | null, prefixLength: number, mtu: number, up: boolean, txqueuelen?: number): NativeConfigureResult;
   /** cb(chunk, offset, count): lengths as uint32 at chunk[offset..], packets from offset + BATCH * 4. */
   start(cb: (chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void): void;
   stop(): void;
@@ -107,12 +169,15 @@ export interface NativeTun {
   ref(): void;
   unref(): void;
   close(): void;
+  /** writeBatch through io_uring (on) or not: null when done, else the errno name why it cannot. */
+  useIoUring(on: boolean): string | null;
   /** Test hook: the next n write attempts fail with EAGAIN, to exercise the queue. */
   _simulateEagain(n: number): void;
 }
 
 export interface NativeAddon {
-  Tun: new (name?: string, vnetHdr?: boolean) => NativeTun;
+  /** rxOffload defaults to vnetHdr. */
+  Tun: new (name?: string, vnetHdr?: boolean, rxOffload?: boolean) => NativeTun;
   BATCH: number;
   TX_QUEUE_MAX: number;
   /** Bytes of virtio_net_hdr in front of every packet read from a device opened with vnetHdr. */
@@ -170,6 +235,15 @@ export class TunDevice implements NetDevice {
   #closed = false;
   #rxNotIpv4 = 0;
   #rxNoReceiver = 0;
+  #rxGso = 0;
+  #txqueuelen = -1;
+  #ioUring = 'off';
+  #rxBadVnetHdr = 0;
+  /** What the kernel said about each packet of the batch being delivered (receive offload), reused. */
+  readonly #rxOffload: RxOffload | undefined;
+  /** The chunk consecutive batches are read into, as bytes (its virtio headers are read there). */
+  #chunk: ArrayBuffer | undefined;
+  #chunkBytes: Uint8Array | undefined;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
@@ -203,6 +277,7 @@ export class TunDevice implements NetDevice {
     // socket); packets that arrive before setReceiver() are counted in rxDropped.
     this.#headerBytes = batchSize * 4;
     this.#packetGap = tun.vnetHdr ? packetGap : 0;
+    this.#rxOffload = tun.rxOffload ? { flags: new Uint8Array(batchSize), segmentSize: new Uint16Array(batchSize) } : undefined;
     tun.start((chunk, offset, count, error) => this.#onBatch(chunk, offset, count, error));
   }
 
@@ -223,6 +298,10 @@ export class TunDevice implements NetDevice {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
       throw new DeviceError('ERR_TUN_CONFIGURE', `mtu must be an integer 68..65535, got ${mtu}`);
     }
+    const txqueuelen = opts.txqueuelen ?? DEFAULT_TXQUEUELEN;
+    if (!Number.isInteger(txqueuelen) || txqueuelen < 1 || txqueuelen > MAX_TXQUEUELEN) {
+      throw new DeviceError('ERR_TUN_CONFIGURE', `txqueuelen must be an integer 1..${MAX_TXQUEUELEN}, got ${txqueuelen}`);
+    }
     let tun: NativeTun;
     try {
       tun = new addon.Tun(opts.name, opts.offload ?? true);
@@ -240,7 +319,7 @@ export class TunDevice implements NetDevice {
       result =
         opts.configure === false
           ? tun.configure(null, prefixLength, 0, false) // only reads back the current settings
-          : tun.configure(hostAddress, prefixLength, mtu, true);
+          : tun.configure(hostAddress, prefixLength, mtu, true, txqueuelen);
     } catch (err) {
       tun.close();
       throw toDeviceError('ERR_TUN_CONFIGURE', err);
@@ -249,9 +328,22 @@ export class TunDevice implements NetDevice {
       address: result.address,
       mtu: result.mtu,
       up: result.up,
+      txqueuelen: result.txqueuelen,
       currentAddress: result.currentAddress,
     };
-    return new TunDevice(tun, addon.BATCH, addon.VNET_HDR_LEN, result.currentMtu ?? mtu, configured, opts.onError);
+    const device = new TunDevice(tun, addon.BATCH, addon.VNET_HDR_LEN, result.currentMtu ?? mtu, configured, opts.onError);
+    device.#txqueuelen = result.currentTxqueuelen ?? -1;
+    if (opts.ioUring ?? true) device.useIoUring(true);
+    return device;
+  }
+
+  /**
+   * @internal A TunDevice over something with the addon's shape (tests: a fake NativeTun that hands
+   * over batches laid out as native/tun.c lays them out). The device starts reading it at once.
+   */
+  static fromNative(tun: NativeTun, mtu = 1500, batchSize = 64, vnetHdrLen = 10): TunDevice {
+    const configured: TunConfigured = { address: 'unchanged', mtu: 'unchanged', up: 'unchanged', txqueuelen: 'unchanged', currentAddress: null };
+    return new TunDevice(tun, batchSize, vnetHdrLen, mtu, configured);
   }
 
   get name(): string {
@@ -266,6 +358,26 @@ export class TunDevice implements NetDevice {
   /** The largest TCP super-segment the kernel takes from us (0: no segmentation offload). */
   get tsoMaxSize(): number {
     return this.#tsoMaxSize;
+  }
+
+  /**
+   * Write each tick's packets through io_uring (true) or with one writev(2) each (false). Returns
+   * whether they now go through io_uring; when it cannot be had, stats().ioUring says why.
+   */
+  useIoUring(on: boolean): boolean {
+    const err = this.#closed ? 'EBADF' : this.#tun.useIoUring(on);
+    this.#ioUring = err === null ? (on ? 'on' : 'off') : err;
+    return this.#ioUring === 'on';
+  }
+
+  /** The device's transmit queue length as the kernel has it (see TunOpenOptions.txqueuelen; -1: unknown). */
+  get txqueuelen(): number {
+    return this.#txqueuelen;
+  }
+
+  /** The kernel hands us super-segments and partial checksums (receive offload, see TunOpenOptions.offload). */
+  get rxOffload(): boolean {
+    return this.#tun.rxOffload;
   }
 
   get configured(): TunConfigured {
@@ -331,7 +443,7 @@ export class TunDevice implements NetDevice {
       txPackets: n.tx,
       txBytes: n.txBytes,
       txDropped: n.txDropped,
-      rxDropped: this.#rxNotIpv4 + this.#rxNoReceiver,
+      rxDropped: this.#rxNotIpv4 + this.#rxNoReceiver + this.#rxBadVnetHdr,
       rxBatches: n.rxBatches,
       rxErrors: n.rxErrors,
       rxNotIpv4: this.#rxNotIpv4,
@@ -340,6 +452,14 @@ export class TunDevice implements NetDevice {
       txErrors: n.txErrors,
       eagain: n.eagain,
       txTso: n.txGso,
+      txqueuelen: this.#txqueuelen,
+      rxGso: this.#rxGso,
+      rxBadVnetHdr: this.#rxBadVnetHdr,
+      rxChunksNew: n.rxChunksNew,
+      rxChunksReused: n.rxChunksReused,
+      ioUring: this.#ioUring,
+      uringEnters: n.uringEnters,
+      uringPackets: n.uringPackets,
     };
   }
 
@@ -349,6 +469,8 @@ export class TunDevice implements NetDevice {
       this.#flush();
       this.#closed = true;
       this.#tun.close();
+      this.#chunk = undefined; // let the last read chunk go back to the addon's pool
+      this.#chunkBytes = undefined;
     }
     return Promise.resolve();
   }
@@ -369,19 +491,41 @@ export class TunDevice implements NetDevice {
     const packets: Uint8Array[] = [];
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
+    const rx = this.#rxOffload;
+    if (rx !== undefined && chunk !== this.#chunk) {
+      this.#chunk = chunk;
+      this.#chunkBytes = new Uint8Array(chunk);
+    }
+    const bytes = this.#chunkBytes;
     for (let i = 0; i < count; i++) {
       const len = lengths[i]!;
+      const hdrAt = at;
       at += gap;
       const packet = new Uint8Array(chunk, at, len);
       at += len;
-      if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) this.#rxNotIpv4++;
-      else packets.push(packet);
+      if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) {
+        this.#rxNotIpv4++;
+        continue;
+      }
+      if (rx !== undefined) {
+        // The virtio_net_hdr in front of it: checked against the packet, its flags passed up.
+        const flags = acceptRxOffload(bytes!, hdrAt, packet);
+        if (flags < 0) {
+          this.#rxBadVnetHdr++;
+          continue;
+        }
+        const k = packets.length;
+        rx.flags[k] = flags;
+        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes!, hdrAt) : 0;
+        if (flags & RX_GSO_TCPV4) this.#rxGso++;
+      }
+      packets.push(packet);
     }
     if (packets.length === 0) return;
     if (this.#receiver === undefined) {
       this.#rxNoReceiver += packets.length;
       return;
     }
-    this.#receiver(packets);
+    this.#receiver(packets, rx);
   }
 }

@@ -39,6 +39,9 @@ import { MAX_WSCALE, offeredWindowScale, windowScaleFor, type ConnectionRef, typ
 import { NewReno } from './cc/newreno.ts';
 import { DEFAULT_MSS } from './sender.ts';
 
+/** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
+const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
+
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
   ip: IpOutput;
@@ -215,7 +218,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'not-our-address');
       return;
     }
-    const seg = parseTcp(payload, ip.src, ip.dst, this.parseOpts);
+    // Receive offload: a checksum the device vouches for is not verified (it may be partial).
+    const seg = parseTcp(payload, ip.src, ip.dst, ip.checksumTrusted === true ? TRUSTED_CHECKSUM : this.parseOpts);
     if (seg instanceof WireError) {
       this.counters.badSegments++;
       countDrop(this.counters, seg.code);

@@ -74,7 +74,7 @@ describe('the packed package', () => {
       expect(paths).toContain(p);
     }
     expect(paths.filter((p) => !p.startsWith('dist/'))).toEqual(
-      ['LICENSE', 'README.md', 'native/README.md', 'native/binding.gyp', 'native/ifconfig.c', 'native/ifconfig.h', 'native/tun.c', 'package.json', 'scripts/netns-run.sh', 'scripts/tunstack.js'],
+      ['LICENSE', 'README.md', 'native/README.md', 'native/binding.gyp', 'native/ifconfig.c', 'native/ifconfig.h', 'native/tun.c', 'native/uring.c', 'native/uring.h', 'package.json', 'scripts/netns-run.sh', 'scripts/tunstack.js'],
     );
     expect(paths.filter((p) => /^(test|src|\.ci)\/|native\/build\/|\.tsbuildinfo$/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.startsWith('dist/') && !/\.(js|d\.ts)(\.map)?$/.test(p))).toEqual([]);

@@ -9,6 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNetns, describeTun, waitForExit, waitForLine, type Netns } from './helpers/index.ts';
+import { DEFAULT_TXQUEUELEN } from '../../src/link/tun-device.ts';
 
 const FIXTURE = 'test/e2e/fixtures/tun-dump.ts';
 const READY = /^READY (.*)$/;
@@ -33,6 +34,7 @@ interface IcmpLine {
 interface AddrInfo {
   ifname: string;
   mtu: number;
+  txqlen: number;
   flags: string[];
   addr_info: { family: string; local: string; prefixlen: number }[];
 }
@@ -79,11 +81,12 @@ describeTun('TunDevice (real TUN in a network namespace)', () => {
     const r = await ready(child);
     expect(r.name).toBe('tsk0');
     expect(r.mtu).toBe(1400);
-    expect(r.configured).toEqual({ address: 'set', mtu: 'set', up: 'set', currentAddress: '10.77.0.1' });
+    expect(r.configured).toEqual({ address: 'set', mtu: 'set', up: 'set', txqueuelen: 'set', currentAddress: '10.77.0.1' });
 
     // What the kernel now says about the device, by netlink (not through our addon).
     const info = await linkInfo(ns, 'tsk0');
     expect(info.mtu).toBe(1400);
+    expect(info.txqlen).toBe(DEFAULT_TXQUEUELEN);
     expect(info.flags).toContain('UP');
     expect(info.addr_info.filter((a) => a.family === 'inet')).toEqual([
       expect.objectContaining({ local: '10.77.0.1', prefixlen: 24 }),
@@ -206,7 +209,7 @@ describeTun('TunDevice (real TUN in a network namespace)', () => {
     }
     const child = startFixture(ns, ['--name', 'tskp1', '--host', '10.81.0.1', '--reply'], ['setpriv', '--bounding-set', '-net_admin']);
     const r = await ready(child);
-    expect(r.configured).toEqual({ address: 'skipped', mtu: 'skipped', up: 'skipped', currentAddress: '10.81.0.1' });
+    expect(r.configured).toEqual({ address: 'skipped', mtu: 'skipped', up: 'skipped', txqueuelen: 'skipped', currentAddress: '10.81.0.1' });
     expect(r.mtu).toBe(1280); // the MTU the device has, not the 1500 we asked for
     const ping = await ns.exec('ping', ['-c', '1', '-W', '5', '10.81.0.2'], { timeoutMs: 15_000 });
     expect(ping.stdout).toMatch(/1 received/);

@@ -35,6 +35,53 @@ describe('echo', () => {
     if (m.kind === 'echo-reply') expect([...m.data]).toEqual([...data]);
   });
 
+  it('builds the reply in the request buffer (no copy), byte for byte what a fresh checksum gives, over 2,000 payloads', () => {
+    for (let i = 0; i < 2000; i++) {
+      const { layer, sent } = setup();
+      const data = bytes(i % 200, i + 1);
+      // Identifiers chosen so that the request checksums cover the whole range, 0x0000 and 0xffff included.
+      const req = datagram(echoRequest((i * 2654435761) & 0xffff, i & 0xffff, data), { protocol: 1, src: A, dst: B });
+      layer.receive(0, req);
+      expect(sent.length).toBe(1);
+      const out = sent[0]!;
+      expect(out.buffer).toBe(req.buffer); // the same memory: built in place
+      const ip = parseIpv4(out);
+      expect(checksum(ip.payload)).toBe(0);
+      const want = new Uint8Array(8 + data.length);
+      serializeIcmp({ kind: 'echo-reply', identifier: (i * 2654435761) & 0xffff, sequence: i & 0xffff, data }, want, 0);
+      // Equal up to the one's complement zero: 0x0000 and 0xffff both verify (RFC 1624 §3).
+      const got = Uint8Array.from(ip.payload);
+      if (((got[2]! << 8) | got[3]!) === 0xffff && ((want[2]! << 8) | want[3]!) === 0) got.set([0, 0], 2);
+      expect(got).toEqual(want);
+    }
+  });
+
+  it('answers a request with IP options from inside its buffer, without the options, TOS kept', () => {
+    const { layer, sent } = setup();
+    const icmp = echoRequest(7, 9, bytes(32, 5));
+    // A 24-byte header: the 20 of datagram() moved back by one option word (4 NOPs... then EOL).
+    const plain = datagram(icmp, { protocol: 1, src: A, dst: B, tos: 0x28 });
+    const withOpts = new Uint8Array(plain.length + 4);
+    withOpts.set(plain.subarray(0, 20), 0);
+    withOpts.set([1, 1, 1, 0], 20);
+    withOpts.set(icmp, 24);
+    withOpts[0] = 0x46;
+    withOpts[2] = withOpts.length >>> 8;
+    withOpts[3] = withOpts.length & 0xff;
+    withOpts[10] = 0;
+    withOpts[11] = 0;
+    const c = checksum(withOpts, 0, 24);
+    withOpts[10] = c >>> 8;
+    withOpts[11] = c & 0xff;
+    layer.receive(0, withOpts);
+    expect(sent.length).toBe(1);
+    expect(sent[0]!.buffer).toBe(withOpts.buffer);
+    const ip = parseIpv4(sent[0]!);
+    expect([ip.headerLength, ip.totalLength, ip.dscp << 2, ip.src, ip.dst]).toEqual([20, 20 + icmp.length, 0x28, B, A]);
+    expect(parseIcmp(ip.payload)).toMatchObject({ kind: 'echo-reply', identifier: 7, sequence: 9 });
+    expect(checksum(ip.payload)).toBe(0);
+  });
+
   it('drops a request with a bad ICMP checksum, and ignores echo replies', () => {
     const { layer, sent } = setup();
     const req = echoRequest(1, 1, bytes(8));
@@ -126,7 +173,7 @@ describe('rate limit (token bucket driven by now)', () => {
     for (let i = 0; i < 20; i++) layer.receive(100_000, udpFixed());
     expect(sent.length).toBe(22);
     // Echo replies are not rate-limited.
-    for (let i = 0; i < 20; i++) layer.receive(100_000, L.ECHO_REQUEST);
+    for (let i = 0; i < 20; i++) layer.receive(100_000, L.ECHO_REQUEST.slice());
     expect(sent.length).toBe(42);
   });
 
@@ -174,7 +221,7 @@ describe('a caller-built IcmpHandler (setIcmp)', () => {
     const icmp = new IcmpHandler({ ip: layer, address: B, errorRate: { burst: 1, perSecond: 1 } });
     layer.setIcmp(icmp);
     expect(layer.icmp).toBe(icmp);
-    layer.receive(0, L.ECHO_REQUEST);
+    layer.receive(0, L.ECHO_REQUEST.slice());
     layer.receive(0, L.PROTO99);
     layer.receive(0, udpFixed()); // rate-limited by the new handler's bucket (burst 1)
     expect(sent.length).toBe(2);
