@@ -13,7 +13,7 @@
  *   ts         timestamps.ts      RFC 7323: TS.Recent, PAWS, our clock
  *   rtt        rtt.ts             RFC 6298: SRTT, RTTVAR, RTO, backoff
  *   cc         cc/newreno.ts      the congestion window (congestion-control.ts), state private
- *   recovery   recovery-*.ts      what is lost, what to retransmit, what may be sent meanwhile
+ *   recovery   recovery-*.ts      what is lost, what to retransmit, what may be sent meanwhile (RACK with SACK)
  *   tlp        tlp.ts             RFC 8985 §7 tail loss probe
  *   keepAlive  keepalive.ts       RFC 1122 §4.2.3.6
  *   events     owner-events.ts    what the owner is told, queued and delivered after processing
@@ -36,7 +36,7 @@ import { Output } from './output.ts';
 import { Receiver } from './receiver.ts';
 import { newAckInfo, type AckInfo, type LossRecovery } from './recovery.ts';
 import { RenoRecovery } from './recovery-reno.ts';
-import { SackRecovery } from './recovery-sack.ts';
+import { RackRecovery } from './recovery-rack.ts';
 import { RttEstimator } from './rtt.ts';
 import type { Scoreboard } from './sack.ts';
 import { DEFAULT_MSS, Sender } from './sender.ts';
@@ -164,7 +164,7 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   /** The SACK scoreboard, when SACK is on (tests and tools). */
   get scoreboard(): Scoreboard | undefined {
-    return this.recovery instanceof SackRecovery ? this.recovery.scoreboard : undefined;
+    return this.recovery instanceof RackRecovery ? this.recovery.scoreboard : undefined;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.ts.negotiate(cfg.timestamps, o.timestamp, this.handshakeStart);
     // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
     this._sackOk = cfg.sack && o.sackPermitted === true;
-    if (this._sackOk) this.recovery = new SackRecovery(this);
+    if (this._sackOk) this.recovery = new RackRecovery(this);
     const peerMss = o.mss ?? DEFAULT_MSS;
     this.snd.mss = Math.max(64, Math.min(peerMss, this.maxSegment) - (this.ts.on ? TS_OPTION_BYTES : 0));
     this.cc.setMss(this.snd.mss);
@@ -489,6 +489,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     else acceptable = inWindow(seg.seq, rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), rcvNxt, wnd);
     // "special allowance should be made to accept valid ACKs, URGs, and RSTs" with a zero window.
     if (!acceptable && !(wnd === 0 && seg.seq === rcvNxt)) {
+      // Data wholly below RCV.NXT arrived again: report it (D-SACK, RFC 2883 §4.1.1).
+      if (this._sackOk && seg.payload.length > 0 && seqLe(seqAdd(seg.seq, seg.payload.length), rcvNxt)) this.rcv.noteDuplicate(seg.seq, seqAdd(seg.seq, seg.payload.length));
       if (!(f & RST)) {
         // RFC 9293 §3.10.7.4: send an ACK (this also answers a retransmitted FIN in TIME-WAIT).
         if (this._state === State.TIME_WAIT && (f & FIN) !== 0) this.timeWaitAt = now + 2 * this.host.cfg.mslMs;
@@ -593,16 +595,42 @@ export class Connection implements TcpConnection, ConnectionRef {
     a.plainDup = seg.payload.length === 0 && window === snd.wnd && (seg.flags & (SYN | FIN)) === 0;
     a.sack = this._sackOk ? seg.options.sack : undefined;
     a.tsEcho = seg.options.timestamp?.echo;
-    if (seqGt(ack, snd.una)) this.onAckAdvanced(now, seg, a);
-    this.recovery.onAckInfo(a);
+    const advanced = seqGt(ack, snd.una);
+    const rtt = advanced ? this.onAckAdvanced(now, seg, ack) : -1;
+    // Loss recovery reads the ACK (SACK blocks, losses, the recovery's own pacing), then the
+    // controller grows if recovery allows it.
+    const grow = this.recovery.onAck(a, advanced);
+    // Forward progress (new data acknowledged or SACKed) grows the window, as Linux does
+    // (tcp_may_raise_cwnd): a SACK is delivery too.
+    if (grow && a.delivered > 0) {
+      {
+        const ev = this.ackEvent;
+        ev.now = now;
+        ev.ack = ack;
+        ev.sndNxt = snd.nxt;
+        ev.acked = a.delivered;
+        ev.rttMs = rtt >= 0 ? rtt : undefined;
+        ev.srttMs = this.rtt.srtt;
+        ev.flight = a.flight;
+        ev.appLimited = false;
+        this.cc.onAck(ev);
+      }
+    }
+    if (advanced) {
+      // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
+      snd.rtoAt = snd.idle ? Infinity : now + this.rtt.rto;
+      this.tlp.onProgress();
+      this.armTlp(now);
+      this.host.markDirty(this);
+    } else if (a.delivered > 0 || this.recovery.inRecovery) this.host.markDirty(this);
     if (snd.updateWindow(seg.seq, ack, window)) this.host.markDirty(this);
     return this.ackClosingStates(now);
   }
 
-  /** SND.UNA moves: the buffer, the owner's writable event, the RTT, recovery and the window, the timers. */
-  private onAckAdvanced(now: number, seg: TcpSegment, a: AckInfo): void {
+  /** SND.UNA moves: the buffer, the owner's writable event, the RTT sample (returned, or -1). */
+  private onAckAdvanced(now: number, seg: TcpSegment, ack: number): number {
     const snd = this.snd;
-    const dataAcked = snd.ackTo(a.ack);
+    const dataAcked = snd.ackTo(ack);
     if (dataAcked > 0) {
       this.bytesOut += dataAcked;
       if (this.events.attached && snd.takeWritable()) this.events.writable();
@@ -611,25 +639,9 @@ export class Connection implements TcpConnection, ConnectionRef {
     let rtt = -1;
     const ts = seg.options.timestamp;
     if (this.ts.on && ts !== undefined && ts.echo !== 0) rtt = this.ts.rttSample(now, ts.echo);
-    else rtt = snd.rttSampleFor(now, a.ack);
+    else rtt = snd.rttSampleFor(now, ack);
     if (rtt >= 0) this.rtt.sample(rtt);
-    if (this.recovery.onNewAck(a)) {
-      const ev = this.ackEvent;
-      ev.now = now;
-      ev.ack = a.ack;
-      ev.sndNxt = snd.nxt;
-      ev.acked = seqSub(a.ack, a.oldUna);
-      ev.rttMs = rtt >= 0 ? rtt : undefined;
-      ev.srttMs = this.rtt.srtt;
-      ev.flight = a.flight;
-      ev.appLimited = false;
-      this.cc.onAck(ev);
-    }
-    // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
-    snd.rtoAt = snd.idle ? Infinity : now + this.rtt.rto;
-    this.tlp.onProgress();
-    this.armTlp(now);
-    this.host.markDirty(this);
+    return rtt;
   }
 
   /** The parts of step five that belong to the closing states. False: processing stops here. */
@@ -677,6 +689,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     let data = seg.payload;
     const skip = seqSub(rcv.rcvNxt, seq);
     if (skip > 0) {
+      if (this._sackOk) rcv.noteDuplicate(seq, rcv.rcvNxt); // its first part arrived before (RFC 2883 §4.1.1)
       data = data.subarray(Math.min(skip, data.length));
       seq = rcv.rcvNxt;
     }
@@ -687,6 +700,10 @@ export class Connection implements TcpConnection, ConnectionRef {
     }
     if (data.length === 0) return fin;
     if (seq !== rcv.rcvNxt) {
+      if (this._sackOk) {
+        const dup = rcv.reasm.heldWithin(seq, seqAdd(seq, data.length));
+        if (dup !== undefined) rcv.noteDuplicate(dup[0], dup[1]); // held already (RFC 2883 §4.1.2)
+      }
       if (!rcv.reasm.insert(seq, data)) countDrop(this.host.counters, rcv.reasm.dropReason);
       rcv.ackNow = true; // out of order: immediate duplicate ACK (RFC 5681 §4.2)
       return fin;
@@ -765,6 +782,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     if (this.timeWaitAt < t) t = this.timeWaitAt;
     if (this.keepAlive.at < t) t = this.keepAlive.at;
     if (this.tlp.at < t) t = this.tlp.at;
+    if (this.recovery.timerAt < t) t = this.recovery.timerAt;
     return t;
   }
 
@@ -785,6 +803,8 @@ export class Connection implements TcpConnection, ConnectionRef {
       this.finish(undefined);
       return;
     }
+    // RACK's reordering timer (RFC 8985 §6.2 step 5): losses found by time.
+    if (this.recovery.timerAt <= now) this.recovery.onTimer(now);
     // The probe is checked before the RTO: a probe due at the same instant replaces it (RFC 8985 §7.3).
     if (this.tlp.at <= now && this.tlp.expire(!snd.idle)) {
       snd.rtoAt = now + this.rtt.rto;
@@ -839,14 +859,14 @@ export class Connection implements TcpConnection, ConnectionRef {
       return;
     }
     // RFC 5681 §3.1 eq. (4): ssthresh from the flight size; cwnd = 1 SMSS; go back to SND.UNA.
-    this.cc.onRto(now, snd.flight, this.rtt.backoffs <= 1);
-    this.recovery.onRto();
-    snd.goBackN();
+    const first = this.rtt.backoffs <= 1;
+    this.cc.onRto(now, snd.flight, first);
+    if (this.recovery.onRto(now, first)) snd.goBackN();
   }
 
-  /** RFC 8985 §7.2: (re)arm the tail loss probe; only with SACK (recovery.ts, tlp.ts). */
+  /** RFC 8985 §7.2: (re)arm the tail loss probe; only with SACK, and not during recovery (tlp.ts). */
   armTlp(now: number): void {
-    this.tlp.arm(now, this._sackOk, this.snd.flight, this.snd.mss, this.rtt.srtt, this.snd.rtoAt);
+    this.tlp.arm(now, this._sackOk && !this.recovery.inRecovery, this.snd.flight, this.snd.mss, this.rtt.srtt, this.snd.rtoAt);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -12,8 +12,19 @@ export interface TcpCounters {
   tailLossProbes: number;
   /** Segments dropped by PAWS (RFC 7323 §5). */
   pawsRejected: number;
-  /** Fast retransmissions found spurious (Eifel, RFC 3522) and undone. */
+  /** Loss recoveries found spurious (Eifel RFC 3522, D-SACK RFC 3708) and undone. */
   spuriousRetransmits: number;
+  /** Retransmission timeouts found spurious (F-RTO RFC 5682, or timestamps) and undone. */
+  spuriousTimeouts: number;
+  /** ACKs received carrying a D-SACK block (RFC 2883), and the segments they reported duplicated. */
+  dsacksReceived: number;
+  dsackSegments: number;
+  /** ACKs sent carrying a D-SACK block. */
+  dsacksSent: number;
+  /** RACK's reordering timer expired (RFC 8985 §6.2 step 5, a loss found by time). */
+  rackTimeouts: number;
+  /** Tail loss probes whose ACK showed they repaired a loss (RFC 8985 §7.4). */
+  tlpRecoveries: number;
   /** SACK blocks ignored as nonsense (RFC 2018 §4-§5: left >= right, beyond SND.MAX, at or below SND.UNA, larger than the flight). */
   sackBlocksIgnored: number;
   /** Valid SACK blocks not recorded: finer than one segment, or the scoreboard full (tcp/sack.ts). */
@@ -51,6 +62,12 @@ export function newCounters(): TcpCounters {
     tailLossProbes: 0,
     pawsRejected: 0,
     spuriousRetransmits: 0,
+    spuriousTimeouts: 0,
+    dsacksReceived: 0,
+    dsackSegments: 0,
+    dsacksSent: 0,
+    rackTimeouts: 0,
+    tlpRecoveries: 0,
     sackBlocksIgnored: 0,
     sackBlocksDropped: 0,
     timeouts: 0,

@@ -20,7 +20,12 @@ import { State } from './state.ts';
 
 export class Output {
   /** Bound once: where loss recovery's retransmissions go. */
-  private readonly retransmitHole = (seq: number, len: number): void => this.sendRange(this.now, seq, true, len, 'sack-retransmit');
+  private readonly retransmitHole = (seq: number, len: number, reason: SendReason): void => {
+    this.sendRange(this.now, seq, true, len, reason);
+    // The segment at SND.UNA resent: the retransmission timer starts over (as for the fast
+    // retransmit of recovery without SACK below; RFC 6298 §5.3 restarts it on new ACKs only).
+    if (seq === this.c.snd.una) this.c.snd.rtoAt = this.now + this.c.rtt.rto;
+  };
   private now = 0;
 
   constructor(private readonly c: Connection) {}
@@ -49,7 +54,7 @@ export class Output {
       return;
     }
     let sentSomething = false;
-    if (rcv.ackNow && c.sackOk && !rcv.reasm.isEmpty) {
+    if (rcv.ackNow && c.sackOk && (!rcv.reasm.isEmpty || rcv.dsackBlock !== undefined)) {
       // An ACK reporting out-of-order data goes alone, so that its SACK blocks fit (a full-size data
       // segment has no room for them) and the peer counts it as a duplicate ACK (RFC 5681 §4.2).
       this.emit(now, snd.max, ACK, undefined, 'dup-ack');
@@ -77,6 +82,8 @@ export class Output {
     // A pure ACK carries SND.MAX, not a pulled-back SND.NXT (as 4.4BSD tcp_output): after a go-back-N
     // the peer may have received beyond SND.NXT, and would find an older sequence number unacceptable.
     if (!sentSomething && rcv.ackNow) this.emit(now, snd.max, ACK, undefined, rcv.ackReason);
+    // RFC 6298 §5.1: the retransmission timer runs whenever data is outstanding.
+    if (snd.rtoAt === Infinity && !snd.idle && s !== State.TIME_WAIT) snd.rtoAt = now + c.rtt.rto;
   }
 
   private sendSyn(now: number): void {
@@ -205,21 +212,20 @@ export class Output {
     const c = this.c;
     const snd = c.snd;
     const rec = c.recovery;
-    if (rec.inRecovery) {
-      this.sendRange(now, snd.una, true, snd.mss, 'tlp');
-      rec.onHeadRetransmitted();
-      snd.rtoAt = now + c.rtt.rto;
-      c.armTlp(now);
-      return;
-    }
     const unsent = snd.unsent;
     if (unsent > 0 && snd.wnd - snd.inflight >= Math.min(unsent, snd.mss)) {
       this.sendRange(now, snd.nxt, false, Math.min(unsent, snd.mss), 'tlp');
+      rec.onProbeSent(snd.max, false);
       return;
     }
-    const dataEnd = snd.dataEnd;
-    const start = seqSub(dataEnd, snd.una) > snd.mss ? seqAdd(dataEnd, -snd.mss) : snd.una;
-    this.sendRange(now, start, true, seqSub(dataEnd, start), 'tlp');
+    const last = rec.probeSegment();
+    if (last !== undefined) this.sendRange(now, last[0], true, last[1], 'tlp');
+    else {
+      const dataEnd = snd.dataEnd;
+      const start = seqSub(dataEnd, snd.una) > snd.mss ? seqAdd(dataEnd, -snd.mss) : snd.una;
+      this.sendRange(now, start, true, seqSub(dataEnd, start), 'tlp');
+    }
+    rec.onProbeSent(snd.max, true);
     snd.rtoAt = now + c.rtt.rto;
   }
 
@@ -243,7 +249,9 @@ export class Output {
       c.host.counters.retransmits++;
     }
     this.emit(now, seq, flags, payload, reason);
-    snd.onSent(now, seq, seqAdd(end, flags & FIN ? 1 : 0), head, !c.ts.on);
+    const segEnd = seqAdd(end, flags & FIN ? 1 : 0);
+    snd.onSent(now, seq, segEnd, head, !c.ts.on);
+    c.recovery.onSent(now, seq, segEnd, isRetransmit);
     if (snd.rtoAt === Infinity) snd.rtoAt = now + c.rtt.rto;
     if (!head && !isRetransmit) c.armTlp(now);
     if (flags & FIN) c.onFinSent();
@@ -254,14 +262,20 @@ export class Output {
     const rcv = c.rcv;
     let options: TcpOptions | undefined;
     if (c.ts.on) options = { timestamp: { value: c.ts.now(now), echo: c.ts.recent } };
-    if (c.sackOk && !rcv.reasm.isEmpty && (flags & RST) === 0) {
+    const dsack = rcv.dsackBlock;
+    if (c.sackOk && (!rcv.reasm.isEmpty || dsack !== undefined) && (flags & RST) === 0) {
       // RFC 2018 §4: report what we hold beyond RCV.NXT, as far as the option space (40 bytes, 12 of
       // them timestamps) and the peer's MSS allow: options and data together must fit in it
-      // (RFC 6691 §2). The send MSS is already the MSS less the timestamps.
+      // (RFC 6691 §2). The send MSS is already the MSS less the timestamps. A D-SACK block (RFC 2883
+      // §4) goes first, once.
       const room = c.snd.mss - (payload === undefined ? 0 : payload.length);
       const max = Math.min(c.ts.on ? 3 : 4, Math.floor((room - 4) / 8));
       if (max > 0) {
-        const sack = rcv.reasm.blocks(max);
+        let sack = rcv.reasm.isEmpty ? [] : rcv.reasm.blocks(dsack !== undefined ? max - 1 : max);
+        if (dsack !== undefined) {
+          sack = [dsack, ...sack];
+          c.host.counters.dsacksSent++;
+        }
         options = options === undefined ? { sack } : { timestamp: options.timestamp!, sack };
       }
     }

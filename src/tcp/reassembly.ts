@@ -110,6 +110,17 @@ export class Reassembly {
   }
 
   /**
+   * The first part of [seq, end) that is already held, as [left, right), or undefined: a duplicate
+   * the receiver reports with a D-SACK block (RFC 2883 §4.1.1).
+   */
+  heldWithin(seq: number, end: number): [number, number] | undefined {
+    const h = this.held[this.firstEndingAfter(seq)];
+    if (h === undefined || !seqLt(h.seq, end)) return undefined;
+    const hEnd = seqAdd(h.seq, h.len);
+    return [seqGt(h.seq, seq) ? h.seq : seq, seqLt(hEnd, end) ? hEnd : end];
+  }
+
+  /**
    * Remove and return the data that now continues at `rcvNxt` (contiguous runs), dropping anything
    * wholly before it. Returns undefined when nothing continues there.
    */

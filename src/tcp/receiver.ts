@@ -35,6 +35,13 @@ export class Receiver {
   ackNow = false;
   /** Deadline of the delayed ACK, or Infinity. */
   ackAt = Infinity;
+  /**
+   * A duplicate segment to report in the next ACK's first SACK block (D-SACK, RFC 2883 §4): the
+   * first one since the last ACK, once.
+   */
+  private dsackL = 0;
+  private dsackR = 0;
+  private dsack = false;
   /** Why the owed ACK is owed, when that is not plain "ack" (for the trace: config.ts SendReason). */
   private why: 'ack' | 'delayed-ack' | 'window-update' = 'ack';
   /** In-order data segments still to be ACKed at once (ConnectionConfig.quickAckSegments). */
@@ -164,8 +171,23 @@ export class Receiver {
     return this.why;
   }
 
+  /** Data [l, r) arrived again (below RCV.NXT, or already held out of order): report it once (RFC 2883). */
+  noteDuplicate(l: number, r: number): void {
+    if (this.dsack || l === r) return;
+    this.dsack = true;
+    this.dsackL = l;
+    this.dsackR = r;
+    this.ackNow = true;
+  }
+
+  /** The D-SACK block owed, if any (valid until the next ACK is sent). */
+  get dsackBlock(): [number, number] | undefined {
+    return this.dsack ? [this.dsackL, this.dsackR] : undefined;
+  }
+
   /** An ACK (any segment carrying our current RCV.NXT) was sent. */
   onAckSent(): void {
+    this.dsack = false;
     this.why = 'ack';
     this.unackedBytes = 0;
     this.ackNow = false;

@@ -42,6 +42,8 @@ export class RenoRecovery implements LossRecovery {
     return this._dupAcks;
   }
 
+  readonly timerAt = Infinity;
+
   window(): number {
     return this._inRecovery ? this.inflated : this.h.cc.cwnd;
   }
@@ -54,7 +56,16 @@ export class RenoRecovery implements LossRecovery {
     return !this._inRecovery && this._dupAcks > 0 && this._dupAcks < 3 ? this._dupAcks * this.h.snd.mss : 0;
   }
 
-  onNewAck(a: AckInfo): boolean {
+  onAck(a: AckInfo, advanced: boolean): boolean {
+    a.delivered = advanced ? seqSub(a.ack, a.oldUna) : 0;
+    if (!advanced) {
+      this.onDuplicate(a);
+      return false;
+    }
+    return this.onNewAck(a);
+  }
+
+  private onNewAck(a: AckInfo): boolean {
     this._dupAcks = 0;
     if (!this._inRecovery) return true;
     const mss = this.h.snd.mss;
@@ -72,7 +83,7 @@ export class RenoRecovery implements LossRecovery {
     return false;
   }
 
-  onAckInfo(a: AckInfo): void {
+  private onDuplicate(a: AckInfo): void {
     const snd = this.h.snd;
     if (a.ack !== a.oldUna || !a.plainDup || snd.idle) return;
     // A duplicate ACK (RFC 5681 §2).
@@ -98,11 +109,12 @@ export class RenoRecovery implements LossRecovery {
     snd.cancelRttTiming();
   }
 
-  onRto(): void {
+  onRto(): boolean {
     this._dupAcks = 0;
     this._inRecovery = false;
     this.recover = this.h.snd.max;
     this.retransmitHead = false;
+    return true; // go back N: without SACK nothing tells what arrived
   }
 
   takeRetransmitHead(): boolean {
@@ -119,4 +131,14 @@ export class RenoRecovery implements LossRecovery {
   retransmitLost(): boolean {
     return false;
   }
+
+  onSent(): void {}
+
+  onProbeSent(): void {}
+
+  probeSegment(): undefined {
+    return undefined;
+  }
+
+  onTimer(): void {}
 }

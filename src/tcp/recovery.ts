@@ -3,18 +3,21 @@
  * much it may send while it recovers. Two implementations, chosen by the handshake:
  *
  *   RenoRecovery (recovery-reno.ts)   no SACK: duplicate ACKs (RFC 5681 §3.2), NewReno (RFC 6582),
- *                                      limited transmit (RFC 3042)
- *   SackRecovery (recovery-sack.ts)   SACK (RFC 2018): scoreboard and pipe (RFC 6675), early
- *                                      retransmit (RFC 5827), Eifel undo (RFC 3522)
+ *                                      limited transmit (RFC 3042), go-back-N after a timeout
+ *   RackRecovery (recovery-rack.ts)   SACK: RACK-TLP's time-based loss detection (RFC 8985), the
+ *                                      retransmission queue and pipe (RFC 6675), Proportional Rate
+ *                                      Reduction (RFC 6937), SACK recovery after a timeout, F-RTO
+ *                                      (RFC 5682), undo by timestamps (RFC 3522) and D-SACK (RFC 3708)
  *
- * The connection calls, per ACK: onNewAck when SND.UNA advanced (then grows the congestion window if
- * it says so), then onAckInfo (SACK blocks, duplicate ACKs); on a retransmission timeout, onRto.
- * Output asks it what to retransmit and how much may be in flight. Its state is its own.
+ * The connection calls onAck for every acceptable ACK (then grows the congestion window if it says
+ * so), onRto on a retransmission timeout, onTimer when its own timer is due; output tells it what was
+ * sent (onSent) and asks it what to retransmit and how much may be in flight. Its state is its own.
  * docs/architecture.md, "The TCP control block", shows how the owners fit together.
  */
 import type { SackBlock } from '../wire/tcp-options.ts';
 import type { CongestionControl } from './congestion-control.ts';
 import type { TcpCounters } from './counters.ts';
+import type { RttEstimator } from './rtt.ts';
 import type { Sender } from './sender.ts';
 import type { Timestamps } from './timestamps.ts';
 
@@ -33,29 +36,30 @@ export interface AckInfo {
   sack: readonly SackBlock[] | undefined;
   /** The TSecr of the segment (Eifel detection), if it had a timestamp. */
   tsEcho: number | undefined;
+  /** Set by recovery: bytes this ACK newly delivered (cumulatively acknowledged + newly SACKed). */
+  delivered: number;
 }
 
 export function newAckInfo(): AckInfo {
-  return { now: 0, ack: 0, oldUna: 0, flight: 0, plainDup: false, sack: undefined, tsEcho: undefined };
+  return { now: 0, ack: 0, oldUna: 0, flight: 0, plainDup: false, sack: undefined, tsEcho: undefined, delivered: 0 };
 }
 
 /** What recovery reads and tells: the send side, the controller, the clock of timestamps, counters. */
 export interface RecoveryHost {
   readonly snd: Sender;
+  readonly rtt: RttEstimator;
   readonly cc: CongestionControl;
   readonly ts: Timestamps;
   readonly counters: TcpCounters;
 }
 
 /** Where recovery's retransmissions go (output.ts): [seq, seq + len) again, SND.NXT unmoved. */
-export type Retransmit = (seq: number, len: number) => void;
+export type Retransmit = (seq: number, len: number, reason: 'fast-retransmit' | 'sack-retransmit' | 'rto-retransmit') => void;
 
 export interface LossRecovery {
-  readonly kind: 'reno' | 'sack';
-  /** In fast recovery (between the loss and the ACK of the recovery point). */
+  readonly kind: 'reno' | 'rack';
+  /** In fast recovery or in recovery after a timeout (no tail loss probes then, RFC 8985 §7.2). */
   readonly inRecovery: boolean;
-  /** Duplicate ACKs since SND.UNA last moved. */
-  readonly dupAcks: number;
   /** The window the flight is held to now (cwnd, or what recovery makes of it). */
   window(): number;
   /** The flight as counted against window(): SND.NXT - SND.UNA, or RFC 6675's pipe. */
@@ -63,18 +67,28 @@ export interface LossRecovery {
   /** Bytes beyond window() that limited transmit (RFC 3042) allows now. */
   limitedTransmit(): number;
   /**
-   * SND.UNA advanced to a.ack (the Sender has already moved it). Returns true when the congestion
-   * controller may grow its window on this ACK (it does not during recovery).
+   * An acceptable ACK (the Sender has already moved SND.UNA when `advanced`). Sets a.delivered.
+   * Returns true when the congestion controller may grow its window on this ACK.
    */
-  onNewAck(a: AckInfo): boolean;
-  /** The rest of the ACK: SACK blocks, duplicate ACK counting, entering recovery. */
-  onAckInfo(a: AckInfo): void;
-  /** The retransmission timer expired (the controller's onRto was called). */
-  onRto(): void;
+  onAck(a: AckInfo, advanced: boolean): boolean;
+  /**
+   * The retransmission timer expired (the controller's onRto was called). True when the sender is
+   * to go back N (resend everything from SND.UNA); false when recovery retransmits what it deems lost.
+   */
+  onRto(now: number, firstTimeout: boolean): boolean;
   /** Take the request to retransmit the segment at SND.UNA (fast retransmit, partial ACK, lost retransmission). */
   takeRetransmitHead(): boolean;
-  /** The segment at SND.UNA was just retransmitted (by the request above, or as a tail loss probe). */
+  /** The segment at SND.UNA was just retransmitted by that request. */
   onHeadRetransmitted(): void;
-  /** During recovery, retransmit what is presumed lost while the window allows. True if anything went. */
+  /** Retransmit what is deemed lost while the window allows. True if anything went. */
   retransmitLost(send: Retransmit): boolean;
+  /** [seq, end) left at `now`; `retransmit`: it lies below SND.MAX. */
+  onSent(now: number, seq: number, end: number, retransmit: boolean): void;
+  /** A tail loss probe went out, ending at `end` (SND.MAX); `retransmit`: it resent old data. */
+  onProbeSent(end: number, retransmit: boolean): void;
+  /** What a tail loss probe resends when there is no new data: the last segment, [seq, len]. */
+  probeSegment(): [number, number] | undefined;
+  /** The deadline of recovery's own timer (RACK's reordering timer), or Infinity. */
+  readonly timerAt: number;
+  onTimer(now: number): void;
 }

@@ -54,6 +54,13 @@ export class Scoreboard {
   lastIgnored = 0;
   /** Of the blocks of the last update(): valid, but not recorded (finer than `gran`, or full). */
   lastDropped = 0;
+  /**
+   * Told each piece [l, r) that an update() newly records (what was not SACKed before), so that a
+   * per-segment record (rtx-queue.ts) can follow at the cost of what is new, not of what is repeated.
+   */
+  onNew: ((l: number, r: number) => void) | undefined;
+  /** Scratch for those pieces (a new range replaces at most maxRanges old ones). */
+  private pieces = new Uint32Array(0);
 
   constructor(maxRanges = SACK_MAX_RANGES) {
     if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new RangeError(`maxRanges must be a positive integer, got ${maxRanges}`);
@@ -83,12 +90,12 @@ export class Scoreboard {
    * SND.MAX; `gran`: the granularity recorded (the send MSS; 1 records bytes). Returns the number
    * of newly SACKed bytes; sets lastIgnored and lastDropped.
    */
-  update(blocks: readonly SackBlock[], una: number, sndMax: number, gran = 1): number {
+  update(blocks: readonly SackBlock[], una: number, sndMax: number, gran = 1, from = 0): number {
     let added = 0;
     let ignored = 0;
     let dropped = 0;
     const flight = seqSub(sndMax, una);
-    for (let b = 0; b < blocks.length; b++) {
+    for (let b = from; b < blocks.length; b++) {
       const blk = blocks[b]!;
       const l0 = blk[0];
       const r = blk[1];
@@ -132,6 +139,7 @@ export class Scoreboard {
   /** Record [l, r) (una <= l < r <= sndMax). Returns the bytes newly SACKed, or -1 if not recorded. */
   private add(l: number, r: number, sndMax: number, gran: number): number {
     if (this.st.length === 0) {
+      this.pieces = new Uint32Array(2 * this.maxRanges + 4);
       this.st = new Uint32Array(this.maxRanges + 1);
       this.en = new Uint32Array(this.maxRanges + 1);
       this.suf = new Float64Array(this.maxRanges + 2);
@@ -164,6 +172,23 @@ export class Scoreboard {
     }
     const len = seqSub(hi, lo);
     const removed = suf[i]! - suf[j]!;
+    // The pieces of [lo, hi) outside the ranges it replaces, told once the range is recorded.
+    let pieces = 0;
+    if (this.onNew !== undefined && len > removed) {
+      const p = this.pieces;
+      let at = lo;
+      for (let k = i; k < j; k++) {
+        if (seqLt(at, st[k]!)) {
+          p[pieces++] = at;
+          p[pieces++] = st[k]!;
+        }
+        at = en[k]!;
+      }
+      if (seqLt(at, hi)) {
+        p[pieces++] = at;
+        p[pieces++] = hi;
+      }
+    }
     const n = this.n;
     // Replace ranges i..j-1 (j - i of them, possibly none) by the one range [lo, hi).
     const shift = 1 - (j - i);
@@ -178,6 +203,7 @@ export class Scoreboard {
     const added = len - removed;
     suf[i] = suf[i + 1]! + len;
     if (added !== 0) for (let k = 0; k < i; k++) suf[k] = suf[k]! + added;
+    for (let k = 0; k < pieces; k += 2) this.onNew!(this.pieces[k]!, this.pieces[k + 1]!);
     return added;
   }
 
@@ -208,6 +234,12 @@ export class Scoreboard {
   clear(): void {
     this.n = 0;
     if (this.suf.length > 0) this.suf[0] = 0; // suf[n] = 0
+  }
+
+  /** Is [l, r) inside one SACKed range? */
+  covers(l: number, r: number): boolean {
+    const i = this.firstEndAfter(l);
+    return i < this.n && seqLe(this.st[i]!, l) && seqGe(this.en[i]!, r);
   }
 
   /** Is `seq` inside a SACKed range? */

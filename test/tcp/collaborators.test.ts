@@ -105,32 +105,32 @@ describe('RenoRecovery (RFC 5681 §3.2, RFC 6582, RFC 3042)', () => {
     snd.write(new Uint8Array(20_000));
     snd.onSent(0, 1, 10_001, false, false); // ten segments in flight
     const cc = new NewReno(1000);
-    const rec = new RenoRecovery({ snd, cc, ts: new Timestamps(0), counters: newCounters() });
+    const rec = new RenoRecovery({ snd, cc, rtt: new RttEstimator(), ts: new Timestamps(0), counters: newCounters() });
     const a = newAckInfo();
     Object.assign(a, { ack: 1, oldUna: 1, flight: 10_000, plainDup: true });
-    rec.onAckInfo(a);
+    rec.onAck(a, false);
     expect(rec.limitedTransmit()).toBe(1000);
-    rec.onAckInfo(a);
+    rec.onAck(a, false);
     expect(rec.limitedTransmit()).toBe(2000);
     expect(rec.takeRetransmitHead()).toBe(false);
-    rec.onAckInfo(a);
+    rec.onAck(a, false);
     expect(rec.inRecovery).toBe(true);
     expect(cc.ssthresh).toBe(5000);
     expect(rec.window()).toBe(8000); // ssthresh + 3 SMSS
     expect(rec.takeRetransmitHead()).toBe(true);
-    rec.onAckInfo(a);
+    rec.onAck(a, false);
     expect(rec.window()).toBe(9000); // inflated by one SMSS per further duplicate
     // A partial ACK: stay in recovery, deflate by the acked amount, add one MSS back, retransmit.
     snd.ackTo(3001);
     Object.assign(a, { ack: 3001, oldUna: 1, flight: 10_000, plainDup: false });
-    expect(rec.onNewAck(a)).toBe(false);
+    expect(rec.onAck(a, true)).toBe(false);
     expect(rec.window()).toBe(7000);
     expect(rec.inRecovery).toBe(true);
     expect(rec.takeRetransmitHead()).toBe(true);
     // The full ACK: leave recovery, cwnd = min(ssthresh, max(flight, MSS) + MSS).
     snd.ackTo(10_001);
     Object.assign(a, { ack: 10_001, oldUna: 3001, flight: 7000 });
-    expect(rec.onNewAck(a)).toBe(false);
+    expect(rec.onAck(a, true)).toBe(false);
     expect(rec.inRecovery).toBe(false);
     expect(cc.cwnd).toBe(5000);
     expect(rec.window()).toBe(5000);

@@ -1,0 +1,301 @@
+/**
+ * The retransmission queue: one record per segment sent and not yet cumulatively acknowledged, in
+ * sequence order, with what RACK-TLP (RFC 8985 §5.2) keeps per segment: when it was last sent, and
+ * whether it was ever retransmitted, is SACKed, or is deemed lost. A TSO super-segment is recorded
+ * as the MSS-sized segments the device cuts it into, so that losses, SACKs and retransmissions are
+ * per wire segment. Our FIN takes a record of its own (one sequence number, no data).
+ *
+ * Two orders over the same records:
+ *  - sequence order: a ring of typed arrays (no object per segment; grown by doubling, at most the
+ *    send buffer's worth of segments), searched by binary search;
+ *  - transmit order: a doubly linked list through the same slots of the records that are neither
+ *    SACKed nor acknowledged, oldest transmission first. RACK's loss detection walks it from the
+ *    oldest and stops at the first segment sent after the most recently delivered one (RFC 8985
+ *    §6.2 step 5), so it never walks what was SACKed.
+ *
+ * Byte counters follow the flags, so that the data in flight (RFC 6675's "pipe", Linux's in_flight)
+ * is one subtraction: outstanding - SACKed - lost + retransmitted-since-lost.
+ */
+import { seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
+
+export const SACKED = 1;
+/** Deemed lost and not retransmitted since (RFC 8985 §6.2 step 5, §6.3). */
+export const LOST = 2;
+/** Retransmitted at least once: an ACK of it may be for the original (RFC 8985 §6.2 step 2). */
+export const RETRANS = 4;
+/** A retransmission sent after the segment was deemed lost is in flight. */
+export const RTX_OUT = 8;
+
+const NIL = -1;
+
+export class RtxQueue {
+  private cap = 0;
+  private st = new Uint32Array(0);
+  private en = new Uint32Array(0);
+  private xmit = new Float64Array(0);
+  private fl = new Uint8Array(0);
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  /** Slot of the lowest record, and how many there are. */
+  private head = 0;
+  private n = 0;
+  /** The transmit-order list (slots). */
+  private tHead = NIL;
+  private tTail = NIL;
+
+  /** Bytes (sequence numbers) of records SACKed, deemed lost, and lost-then-retransmitted. */
+  sackedBytes = 0;
+  lostBytes = 0;
+  rtxOutBytes = 0;
+  /** Records SACKed (RACK.segs_sacked). */
+  sackedSegs = 0;
+
+  get length(): number {
+    return this.n;
+  }
+
+  get isEmpty(): boolean {
+    return this.n === 0;
+  }
+
+  /** Sequence bytes recorded (SND.MAX - SND.UNA when every segment is recorded). */
+  get bytes(): number {
+    return this.n === 0 ? 0 : seqSub(this.en[this.slot(this.n - 1)]!, this.st[this.head]!);
+  }
+
+  /** Data in flight: outstanding, less what is SACKed and what is lost and not resent (RFC 6675 §4 "pipe"). */
+  get pipe(): number {
+    return this.bytes - this.sackedBytes - this.lostBytes + this.rtxOutBytes;
+  }
+
+  // Records by position i (0 = lowest sequence number), for the loss recovery that owns the queue.
+  slot(i: number): number {
+    const s = this.head + i;
+    return s >= this.cap ? s - this.cap : s;
+  }
+  start(slot: number): number {
+    return this.st[slot]!;
+  }
+  end(slot: number): number {
+    return this.en[slot]!;
+  }
+  xmitTs(slot: number): number {
+    return this.xmit[slot]!;
+  }
+  flags(slot: number): number {
+    return this.fl[slot]!;
+  }
+
+  /** Oldest transmission among records neither SACKed nor acknowledged (NIL = -1 when none). */
+  get oldest(): number {
+    return this.tHead;
+  }
+  /** The next record in transmit order after `slot` (NIL when none). */
+  after(slot: number): number {
+    return this.next[slot]!;
+  }
+
+  /** A new segment [start, end) was sent at `now` (first transmission). */
+  push(start: number, end: number, now: number): void {
+    if (this.n === this.cap) this.grow();
+    const s = this.slot(this.n);
+    this.n++;
+    this.st[s] = start >>> 0;
+    this.en[s] = end >>> 0;
+    this.xmit[s] = now;
+    this.fl[s] = 0;
+    this.linkTail(s);
+  }
+
+  /** The record at `slot` was sent again at `now`. */
+  retransmitted(slot: number, now: number): void {
+    const f = this.fl[slot]!;
+    if (f & SACKED) return;
+    this.xmit[slot] = now;
+    let g = f | RETRANS;
+    if (f & LOST && !(f & RTX_OUT)) {
+      g |= RTX_OUT;
+      this.rtxOutBytes += this.len(slot);
+    }
+    this.fl[slot] = g;
+    this.unlink(slot);
+    this.linkTail(slot);
+  }
+
+  /** Deem the record lost (again, if its retransmission was in flight). Returns false if it already was. */
+  markLost(slot: number): boolean {
+    const f = this.fl[slot]!;
+    if (f & SACKED) return false;
+    if (f & LOST && !(f & RTX_OUT)) return false;
+    if (f & RTX_OUT) this.rtxOutBytes -= this.len(slot);
+    else this.lostBytes += this.len(slot);
+    this.fl[slot] = (f | LOST) & ~RTX_OUT;
+    return true;
+  }
+
+  /** Forget that the record was deemed lost (the loss proved spurious). */
+  clearLost(slot: number): void {
+    const f = this.fl[slot]!;
+    if (!(f & LOST)) return;
+    this.lostBytes -= this.len(slot);
+    if (f & RTX_OUT) this.rtxOutBytes -= this.len(slot);
+    this.fl[slot] = f & ~(LOST | RTX_OUT);
+  }
+
+  /** The receiver holds the record (a SACK covers it whole). */
+  markSacked(slot: number): void {
+    const f = this.fl[slot]!;
+    if (f & SACKED) return;
+    this.unaccount(slot, f);
+    this.fl[slot] = SACKED | (f & RETRANS);
+    this.sackedBytes += this.len(slot);
+    this.sackedSegs++;
+    this.unlink(slot);
+  }
+
+  /**
+   * SND.UNA moved to `una`: records below it leave. `visit` sees each record acknowledged here that
+   * was not already SACKed (RACK step 2 for cumulatively acknowledged segments) before it goes.
+   * Returns the bytes newly delivered (not counting those SACKed before).
+   */
+  ackTo(una: number, visit: ((slot: number) => void) | undefined): number {
+    let delivered = 0;
+    while (this.n > 0) {
+      const s = this.head;
+      if (seqLe(this.en[s]!, una)) {
+        const f = this.fl[s]!;
+        if (!(f & SACKED)) {
+          visit?.(s);
+          delivered += this.len(s);
+          this.unaccount(s, f);
+          this.unlink(s);
+        } else {
+          this.sackedBytes -= this.len(s);
+          this.sackedSegs--;
+        }
+        this.head = this.head + 1 === this.cap ? 0 : this.head + 1;
+        this.n--;
+        continue;
+      }
+      if (seqLt(this.st[s]!, una)) {
+        // A partial acknowledgment of a segment (a receiver that trimmed it): keep the rest.
+        const cut = seqSub(una, this.st[s]!);
+        const f = this.fl[s]!;
+        if (f & SACKED) this.sackedBytes -= cut;
+        else {
+          delivered += cut;
+          if (f & LOST) this.lostBytes -= cut;
+          if (f & RTX_OUT) this.rtxOutBytes -= cut;
+        }
+        this.st[s] = una >>> 0;
+      }
+      break;
+    }
+    if (this.n === 0) this.head = 0;
+    return delivered;
+  }
+
+  /** Position of the record holding `seq`, or of the first record above it (length if none). */
+  indexAt(seq: number): number {
+    if (this.n === 0) return 0;
+    const base = this.st[this.head]!;
+    const key = seqSub(seq, base);
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqSub(this.en[this.slot(mid)]!, base) <= key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The record [seq, ...) starting exactly at `seq`, or NIL. */
+  slotStarting(seq: number): number {
+    const i = this.indexAt(seq);
+    if (i >= this.n) return NIL;
+    const s = this.slot(i);
+    return this.st[s] === seq >>> 0 ? s : NIL;
+  }
+
+  clear(): void {
+    this.n = 0;
+    this.head = 0;
+    this.tHead = this.tTail = NIL;
+    this.sackedBytes = this.lostBytes = this.rtxOutBytes = this.sackedSegs = 0;
+  }
+
+  private len(slot: number): number {
+    return seqSub(this.en[slot]!, this.st[slot]!);
+  }
+
+  private unaccount(slot: number, f: number): void {
+    if (f & LOST) this.lostBytes -= this.len(slot);
+    if (f & RTX_OUT) this.rtxOutBytes -= this.len(slot);
+  }
+
+  private linkTail(s: number): void {
+    this.prev[s] = this.tTail;
+    this.next[s] = NIL;
+    if (this.tTail === NIL) this.tHead = s;
+    else this.next[this.tTail] = s;
+    this.tTail = s;
+  }
+
+  private unlink(s: number): void {
+    const p = this.prev[s]!;
+    const q = this.next[s]!;
+    if (p === NIL && q === NIL && this.tHead !== s) return; // not linked
+    if (p === NIL) this.tHead = q;
+    else this.next[p] = q;
+    if (q === NIL) this.tTail = p;
+    else this.prev[q] = p;
+    this.prev[s] = this.next[s] = NIL;
+  }
+
+  private grow(): void {
+    const cap = Math.max(64, this.cap * 2);
+    const st = new Uint32Array(cap);
+    const en = new Uint32Array(cap);
+    const xmit = new Float64Array(cap);
+    const fl = new Uint8Array(cap);
+    const prev = new Int32Array(cap).fill(NIL);
+    const next = new Int32Array(cap).fill(NIL);
+    // Re-lay the ring from slot 0, and map the transmit list through the move.
+    const map = new Int32Array(this.cap);
+    for (let i = 0; i < this.n; i++) {
+      const s = this.slot(i);
+      map[s] = i;
+      st[i] = this.st[s]!;
+      en[i] = this.en[s]!;
+      xmit[i] = this.xmit[s]!;
+      fl[i] = this.fl[s]!;
+    }
+    let last = NIL;
+    let tHead = NIL;
+    for (let s = this.tHead; s !== NIL; s = this.next[s]!) {
+      const t = map[s]!;
+      prev[t] = last;
+      if (last === NIL) tHead = t;
+      else next[last] = t;
+      last = t;
+    }
+    this.st = st;
+    this.en = en;
+    this.xmit = xmit;
+    this.fl = fl;
+    this.prev = prev;
+    this.next = next;
+    this.cap = cap;
+    this.head = 0;
+    this.tHead = tHead;
+    this.tTail = last;
+  }
+}
+
+export { NIL as RTX_NIL };
+
+/** RFC 8985 §6.2 RACK_sent_after(t1, seq1, t2, seq2): sent later, or at the same time with a higher sequence number. */
+export function sentAfter(t1: number, seq1: number, t2: number, seq2: number): boolean {
+  return t1 > t2 || (t1 === t2 && seqGt(seq1, seq2));
+}
