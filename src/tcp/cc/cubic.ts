@@ -40,9 +40,8 @@
  *   ssthresh, after recovery, congestion avoidance runs.
  * - Slow start after a timeout is standard slow start with byte counting, L = 2 SMSS per ACK (RFC
  *   3465 §2.2-2.3, as the stack's NewReno does); only the initial slow start is HyStart++'s, L = 8.
- * - §4.9 undo restores when cwnd has not grown past cwnd_prior (the RFC: restore "if the current cwnd
- *   is lower than cwnd_prior", keep the current values "if ... already higher"; at equality nothing
- *   grew back, so we restore).
+ * - §4.9 undo restores "if the current cwnd is lower than cwnd_prior", and otherwise keeps the
+ *   current values (the reduction did not lower cwnd, or cwnd has grown back since).
  */
 import type { AckEvent, CongestionControl, CongestionControlName } from '../congestion-control.ts';
 import { HyStart, type HyStartPhase } from './hystart.ts';
@@ -293,8 +292,8 @@ export class Cubic implements CongestionControl {
   undo(_now: number): void {
     if (!this.hasSaved) return;
     this.hasSaved = false;
-    // §4.9: restore what the reduction changed, unless cwnd has already grown past cwnd_prior.
-    if (this.w > this.cwndPrior) return;
+    // §4.9: restore what the reduction changed "if cwnd < cwnd_prior"; else keep the current values.
+    if (this.w >= this.cwndPrior) return;
     const s = this.saved;
     this.w = s.cwnd;
     this.thresh = s.ssthresh;
