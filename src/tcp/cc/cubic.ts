@@ -69,7 +69,7 @@ export interface CubicOptions {
   hystart?: boolean;
   /**
    * Fast convergence (RFC 9438 §4.7 "SHOULD be implemented"; "SHOULD be disabled" for a single flow
-   * with no other traffic, which a sender cannot know); default true, as Linux.
+   * with no other traffic, which a sender cannot know); default true.
    */
   fastConvergence?: boolean;
 }
