@@ -7,6 +7,7 @@
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
  *                   [--impair SPEC] [--pcap FILE] [--trace] [--txqueuelen N] [--log-level L]
  *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
+ *                   [--cc cubic|newreno]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
@@ -34,7 +35,7 @@ const USAGE = `usage:
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
                   [--pcap FILE] [--trace] [--tso on|off] [--txqueuelen N] [--log-level info]
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
-                  [--break-on syn,fin,rst,retransmit,state]
+                  [--cc cubic|newreno] [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE.pcap [--width N]
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
@@ -57,6 +58,7 @@ const deviceOptions = {
   help: { type: 'boolean', short: 'h', default: false },
   // TCP limits (defaults: src/tcp/tcp-layer.ts; README "Limits and defences")
   'max-connections': { type: 'string' },
+  cc: { type: 'string' },
   'syn-backlog': { type: 'string' },
   'syn-cookies': { type: 'string' },
   'max-time-wait': { type: 'string' },
@@ -141,6 +143,10 @@ function tcpLimitFlags(v: FlagValues): NonNullable<DeviceFlags['tcp']> {
   if (maxTimeWait !== undefined) tcp.maxTimeWait = maxTimeWait;
   const msl = int('msl', 1, 600_000);
   if (msl !== undefined) tcp.mslMs = msl;
+  if (v.cc !== undefined) {
+    if (v.cc !== 'cubic' && v.cc !== 'newreno') throw new UsageError(`--cc must be cubic or newreno, got ${JSON.stringify(v.cc)}`);
+    tcp.cc = v.cc;
+  }
   return tcp;
 }
 

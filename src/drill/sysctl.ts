@@ -60,6 +60,8 @@ const SYSCTLS: ReadonlyMap<string, Mapper> = new Map<string, Mapper>([
   ['net.ipv4.tcp_fin_timeout', seconds('finWait2TimeoutMs')],
   ['net.ipv4.tcp_rmem', buffer('receiveBufferSize')],
   ['net.ipv4.tcp_wmem', buffer('sendBufferSize')],
+  // Linux's names: reno (our NewReno) and cubic.
+  ['net.ipv4.tcp_congestion_control', (v) => (v === 'reno' ? { cc: 'newreno' } : v === 'cubic' ? { cc: 'cubic' } : `only reno and cubic are modelled, got ${v}`)],
 ]);
 
 /** The names we model, for the documentation and the error messages. */

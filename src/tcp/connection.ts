@@ -612,7 +612,9 @@ export class Connection implements TcpConnection, ConnectionRef {
         ev.rttMs = rtt >= 0 ? rtt : undefined;
         ev.srttMs = this.rtt.srtt;
         ev.flight = a.flight;
-        ev.appLimited = false;
+        // RFC 7661: the window was not the limit (nothing more to send, or the receiver's window
+        // held the flight): it must not grow then (RFC 9438 §5.8).
+        ev.appLimited = (snd.unsent <= 0 || a.flight + snd.mss > snd.wnd) && a.flight < this.cc.cwnd;
         this.cc.onAck(ev);
       }
     }

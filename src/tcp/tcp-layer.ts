@@ -37,6 +37,8 @@ import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } fr
 import { TupleMap } from './tuple.ts';
 import { MAX_WSCALE, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
 import { NewReno } from './cc/newreno.ts';
+import { Cubic } from './cc/cubic.ts';
+import type { CongestionControlName } from './congestion-control.ts';
 import { DEFAULT_MSS } from './sender.ts';
 
 /** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
@@ -44,6 +46,11 @@ const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
+  /**
+   * The congestion controller of every connection: 'cubic' (RFC 9438 with HyStart++, the default,
+   * as on Linux) or 'newreno' (RFC 5681/6582). `congestionControl` (a factory) overrides it.
+   */
+  cc?: CongestionControlName;
   ip: IpOutput;
   clock: Clock;
   logger?: Logger;
@@ -181,7 +188,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       tso: opts.tso ?? true,
       windowScaleShift: Math.min(MAX_WSCALE, Math.max(0, Math.floor(opts.windowScaleShift ?? offeredWindowScale(receiveBufferSize)))),
       quickAckSegments: Math.max(0, Math.floor(opts.quickAckSegments ?? 0)),
-      congestionControl: opts.congestionControl ?? ((mss) => new NewReno(mss)),
+      congestionControl: opts.congestionControl ?? congestionControlFactory(opts.cc ?? 'cubic'),
     };
     this.key = opts.isnKey ?? randomBytes(16);
     const gen = new IsnGenerator(this.key);
@@ -673,6 +680,18 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   find(remoteAddress: string | number, remotePort: number, localPort: number): Connection | undefined {
     const r = typeof remoteAddress === 'number' ? remoteAddress : parseIpv4Address(remoteAddress);
     return this.conns.get(r, remotePort, localPort);
+  }
+}
+
+/** The factory for a controller by name (TcpLayerOptions.cc). */
+export function congestionControlFactory(name: CongestionControlName): ConnectionConfig['congestionControl'] {
+  switch (name) {
+    case 'newreno':
+      return (mss) => new NewReno(mss);
+    case 'cubic':
+      return (mss) => new Cubic(mss);
+    default:
+      throw new RangeError(`unknown congestion control ${JSON.stringify(name)} (cubic or newreno)`);
   }
 }
 

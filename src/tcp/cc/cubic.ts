@@ -45,6 +45,7 @@
  */
 import type { AckEvent, CongestionControl, CongestionControlName } from '../congestion-control.ts';
 import { HyStart, type HyStartPhase } from './hystart.ts';
+import { initialWindow } from './newreno.ts';
 
 /** beta_cubic, the multiplicative decrease factor (RFC 9438 §4.6: "SHOULD be set to 0.7"). */
 export const BETA_CUBIC = 0.7;
@@ -59,10 +60,7 @@ const STANDARD_SLOW_START_L = 2;
 /** Windows stay below this, so that nothing grows without bound when a sender is limited elsewhere. */
 const MAX_WINDOW = 0x7fffffff;
 
-/** RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)). */
-export function initialWindow(mss: number): number {
-  return Math.min(10 * mss, Math.max(2 * mss, 14600));
-}
+export { initialWindow };
 
 export interface CubicOptions {
   /** HyStart++ in the initial slow start (RFC 9438 §4.10 "SHOULD"); default true. */
@@ -266,11 +264,12 @@ export class Cubic implements CongestionControl {
     this.pristine = false;
   }
 
-  onRecoveryEnd(_now: number): void {
+  onRecoveryEnd(_now: number, cap = Infinity): void {
     if (!this.recovering) return;
     this.recovering = false;
-    // RFC 6675 §5 / RFC 6937 §3: recovery ends with cwnd = ssthresh; the next ACK starts the epoch.
-    this.w = this.thresh;
+    // RFC 6675 §5 / RFC 6937 §3: recovery ends with cwnd = ssthresh (no more than `cap`, the burst
+    // bound of recovery without SACK, RFC 6582 §3.2); the next ACK starts the epoch.
+    this.w = Math.min(this.thresh, Math.max(cap, this.mss));
   }
 
   onRto(_now: number, flight: number, firstTimeout: boolean): void {
