@@ -27,9 +27,10 @@ export class NewReno implements CongestionControl {
   private mss: number;
   /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1, byte counting). */
   private caAcked = 0;
-  /** What undo() restores: the window and threshold before the last reduction. */
+  /** What undo() restores: the window and threshold before the last reduction (once). */
   private priorCwnd = 0;
   private priorSsthresh = 0;
+  private canUndo = false;
 
   constructor(mss: number) {
     this.mss = mss;
@@ -50,6 +51,8 @@ export class NewReno implements CongestionControl {
   }
 
   onAck(ev: AckEvent): void {
+    // RFC 7661 §4.1: a window the sender did not fill says nothing about the path: no growth.
+    if (ev.appLimited) return;
     const acked = ev.acked;
     if (this._cwnd < this._ssthresh) {
       // Slow start with Appropriate Byte Counting, RFC 3465 §2.2-2.3: grow by the bytes acknowledged,
@@ -70,25 +73,39 @@ export class NewReno implements CongestionControl {
   }
 
   onLoss(_now: number, flight: number): void {
-    this.priorCwnd = this._cwnd;
-    this.priorSsthresh = this._ssthresh;
+    this.save();
     this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    // The window during recovery is the recovery's (NewReno's inflation, RFC 6675's pipe); ours
+    // stands at the new threshold meanwhile.
+    this._cwnd = Math.min(this._cwnd, this._ssthresh);
   }
 
   onRecoveryEnd(_now: number, cap = Infinity): void {
-    this._cwnd = Math.min(this._ssthresh, cap);
+    this._cwnd = Math.max(this.mss, Math.min(this._ssthresh, cap));
   }
 
   onRto(_now: number, flight: number, firstTimeout: boolean): void {
-    this.priorCwnd = this._cwnd;
-    this.priorSsthresh = this._ssthresh;
-    if (firstTimeout) this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    // The first timeout of a run reduces; the ones after it only back the timer off.
+    if (firstTimeout) {
+      this.save();
+      this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    }
     this._cwnd = this.mss;
     this.caAcked = 0;
   }
 
   undo(_now: number): void {
-    this._cwnd = Math.max(this._cwnd, this.priorCwnd);
-    this._ssthresh = Math.max(this._ssthresh, this.priorSsthresh);
+    if (!this.canUndo) return;
+    this.canUndo = false;
+    // Back to before the reduction (RFC 4015 §3: restore cwnd and ssthresh), unless cwnd grew past it.
+    if (this._cwnd < this.priorCwnd) this._cwnd = this.priorCwnd;
+    this._ssthresh = this.priorSsthresh;
+    this.caAcked = 0;
+  }
+
+  private save(): void {
+    this.priorCwnd = this._cwnd;
+    this.priorSsthresh = this._ssthresh;
+    this.canUndo = true;
   }
 }

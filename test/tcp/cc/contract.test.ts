@@ -6,7 +6,9 @@
 import { congestionControlContract } from './contract.ts';
 import { Cubic } from '../../../src/tcp/cc/cubic.ts';
 import { RenoModel } from './reno-model.ts';
+import { NewReno } from '../../../src/tcp/cc/newreno.ts';
 
 congestionControlContract('CUBIC', (mss) => new Cubic(mss));
 congestionControlContract('CUBIC without HyStart++ and fast convergence', (mss) => new Cubic(mss, { hystart: false, fastConvergence: false }));
 congestionControlContract('Reno model', (mss) => new RenoModel(mss));
+congestionControlContract('NewReno (the stack\'s)', (mss) => new NewReno(mss));
