@@ -15,6 +15,7 @@ import type { ServerResponse } from '../http/server-response.ts';
 import type { SocketLike } from '../http/types.ts';
 import type { TcpInfo } from '../tcp/api.ts';
 import { staticFiles } from './static-files.ts';
+import { ssthreshText } from '../tcp/congestion-control.ts';
 
 export interface DemoSiteOptions {
   /** The stack's counters, for /stats. */
@@ -115,7 +116,7 @@ function renderPage(c: ConnView): string {
         row('RCV.NXT', t['rcvNxt']),
         row('their window / our window (bytes)', `${fmt(t['sndWnd'])} / ${fmt(t['rcvWnd'])}`),
         row('MSS', t['mss']),
-        row('cwnd / ssthresh (bytes)', `${fmt(t['cwnd'])} / ${fmt(t['ssthresh'])}`),
+        row('cwnd / ssthresh (bytes)', `${fmt(t['cwnd'])} / ${typeof t['ssthresh'] === 'number' ? ssthreshText(t['ssthresh']) : '–'}`),
         row('retransmits', t['retransmits']),
         row('segments in / out', `${fmt(t['segmentsIn'])} / ${fmt(t['segmentsOut'])}`),
       ].join('\n')

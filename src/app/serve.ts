@@ -20,6 +20,9 @@ import { createHttpServer, type HttpServer } from '../http/server.ts';
 import { createDemoHandler } from './demo-site.ts';
 import { Breakpoints, type BreakSpec } from '../drill/break.ts';
 import { SystemClock } from '../util/clock.ts';
+import { isLossReason } from '../tcp/config.ts';
+import { ssthreshText } from '../tcp/congestion-control.ts';
+import type { TcpStateChange } from '../tcp/tcp-layer.ts';
 import { UsageError } from '../util/errors.ts';
 import { createLogger, type LogLevel, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, parseIpv4Cidr, sameSubnet } from '../wire/ipv4-address.ts';
@@ -152,9 +155,10 @@ function startStack(f: DeviceFlags): Running {
 
     const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
-      stack.tcpLayer.onSegmentSent = (_c, _seg, reason) => tracer.noteReason(reason);
+      // At a loss the reason comes with cwnd/ssthresh (info() allocates, but only then).
+      stack.tcpLayer.onSegmentSent = (c, _seg, reason) => tracer.noteReason(reason, isLossReason(reason) ? c.info() : undefined);
       stack.tcpLayer.onStateChange = (e) => {
-        process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
+        process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}${stateCc(e)}\n`);
       };
     }
     breaks?.attach(stack); // after the tracer's state observer: it chains onto it
@@ -171,6 +175,11 @@ function startStack(f: DeviceFlags): Running {
     closeQuietly(pcap);
     throw err;
   }
+}
+
+/** The congestion state told with a state change, for the trace: "  cwnd 14600 ssthresh initial". */
+export function stateCc(e: TcpStateChange): string {
+  return e.cwnd === undefined || e.ssthresh === undefined ? '' : `  cwnd ${e.cwnd} ssthresh ${ssthreshText(e.ssthresh)}`;
 }
 
 /**

@@ -78,6 +78,14 @@ export type SendReason =
   | 'rst'
   | 'challenge-ack';
 
+/**
+ * The reasons that mean loss was detected or suspected (RFC 5681 §3.2, RFC 6675, RFC 6298 §5,
+ * RFC 8985 §7): the trace shows cwnd and ssthresh with them, the debug log calls them retransmits.
+ */
+export function isLossReason(r: SendReason): boolean {
+  return r === 'fast-retransmit' || r === 'sack-retransmit' || r === 'rto-retransmit' || r === 'tlp';
+}
+
 /** What a connection needs from its layer. */
 export interface ConnectionHost {
   readonly cfg: ConnectionConfig;

@@ -35,10 +35,10 @@ import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from
 import { TimerHeap } from './timer-heap.ts';
 import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } from './time-wait.ts';
 import { TupleMap } from './tuple.ts';
-import { MAX_WSCALE, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
+import { MAX_WSCALE, isLossReason, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
 import { NewReno } from './cc/newreno.ts';
 import { Cubic } from './cc/cubic.ts';
-import type { CongestionControlName } from './congestion-control.ts';
+import { ssthreshText, type CongestionControlName } from './congestion-control.ts';
 import { DEFAULT_MSS } from './sender.ts';
 
 /** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
@@ -91,6 +91,9 @@ export interface TcpStateChange {
   remote: string;
   from: TcpStateName;
   to: TcpStateName;
+  /** The congestion window and slow-start threshold at the change (absent for a TIME-WAIT record). */
+  cwnd?: number;
+  ssthresh?: number;
 }
 
 export interface TcpStats extends TcpCounters {
@@ -159,12 +162,18 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   /** parseTcp's options, made once (not an object per received segment). */
   private readonly parseOpts: { readonly verifyChecksum: boolean };
   private established = 0;
+  /**
+   * Connection events (open, close, reset, retransmit) go to the logger at debug level. Read once,
+   * at construction (the CLI sets the level before it builds the stack): the hot paths test a field.
+   */
+  private readonly debugLog: boolean;
 
   constructor(opts: TcpLayerOptions) {
     this.address = typeof opts.address === 'number' ? opts.address >>> 0 : parseIpv4Address(opts.address);
     this.ip = opts.ip;
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger();
+    this.debugLog = this.logger.isLevelEnabled('debug');
     const receiveBufferSize = opts.receiveBufferSize ?? 256 * 1024;
     this.cfg = {
       mslMs: opts.mslMs ?? 30_000,
@@ -245,6 +254,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const conn = this.conns.get(src, seg.srcPort, seg.dstPort);
     if (conn !== undefined) {
       conn.process(now, seg);
+      if (this.debugLog && (seg.flags & RST) !== 0 && conn.stateValue === State.CLOSED) this.logConn(conn, 'tcp: reset received');
       this.markDirty(conn);
       return;
     }
@@ -478,7 +488,36 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         remote: `${formatIpv4Address(c.remoteAddr)}:${c.remotePort}`,
         from: STATE_NAMES[from]!,
         to: STATE_NAMES[to]!,
+        cwnd: c.cc.cwnd,
+        ssthresh: c.cc.ssthresh,
       });
+    }
+    if (this.debugLog) {
+      if (to === State.ESTABLISHED) this.logConn(c, 'tcp: open', { from: STATE_NAMES[from], handshakeRttMs: c.handshakeRtt });
+      else if (to === State.CLOSED || to === State.TIME_WAIT) this.logConn(c, 'tcp: close', { from: STATE_NAMES[from], to: STATE_NAMES[to] });
+    }
+  }
+
+  /** A debug line about one connection: its 4-tuple, its counters, and `extra` (debugLog only). */
+  private logConn(c: Connection, msg: string, extra?: Record<string, unknown>): void {
+    this.logger.debug(
+      {
+        local: `${formatIpv4Address(c.localAddr)}:${c.localPort}`,
+        remote: `${formatIpv4Address(c.remoteAddr)}:${c.remotePort}`,
+        cwnd: c.cc.cwnd,
+        ssthresh: ssthreshText(c.cc.ssthresh),
+        retransmits: c.retransmits,
+        ...extra,
+      },
+      msg,
+    );
+  }
+
+  /** debugLog: a retransmission (any of loss recovery's reasons) or a RST we send. */
+  private logSent(c: Connection, seg: TcpSegmentInit, reason: SendReason, len: number): void {
+    if (reason === 'rst') this.logConn(c, 'tcp: reset sent');
+    else if (isLossReason(reason)) {
+      this.logConn(c, 'tcp: retransmit', { reason, seq: seg.seq, len });
     }
   }
 
@@ -515,6 +554,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     this.counters.segmentsOut++;
     this.onSegmentSent?.(c as Connection, seg, reason);
+    if (this.debugLog) this.logSent(c as Connection, seg, reason, plen);
     if (plen > c.sendMss) {
       // A super-segment (output.ts sends them only when the device offers TSO): the device cuts it
       // into MSS-sized segments and completes each one's checksum.
