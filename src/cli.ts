@@ -10,7 +10,7 @@
  *                   [--cc cubic|newreno]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
- *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
+ *   tunstack ladder FILE [--list] [--flow N|tuple] [--time] [--width N]   (a pcap/pcapng as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
  *
  * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
@@ -24,7 +24,7 @@ import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
 import { readFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
-import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
+import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } from './trace/ladder.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
 import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
@@ -37,7 +37,7 @@ const USAGE = `usage:
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
                   [--cc cubic|newreno] [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
-  tunstack ladder FILE.pcap [--width N]
+  tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT] [--time] [--width N]   (pcap or pcapng)
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
   ${DRILL_USAGE}
 
@@ -79,8 +79,25 @@ const fetchOptions = { ...deviceOptions, output: { type: 'string', short: 'o' } 
 
 const ladderOptions = {
   width: { type: 'string', default: '100' },
+  list: { type: 'boolean', default: false },
+  flow: { type: 'string' },
+  time: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
+
+const LADDER_USAGE = `usage: tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT|ADDR:PORT] [--time] [--width N]
+
+Draws one TCP connection of a capture (pcap or pcapng; raw IP, Ethernet or Linux cooked) as a
+ladder diagram: the opener on the left, relative sequence numbers, flags, windows, options and the
+first line of each payload; retransmissions are marked.
+
+  --list        the TCP connections in the capture, numbered, with segments, bytes each way and times
+  --flow F      which one to draw: N from --list, both endpoints (either order), or one endpoint
+                when only one connection has it (default: the first; a note says when there are more)
+  --time        seconds since the first segment at the left of each line
+  --width N     characters between the two lines (40..400, default 100)
+
+Exit status: 0 ok, 2 usage error (bad flag, unreadable or malformed file, no such flow).`;
 
 const doctorOptions = {
   tun: deviceOptions.tun,
@@ -207,18 +224,30 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ladder': {
       const { values: v, positionals } = parse(rest, ladderOptions);
-      if (v.help) return usage(0);
-      if (positionals.length !== 1) throw new UsageError('ladder takes exactly one pcap file');
+      if (v.help) {
+        process.stdout.write(LADDER_USAGE + '\n');
+        return 0;
+      }
+      if (positionals.length !== 1) throw new UsageError('ladder takes exactly one capture file (pcap or pcapng)');
       const width = intFlag('width', v.width as string, 40, 400);
       const file = positionals[0]!;
-      let packets;
       try {
-        packets = ipPacketsFromPcap(readArgFile(file));
+        const packets = ipPacketsFromCapture(readArgFile(file));
+        const flows = summarizeFlows(packets);
+        if (v.list) {
+          process.stdout.write(formatFlowList(flows) + '\n');
+          return 0;
+        }
+        const spec = v.flow as string | undefined;
+        if (spec === undefined && flows.length > 1) {
+          process.stderr.write(`tunstack: ${file} holds ${flows.length} TCP connections; drawing #1 (see --list, choose with --flow N)\n`);
+        }
+        const flow = spec === undefined ? flows[0]?.flow : selectFlow(flows, spec);
+        process.stdout.write(renderLadder(packets, { width, time: v.time === true, ...(flow ? { flow } : {}) }) + '\n');
       } catch (err) {
         if (err instanceof WireError) throw new UsageError(`${file}: ${err.message}`);
         throw err;
       }
-      process.stdout.write(renderLadder(packets, { width }) + '\n');
       return 0;
     }
     case 'doctor': {

@@ -250,7 +250,7 @@ export function readPcap(buf: Uint8Array): PcapFile {
     le = false;
     precision = magicBe === PCAP_MAGIC_NS ? 'ns' : 'us';
   } else {
-    throw new WireError('ERR_PCAP_BAD_MAGIC', `pcap: bad magic 0x${magicBe.toString(16).padStart(8, '0')} (pcapng is not supported)`);
+    throw new WireError('ERR_PCAP_BAD_MAGIC', `pcap: bad magic 0x${magicBe.toString(16).padStart(8, '0')}: neither a pcap nor a pcapng file`);
   }
   const snaplen = v.getUint32(16, le);
   const linkType = v.getUint32(20, le) & 0x0fffffff; // the top bits may carry FCS information
