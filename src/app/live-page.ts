@@ -101,6 +101,8 @@ ssthresh is "initial" until the first loss. Your own page's feed is marked; its 
 <h2 id="ltitle">Segments <span class="muted">— pick a connection above</span></h2>
 <div class="ladder" id="ladder"><div class="ends" id="ends" hidden><div></div><div id="lname"></div><div class="r" id="rname"></div><div>why it left / payload</div></div>
 <div id="rows"><div class="empty" id="empty">No connection chosen yet.</div></div></div>
+<p class="hint">The opener is on the left; sequence numbers are relative (0 is the SYN). A segment longer than the MSS is a
+TSO super-segment: the kernel cuts it into MSS-sized packets below the TUN device. The tag says why the stack sent it; red marks a retransmission or a loss reaction, with cwnd and ssthresh after it.</p>
 <p class="hint" id="lhint"></p>
 </main>
 <script>
@@ -191,7 +193,7 @@ export function ladderPage(d: LadderPageData): string {
 <p>${summary}</p>
 <p class="hint">${
     d.own
-      ? 'This is the TCP connection your browser used to ask for this page: the handshake, your request, and the response that carried this page (up to the moment it was drawn). Reload: with keep-alive the same connection carries the next request, and its ladder grows.'
+      ? 'This is the TCP connection your browser used to ask for this page: its handshake and your request, up to the moment the page was drawn (the response that carries the page left just after). Reload: with keep-alive the same connection carries the next request, and the ladder grows by this response and the next request.'
       : 'The segments of this connection the stack still remembers (the last few thousand packets of all connections).'
   } The opener is on the left. Sequence numbers are relative (0 is the SYN). Coloured tags say why the stack sent a segment.
   <a href="/live?flow=${encodeURIComponent(d.flow)}">Watch it live</a> · <a href="/live">all connections</a> · <a href="/">your connection's numbers</a></p>
