@@ -493,7 +493,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       });
     }
     if (this.debugLog) {
-      if (to === State.ESTABLISHED) this.logConn(c, 'tcp: open', { from: STATE_NAMES[from], handshakeRttMs: c.handshakeRtt });
+      if (to === State.ESTABLISHED) this.logConn(c, 'tcp: open', { from: STATE_NAMES[from], handshakeRttMs: c.handshakeRtt === undefined ? undefined : Math.round(c.handshakeRtt * 1000) / 1000 });
       else if (to === State.CLOSED || to === State.TIME_WAIT) this.logConn(c, 'tcp: close', { from: STATE_NAMES[from], to: STATE_NAMES[to] });
     }
   }
