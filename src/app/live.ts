@@ -204,6 +204,14 @@ export class LiveFeed {
       plain(res, 503, `Service Unavailable: at most ${this.maxClients} live streams at once\n`);
       return;
     }
+    if (req.method === 'HEAD') {
+      // The head a GET would get, and no stream (it would never end: RFC 9110 §9.3.2).
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end();
+      return;
+    }
     const flow = q.get('flow') ?? undefined;
     const dec = flow === undefined || flow === '' ? undefined : this.decoderFor(flow);
     if (flow !== undefined && flow !== '' && dec === undefined) {

@@ -163,6 +163,10 @@ describe('LiveFeed bounds', () => {
     feed.handle(req(2), r2 as unknown as ServerResponse, '/live/events', '/live/events');
     expect(r2.statusCode).toBe(503);
     feed.close();
+    const head = new FakeRes();
+    const feedH = new LiveFeed({ ring: new SegmentRing(16), connections: () => [] });
+    feedH.handle({ ...req(4), method: 'HEAD' } as IncomingRequest, head as unknown as ServerResponse, '/live/events', '/live/events');
+    expect([head.statusCode, head.headers['content-type'], head.ended, feedH.clientCount]).toEqual([200, 'text/event-stream; charset=utf-8', true, 0]);
     const feed2 = new LiveFeed({ ring: new SegmentRing(16), connections: () => [] });
     const r3 = new FakeRes();
     feed2.handle(req(3), r3 as unknown as ServerResponse, '/live/events', '/live/events?flow=nonsense');

@@ -22,7 +22,7 @@ const shots = process.env.TUNSTACK_SCREENSHOTS;
 
 describeTun('live page in a real browser (Chromium, CDP over a pipe)', () => {
   let ns: Netns;
-  let serve: ServeHandle;
+  let serve: ServeHandle | undefined;
   let browser: Browser | undefined;
 
   beforeAll(async () => {
@@ -77,6 +77,12 @@ describeTun('live page in a real browser (Chromium, CDP over a pipe)', () => {
         const second = await lad.evaluate<string>(`document.querySelectorAll('#rows .row')[1].querySelector('.why').textContent`);
         expect(second).toBe('syn-ack');
         if (shots) await lad.screenshot(join(shots, 'ladder.png'));
+
+        // SIGTERM with the live page's stream still open: serve ends the streams and exits cleanly.
+        const stopped = await serve!.stop();
+        serve = undefined;
+        expect(stopped.code).toBe(0);
+        expect(stopped.lines.some((l) => l.startsWith('tunstack: stats '))).toBe(true);
       } finally {
         curl.kill('SIGTERM');
       }
