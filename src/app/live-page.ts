@@ -8,7 +8,7 @@ import type { LiveConnRow } from './live.ts';
 
 const CSS = `
 :root{--ink:#1d232b;--mute:#5b6573;--line:#d9dee5;--bg:#f6f8fa;--l2r:#1f6feb;--r2l:#8250df;--bad:#cf222e;--ok:#1a7f37}
-*{box-sizing:border-box}
+*{box-sizing:border-box} [hidden]{display:none!important}
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:var(--ink);background:#fff}
 header{padding:.8rem 1.2rem;border-bottom:1px solid var(--line);display:flex;gap:1rem;align-items:baseline;flex-wrap:wrap}
 header h1{font-size:1.25rem;margin:0}

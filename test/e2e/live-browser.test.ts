@@ -57,6 +57,7 @@ describeTun('live page in a real browser (Chromium, CDP over a pipe)', () => {
         const rowOf = `[...document.querySelectorAll('#conns tbody tr')].find(tr => tr.dataset.key === ${JSON.stringify(key)})`;
         await page.waitFor(`Number(${rowOf}.cells[8].textContent) > ${out1}`);
 
+        if (shots) await page.screenshot(join(shots, 'live-start.png'));
         // Choose it: its segments appear in the ladder, and keep coming.
         await page.evaluate(`${rowOf}.click()`);
         await page.waitFor(`document.querySelectorAll('#rows .row').length > 0`);
