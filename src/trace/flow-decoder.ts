@@ -114,9 +114,16 @@ export class FlowDecoder {
 
   /** The row for this slot, or undefined when it belongs to another connection. */
   decode(s: RingSlot): LadderRow | undefined {
-    const t = peekTcp(s.bytes);
-    if (t === undefined) return undefined;
     const { left, right } = this.ends;
+    // Other connections' packets are most of them: turn them away by their ports before any parsing.
+    const b = s.bytes;
+    const ihl = (b[0]! & 0x0f) * 4;
+    if (b.length < ihl + 4) return undefined;
+    const sp = (b[ihl]! << 8) | b[ihl + 1]!;
+    const dp = (b[ihl + 2]! << 8) | b[ihl + 3]!;
+    if (!((sp === left.port && dp === right.port) || (sp === right.port && dp === left.port))) return undefined;
+    const t = peekTcp(b);
+    if (t === undefined) return undefined;
     const ltr = same(left, t.src, t.srcPort) && same(right, t.dst, t.dstPort);
     if (!ltr && !(same(right, t.src, t.srcPort) && same(left, t.dst, t.dstPort))) return undefined;
     const d = ltr ? 0 : 1;

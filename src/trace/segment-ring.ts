@@ -38,7 +38,9 @@ export const SEND_REASONS: readonly SendReason[] = [
   'rst',
   'challenge-ack',
 ];
-const REASON_CODE = new Map<string, number>(SEND_REASONS.map((r, i) => [r, i + 1]));
+const REASON_CODE: Readonly<Record<SendReason, number>> = Object.freeze(
+  Object.fromEntries(SEND_REASONS.map((r, i) => [r, i + 1])) as Record<SendReason, number>,
+);
 
 /** One recorded packet, as `slot(i)` hands it out (a view into the ring: copy what you keep). */
 export interface RingSlot {
@@ -89,7 +91,7 @@ export class SegmentRing {
 
   /** TcpLayer.onSegmentSent: the next TCP packet out left for this reason, with this cwnd/ssthresh. */
   noteSent(reason: SendReason, cwnd: number, ssthresh: number): void {
-    this.pendingReason = REASON_CODE.get(reason) ?? 0;
+    this.pendingReason = REASON_CODE[reason] ?? 0;
     this.pendingCwnd = cwnd;
     this.pendingSsthresh = ssthresh;
   }
@@ -100,9 +102,9 @@ export class SegmentRing {
     const seq = this.written++;
     const i = seq % this.capacity;
     const off = i * SLOT_BYTES;
-    const n = packet.length < SLOT_BYTES ? packet.length : SLOT_BYTES;
-    const d = this.data;
-    for (let k = 0; k < n; k++) d[off + k] = packet[k]!;
+    // One native copy (a short-lived view for a long packet beats a byte loop by far).
+    if (packet.length <= SLOT_BYTES) this.data.set(packet, off);
+    else this.data.set(packet.subarray(0, SLOT_BYTES), off);
     this.lengths[i] = packet.length;
     this.times[i] = now;
     if (dir === 'out') {
