@@ -166,7 +166,15 @@ interface Sample {
   ok: boolean;
   retransmits: number;
   spurious: number;
+  /** Retransmission timeouts (tunstack only; Linux's nstat has no per-namespace count we trust here). */
+  timeouts: number;
   note?: string;
+}
+
+interface Counters {
+  retransmits: number;
+  spurious: number;
+  timeouts: number;
 }
 
 function demoSha(n: number): string {
@@ -178,21 +186,25 @@ function demoSha(n: number): string {
 }
 
 /** Linux's TCP counters in the server namespace (nstat: absolute values, history untouched). */
-function linuxCounters(): { retransmits: number; spurious: number } {
-  const out = sh('ip', ['netns', 'exec', NS_S, 'nstat', '-asz', 'TcpRetransSegs', 'TcpExtTCPSpuriousRTOs', 'TcpExtTCPDSACKRecvSegs']).stdout;
+function linuxCounters(): Counters {
+  const out = sh('ip', ['netns', 'exec', NS_S, 'nstat', '-asz', 'TcpRetransSegs', 'TcpExtTCPSpuriousRTOs', 'TcpExtTCPDSACKRecvSegs', 'TcpExtTCPTimeouts']).stdout;
   const get = (k: string) => Number(new RegExp(`^${k}\\s+(\\d+)`, 'm').exec(out)?.[1] ?? 0);
   // Spurious retransmissions Linux found: D-SACKed segments (RFC 3708) and spurious RTOs (F-RTO).
-  return { retransmits: get('TcpRetransSegs'), spurious: get('TcpExtTCPDSACKRecvSegs') + get('TcpExtTCPSpuriousRTOs') };
+  return {
+    retransmits: get('TcpRetransSegs'),
+    spurious: get('TcpExtTCPDSACKRecvSegs') + get('TcpExtTCPSpuriousRTOs'),
+    timeouts: get('TcpExtTCPTimeouts'),
+  };
 }
 
 /** tunstack's counters, read from the server namespace (not through the relay). */
-function tunstackCounters(): { retransmits: number; spurious: number } {
+function tunstackCounters(): Counters {
   const r = sh('ip', ['netns', 'exec', NS_S, 'curl', '-sS', '--max-time', '5', 'http://10.77.0.2/stats']);
   try {
     const tcp = (JSON.parse(r.stdout) as { stats: { tcp: Record<string, number> } }).stats.tcp;
-    return { retransmits: tcp.retransmits ?? 0, spurious: (tcp.dsackSegments ?? 0) + (tcp.spuriousTimeouts ?? 0) };
+    return { retransmits: tcp.retransmits ?? 0, spurious: (tcp.dsackSegments ?? 0) + (tcp.spuriousTimeouts ?? 0), timeouts: tcp.timeouts ?? 0 };
   } catch {
-    return { retransmits: NaN, spurious: NaN };
+    return { retransmits: NaN, spurious: NaN, timeouts: NaN };
   }
 }
 
@@ -222,7 +234,14 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
     }
   }
   rmSync(file, { force: true });
-  return { seconds: Number(r.stdout), ok, retransmits: after.retransmits - before.retransmits, spurious: after.spurious - before.spurious, note };
+  return {
+    seconds: Number(r.stdout),
+    ok,
+    retransmits: after.retransmits - before.retransmits,
+    spurious: after.spurious - before.spurious,
+    timeouts: after.timeouts - before.timeouts,
+    note,
+  };
 }
 
 const expectedSha = new Map<number, string>();
@@ -254,7 +273,7 @@ async function main(): Promise<void> {
     `bench:loss: curl downloads through tunstack relay (impairment on both directions), ${seeds.length} seed(s) per profile\n` +
       '  Linux = kernel TCP + node:http in a namespace; tunstack = tunstack serve; time in seconds, median [min-max]\n\n',
   );
-  const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx', 'tunstack rtx', 'tunstack spurious'];
+  const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious'];
   const rows: string[][] = [];
   for (const profile of profiles) {
     const got: Record<'linux' | 'tunstack', Sample[]> = { linux: [], tunstack: [] };
@@ -263,7 +282,7 @@ async function main(): Promise<void> {
       for (const server of order) {
         const s = await download(server, profile, seed);
         got[server].push(s);
-        process.stderr.write(`  ${profile.name} seed ${seed} ${server}: ${s.ok ? `${f2(s.seconds)} s, ${s.retransmits} rtx` : `FAILED (${s.note})`}\n`);
+        process.stderr.write(`  ${profile.name} seed ${seed} ${server}: ${s.ok ? `${f2(s.seconds)} s, ${s.retransmits} rtx, ${s.timeouts} RTOs, ${s.spurious} spurious` : `FAILED (${s.note})`}\n`);
       }
     }
     const summary = (xs: Sample[]) => {
@@ -281,15 +300,15 @@ async function main(): Promise<void> {
       l.text,
       t.text,
       Number.isNaN(l.med) || Number.isNaN(t.med) ? '-' : f2(t.med / l.med),
-      String(median(got.linux.map((s) => s.retransmits))),
-      String(median(got.tunstack.map((s) => s.retransmits))),
+      `${median(got.linux.map((s) => s.retransmits))}/${median(got.linux.map((s) => s.timeouts))}`,
+      `${median(got.tunstack.map((s) => s.retransmits))}/${median(got.tunstack.map((s) => s.timeouts))}`,
       String(median(got.tunstack.map((s) => s.spurious))),
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   process.stdout.write([line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n') + '\n');
-  process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx = retransmitted segments (median per run).\n');
+  process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx/RTOs = retransmitted segments / retransmission timeouts (medians per run).\n');
 }
 
 main().then(
