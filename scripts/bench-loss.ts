@@ -3,7 +3,8 @@
  * userspace link emulator (`tunstack relay`, src/relay/relay.ts) with the same seeds.
  *
  *   namespace C (curl, 10.9.0.1)  --relay, impaired both ways--  namespace S (10.9.0.2, forwarding)
- *                                                                  |- node:http on 10.9.0.2:80 (kernel TCP)
+ *                                                                  |- kernel TCP (CUBIC) on 10.9.0.2:80
+ *                                                                  |  (scripts/bench/bytes-server.py)
  *                                                                  '- tunstack serve on 10.77.0.2 (its own TUN)
  *
  * For each profile and seed, the relay is started afresh with that seed for each server in turn (the
@@ -51,12 +52,15 @@ const { values } = parseArgs({
     runs: { type: 'string', default: process.env.BENCH_RUNS ?? '3' },
     profile: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    'linux-cc': { type: 'string', default: 'cubic' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--quick]\n');
+  process.stdout.write(
+    'usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--linux-cc cubic|reno|bbr] [--quick]\n',
+  );
   process.exit(0);
 }
 const runs = Number(values.runs);
@@ -68,6 +72,11 @@ if (values.profile !== undefined) {
   profiles = PROFILES.filter((p) => names.includes(p.name));
 }
 if (values.quick) profiles = profiles.map((p) => ({ ...p, bytes: 1 * MiB }));
+// Linux's congestion control for its sender, set in the server's namespace: CUBIC, Linux's stock
+// default and tunstack's, unless asked otherwise (a distribution may default to another, BBR say,
+// which does not take loss as a congestion signal: a different race).
+const linuxCc = values['linux-cc'];
+if (!/^[a-z0-9_]{1,16}$/.test(linuxCc)) die(`--linux-cc: not a congestion control name: ${linuxCc}`);
 const seeds = values.quick ? [1] : Array.from({ length: runs }, (_, i) => i + 1);
 
 function die(msg: string): never {
@@ -265,13 +274,18 @@ async function main(): Promise<void> {
     must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   }
   must('ip', ['netns', 'exec', NS_S, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const available = must('sysctl', ['-n', 'net.ipv4.tcp_available_congestion_control']).trim().split(/\s+/);
+  if (!available.includes(linuxCc)) sh('modprobe', [`tcp_${linuxCc}`]);
   // The two servers, started once; the one not being measured is idle.
-  await start('ip', ['netns', 'exec', NS_S, 'node', '--import', 'tsx', 'scripts/bench/node-http-server.ts', '--host', '0.0.0.0', '--port', '80'], /^bench-server: ready/);
+  // Linux's sender: kernel TCP with the congestion control asked for (scripts/bench/bytes-server.py
+  // says why it is not node:http), the same /bytes/N bodies.
+  await start('ip', ['netns', 'exec', NS_S, '/usr/bin/python3', 'scripts/bench/bytes-server.py', '--port', '80', '--cc', linuxCc], new RegExp(`^bytes-server: ready cc=${linuxCc} `));
   await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0'], /^tunstack: ready/);
 
   process.stdout.write(
     `bench:loss: curl downloads through tunstack relay (impairment on both directions), ${seeds.length} seed(s) per profile\n` +
-      '  Linux = kernel TCP + node:http in a namespace; tunstack = tunstack serve; time in seconds, median [min-max]\n\n',
+      `  Linux = kernel TCP (congestion control ${linuxCc}) in a namespace; tunstack = tunstack serve (CUBIC);\n` +
+      '  time in seconds, median [min-max]\n\n',
   );
   const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious'];
   const rows: string[][] = [];
