@@ -157,11 +157,6 @@ export function parseIpv4(buf: Uint8Array): Ipv4Packet {
   };
 }
 
-/** A human message for a code returned by checkIpv4. */
-export function ipv4ErrorMessage(code: Ipv4ErrorCode): string {
-  return MESSAGES[code];
-}
-
 // Field accessors for a buffer that passed checkIpv4 (no allocation).
 export function ipv4HeaderLength(buf: Uint8Array): number {
   return (buf[0]! & 0x0f) * 4;
