@@ -10,11 +10,12 @@
  * Socket calls (write/end/destroy) outside packet processing ask for a flush through tcp.onNeedFlush;
  * the stack runs it once in a microtask, so writes made in one tick coalesce into full segments.
  */
-import type { NetDevice, RxOffload } from './link/device.ts';
-import { Ipv4Layer } from './ip/ipv4-layer.ts';
+import type { DeviceStats, NetDevice, RxOffload } from './link/device.ts';
+import { Ipv4Layer, type Ipv4Stats } from './ip/ipv4-layer.ts';
+import type { IcmpCounters } from './ip/counters.ts';
 import type { IcmpHandler } from './ip/icmp.ts';
 import { IPPROTO_TCP } from './ip/types.ts';
-import { TcpLayer, type TcpLayerOptions } from './tcp/tcp-layer.ts';
+import { TcpLayer, type TcpLayerOptions, type TcpStats } from './tcp/tcp-layer.ts';
 import { TcpNet } from './socket/tcp-net.ts';
 import { SystemClock, type Clock, type TimerHandle } from './util/clock.ts';
 import { silentLogger, type Logger } from './util/logger.ts';
@@ -34,11 +35,12 @@ export interface StackOptions {
   reassembly?: { timeoutMs?: number; maxDatagrams?: number; maxBytes?: number };
 }
 
+/** Every layer's counters (`Stack.stats()`), each the type its layer declares. */
 export interface StackStats {
-  device: ReturnType<NetDevice['stats']>;
-  ip: unknown;
-  icmp: unknown;
-  tcp: unknown;
+  device: DeviceStats;
+  ip: Ipv4Stats;
+  icmp: IcmpCounters;
+  tcp: TcpStats;
 }
 
 export class Stack {

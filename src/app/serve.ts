@@ -289,10 +289,10 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   try {
     const result = await httpGet(run.stack, url.hostname, port, url.pathname + url.search, f.output);
     const secs = result.ms / 1000;
-    const tcp = run.stack.stats().tcp as { retransmits?: number };
+    const tcp = run.stack.stats().tcp;
     process.stdout.write(
       `tunstack: fetched ${result.bytes} bytes in ${secs.toFixed(3)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s), ` +
-        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits ?? 0}\n`,
+        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits}\n`,
     );
     return result.status >= 200 && result.status < 300 ? 0 : 1;
   } finally {
