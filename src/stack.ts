@@ -27,6 +27,13 @@ export interface StackOptions {
   device: NetDevice;
   /** The stack's own IPv4 address, e.g. "10.77.0.2". */
   address: string;
+  /**
+   * The prefix length of the subnet the address is in (0..32; `serve` takes it from --host-addr).
+   * With it, datagrams to the subnet's directed broadcast are told apart from datagrams for another
+   * host (RFC 1122 §3.3.6): counted as rxBroadcast, not rxNotOurs. Without it, only 255.255.255.255
+   * and multicast are.
+   */
+  prefixLength?: number;
   clock?: Clock;
   logger?: Logger;
   /** TCP tunables (MSL, min RTO, buffer sizes, backlog, ISN key for tests...). */
@@ -77,6 +84,7 @@ export class Stack {
       mtu: device.mtu,
       tsoMaxSize: device.tsoMaxSize ?? 0,
       logger: this.logger,
+      ...(opts.prefixLength !== undefined ? { prefixLength: opts.prefixLength } : {}),
       ...(opts.reassembly ? { reassembly: opts.reassembly } : {}),
     });
     this.icmp = this.ip.icmp; // the layer's own: echo replies, and the errors it sends

@@ -150,7 +150,7 @@ function startStack(f: DeviceFlags): Running {
     const breaks = liveBreakpoints(f.breakOn);
     if (breaks) device = new TapDevice(device, breaks.observer, clock);
 
-    const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
+    const stack = new Stack({ device, address: f.addr, prefixLength: host.prefixLength, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
       stack.tcpLayer.onSegmentSent = (_c, _seg, reason) => tracer.noteReason(reason);
       stack.tcpLayer.onStateChange = (e) => {
