@@ -289,6 +289,8 @@ export class FakeEndpoint implements TcpEndpointApi {
     this.listeners.set(port, { backlog, onAccept });
     return {
       port,
+      holdAccepted: () => {},
+      accepted: () => {},
       close: () => {
         this.listeners.delete(port);
       },
