@@ -7,6 +7,7 @@ import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import { parseIcmp, serializeIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
 import { A, B, bytes, datagram, echoRequest, fragment } from './helpers.ts';
+import { ok } from '../wire/helpers.ts';
 
 function setup(errorRate?: { perSecond?: number; burst?: number }) {
   const sent: Uint8Array[] = [];
@@ -27,10 +28,10 @@ describe('echo', () => {
     const { layer, sent } = setup();
     const data = bytes(100, 3);
     layer.receive(0, datagram(echoRequest(0xbeef, 42, data), { protocol: 1, src: A, dst: B, tos: 0x10 }));
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect([ip.src, ip.dst, ip.protocol, ip.dscp << 2]).toEqual([B, A, 1, 0x10]);
     expect(checksum(ip.payload)).toBe(0);
-    const m = parseIcmp(ip.payload);
+    const m = ok(parseIcmp(ip.payload));
     expect(m).toMatchObject({ kind: 'echo-reply', identifier: 0xbeef, sequence: 42 });
     if (m.kind === 'echo-reply') expect([...m.data]).toEqual([...data]);
   });
@@ -45,7 +46,7 @@ describe('echo', () => {
       expect(sent.length).toBe(1);
       const out = sent[0]!;
       expect(out.buffer).toBe(req.buffer); // the same memory: built in place
-      const ip = parseIpv4(out);
+      const ip = ok(parseIpv4(out));
       expect(checksum(ip.payload)).toBe(0);
       const want = new Uint8Array(8 + data.length);
       serializeIcmp({ kind: 'echo-reply', identifier: (i * 2654435761) & 0xffff, sequence: i & 0xffff, data }, want, 0);
@@ -76,9 +77,9 @@ describe('echo', () => {
     layer.receive(0, withOpts);
     expect(sent.length).toBe(1);
     expect(sent[0]!.buffer).toBe(withOpts.buffer);
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect([ip.headerLength, ip.totalLength, ip.dscp << 2, ip.src, ip.dst]).toEqual([20, 20 + icmp.length, 0x28, B, A]);
-    expect(parseIcmp(ip.payload)).toMatchObject({ kind: 'echo-reply', identifier: 7, sequence: 9 });
+    expect(ok(parseIcmp(ip.payload))).toMatchObject({ kind: 'echo-reply', identifier: 7, sequence: 9 });
     expect(checksum(ip.payload)).toBe(0);
   });
 
@@ -102,12 +103,12 @@ describe('UDP port unreachable', () => {
     const { layer, sent } = setup();
     layer.receive(0, udpFixed());
     expect(sent.length).toBe(1);
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect(ip.dscp).toBe(0x30);
-    const m = parseIcmp(ip.payload);
+    const m = ok(parseIcmp(ip.payload));
     expect(m).toMatchObject({ kind: 'destination-unreachable', code: 3 });
     // The kernel's answer quoted the same datagram (its checksum field aside, which it never fixed).
-    const linux = parseIcmp(parseIpv4(L.UDP_PORT_UNREACHABLE).payload);
+    const linux = ok(parseIcmp(ok(parseIpv4(L.UDP_PORT_UNREACHABLE)).payload));
     if (m.kind === 'destination-unreachable' && linux.kind === 'destination-unreachable') {
       expect([...m.original.subarray(0, 26)]).toEqual([...linux.original.subarray(0, 26)]);
       expect(m.original.length).toBe(28);

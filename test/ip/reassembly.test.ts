@@ -5,6 +5,7 @@ import { Reassembler, type ReassemblyOptions } from '../../src/ip/reassembly.ts'
 import { checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_4028_FRAG2 } from '../fixtures/linux-packets.ts';
 import { A, B, bytes, datagram, fragment, fragments } from './helpers.ts';
+import { ok } from '../wire/helpers.ts';
 
 function setup(opts: ReassemblyOptions = {}) {
   const counters = createIpv4Counters();
@@ -19,7 +20,7 @@ const LINUX = [ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_40
 function linuxWhole(): Uint8Array {
   const payload = new Uint8Array(4008);
   for (const f of LINUX) {
-    const p = parseIpv4(f);
+    const p = ok(parseIpv4(f));
     payload.set(p.payload, p.fragmentOffset);
   }
   return datagram(payload, { id: 271, protocol: 1 });
@@ -34,7 +35,7 @@ describe('Reassembler', () => {
     expect(whole).toBeDefined();
     expect(checkIpv4(whole!)).toBeUndefined();
     expect([...whole!]).toEqual([...linuxWhole()]);
-    expect(parseIpv4(whole!).totalLength).toBe(4028);
+    expect(ok(parseIpv4(whole!)).totalLength).toBe(4028);
     expect(counters.reasmOk).toBe(1);
     expect(r.pending).toBe(0);
     expect(r.bytes).toBe(0);
@@ -67,7 +68,7 @@ describe('Reassembler', () => {
             else whole = out;
           });
           expect(whole).toBeDefined();
-          expect([...parseIpv4(whole!).payload]).toEqual([...payload]);
+          expect([...ok(parseIpv4(whole!)).payload]).toEqual([...payload]);
           expect(r.bytes).toBe(0);
         },
       ),
@@ -129,7 +130,7 @@ describe('Reassembler', () => {
     r.add(0, fragment(p2, 16, 32, false, { id: 5, src: 0x0a4d0003 }));
     expect(r.pending).toBe(3);
     const w = r.add(0, fragment(p1, 16, 32, false, { id: 5 }));
-    expect([...parseIpv4(w!).payload]).toEqual([...p1]);
+    expect([...ok(parseIpv4(w!)).payload]).toEqual([...p1]);
   });
 
   it('times out after 30 s; hands out fragment zero for the ICMP time exceeded', () => {
@@ -196,7 +197,7 @@ describe('Reassembler', () => {
     r.add(0, f0);
     f0.fill(0); // the device may not reuse memory, but if anything scribbled on it...
     const whole = r.add(0, fragment(payload, 32, 64, false));
-    expect([...parseIpv4(whole!).payload]).toEqual([...payload]);
+    expect([...ok(parseIpv4(whole!)).payload]).toEqual([...payload]);
   });
 
   it('refuses a reassembled datagram over 65535 bytes', () => {
