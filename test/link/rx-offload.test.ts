@@ -30,6 +30,7 @@ import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { parseTcp } from '../../src/wire/tcp.ts';
 import { seqGe } from '../../src/wire/seq.ts';
 import { ok } from '../wire/helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 interface Received {
   length: number;
@@ -126,7 +127,6 @@ function offloadLink(): [OffloadEnd, OffloadEnd] {
   return [a, b];
 }
 
-const pattern = (n: number): Buffer => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 10)) & 0xff));
 
 /**
  * Stack `server` (10.0.0.1, a sink on port 9 that hashes what it receives) over `serverDevice`;

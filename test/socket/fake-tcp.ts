@@ -327,13 +327,6 @@ export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-/** Deterministic test bytes: byte i is (i * 31 + seed) & 0xff. */
-export function pattern(length: number, seed = 7): Buffer {
-  const b = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-}
-
 /** A client endpoint 10.0.0.1 and a server endpoint 10.0.0.2 on one fake network. */
 export function twoEndpoints(opts: FakeOptions = {}): { net: FakeNetwork; client: FakeEndpoint; server: FakeEndpoint } {
   const net = new FakeNetwork();
