@@ -12,7 +12,8 @@
  * queue is full (syn-cookie.ts, RFC 4987 §3.6), fewer SYN-ACK retransmissions under pressure, a cap on
  * connections, and TIME-WAIT kept as a small record instead of the whole connection (time-wait.ts).
  *
- * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT).
+ * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT). Where the layer sits
+ * among the others, and what it owns: docs/architecture.md, "The layers".
  */
 import { randomBytes } from 'node:crypto';
 import type { IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
