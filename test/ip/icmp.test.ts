@@ -6,7 +6,8 @@ import { checksum } from '../../src/wire/checksum.ts';
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import { parseIcmp, serializeIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
-import { A, B, bytes, datagram, echoRequest, fragment } from './helpers.ts';
+import { A, B, datagram, echoRequest, fragment } from './helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
 import { ok } from '../wire/helpers.ts';
 
 function setup(errorRate?: { perSecond?: number; burst?: number }) {
@@ -26,7 +27,7 @@ function udpFixed(): Uint8Array {
 describe('echo', () => {
   it('returns id, seq and data unchanged with a correct checksum, from the address pinged', () => {
     const { layer, sent } = setup();
-    const data = bytes(100, 3);
+    const data = pattern(100, 3);
     layer.receive(0, datagram(echoRequest(0xbeef, 42, data), { protocol: 1, src: A, dst: B, tos: 0x10 }));
     const ip = ok(parseIpv4(sent[0]!));
     expect([ip.src, ip.dst, ip.protocol, ip.dscp << 2]).toEqual([B, A, 1, 0x10]);
@@ -39,7 +40,7 @@ describe('echo', () => {
   it('builds the reply in the request buffer (no copy), byte for byte what a fresh checksum gives, over 2,000 payloads', () => {
     for (let i = 0; i < 2000; i++) {
       const { layer, sent } = setup();
-      const data = bytes(i % 200, i + 1);
+      const data = pattern(i % 200, i + 1);
       // Identifiers chosen so that the request checksums cover the whole range, 0x0000 and 0xffff included.
       const req = datagram(echoRequest((i * 2654435761) & 0xffff, i & 0xffff, data), { protocol: 1, src: A, dst: B });
       layer.receive(0, req);
@@ -59,7 +60,7 @@ describe('echo', () => {
 
   it('answers a request with IP options from inside its buffer, without the options, TOS kept', () => {
     const { layer, sent } = setup();
-    const icmp = echoRequest(7, 9, bytes(32, 5));
+    const icmp = echoRequest(7, 9, pattern(32, 5));
     // A 24-byte header: the 20 of datagram() moved back by one option word (4 NOPs... then EOL).
     const plain = datagram(icmp, { protocol: 1, src: A, dst: B, tos: 0x28 });
     const withOpts = new Uint8Array(plain.length + 4);
@@ -85,7 +86,7 @@ describe('echo', () => {
 
   it('drops a request with a bad ICMP checksum, and ignores echo replies', () => {
     const { layer, sent } = setup();
-    const req = echoRequest(1, 1, bytes(8));
+    const req = echoRequest(1, 1, pattern(8));
     req[9] = req[9]! ^ 0xff;
     layer.receive(0, datagram(req, { protocol: 1 }));
     layer.receive(0, L.ECHO_REPLY.slice()); // addressed to 10.77.0.1, not us: not ours
@@ -154,7 +155,7 @@ describe('no errors about errors, fragments, broadcasts (RFC 1122 §3.2.2)', () 
     const out: IpOutput = { mtu: 1500, send: (p) => sent.push(p) };
     const icmp = new IcmpHandler({ address: B, output: out });
     icmp.sendDestinationUnreachable(0, 3, L.PROTO99_UNREACHABLE);
-    icmp.sendDestinationUnreachable(0, 2, fragment(bytes(32), 16, 32, false, { protocol: 200 }));
+    icmp.sendDestinationUnreachable(0, 2, fragment(pattern(32), 16, 32, false, { protocol: 200 }));
     expect(sent.length).toBe(0);
     expect(icmp.counters.outErrorsSuppressed).toBe(2);
   });

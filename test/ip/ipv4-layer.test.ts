@@ -7,7 +7,8 @@ import { IPV4_HEADROOM, type IpReceiveInfo, type TransportHandler } from '../../
 import { checkIpv4, parseIpv4, refreshIpv4HeaderChecksum } from '../../src/wire/ipv4.ts';
 import { parseIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
-import { A, B, bytes, datagram, echoRequest, fragments } from './helpers.ts';
+import { A, B, datagram, echoRequest, fragments } from './helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
 import { ok } from '../wire/helpers.ts';
 
 function setup(opts: Partial<Ipv4LayerOptions> = {}) {
@@ -168,7 +169,7 @@ describe('send', () => {
 
   it('fragments a 4028-byte ICMP reply at MTU 1500: offsets, MF and lengths, reassembling to the original', () => {
     const { layer, sent } = setup();
-    const icmp = echoRequest(7, 1, bytes(4000));
+    const icmp = echoRequest(7, 1, pattern(4000));
     const pkt = new Uint8Array(IPV4_HEADROOM + icmp.length);
     pkt.set(icmp, IPV4_HEADROOM);
     layer.send(pkt, B, A, 1);
@@ -247,7 +248,7 @@ describe('reassembly timeout through the layer', () => {
     const { layer, sent } = setup();
     layer.receive(1000, L.ECHO_REQUEST_4028_FRAG0);
     layer.receive(1000, L.ECHO_REQUEST_4028_FRAG1);
-    const payload = bytes(64);
+    const payload = pattern(64);
     for (const f of fragments(payload, 32, { id: 77, src: A, dst: B }).slice(1)) layer.receive(2000, f);
     expect(layer.pollAt()).toBe(31_000);
     layer.poll(31_000);
@@ -267,7 +268,7 @@ describe('reassembly timeout through the layer', () => {
     const { layer } = setup();
     const rec = new Recorder();
     layer.register(99, rec);
-    layer.receive(0, datagram(bytes(10)));
+    layer.receive(0, datagram(pattern(10)));
     expect(rec.got.length).toBe(1);
   });
 });
