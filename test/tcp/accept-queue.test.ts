@@ -65,6 +65,27 @@ describe('accept queue bounded by the backlog', () => {
     expect(sim.b.stats().listenOverflows).toBe(1);
   });
 
+  it('a valid SYN cookie that comes back while the queue is full is dropped, and accepted when it comes again with room', () => {
+    const sim = new Sim(14, {}, { synBacklog: 0 }); // every SYN is answered with a cookie
+    const accepted: Owner[] = [];
+    const handle = sim.b.listen(80, 0, (conn) => accepted.push(new Owner(conn)));
+    handle.holdAccepted();
+    const clients = [0, 1].map(() => new Owner(sim.a.connect(ADDR_B, 80)));
+    sim.run(100);
+    expect(sim.b.stats().synCookiesSent).toBe(2); // both SYNs came before any ACK
+    expect(accepted.length).toBe(1);
+    expect(sim.b.stats().listenOverflows).toBe(1); // the second cookie's ACK
+    expect(sim.b.stats().connections).toBe(1); // nothing kept for it
+    expect(clients.every((c) => c.established)).toBe(true);
+
+    handle.accepted();
+    clients[1]!.sendAll(Buffer.from('hello'));
+    sim.run(100);
+    expect(accepted.length).toBe(2); // the data segment carried the cookie again
+    expect(accepted[1]!.data().toString()).toBe('hello');
+    expect(sim.b.stats().listenOverflows).toBe(1);
+  });
+
   it('does not fill when the owner takes each connection as it is handed over (the default, node:net)', () => {
     const sim = new Sim(13);
     const accepted: Owner[] = [];
