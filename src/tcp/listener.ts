@@ -52,11 +52,6 @@ export class Listener implements TcpListenerHandle {
     return this.queued > this.backlog;
   }
 
-  /** Connections waiting in the accept queue. */
-  get acceptQueueLength(): number {
-    return this.queued;
-  }
-
   /** Room for another half-open connection? */
   get synQueueFull(): boolean {
     return this.embryos.size >= this.synBacklog;
