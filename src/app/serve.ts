@@ -150,7 +150,7 @@ function startStack(f: DeviceFlags): Running {
     const breaks = liveBreakpoints(f.breakOn);
     if (breaks) device = new TapDevice(device, breaks.observer, clock);
 
-    const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
+    const stack = new Stack({ device, address: f.addr, prefixLength: host.prefixLength, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer) {
       stack.tcpLayer.onSegmentSent = (_c, _seg, reason) => tracer.noteReason(reason);
       stack.tcpLayer.onStateChange = (e) => {
@@ -289,10 +289,10 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   try {
     const result = await httpGet(run.stack, url.hostname, port, url.pathname + url.search, f.output);
     const secs = result.ms / 1000;
-    const tcp = run.stack.stats().tcp as { retransmits?: number };
+    const tcp = run.stack.stats().tcp;
     process.stdout.write(
       `tunstack: fetched ${result.bytes} bytes in ${secs.toFixed(3)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s), ` +
-        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits ?? 0}\n`,
+        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits}\n`,
     );
     return result.status >= 200 && result.status < 300 ? 0 : 1;
   } finally {

@@ -237,9 +237,10 @@ function linkHeaderLength(linkType: number, data: Uint8Array): number | undefine
   }
 }
 
-/** The IPv4 packets of a pcap file (raw IP, Ethernet, or Linux cooked captures). */
+/** The IPv4 packets of a pcap file (raw IP, Ethernet, or Linux cooked captures); throws the WireError of a bad file. */
 export function ipPacketsFromPcap(buf: Uint8Array): { data: Uint8Array; tsMs: number }[] {
   const file = readPcap(buf);
+  if (file instanceof WireError) throw file; // for the command, which reports it
   const out: { data: Uint8Array; tsMs: number }[] = [];
   for (const rec of file.packets) {
     const skip = linkHeaderLength(file.linkType, rec.data);

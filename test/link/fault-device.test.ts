@@ -8,6 +8,7 @@ import { PcapDevice } from '../../src/link/pcap-device.ts';
 import { TapDevice } from '../../src/link/tap-device.ts';
 import { MemoryPcapSink, PcapWriter, readPcap } from '../../src/trace/pcap-writer.ts';
 import { FaultDevice, formatImpairSpec, parseImpairSpec, type FaultOptions } from '../../src/link/fault-device.ts';
+import { ok } from '../wire/helpers.ts';
 
 /** A 40-byte IPv4 datagram (protocol 253, "for experimentation") whose header and payload both carry an
  * Internet checksum, with the packet id in payload bytes 4..5. */
@@ -220,7 +221,7 @@ describe('FaultDevice', () => {
     expect(dev.stats().txPackets).toBe(20 - lost); // the inner device's counters
     await dev.close();
     // Everything the stack sent, plus what was received (packet 100 may or may not survive 'in' loss).
-    const recorded = readPcap(sink.bytes()).packets.map((r) => idOf(r.data));
+    const recorded = ok(readPcap(sink.bytes())).packets.map((r) => idOf(r.data));
     expect(recorded.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(seen.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `out${i}`));
     expect(recorded.length).toBe(20 + (fault.faultStats().in.lost === 0 ? 1 : 0));
