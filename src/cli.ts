@@ -12,6 +12,8 @@
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE [--list] [--flow N|tuple] [--time] [--width N]   (a pcap/pcapng as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
+ *   tunstack relay  --a NS:DEV:ADDR/P --b NS:DEV:ADDR/P [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
+ *                   [--mtu 1500]                                 (a link emulator between two namespaces)
  *
  * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
  * (bad flag, bad argument, a file named on the command line that cannot be read or created).
@@ -24,6 +26,8 @@ import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
 import { readFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
+import { runRelay, relayImpairment } from './app/relay.ts';
+import { parseRelaySide } from './relay/relay.ts';
 import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } from './trace/ladder.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
@@ -39,6 +43,9 @@ const USAGE = `usage:
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT] [--time] [--width N]   (pcap or pcapng)
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
+  tunstack relay  --a NETNS:DEV:10.9.0.1/24 --b NETNS:DEV:10.9.0.2/24 [--mtu 1500]
+                  [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
+                  SPEC as for serve, plus rate=20mbit,limit=100|50ms,loss-corr=25%,reorder-corr=50%
   ${DRILL_USAGE}
 
 Exit status: 0 ok, 1 failure, 2 usage error. Check the machine first: tunstack doctor
@@ -82,6 +89,16 @@ const ladderOptions = {
   list: { type: 'boolean', default: false },
   flow: { type: 'string' },
   time: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const relayOptions = {
+  a: { type: 'string' },
+  b: { type: 'string' },
+  impair: { type: 'string' },
+  'impair-ab': { type: 'string' },
+  'impair-ba': { type: 'string' },
+  mtu: { type: 'string', default: '1500' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -255,6 +272,22 @@ async function main(argv: string[]): Promise<number> {
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
       return runDoctor({ tun: v.tun as string, hostAddr: v['host-addr'] as string, addr: v.addr as string });
+    }
+    case 'relay': {
+      const { values: v, positionals } = parse(rest, relayOptions);
+      if (v.help) return usage(0);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      if (v.a === undefined || v.b === undefined) throw new UsageError('relay needs both --a and --b (NETNS:DEV:ADDR/PREFIX)');
+      const flags = {
+        a: parseRelaySide('--a', v.a as string),
+        b: parseRelaySide('--b', v.b as string),
+        impair: v.impair as string | undefined,
+        impairAB: v['impair-ab'] as string | undefined,
+        impairBA: v['impair-ba'] as string | undefined,
+        mtu: intFlag('mtu', v.mtu as string, 576, 65535),
+      };
+      relayImpairment(flags); // a bad spec is a usage error before any device exists
+      return runRelay(flags);
     }
     case 'drill':
       return runDrillCli(rest);

@@ -165,7 +165,7 @@ function startStack(f: DeviceFlags, keepSegments = false): Running {
     const ring = keepSegments ? new SegmentRing(SEGMENT_RING_SLOTS) : undefined;
     if (ring) device = new TapDevice(device, ring.observer, clock);
 
-    const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
+    const stack = new Stack({ device, address: f.addr, prefixLength: host.prefixLength, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
     if (tracer || ring) {
       // Why each segment leaves, to the tracer (with cwnd/ssthresh at a loss: info() allocates, but
       // only then) and to the ring (cwnd/ssthresh read off the controller: no allocation).
@@ -324,10 +324,10 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   try {
     const result = await httpGet(run.stack, url.hostname, port, url.pathname + url.search, f.output);
     const secs = result.ms / 1000;
-    const tcp = run.stack.stats().tcp as { retransmits?: number };
+    const tcp = run.stack.stats().tcp;
     process.stdout.write(
       `tunstack: fetched ${result.bytes} bytes in ${secs.toFixed(3)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s), ` +
-        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits ?? 0}\n`,
+        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits}\n`,
     );
     return result.status >= 200 && result.status < 300 ? 0 : 1;
   } finally {

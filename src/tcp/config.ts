@@ -104,6 +104,12 @@ export interface ConnectionHost {
   stateChanged(c: ConnectionRef, from: State, to: State): void;
   /** SYN-ACK retransmissions allowed to this half-open connection now (fewer under SYN-queue pressure). */
   synAckRetries(c: ConnectionRef): number;
+  /**
+   * The handshake's last ACK arrived for this passive open: true when its listener's accept queue is
+   * full, and the ACK is to be dropped (counted by the layer) as Linux does (tcp_check_req, without
+   * tcp_abort_on_overflow): the connection stays in SYN-RECEIVED and retransmits its SYN-ACK.
+   */
+  acceptQueueFull(c: ConnectionRef): boolean;
   /** A passive open completed the handshake: hand it to the listener's accept queue. */
   passiveEstablished(c: ConnectionRef): void;
   /** RFC 5961 §7: a global rate limit on challenge ACKs. */

@@ -42,6 +42,8 @@ export interface TcpCounters {
   synQueueDrops: number;
   /** SYNs that found their listener's SYN queue full. */
   synQueueOverflows: number;
+  /** SYNs and handshake-completing ACKs dropped because the accept queue was full (Linux ListenOverflows). */
+  listenOverflows: number;
   /** SYN-ACKs sent as SYN cookies (RFC 4987 §3.6), cookies that came back valid, ACKs that failed the check. */
   synCookiesSent: number;
   synCookiesValidated: number;
@@ -81,6 +83,7 @@ export function newCounters(): TcpCounters {
     challengeAcksSuppressed: 0,
     synQueueDrops: 0,
     synQueueOverflows: 0,
+    listenOverflows: 0,
     synCookiesSent: 0,
     synCookiesValidated: 0,
     synCookiesFailed: 0,

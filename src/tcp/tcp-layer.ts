@@ -12,7 +12,8 @@
  * queue is full (syn-cookie.ts, RFC 4987 §3.6), fewer SYN-ACK retransmissions under pressure, a cap on
  * connections, and TIME-WAIT kept as a small record instead of the whole connection (time-wait.ts).
  *
- * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT).
+ * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT). Where the layer sits
+ * among the others, and what it owns: docs/architecture.md, "The layers".
  */
 import { randomBytes } from 'node:crypto';
 import type { IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
@@ -341,6 +342,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'max-connections');
       return;
     }
+    // The accept queue is full: the SYN is dropped, cookies or not, as Linux does (tcp_conn_request);
+    // the peer retransmits it, and by then the owner may have taken a connection.
+    if (l.acceptQueueFull) {
+      this.listenOverflow();
+      return;
+    }
     if (l.synQueueFull) {
       this.counters.synQueueOverflows++;
       if (this.synCookiesOn) {
@@ -413,6 +420,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     if (this.conns.size >= this.maxConnections) {
       countDrop(this.counters, 'max-connections');
       return true; // a valid cookie, but no room: dropped; the peer retransmits or gives up
+    }
+    if (l.acceptQueueFull) {
+      this.listenOverflow(); // likewise: no room in the accept queue
+      return true;
     }
     const ts = this.cfg.timestamps ? seg.options.timestamp : undefined;
     const opts = ts !== undefined ? decodeCookieTsecr(ts.echo) : { windowScale: undefined, sackPermitted: false };
@@ -527,6 +538,19 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     return l instanceof Listener && l.underPressure ? Math.min(n, SYNACK_RETRIES_UNDER_PRESSURE) : n;
   }
 
+  acceptQueueFull(c: ConnectionRef): boolean {
+    const l = c.listenerRef;
+    if (!(l instanceof Listener) || !l.acceptQueueFull) return false;
+    this.listenOverflow();
+    return true;
+  }
+
+  /** A SYN or a handshake's last ACK dropped because the listener's accept queue is full. */
+  private listenOverflow(): void {
+    this.counters.listenOverflows++;
+    countDrop(this.counters, 'accept-queue-full');
+  }
+
   passiveEstablished(c: ConnectionRef): void {
     const l = c.listenerRef;
     if (!(l instanceof Listener) || l.closed) {
@@ -628,8 +652,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void, options?: ConnectionOptions): TcpListenerHandle {
     if (port === 0) port = this.pickListenPort();
     if (this.listeners.has(port)) throw new SocketError('EADDRINUSE', `listen EADDRINUSE: address already in use :${port}`, 'listen');
-    void backlog; // no accept queue (listener.ts): half-open connections are bounded by synBacklog
-    const l = new Listener(port, this.synBacklog, onAccept, (x) => {
+    const l = new Listener(port, backlog, this.synBacklog, onAccept, (x) => {
       if (this.listeners.get(x.port) === x) this.listeners.delete(x.port);
     }, { ...options });
     this.listeners.set(port, l);

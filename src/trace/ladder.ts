@@ -238,9 +238,14 @@ function linkHeaderLength(linkType: number, data: Uint8Array): number | undefine
   }
 }
 
-/** The IPv4 packets of a capture, pcap or pcapng (raw IP, Ethernet, or Linux cooked captures). */
+/**
+ * The IPv4 packets of a capture, pcap or pcapng (raw IP, Ethernet, or Linux cooked captures);
+ * throws the WireError of a bad file, for the command, which reports it.
+ */
 export function ipPacketsFromCapture(buf: Uint8Array): { data: Uint8Array; tsMs: number }[] {
-  const records = isPcapng(buf) ? readPcapng(buf).packets : pcapRecords(buf);
+  const parsed = isPcapng(buf) ? readPcapng(buf) : pcapRecords(buf);
+  if (parsed instanceof WireError) throw parsed;
+  const records = 'packets' in parsed ? parsed.packets : parsed;
   const out: { data: Uint8Array; tsMs: number }[] = [];
   for (const rec of records) {
     const skip = linkHeaderLength(rec.linkType, rec.data);
@@ -251,8 +256,9 @@ export function ipPacketsFromCapture(buf: Uint8Array): { data: Uint8Array; tsMs:
 }
 
 /** A classic pcap's records, each with the file's one link type. */
-function pcapRecords(buf: Uint8Array): { data: Uint8Array; tsMs: number; linkType: number }[] {
+function pcapRecords(buf: Uint8Array): { data: Uint8Array; tsMs: number; linkType: number }[] | WireError {
   const file = readPcap(buf);
+  if (file instanceof WireError) return file;
   return file.packets.map((r) => ({ data: r.data, tsMs: r.tsMs, linkType: file.linkType }));
 }
 

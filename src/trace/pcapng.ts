@@ -13,8 +13,9 @@
  * carry the packets, each naming its interface. Every other block (Simple Packet, Name Resolution,
  * Interface Statistics, custom, ...) is skipped by its length, as §3.1 allows.
  *
- * Garbage is a typed WireError (ERR_PCAPNG_*), never a crash or a loop: each block must be at
- * least 12 bytes, a multiple of 4, inside the file, with matching leading and trailing lengths.
+ * Garbage is a typed WireError (ERR_PCAPNG_*), returned as the codecs do (util/errors.ts), never a
+ * crash or a loop: each block must be at least 12 bytes, a multiple of 4, inside the file, with
+ * matching leading and trailing lengths.
  */
 import { WireError } from '../util/errors.ts';
 
@@ -65,8 +66,18 @@ function fail(code: string, msg: string): never {
   throw new WireError(code, `pcapng: ${msg}`);
 }
 
-/** Parse a whole pcapng file. Throws WireError on anything malformed. */
-export function readPcapng(buf: Uint8Array): PcapngFile {
+/** Parse a whole pcapng file, or the WireError (ERR_PCAPNG_*) saying what is malformed. */
+export function readPcapng(buf: Uint8Array): PcapngFile | WireError {
+  try {
+    return parse(buf);
+  } catch (err) {
+    // The parser stops at the first fault by throwing it (fail()); the caller gets it as a value.
+    if (err instanceof WireError) return err;
+    throw err;
+  }
+}
+
+function parse(buf: Uint8Array): PcapngFile {
   if (!isPcapng(buf)) fail('ERR_PCAPNG_BAD_MAGIC', 'the file does not start with a Section Header Block');
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const all: PcapngInterface[] = [];

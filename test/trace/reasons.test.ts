@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
-import { Sim, openPair, pattern } from '../tcp/sim.ts';
+import { Sim, openPair } from '../tcp/sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 import { PacketTracer } from '../../src/trace/tracer.ts';
 import type { SendReason } from '../../src/tcp/config.ts';
 import { isLossReason } from '../../src/tcp/config.ts';
