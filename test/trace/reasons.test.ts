@@ -14,6 +14,10 @@ import { isLossReason } from '../../src/tcp/config.ts';
 import { INITIAL_SSTHRESH, ssthreshText } from '../../src/tcp/congestion-control.ts';
 import type { TcpStateChange } from '../../src/tcp/tcp-layer.ts';
 import { stateCc } from '../../src/app/serve.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseScript } from '../../src/drill/parse.ts';
+import { runScript } from '../../src/drill/run.ts';
 
 function logSink(): { lines: Record<string, unknown>[]; stream: Writable } {
   const lines: Record<string, unknown>[] = [];
@@ -161,3 +165,20 @@ function ipv4Tcp(): Uint8Array {
   p[33] = 0x10;
   return p;
 }
+
+describe('the reasons of the drill corpus (tunstack drill --trace)', () => {
+  it.each([
+    ['fast-retransmit.pkt', 'fast-retransmit'],
+    ['keepalive.pkt', 'keepalive'],
+    ['zero-window-persist.pkt', 'window-probe'],
+    ['delayed-ack.pkt', 'delayed-ack'],
+    ['rto-backoff.pkt', 'rto-retransmit'],
+    ['tlp.pkt', 'tlp'],
+    ['sack-recovery.pkt', 'sack-retransmit'],
+  ])('%s: a segment the stack sent is marked [%s]', async (file, reason) => {
+    const lines: string[] = [];
+    const r = await runScript(parseScript(readFileSync(join('test/drill', file), 'utf8'), `test/drill/${file}`), { trace: (l) => lines.push(l) });
+    expect(r.status, JSON.stringify(r)).toBe('pass');
+    expect(lines.some((l) => l.endsWith(`[${reason}]`))).toBe(true);
+  });
+});
