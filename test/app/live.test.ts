@@ -5,6 +5,7 @@
  * test/e2e/live-browser.test.ts.
  */
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createDemoHandler } from '../../src/app/demo-site.ts';
 import { LiveFeed } from '../../src/app/live.ts';
@@ -21,6 +22,7 @@ import { SEND_REASONS, SLOT_BYTES, SegmentRing } from '../../src/trace/segment-r
 import { SystemClock } from '../../src/util/clock.ts';
 import type { TcpSocket } from '../../src/socket/tcp-socket.ts';
 import { ACK, PSH, SYN, tcpPacket } from '../trace/segments.ts';
+import { startServer } from '../http/http-client.ts';
 
 describe('SSE framing', () => {
   it('one data: line per line of the payload, event and id lines, a blank line to dispatch', () => {
@@ -193,6 +195,34 @@ describe('LiveFeed bounds', () => {
     expect(feed.droppedSlow).toBe(1);
     expect(feed.clientCount).toBe(0);
     expect(ring.onRecord).toBeUndefined(); // nobody watches: recording is back to the bare copy
+  });
+});
+
+describe('/live/events to an HTTP/1.0 client', () => {
+  it('is close-delimited (no chunked framing), and its end closes the connection', async () => {
+    const feed = new LiveFeed({ ring: new SegmentRing(16), connections: () => [], heartbeatMs: 60_000 });
+    const running = await startServer(createDemoHandler({ live: feed }));
+    try {
+      const got = new Promise<string>((resolve, reject) => {
+        const sock = net.connect(running.port, '127.0.0.1');
+        let text = '';
+        sock.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          if (text.includes('event: conns')) feed.close(); // the stream's end is the body's end
+        });
+        sock.on('close', () => resolve(text));
+        sock.on('error', reject);
+        sock.write('GET /live/events HTTP/1.0\r\n\r\n');
+      });
+      const text = await got;
+      const [head, body] = text.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(head).toMatch(/\r\nConnection: close/i);
+      expect(head).not.toMatch(/Transfer-Encoding/i);
+      expect(body).toMatch(/^retry: 2000\n\nevent: hello\ndata: \{"own":"127\.0\.0\.1:\d+-127\.0\.0\.1:\d+","flow":null,"left":null,"right":null\}\n\nevent: conns\ndata: \{"rows":\[\],"total":0\}\n\n$/);
+    } finally {
+      await running.close();
+    }
   });
 });
 
