@@ -43,7 +43,7 @@ tr.chosen{background:#e7efff} tr.chosen td:first-child{box-shadow:inset 3px 0 va
 .rtl .arrow{left:.9rem;right:.2rem;border-top-color:var(--r2l)}
 .rtl .arrow::after{right:auto;left:-.7rem;border-left:0;border-right:.7rem solid var(--r2l)}
 .label{position:absolute;left:0;right:0;top:0;text-align:center;font-family:ui-monospace,monospace;font-size:.74rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:0 1rem}
-.rtx .arrow,.rtx .arrow::after{border-top-color:var(--bad)}
+.rtx .arrow{border-top-color:var(--bad)}
 .rtl.rtx .arrow::after{border-right-color:var(--bad)} .ltr.rtx .arrow::after{border-left-color:var(--bad)}
 .note{font-size:.75rem;padding-left:.5rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .why{display:inline-block;font-size:.7rem;padding:0 .35rem;border-radius:.6rem;background:#eef1f4;color:#3d4752;margin-right:.3rem}
@@ -97,7 +97,7 @@ export function livePage(): string {
 ssthresh is "initial" until the first loss. Your own page's feed is marked; its segments are not shown (each update would describe the last).</p>
 <div style="overflow:auto;max-height:22rem;border:1px solid var(--line);border-radius:.4rem">
 <table id="conns"><thead><tr><th>local</th><th>remote</th><th>state</th><th>RTT ms</th><th>RTO ms</th><th>cwnd</th><th>ssthresh</th>
-<th>bytes in</th><th>bytes out</th><th>segs in/out</th><th>retrans</th></tr></thead><tbody></tbody></table></div>
+<th>bytes in</th><th>bytes out</th><th>segs in/out</th><th>retrans</th><th></th></tr></thead><tbody></tbody></table></div>
 <h2 id="ltitle">Segments <span class="muted">— pick a connection above</span></h2>
 <div class="ladder" id="ladder"><div class="ends" id="ends" hidden><div></div><div id="lname"></div><div class="r" id="rname"></div><div>why it left / payload</div></div>
 <div id="rows"><div class="empty" id="empty">No connection chosen yet.</div></div></div>
@@ -118,9 +118,10 @@ function renderTable(t){
     var cls=(r.key===chosen?'chosen':'');
     html+='<tr class="'+cls+'" data-key="'+esc(r.key)+'"><td>'+esc(r.local)+'</td><td>'+esc(r.remote)+(r.key===own?'<span class="tag">this page\\'s feed</span>':'')+
       '</td><td><span class="state '+esc(r.state)+'">'+esc(r.state)+'</span></td><td>'+fmt(r.srttMs)+'</td><td>'+fmt(r.rtoMs)+'</td><td>'+r.cwnd+'</td><td>'+esc(r.ssthresh)+
-      '</td><td>'+r.bytesIn+'</td><td>'+r.bytesOut+'</td><td>'+r.segmentsIn+' / '+r.segmentsOut+'</td><td>'+(r.retransmits>0?'<b style="color:var(--bad)">'+r.retransmits+'</b>':'0')+'</td></tr>';
+      '</td><td>'+r.bytesIn+'</td><td>'+r.bytesOut+'</td><td>'+r.segmentsIn+' / '+r.segmentsOut+'</td><td>'+(r.retransmits>0?'<b style="color:var(--bad)">'+r.retransmits+'</b>':'0')+
+      '</td><td><a href="/ladder?flow='+encodeURIComponent(r.key)+'" title="this connection as a ladder page">ladder</a></td></tr>';
   });
-  tb.innerHTML=html||'<tr><td colspan="11" class="muted">no connections</td></tr>';
+  tb.innerHTML=html||'<tr><td colspan="12" class="muted">no connections</td></tr>';
   document.getElementById('count').textContent='('+t.total+(t.total>t.rows.length?', first '+t.rows.length+' shown':'')+')';
 }
 function addRows(rows){
@@ -143,6 +144,7 @@ function connect(){
   es.addEventListener('self',function(){var e=document.getElementById('empty'); if(e)e.textContent='This is the connection that carries this page\\'s live feed: its segments are not shown here (each update would describe the last one). Open it as a ladder page instead.'});
 }
 document.querySelector('#conns tbody').addEventListener('click',function(ev){
+  if(ev.target.closest('a'))return;
   var tr=ev.target.closest('tr'); if(!tr||!tr.dataset.key||tr.dataset.key===chosen)return;
   chosen=tr.dataset.key; last=-1; t0=null; rowsEl.innerHTML='<div class="empty" id="empty">Waiting for segments of this connection…</div>';
   document.getElementById('lhint').textContent='';
