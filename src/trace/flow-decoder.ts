@@ -9,7 +9,8 @@
  * the per-direction state, so rows can be decoded one at a time as they are recorded.
  */
 import { formatIpv4Address, parseIpv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, SYN } from '../wire/tcp.ts';
+import { ACK, FIN, SYN, tcpDstPort, tcpSrcPort } from '../wire/tcp.ts';
+import { ipv4HeaderLength, ipv4TotalLength } from '../wire/ipv4.ts';
 import { isLossReason } from '../tcp/config.ts';
 import { ssthreshText } from '../tcp/congestion-control.ts';
 import { payloadPreview } from './ladder.ts';
@@ -117,10 +118,10 @@ export class FlowDecoder {
     const { left, right } = this.ends;
     // Other connections' packets are most of them: turn them away by their ports before any parsing.
     const b = s.bytes;
-    const ihl = (b[0]! & 0x0f) * 4;
+    const ihl = ipv4HeaderLength(b);
     if (b.length < ihl + 4) return undefined;
-    const sp = (b[ihl]! << 8) | b[ihl + 1]!;
-    const dp = (b[ihl + 2]! << 8) | b[ihl + 3]!;
+    const sp = tcpSrcPort(b, ihl);
+    const dp = tcpDstPort(b, ihl);
     if (!((sp === left.port && dp === right.port) || (sp === right.port && dp === left.port))) return undefined;
     const t = peekTcp(b);
     if (t === undefined) return undefined;
@@ -129,7 +130,7 @@ export class FlowDecoder {
     const d = ltr ? 0 : 1;
     const p = s.bytes;
     // The slot may hold only the start of the packet: its length comes from the IPv4 header.
-    const total = (p[2]! << 8) | p[3]!;
+    const total = ipv4TotalLength(p);
     const len = Math.max(0, Math.min(total, s.length) - t.payloadOffset);
     this.rel.observe(t, s.now);
     const r = this.rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & ACK) !== 0);

@@ -15,6 +15,7 @@
  */
 import type { SendReason } from '../tcp/config.ts';
 import type { PacketDirection, PacketObserver } from './events.ts';
+import { IPPROTO_TCP, IPV4_MIN_HEADER, ipv4Protocol } from '../wire/ipv4.ts';
 
 /** Bytes kept of each packet: room for a 60-byte IPv4 header, a 60-byte TCP header and a little more. */
 export const SLOT_BYTES = 128;
@@ -98,7 +99,7 @@ export class SegmentRing {
 
   /** For a TapDevice: record TCP packets (IPv4 protocol 6), ignore the rest. */
   readonly observer: PacketObserver = (dir, packet, now) => {
-    if (packet.length < 20 || packet[9] !== 6) return;
+    if (packet.length < IPV4_MIN_HEADER || ipv4Protocol(packet) !== IPPROTO_TCP) return;
     const seq = this.written++;
     const i = seq % this.capacity;
     const off = i * SLOT_BYTES;
