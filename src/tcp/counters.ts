@@ -19,6 +19,11 @@ export interface TcpCounters {
   /** ACKs received carrying a D-SACK block (RFC 2883), and the segments they reported duplicated. */
   dsacksReceived: number;
   dsackSegments: number;
+  /**
+   * D-SACKs not taken as evidence about our retransmissions: they report more duplicated segments
+   * than were ever retransmitted (the network duplicated them, as Linux's TCPDSACKIgnoredDubious).
+   */
+  dsacksDubious: number;
   /** ACKs sent carrying a D-SACK block. */
   dsacksSent: number;
   /** RACK's reordering timer expired (RFC 8985 §6.2 step 5, a loss found by time). */
@@ -67,6 +72,7 @@ export function newCounters(): TcpCounters {
     spuriousTimeouts: 0,
     dsacksReceived: 0,
     dsackSegments: 0,
+    dsacksDubious: 0,
     dsacksSent: 0,
     rackTimeouts: 0,
     tlpRecoveries: 0,
