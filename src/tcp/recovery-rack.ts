@@ -88,6 +88,8 @@ export class RackRecovery implements LossRecovery {
   private episode = false;
   private undoMarker = 0;
   private undoTsval = -1;
+  /** The end of the episode's first retransmitted segment: the ACK that covers it decides Eifel. */
+  private undoTsEnd = 0;
   private undoRetrans = 0;
   private readonly undoSt = new Uint32Array(MAX_UNDO_RANGES);
   private readonly undoEn = new Uint32Array(MAX_UNDO_RANGES);
@@ -486,7 +488,10 @@ export class RackRecovery implements LossRecovery {
   }
 
   private noteRetransmission(now: number, start: number, end: number): void {
-    if (this.undoTsval < 0 && this.h.ts.on) this.undoTsval = this.h.ts.now(now);
+    if (this.undoTsval < 0 && this.h.ts.on) {
+      this.undoTsval = this.h.ts.now(now);
+      this.undoTsEnd = end >>> 0;
+    }
     this.undoRetrans++;
     if (this.undoRanges === MAX_UNDO_RANGES) {
       this.undoOverflow = true;
@@ -501,9 +506,15 @@ export class RackRecovery implements LossRecovery {
     }
   }
 
-  /** RFC 3522 §3.2: the ACK for the first retransmission echoes an older TSval: the original arrived. */
+  /**
+   * RFC 3522 §3.2: the ACK for the first retransmission echoes an older TSval: the original arrived.
+   * The ACK that decides is the first one to acknowledge that retransmitted segment, not merely the
+   * first to move SND.UNA: RACK resends holes anywhere in the flight (RFC 8985 §6), and an ACK for
+   * the in-flight segments below the hole echoes their older timestamps without saying anything about
+   * it (taking it as the answer undid real reductions, one recovery in five at 5% loss).
+   */
   private eifelCheck(ack: number): void {
-    if (this.undoTsval < 0 || !seqGt(ack, this.undoMarker)) return;
+    if (this.undoTsval < 0 || !seqGe(ack, this.undoTsEnd)) return;
     const tsval = this.undoTsval;
     this.undoTsval = -1; // the first ACK past the retransmitted segment decides, once
     const echo = this.tsEcho;
