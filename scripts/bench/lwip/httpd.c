@@ -44,6 +44,7 @@ struct conn {
   unsigned out_len, out_off;
   uint64_t body_off, body_left;
   int keep_alive;            /* after this response, read the next request */
+  int http10;                /* a 1.0 client: keep-alive must be said (RFC 9112 Appendix C.2.2) */
   int peer_fin;              /* the client sent FIN: answer what is complete, then close */
   unsigned idle_ticks;
 };
@@ -92,7 +93,7 @@ static err_t conn_close(struct conn *c) {
 /* ---- responses ---- */
 
 static void set_head(struct conn *c, int status, const char *reason, const char *type, uint64_t length) {
-  const char *conn_hdr = c->keep_alive ? "" : "Connection: close\r\n";
+  const char *conn_hdr = !c->keep_alive ? "Connection: close\r\n" : c->http10 ? "Connection: keep-alive\r\n" : "";
   int n = snprintf(c->out + c->out_len, sizeof c->out - c->out_len,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %llu\r\n%s\r\n", status, reason,
                    type, (unsigned long long)length, conn_hdr);
@@ -208,6 +209,7 @@ static void parse_head(struct conn *c, char *head) {
   }
   *sp1 = *sp2 = '\0';
   int http11 = version[7] == '1';
+  c->http10 = !http11;
   int conn_close = 0, conn_keep = 0, expect_continue = 0, have_length = 0;
   uint64_t length = 0;
 
