@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh — compile lwip-httpd (main.c, tunif.c, httpd.c) against Debian's liblwip-dev.
+# build.sh — compile lwip-httpd (main.c, tunif.c, httpd.c, tw-reopen.c) against Debian's liblwip-dev.
 #
 #   scripts/bench/lwip/build.sh [OUT_DIR]     (default /tmp/tunstack-lwip-build)
 #
@@ -19,7 +19,7 @@ bin="$out/lwip-httpd"
 # Rebuild only when a source is newer than the binary.
 if [[ ! -x "$bin" || -n $(find "$here" -name '*.[ch]' -newer "$bin" -print -quit) ]]; then
   # shellcheck disable=SC2086
-  ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -o "$bin.tmp" "$here/main.c" "$here/tunif.c" "$here/httpd.c" $cflags $libs -lpthread
+  ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -o "$bin.tmp" "$here/main.c" "$here/tunif.c" "$here/httpd.c" "$here/tw-reopen.c" $cflags $libs -lpthread
   mv -f -- "$bin.tmp" "$bin"
 fi
 echo "$bin"

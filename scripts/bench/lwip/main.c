@@ -5,7 +5,10 @@
  * not started (no tcpip_init), so no core lock is needed: every lwIP call happens on this thread.
  *
  *   lwip-httpd [--tun lwip0] [--host-addr 10.78.0.1/24] [--addr 10.78.0.2] [--mtu 1500]
- *              [--port 80] [--idle-timeout 5000]
+ *              [--port 80] [--idle-timeout 5000] [--tw-reopen on|off]
+ *
+ *   --tw-reopen  on (default): a new SYN reopens a connection lwIP holds in TIME-WAIT (RFC 1122
+ *                §4.2.2.13, as Linux does; see tw-reopen.h); off: lwIP 2.1 as it is
  *
  * Prints "lwip-httpd: ready ..." on stdout when it answers; on SIGTERM/SIGINT prints
  * "lwip-httpd: stats ..." and exits 0. Run it inside a network namespace (it creates a device).
@@ -22,12 +25,13 @@
 
 #include "httpd.h"
 #include "tunif.h"
+#include "tw-reopen.h"
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void usage(void) {
-  fprintf(stderr, "usage: lwip-httpd [--tun NAME] [--host-addr A.B.C.D/LEN] [--addr A.B.C.D] [--mtu N] [--port N] [--idle-timeout MS]\n");
+  fprintf(stderr, "usage: lwip-httpd [--tun NAME] [--host-addr A.B.C.D/LEN] [--addr A.B.C.D] [--mtu N] [--port N] [--idle-timeout MS] [--tw-reopen on|off]\n");
   exit(2);
 }
 
@@ -46,6 +50,7 @@ int main(int argc, char **argv) {
   static char host[64];
   struct tunif_config cfg = {"lwip0", "10.78.0.1", 24, "10.78.0.2", 1500};
   long port = 80, idle_ms = 5000;
+  int tw_reopen = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (i + 1 >= argc) usage();
@@ -68,12 +73,16 @@ int main(int argc, char **argv) {
       port = number("--port", v, 1, 65535);
     } else if (strcmp(a, "--idle-timeout") == 0) {
       idle_ms = number("--idle-timeout", v, 1000, 3600000);
+    } else if (strcmp(a, "--tw-reopen") == 0) {
+      if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) { fprintf(stderr, "lwip-httpd: --tw-reopen must be on or off\n"); return 2; }
+      tw_reopen = strcmp(v, "on") == 0;
     } else {
       usage();
     }
   }
 
   lwip_init();
+  if (tw_reopen) tunif_rx_hook = tw_reopen_inspect;
   static struct netif netif;
   int fd = tunif_open(&netif, &cfg);
   if (fd < 0) return 1;
@@ -100,10 +109,10 @@ int main(int argc, char **argv) {
     if (r > 0 && (pfd.revents & POLLIN) && tunif_poll(&netif, 64) < 0) { perror("lwip-httpd: read"); break; }
     sys_check_timeouts();
   }
-  printf("lwip-httpd: stats rx %lu tx %lu rxDropped %lu txErrors %lu accepted %lu requests %lu closed %lu aborted %lu badRequests %lu\n",
+  printf("lwip-httpd: stats rx %lu tx %lu rxDropped %lu txErrors %lu accepted %lu requests %lu closed %lu aborted %lu badRequests %lu twReopened %lu\n",
          tunif_counters.rx_packets, tunif_counters.tx_packets, tunif_counters.rx_dropped, tunif_counters.tx_errors,
          httpd_counters.accepted, httpd_counters.requests, httpd_counters.closed, httpd_counters.aborted,
-         httpd_counters.bad_requests);
+         httpd_counters.bad_requests, tw_reopened);
   fflush(stdout);
   return 0;
 }

@@ -23,6 +23,7 @@
 #include "lwip/pbuf.h"
 
 struct tunif_counters tunif_counters;
+void (*tunif_rx_hook)(const u8_t *packet, u16_t len);
 
 static int tun_fd = -1;
 /* One packet on its way out: lwIP hands over a pbuf chain, write(2) wants one buffer. */
@@ -137,6 +138,7 @@ int tunif_poll(struct netif *netif, int budget) {
     pbuf_realloc(p, (u16_t)len);
     n++;
     tunif_counters.rx_packets++;
+    if (tunif_rx_hook != NULL) tunif_rx_hook((const u8_t *)p->payload, (u16_t)len);
     if (netif->input(p, netif) != ERR_OK) { /* lwIP did not take it */
       pbuf_free(p);
       tunif_counters.rx_dropped++;

@@ -26,6 +26,9 @@ int tunif_open(struct netif *netif, const struct tunif_config *cfg);
  * Returns the number of packets read, or -1 on a read error other than EAGAIN. */
 int tunif_poll(struct netif *netif, int budget);
 
+/* Called with every received packet before lwIP sees it, when set (main.c: tw-reopen.h). */
+extern void (*tunif_rx_hook)(const u8_t *packet, u16_t len);
+
 struct tunif_counters {
   unsigned long rx_packets, tx_packets, rx_dropped, tx_errors;
 };
