@@ -50,7 +50,9 @@ done
 [[ $# -eq 0 ]] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 bench_init suite wrk ab curl ping
-ulimit -n 65536 2>/dev/null || ulimit -n 4096 # wrk -c1000 and the servers need more than 1024 fds
+# wrk -c1000 and the servers need more than 1024 file descriptors: take the hard limit
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[[ $(ulimit -n) == unlimited || $(ulimit -n) -ge 2100 ]] || bench_die "wrk -c1000 needs 2100 open files, the limit is $(ulimit -n)"
 RUN_DIR="$BENCH_DIR/runs"
 mkdir -p "$RUN_DIR"
 
