@@ -57,7 +57,7 @@ export interface FetchFlags extends DeviceFlags {
   output: string | undefined;
 }
 
-interface Running {
+export interface Running {
   stack: Stack;
   logger: Logger;
   hostAddress: string;
@@ -111,7 +111,7 @@ function closeQuietly(pcap: PcapWriter | undefined): void {
  * the device is opened; if anything fails after that, the device is closed again before the error
  * goes on (an open TUN device keeps the process alive and the interface up).
  */
-function startStack(f: DeviceFlags): Running {
+export function startStack(f: DeviceFlags): Running {
   const host = cidrFlag('host-addr', f.hostAddr);
   const ours = addressFlag('addr', f.addr);
   if (host.address === ours) throw new UsageError(`--addr ${f.addr} must differ from --host-addr ${f.hostAddr}`);
