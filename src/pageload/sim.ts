@@ -68,8 +68,11 @@ export async function simulatePageLoad(load: SimLoad): Promise<PageLoadResult> {
     ...(s.rateBps === undefined ? {} : { bandwidthBytesPerMs: s.rateBps / 8 / 1000 }),
   });
   const clientDevice: NetDevice = s.loss > 0 ? new FaultDevice(clientEnd, { loss: s.loss, seed: s.seed }, clock) : clientEnd;
-  const server = new Stack({ device: serverEnd, address: SIM_SERVER, clock });
-  const client = new Stack({ device: clientDevice, address: SIM_CLIENT, clock });
+  // Fixed keys for ISNs, ephemeral ports and timestamp offsets: the demo page shows the port, so its
+  // size, and with it every later time, would change from run to run with random ones.
+  const key = (n: number): Uint8Array => Uint8Array.from({ length: 16 }, (_, i) => (s.seed * 31 + n * 17 + i) & 0xff);
+  const server = new Stack({ device: serverEnd, address: SIM_SERVER, clock, tcp: { isnKey: key(1) } });
+  const client = new Stack({ device: clientDevice, address: SIM_CLIENT, clock, tcp: { isnKey: key(2) } });
   const site = createDemoHandler({ stats: () => server.stats(), connectionTable: () => server.connections() });
   // A fixed Date header: the bytes, and so the timings, are the same every run.
   const http = createHttpServer(server, { clock, wallClock: () => Date.UTC(2026, 0, 1) }, simSite(clock, site));
