@@ -29,7 +29,7 @@ export const CHART_HEIGHT = 300;
 /** Grouped bars, one group per rate, one bar per mode; the value over each bar. */
 export function renderSpeedChart(t: SpeedTable, width = 960): { svg: string; height: number } {
   const left = 70;
-  const top = 40;
+  const top = 50;
   const plotH = CHART_HEIGHT - top - 70;
   const plotW = width - left - 30;
   const max = Math.max(1, ...t.pageMs.flat());
@@ -42,7 +42,7 @@ export function renderSpeedChart(t: SpeedTable, width = 960): { svg: string; hei
     parts.push(`<line x1="${left}" y1="${y(v).toFixed(1)}" x2="${left + plotW}" y2="${y(v).toFixed(1)}" stroke="${COLOURS.grid}"/>`);
     parts.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtMs(+v.toFixed(6))}</text>`);
   }
-  parts.push(`<text x="16" y="${top - 8}" class="tick">ms</text>`);
+  parts.push(`<text x="${left - 6}" y="${top - 14}" text-anchor="end" class="tick">ms</text>`);
   const groupW = plotW / t.rates.length;
   const barW = Math.min(40, (groupW * 0.8) / t.modes.length);
   t.rates.forEach((rate, ri) => {
