@@ -37,7 +37,7 @@ export function renderSpeedChart(t: SpeedTable, width = 960): { svg: string; hei
   const yMax = Math.ceil(max / step) * step;
   const y = (ms: number): number => top + plotH - (ms / yMax) * plotH;
   const parts: string[] = [];
-  parts.push(`<text x="16" y="20" class="section">${escapeXml(`Page time by link speed (simulated, RTT ${fmtMs(t.rttMs)} ms): where more connections stop helping`)}</text>`);
+  parts.push(`<text x="16" y="20" class="section">${escapeXml(`Page time per mode by link speed (simulated, RTT ${fmtMs(t.rttMs)} ms)`)}</text>`);
   for (let v = 0; v <= yMax + 1e-9; v += step) {
     parts.push(`<line x1="${left}" y1="${y(v).toFixed(1)}" x2="${left + plotW}" y2="${y(v).toFixed(1)}" stroke="${COLOURS.grid}"/>`);
     parts.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtMs(+v.toFixed(6))}</text>`);

@@ -12,6 +12,7 @@ export const COLOURS = {
   response: '#2e9b5f',
   idle: '#b9bec7',
   sent: '#333333',
+  unsafe: '#d62728',
   grid: '#e6e8ec',
   text: '#222222',
   muted: '#666666',
@@ -66,16 +67,23 @@ function drawConnection(d: Drawing, c: ConnectionTiming): void {
   for (const r of c.requests) {
     d.parts.push(rect(d.x(r.sentAt), d.x(r.firstByteAt), mid - 3, 6, COLOURS.wait, `#${r.index} ${r.method} ${r.path}: sent ${fmtMs(r.sentAt)} ms, waiting until ${fmtMs(r.firstByteAt)} ms`));
   }
-  for (const r of c.requests) {
+  c.requests.forEach((r, i) => {
     const x1 = d.x(r.firstByteAt);
-    const x2 = d.x(r.lastByteAt);
+    const x2 = Math.max(d.x(r.lastByteAt), x1 + 3);
     d.parts.push(rect(x1, x2, top, BAR, COLOURS.response, `#${r.index} ${r.method} ${r.path}: status ${r.status}, ${r.bytes} bytes, ${fmtMs(r.firstByteAt)}-${fmtMs(r.lastByteAt)} ms`));
-    if (x2 - x1 >= 16) d.parts.push(text((x1 + x2) / 2, mid + 4, String(r.index), 'text-anchor="middle" class="idx"'));
-  }
+    const label = (r.index === 0 ? 'page' : String(r.index)) + (r.method === 'GET' ? '' : ` ${r.method}`);
+    const width = 6.5 * label.length;
+    const next = c.requests[i + 1];
+    const room = (next === undefined ? WIDTH - 4 : d.x(next.firstByteAt)) - x2;
+    if (x2 - x1 >= width + 6) d.parts.push(text((x1 + x2) / 2, mid + 4, label, 'text-anchor="middle" class="idx"'));
+    else if (room >= width + 8) d.parts.push(text(x2 + 3, mid + 4, label, 'class="out"'));
+  });
   // The moment each request left: a small mark above the row.
   for (const r of c.requests) {
     const x = d.x(r.sentAt);
-    d.parts.push(`<path d="M${(x - 4).toFixed(1)} ${top - 6} L${(x + 4).toFixed(1)} ${top - 6} L${x.toFixed(1)} ${top} Z" fill="${COLOURS.sent}"/>`);
+    // A request the client would not pipeline (not a safe method) is marked in red.
+    const fill = r.method === 'GET' || r.method === 'HEAD' ? COLOURS.sent : COLOURS.unsafe;
+    d.parts.push(`<path d="M${(x - 4).toFixed(1)} ${top - 6} L${(x + 4).toFixed(1)} ${top - 6} L${x.toFixed(1)} ${top} Z" fill="${fill}"/>`);
   }
   d.y += ROW;
 }
@@ -97,7 +105,8 @@ export function renderSvg(loads: PageLoadResult[], opts: SvgOptions = {}): strin
   const head: string[] = [text(16, 26, title, 'class="title"'), text(16, 46, `${first.url}, ${first.link}`, 'class="sub"')];
   d.y = 64;
   const plotTop = d.y;
-  for (const r of loads) {
+  for (const [i, r] of loads.entries()) {
+    if (i > 0) d.parts.push(`<line x1="16" y1="${d.y - 3}" x2="${WIDTH - RIGHT}" y2="${d.y - 3}" stroke="${COLOURS.muted}" stroke-dasharray="4 3"/>`);
     d.parts.push(text(16, d.y + 16, `${r.mode}: page ${fmtMs(r.pageMs)} ms, ${r.handshakes} handshake${r.handshakes === 1 ? '' : 's'}, ${r.bytes} bytes, retransmits ${r.retransmits.client + (r.retransmits.server ?? 0)}`, 'class="section"'));
     d.y += 24;
     for (const c of r.connections) drawConnection(d, c);
@@ -127,7 +136,11 @@ export function renderSvg(loads: PageLoadResult[], opts: SvgOptions = {}): strin
   item(`<rect x="${lx}" y="${ly - 3}" width="18" height="6" fill="${COLOURS.wait}"/>`, 'waiting for the response', 200);
   item(`<rect x="${lx}" y="${ly - 7}" width="18" height="14" fill="${COLOURS.response}"/>`, 'response, first to last byte (object #)', 290);
   ly += 20;
-  legend.push(`<line x1="16" y1="${ly}" x2="34" y2="${ly}" stroke="${COLOURS.idle}" stroke-width="2"/>`, text(40, ly + 4, 'connection open, idle', 'class="legend"'));
+  lx = 16;
+  item(`<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${COLOURS.idle}" stroke-width="2"/>`, 'connection open, idle', 230);
+  if (loads.some((r) => r.connections.some((c) => c.requests.some((q) => q.method !== 'GET' && q.method !== 'HEAD')))) {
+    item(`<path d="M${lx + 5} ${ly - 7} L${lx + 13} ${ly - 7} L${lx + 9} ${ly - 1} Z" fill="${COLOURS.unsafe}"/>`, 'request of an unsafe method (POST, ...): never pipelined', 420);
+  }
   let height = ly + 18;
   let below = '';
   if (opts.below) {
@@ -138,7 +151,7 @@ export function renderSvg(loads: PageLoadResult[], opts: SvgOptions = {}): strin
     `text{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;fill:${COLOURS.text}}` +
     '.title{font-size:18px;font-weight:bold}.sub{font-size:12px;fill:#555}.section{font-size:13px;font-weight:bold}' +
     '.label{font-size:11px;font-family:\'DejaVu Sans Mono\',monospace}.tick{font-size:11px;fill:#555}.legend{font-size:12px}' +
-    '.idx{font-size:10px;fill:#fff;font-weight:bold}';
+    '.idx{font-size:10px;fill:#fff;font-weight:bold}.out{font-size:10px;fill:#222;stroke:#fff;stroke-width:3px;paint-order:stroke}';
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">\n` +

@@ -43,7 +43,7 @@ describe('waterfall rendering', () => {
     const svg = renderSvg(loads, { below: renderSpeedChart(table) });
     checkWellFormed(svg);
     expect(svg).toContain('Page load: serial vs pipelined');
-    expect(svg).toContain('Page time by link speed');
+    expect(svg).toContain('Page time per mode by link speed');
     expect(renderSpeedTable(table).split('\n')[2]).toMatch(/^serial\s+900 ms\s+500 ms$/);
     const html = renderHtml(loads, svg);
     expect(html).toMatch(/^<!DOCTYPE html>/);
