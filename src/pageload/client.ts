@@ -60,6 +60,8 @@ class ClientConnection {
   private readonly socket: TcpSocket;
   private readonly queue: Outstanding[] = [];
   private failure: Error | undefined;
+  /** False once a response said the server closes after it (RFC 9112 §9.3: `Connection: close`, or HTTP/1.0 without keep-alive). */
+  reusable = true;
 
   constructor(
     private readonly stack: Stack,
@@ -162,7 +164,10 @@ class ClientConnection {
   private complete(): void {
     const o = this.queue.shift()!;
     o.timing.lastByteAt = this.now();
-    o.timing.status = o.reader.head!.status;
+    const head = o.reader.head!;
+    o.timing.status = head.status;
+    const conn = (head.headers['connection'] ?? '').toLowerCase();
+    if (/(^|,)\s*close\s*(,|$)/.test(conn) || (head.version === '1.0' && !/(^|,)\s*keep-alive\s*(,|$)/.test(conn))) this.reusable = false;
     o.timing.bytes = o.reader.wireBytes;
     o.resolve(o.timing);
   }
@@ -219,6 +224,11 @@ export async function loadPage(stack: Stack, o: PageLoadOptions): Promise<Omit<P
       const worker = async (w: number): Promise<void> => {
         let c: ClientConnection | undefined = w === 0 ? first : undefined;
         for (let i = take(); i !== undefined; i = take()) {
+          // The server may end a persistent connection (e.g. its max requests): open the next one.
+          if (c !== undefined && !c.reusable) {
+            c.close();
+            c = undefined;
+          }
           c ??= open();
           await c.send(i + 1, o.objects[i]!, true);
         }

@@ -126,3 +126,13 @@ describe('round trips per mode (--sim delay=50ms)', () => {
     expect(x.retransmits.client + (x.retransmits.server ?? 0)).toBeGreaterThan(0);
   });
 });
+
+describe('a server that ends a persistent connection', () => {
+  it('persistent: when a response says Connection: close, the next object goes on a new connection', async () => {
+    // The demo server's default keep-alive limit is 100 requests per connection (src/http/server.ts).
+    const r = await simulatePageLoad({ sim, mode: parseMode('persistent'), pagePath: '/', objects: demoObjects(120, 10) });
+    expect(r.handshakes).toBe(2);
+    expect(r.connections.map((c) => c.requests.length)).toEqual([100, 21]);
+    expect(r.connections[1]!.synAt).toBe(r.connections[0]!.requests[99]!.lastByteAt);
+  });
+});
