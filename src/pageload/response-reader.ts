@@ -1,8 +1,9 @@
 /**
  * A minimal, incremental HTTP/1.1 response reader for the pageload client: the status line, the
- * header fields, and a body framed by Content-Length, chunked transfer coding, or the close of the
- * connection (RFC 9112 §6.3, in that order of precedence). It only reads what a page load needs to
- * time; every size is bounded and a malformed response is a ResponseError, never a crash or a hang.
+ * header fields, and a body framed by chunked transfer coding, Content-Length or the close of the
+ * connection, in that order of precedence (RFC 9112 §6.3 rules 3-8: Transfer-Encoding overrides
+ * Content-Length). It only reads what a page load needs to time; every size is bounded and a
+ * malformed response is a ResponseError, never a crash or a hang.
  *
  * Feed it bytes with push(); it says when the head is complete and when the response is done. One
  * reader per response: bytes past the end of a response are handed back (`rest`) for the next one
@@ -106,7 +107,7 @@ export class ResponseReader {
     }
     const cl = h.headers['content-length'];
     if (cl !== undefined) {
-      // Rule 5: a list of identical values is one value; anything else is unrecoverable.
+      // Rules 5 and 6, with RFC 9110 §8.6: a list of identical values is one value; anything else is invalid framing.
       const values = new Set(cl.split(',').map((s) => s.trim()));
       const v = [...values][0]!;
       if (values.size !== 1 || !/^\d{1,16}$/.test(v)) throw new ResponseError('ERR_RESPONSE_BAD_LENGTH', `bad Content-Length ${JSON.stringify(cl)}`);
