@@ -28,7 +28,7 @@ export function renderHtml(loads: PageLoadResult[], svg: string, extra = ''): st
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>tunstack page load</title>\n' +
     '<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:13px}' +
-    'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:last-child{text-align:left}th{background:#f3f4f6}</style></head>\n' +
+    'td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:last-child,th:last-child{text-align:left}th{background:#f3f4f6}</style></head>\n' +
     `<body>\n<h1>Page load: ${escapeXml(loads.map((r) => r.mode).join(', '))}</h1>\n<p>${escapeXml(`${loads[0]!.url}, ${loads[0]!.link}`)}</p>\n` +
     `${inline}\n${tables.join('\n')}\n${extra ? `<pre>${escapeXml(extra)}</pre>\n` : ''}</body></html>\n`
   );
