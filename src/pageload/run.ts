@@ -91,9 +91,13 @@ export async function speedTable(modes: Mode[], target: { path: string }, object
 
 export async function runPageload(f: PageloadFlags): Promise<number> {
   const target = pageTarget(f.url, f.sim === undefined);
+  // Create the output files now: a path that cannot be written is a usage error before the load runs.
+  if (f.svg !== undefined) writeOut('svg', f.svg, '');
+  if (f.html !== undefined) writeOut('html', f.html, '');
+  if (f.json !== undefined) writeOut('json', f.json, '');
   const results: PageLoadResult[] = [];
   if (f.sim !== undefined) {
-    for (const mode of f.modes) results.push(await simulatePageLoad({ sim: f.sim, mode, pagePath: target.path, objects: f.objects }));
+    for (const mode of f.modes) results.push(await simulatePageLoad({ sim: f.sim, mode, pagePath: target.path, objects: f.objects, timeoutMs: f.timeoutMs }));
   } else {
     const run = startStack(f.device);
     try {

@@ -34,6 +34,8 @@ export interface SimLoad {
   mode: Mode;
   pagePath: string;
   objects: ObjectRequest[];
+  /** Virtual ms the load may take (default and most: 600 s). */
+  timeoutMs?: number;
 }
 
 /** The demo site with /delay/MS on the simulation's clock (the site's own uses the real setTimeout). */
@@ -80,7 +82,7 @@ export async function simulatePageLoad(load: SimLoad): Promise<PageLoadResult> {
   let outcome: { ok: Awaited<ReturnType<typeof loadPage>> } | { err: unknown } | undefined;
   try {
     await settle();
-    loadPage(client, { host: SIM_SERVER, port: 80, pagePath: load.pagePath, objects: load.objects, mode: load.mode, timeoutMs: SIM_LIMIT_MS }).then(
+    loadPage(client, { host: SIM_SERVER, port: 80, pagePath: load.pagePath, objects: load.objects, mode: load.mode, timeoutMs: Math.min(load.timeoutMs ?? SIM_LIMIT_MS, SIM_LIMIT_MS) }).then(
       (ok) => (outcome = { ok }),
       (err: unknown) => (outcome = { err }),
     );

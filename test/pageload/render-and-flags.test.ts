@@ -155,10 +155,17 @@ describe('specs and flags', () => {
     [['pageload', 'http://10.0.0.2/', '--objects', 'many'], /--objects must be an integer/],
     [['pageload', 'http://10.0.0.2/', '--paths', 'nope', '--sim', 'delay=1ms'], /--paths takes/],
     [['pageload', 'ftp://x/', '--sim', 'delay=1ms'], /http:\/\/ URLs only/],
+    [['pageload', 'http://10.0.0.2/', '--sim', 'delay=1ms', '--svg', '/nonexistent-dir/x.svg'], /--svg \/nonexistent-dir\/x.svg: cannot write \(ENOENT\)/],
   ])('CLI %j exits 2', (args, message) => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
     expect(r.stderr).toMatch(message);
     expect(r.status).toBe(2);
+  });
+
+  it('CLI: a load that does not finish within --timeout (virtual ms) exits 1, bounded', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'pageload', 'http://10.0.0.2/', '--paths', '/delay/5000', '--sim', 'delay=10ms', '--timeout', '1000'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toMatch(/did not finish within 1000 ms \[ERR_PAGELOAD_TIMEOUT\]/);
+    expect(r.status).toBe(1);
   });
 
   it('CLI --sim prints the waterfall and writes the SVG (exit 0)', () => {
