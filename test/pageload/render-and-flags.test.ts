@@ -88,6 +88,14 @@ describe('the response reader', () => {
     expect(r.bodyBytes).toBe(6);
   });
 
+  it('Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 rule 3)', () => {
+    const r = new ResponseReader();
+    const out = feed(r, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nNEXT');
+    expect(out[0]!.done).toBe(true);
+    expect(out[0]!.rest!.toString()).toBe('NEXT');
+    expect(r.bodyBytes).toBe(3);
+  });
+
   it('no length: the body ends with the connection; 204 and HEAD have none', () => {
     const r = new ResponseReader();
     feed(r, 'HTTP/1.0 200 OK\r\n\r\nabc');
