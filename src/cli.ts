@@ -14,6 +14,7 @@
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
  *   tunstack relay  --a NS:DEV:ADDR/P --b NS:DEV:ADDR/P [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
  *                   [--mtu 1500]                                 (a link emulator between two namespaces)
+ *   tunstack pageload URL [--objects N] [--mode M | --compare M,M] [--sim SPEC] [--svg F] ... (waterfalls)
  *
  * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
  * (bad flag, bad argument, a file named on the command line that cannot be read or created).
@@ -32,6 +33,9 @@ import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, sel
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
 import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
+import { runPageload, parsePaths, demoObjects } from './pageload/run.ts';
+import { parseMode, parseModeList, parseSimSpec } from './pageload/spec.ts';
+import { MAX_OBJECTS } from './pageload/client.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -46,6 +50,10 @@ const USAGE = `usage:
   tunstack relay  --a NETNS:DEV:10.9.0.1/24 --b NETNS:DEV:10.9.0.2/24 [--mtu 1500]
                   [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
                   SPEC as for serve, plus rate=20mbit,limit=100|50ms,loss-corr=25%,reorder-corr=50%
+  tunstack pageload URL [--objects 6] [--object-size 10000] [--paths /a,/b,POST:/echo]
+                  [--mode serial|parallel:K|persistent[:K]|pipelined[:DEPTH] | --compare MODE,MODE,...]
+                  [--sim delay=50ms,rate=2mbit,loss=0%,seed=1] [--svg FILE] [--html FILE] [--json FILE]
+                  [--width 64] [--timeout MS] [device flags as for serve, live mode without --sim]
   ${DRILL_USAGE}
 
 Exit status: 0 ok, 1 failure, 2 usage error. Check the machine first: tunstack doctor
@@ -83,6 +91,21 @@ const serveOptions = {
 } as const;
 
 const fetchOptions = { ...deviceOptions, output: { type: 'string', short: 'o' } } as const;
+
+const pageloadOptions = {
+  ...deviceOptions,
+  objects: { type: 'string', default: '6' },
+  'object-size': { type: 'string', default: '10000' },
+  paths: { type: 'string' },
+  mode: { type: 'string' },
+  compare: { type: 'string' },
+  sim: { type: 'string' },
+  svg: { type: 'string' },
+  html: { type: 'string' },
+  json: { type: 'string' },
+  width: { type: 'string', default: '64' },
+  timeout: { type: 'string', default: '60000' },
+} as const;
 
 const ladderOptions = {
   width: { type: 'string', default: '100' },
@@ -288,6 +311,32 @@ async function main(argv: string[]): Promise<number> {
       };
       relayImpairment(flags); // a bad spec is a usage error before any device exists
       return runRelay(flags);
+    }
+    case 'pageload': {
+      const { values: v, positionals } = parse(rest, pageloadOptions);
+      if (v.help) return usage(0);
+      if (positionals.length !== 1) throw new UsageError('pageload takes exactly one URL (the page)');
+      if (v.mode !== undefined && v.compare !== undefined) throw new UsageError('give --mode or --compare, not both');
+      if (v.paths !== undefined && rest.some((a) => a === '--objects' || a.startsWith('--objects=') || a === '--object-size' || a.startsWith('--object-size='))) {
+        throw new UsageError('give --paths or --objects/--object-size, not both');
+      }
+      const objects = v.paths !== undefined
+        ? parsePaths(v.paths as string)
+        : demoObjects(intFlag('objects', v.objects as string, 0, MAX_OBJECTS), intFlag('object-size', v['object-size'] as string, 0, 100_000_000));
+      const compare = v.compare !== undefined;
+      return runPageload({
+        url: positionals[0]!,
+        objects,
+        modes: compare ? parseModeList(v.compare as string) : [parseMode((v.mode as string | undefined) ?? 'persistent')],
+        compare,
+        sim: v.sim === undefined ? undefined : parseSimSpec(v.sim as string),
+        device: deviceFlags(v),
+        svg: v.svg as string | undefined,
+        html: v.html as string | undefined,
+        json: v.json as string | undefined,
+        width: intFlag('width', v.width as string, 20, 400),
+        timeoutMs: intFlag('timeout', v.timeout as string, 1, 3_600_000),
+      });
     }
     case 'drill':
       return runDrillCli(rest);

@@ -66,7 +66,7 @@ export interface FetchFlags extends DeviceFlags {
   output: string | undefined;
 }
 
-interface Running {
+export interface Running {
   stack: Stack;
   /** The latest segments, for the demo site's /live and /ladder (serve only). */
   ring: SegmentRing | undefined;
@@ -122,7 +122,7 @@ function closeQuietly(pcap: PcapWriter | undefined): void {
  * the device is opened; if anything fails after that, the device is closed again before the error
  * goes on (an open TUN device keeps the process alive and the interface up).
  */
-function startStack(f: DeviceFlags, keepSegments = false): Running {
+export function startStack(f: DeviceFlags, keepSegments = false): Running {
   const host = cidrFlag('host-addr', f.hostAddr);
   const ours = addressFlag('addr', f.addr);
   if (host.address === ours) throw new UsageError(`--addr ${f.addr} must differ from --host-addr ${f.hostAddr}`);
