@@ -24,12 +24,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, TunstackError, WireError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
 import { runRelay, relayImpairment } from './app/relay.ts';
 import { parseRelaySide } from './relay/relay.ts';
 import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } from './trace/ladder.ts';
+import { renderSeqGraphSvg, seqGraphData } from './trace/seq-graph.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
 import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
@@ -110,6 +111,7 @@ const pageloadOptions = {
 const ladderOptions = {
   width: { type: 'string', default: '100' },
   list: { type: 'boolean', default: false },
+  seqgraph: { type: 'string' },
   flow: { type: 'string' },
   time: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -126,6 +128,7 @@ const relayOptions = {
 } as const;
 
 const LADDER_USAGE = `usage: tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT|ADDR:PORT] [--time] [--width N]
+                       [--seqgraph OUT.svg]
 
 Draws one TCP connection of a capture (pcap or pcapng; raw IP, Ethernet or Linux cooked) as a
 ladder diagram: the opener on the left, relative sequence numbers, flags, windows, options and the
@@ -136,6 +139,9 @@ first line of each payload; retransmissions are marked.
                 when only one connection has it (default: the first; a note says when there are more)
   --time        seconds since the first segment at the left of each line
   --width N     characters between the two lines (40..400, default 100)
+  --seqgraph F  instead of the ladder, write the connection's sequence-number-versus-time graph
+                (Stevens/tcptrace style: segments as bars, retransmissions red, the ACK line and the
+                window's edge) to F as SVG
 
 Exit status: 0 ok, 2 usage error (bad flag, unreadable or malformed file, no such flow).`;
 
@@ -215,6 +221,16 @@ function serveBreakOn(text: string | undefined): { breakOn?: BreakSpec } {
   return { breakOn };
 }
 
+/** Write a file named on the command line; one that cannot be created is a usage error. */
+function writeArgFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`cannot write ${path}: ${e.code === 'ENOENT' ? 'no such directory' : (e.code ?? e.message)}`);
+  }
+}
+
 /** A file named on the command line; one that cannot be read is a usage error, not a crash. */
 function readArgFile(path: string): Buffer {
   try {
@@ -283,6 +299,14 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`tunstack: ${file} holds ${flows.length} TCP connections; drawing #1 (see --list, choose with --flow N)\n`);
         }
         const flow = spec === undefined ? flows[0]?.flow : selectFlow(flows, spec);
+        if (v.seqgraph !== undefined) {
+          const out = v.seqgraph as string;
+          writeArgFile(out, renderSeqGraphSvg(packets, flow ? { flow } : {}));
+          const d = seqGraphData(packets, flow);
+          const rtx = d?.segments.filter((g) => g.retransmit).length ?? 0;
+          process.stdout.write(`wrote ${out}: ${d?.segments.length ?? 0} data segments from ${d?.sender ?? '-'}, ${rtx} retransmitted\n`);
+          return 0;
+        }
         process.stdout.write(renderLadder(packets, { width, time: v.time === true, ...(flow ? { flow } : {}) }) + '\n');
       } catch (err) {
         if (err instanceof WireError) throw new UsageError(`${file}: ${err.message}`);

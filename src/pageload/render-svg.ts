@@ -5,6 +5,9 @@
  */
 import type { ConnectionTiming, PageLoadResult } from './model.ts';
 import { fmtMs } from './render-text.ts';
+import { escapeXml, tickStep } from '../util/svg.ts';
+
+export { escapeXml, tickStep };
 
 export const COLOURS = {
   handshake: '#7b8fb3',
@@ -23,18 +26,6 @@ const LEFT = 130;
 const RIGHT = 30;
 const ROW = 26;
 const BAR = 14;
-
-export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
-
-/** A tick step of 1, 2 or 5 x 10^k giving at most about 10 ticks. */
-export function tickStep(axisMs: number): number {
-  const raw = axisMs / 10;
-  const p = 10 ** Math.floor(Math.log10(Math.max(raw, 1e-3)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
-  return 10 * p;
-}
 
 /** A nice end of the axis: the next tick at or after the longest load. */
 function axisEnd(ms: number): number {
