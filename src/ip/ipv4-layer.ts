@@ -32,6 +32,7 @@ import { ICMP_TIMXCEED_REASS, ICMP_UNREACH_PROTOCOL } from '../wire/icmpv4.ts';
 import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-address.ts';
 import { createIpv4Counters, type IcmpCounters, type Ipv4Counters } from './counters.ts';
 import { IcmpHandler, UdpUnreachableHandler, isNotSingleHost } from './icmp.ts';
+import { PathMtuCache, type PathMtuCacheOptions } from './pmtu-cache.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
 import { RX_CSUM_TRUSTED, RX_GSO_TCPV4 } from '../link/device.ts';
 import {
@@ -65,12 +66,16 @@ export interface Ipv4LayerOptions {
   udpUnreachable?: boolean;
   /** First identification value (default random); tests pass a fixed one. */
   initialIdentification?: number;
+  /** The path MTU cache (RFC 1191): size, aging, floor (pmtu-cache.ts). */
+  pmtu?: PathMtuCacheOptions;
 }
 
 export interface Ipv4Stats extends Ipv4Counters {
   reasmPending: number;
   reasmBytes: number;
   icmp: IcmpCounters;
+  /** The path MTU cache: destinations with a learned MTU, values learned, ignored, evicted. */
+  pmtu: { entries: number; learned: number; ignored: number; evicted: number };
 }
 
 export class Ipv4Layer implements IpOutput {
@@ -86,7 +91,10 @@ export class Ipv4Layer implements IpOutput {
   /** Indexed by protocol number: a 256-slot table, no Map lookup per packet. */
   private readonly handlers: (TransportHandler | undefined)[] = new Array<TransportHandler | undefined>(256).fill(undefined);
   private readonly reassembler: Reassembler;
+  private readonly pmtuCache: PathMtuCache;
   private nextId: number;
+  /** The transports by protocol, for the ICMP handler's errors (made once). */
+  private readonly transportFor = (protocol: number): TransportHandler | undefined => this.handlers[protocol];
 
   constructor(opts: Ipv4LayerOptions) {
     if (!Number.isInteger(opts.mtu) || opts.mtu < IPV4_MIN_MTU || opts.mtu > IPV4_MAX_TOTAL_LENGTH) {
@@ -107,6 +115,8 @@ export class Ipv4Layer implements IpOutput {
       logger: this.logger,
       ...(opts.icmpErrorRate !== undefined ? { errorRate: opts.icmpErrorRate } : {}),
     });
+    this.icmpHandler.attachTransports(this.transportFor);
+    this.pmtuCache = new PathMtuCache(this.mtu, opts.pmtu);
     this.reassembler = new Reassembler(opts.reassembly ?? {}, this.counters, (now, first) =>
       this.icmpHandler.sendTimeExceeded(now, ICMP_TIMXCEED_REASS, first),
     );
@@ -128,6 +138,7 @@ export class Ipv4Layer implements IpOutput {
    */
   setIcmp(icmp: IcmpHandler): void {
     this.icmpHandler = icmp;
+    icmp.attachTransports(this.transportFor);
     this.handlers[IPPROTO_ICMP] = icmp;
     if (this.udpHandler !== undefined && this.handlers[IPPROTO_UDP] === this.udpHandler) {
       this.udpHandler = new UdpUnreachableHandler(icmp);
@@ -302,6 +313,16 @@ export class Ipv4Layer implements IpOutput {
     }
   }
 
+  /** IpOutput.pathMtu: RFC 1191's estimate for `dst` (the link MTU unless a smaller one was learned). */
+  pathMtu(dst: Ipv4Address, now: number): number {
+    return this.pmtuCache.get(dst, now);
+  }
+
+  /** IpOutput.learnPathMtu: a "fragmentation needed" a transport found genuine (pmtu-cache.ts). */
+  learnPathMtu(dst: Ipv4Address, nextHopMtu: number, quotedLength: number, now: number): number {
+    return this.pmtuCache.learn(dst, nextHopMtu, quotedLength, now);
+  }
+
   /** When poll() next needs to run (the oldest reassembly's timeout), or undefined. */
   pollAt(): number | undefined {
     return this.reassembler.pollAt();
@@ -319,6 +340,7 @@ export class Ipv4Layer implements IpOutput {
       reasmPending: this.reassembler.pending,
       reasmBytes: this.reassembler.bytes,
       icmp: this.icmpHandler.stats(),
+      pmtu: { entries: this.pmtuCache.size, learned: this.pmtuCache.learned, ignored: this.pmtuCache.ignored, evicted: this.pmtuCache.evicted },
     };
   }
 }
