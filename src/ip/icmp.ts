@@ -6,6 +6,10 @@
  * Errors are never sent about an ICMP error, a non-first fragment, a broadcast or multicast datagram,
  * or a datagram whose source is not a single host (RFC 1122 §3.2.2), and they are rate-limited by a
  * token bucket driven by `now` (RFC 1812 §4.3.2.8; RFC 1122 §3.2.2 also allows hosts to limit them).
+ *
+ * Errors received (destination unreachable, time exceeded, parameter problem) about a datagram of
+ * ours go to the transport of the quoted protocol (TransportHandler.receiveError, ip/types.ts), after
+ * the quote is checked; TCP then checks it against its connections (tcp-layer.ts, RFC 5927 §4.1).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
 import {

@@ -9,6 +9,9 @@
  *
  * ICMP comes built in: the constructor registers an IcmpHandler for protocol 1 (echo replies) and,
  * unless told otherwise, a UDP handler that answers "port unreachable". stack.ts registers TCP.
+ * ICMP errors about our datagrams go to the transport of the quoted protocol; the path MTU each
+ * destination is known to have (RFC 1191) is kept here (pmtu-cache.ts), and learned only from a
+ * "fragmentation needed" that the transport found genuine (learnPathMtu, RFC 5927 §7.2).
  */
 import { TunstackError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';

@@ -960,8 +960,7 @@ export class Connection implements TcpConnection, ConnectionRef {
    * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5461 §4);
    * anything else is a soft error, remembered for a timeout. Returns true when the state changed.
    */
-  icmpError(now: number, type: number, code: number): boolean {
-    void now;
+  icmpError(type: number, code: number): boolean {
     const err = icmpErrorCode(type, code);
     if (err === undefined) return false;
     const counters = this.host.counters;
@@ -995,7 +994,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     snd.mss = mss;
     this.cc.setMss(mss);
     this.host.counters.pmtuMssReductions++;
-    if (snd.idle) return true;
+    // Only data is re-cut: a SYN-ACK in flight is small, and is resent by its own timer.
+    if (snd.idle || s === State.SYN_RECEIVED) return true;
     snd.cancelRttTiming(); // Karn (RFC 6298 §3): the timed segment is resent
     if (this.recovery.onMssReduced(now)) snd.goBackN();
     return true;

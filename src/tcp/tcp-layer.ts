@@ -274,7 +274,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.busy++;
     try {
       if (isFragmentationNeeded(r.type, r.code)) this.fragmentationNeeded(now, r.quotedDst, r.nextHopMtu, r.quotedLength);
-      else if (conn.icmpError(now, r.type, r.code)) this.markDirty(conn);
+      else if (conn.icmpError(r.type, r.code)) this.markDirty(conn);
     } finally {
       this.busy--;
     }
