@@ -77,6 +77,39 @@ describe('RFC 5927 §4.1: the quoted sequence number must be in flight', () => {
   });
 });
 
+describe('a flood of forged errors (RFC 5927 §5, §7)', () => {
+  it('blind guesses of the sequence number change nothing: the transfer completes, every miss counted', () => {
+    const { sim, client, server } = established({}, 11);
+    const c = conn(sim, client);
+    const data = pattern(300_000, 11);
+    client.sendAll(data, true);
+    let x = 0x9e3779b9;
+    let forged = 0;
+    let hits = 0;
+    const kinds: [number, number][] = [[3, 3], [3, 4], [3, 1], [11, 0], [12, 0]];
+    sim.run(60_000, () => {
+      const seg = sim.log.find((r) => r.from === 'a' && r.seg.payload.length > 0)?.seg;
+      if (seg !== undefined && forged < 20_000) {
+        for (let i = 0; i < 50; i++, forged++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          const [type, code] = kinds[forged % kinds.length]!;
+          if (c.inFlight(x)) hits++;
+          sim.icmpError('a', report(seg, type, code, { seq: x, nextHopMtu: 576 }));
+        }
+      }
+      return server()?.peerFin === true;
+    });
+    expect(Buffer.compare(server()!.data(), Buffer.from(data))).toBe(0);
+    const st = sim.a.stats();
+    expect(forged).toBeGreaterThan(10_000); // interleaved with the whole transfer
+    expect(st.icmpErrors).toBe(forged);
+    expect(st.icmpOutOfWindow).toBe(forged - hits);
+    expect(hits).toBe(0); // a window of ~100 KB in 2^32: a blind guess almost never lands
+    expect(c.snd.mss).toBe(1448);
+    expect(st.icmpSoftErrors + st.icmpAborts + st.pmtuLowered).toBe(0);
+  });
+});
+
 describe('hard errors in SYN-SENT (RFC 1122 §4.2.3.9, RFC 5461 §4)', () => {
   function synSent() {
     const sim = new Sim(1, { synRetries: 2 }, {});
