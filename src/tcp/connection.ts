@@ -957,7 +957,7 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   /**
    * An ICMP error (not "fragmentation needed") about a segment in flight. A hard error in SYN-SENT
-   * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5461 §4);
+   * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5927 §5.2);
    * anything else is a soft error, remembered for a timeout. Returns true when the state changed.
    */
   icmpError(type: number, code: number): boolean {

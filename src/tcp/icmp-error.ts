@@ -4,10 +4,12 @@
  *  - RFC 1122 §4.2.3.9: destination unreachable codes 0, 1 and 5 (net, host, source route failed)
  *    and time exceeded are soft errors: TCP MUST NOT abort the connection for them; codes 2-4
  *    (protocol, port unreachable; fragmentation needed) and parameter problem are hard errors that
- *    SHOULD abort it. RFC 5461 §4 explains why aborting an established connection on them is a
- *    risk (forged errors reset connections, RFC 5927 §5) and what stacks do instead: a hard error
- *    aborts only a connection still in SYN-SENT, and is otherwise treated as a soft one, as Linux
- *    does (tcp_v4_err). Fragmentation needed is not an error at all but path MTU discovery
+ *    SHOULD abort it. RFC 5927 §5 explains why aborting a synchronized connection on them is a
+ *    risk (a forged error resets it) and §5.2 what stacks do instead: a hard error aborts only a
+ *    connection still in SYN-SENT, and is otherwise treated as a soft one, as Linux does
+ *    (tcp_v4_err). RFC 5461 §4 discusses aborting connection establishment on soft errors too
+ *    (Linux does); here a soft error in SYN-SENT keeps RFC 1122's rule: the SYN is retried, and the
+ *    error is reported if the attempt times out. Fragmentation needed is not an error at all but path MTU discovery
  *    (RFC 1191), handled by the layer (tcp-layer.ts).
  *  - A soft error is remembered and becomes the connection's error if it later times out, in place
  *    of ETIMEDOUT (Linux's sk_err_soft, reported by tcp_write_err); an acceptable ACK forgets it.

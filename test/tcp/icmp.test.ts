@@ -110,7 +110,7 @@ describe('a flood of forged errors (RFC 5927 §5, §7)', () => {
   });
 });
 
-describe('hard errors in SYN-SENT (RFC 1122 §4.2.3.9, RFC 5461 §4)', () => {
+describe('hard errors in SYN-SENT (RFC 1122 §4.2.3.9, RFC 5927 §5.2)', () => {
   function synSent() {
     const sim = new Sim(1, { synRetries: 2 }, {});
     sim.dropIf = (r) => r.from === 'a'; // the SYN never arrives
@@ -193,7 +193,7 @@ describe('soft errors are reported on timeout (as Linux sk_err_soft)', () => {
     expect(client.error?.code).toBe('ETIMEDOUT');
   });
 
-  it('port unreachable in ESTABLISHED is a soft error too (RFC 5461: no reset by ICMP)', () => {
+  it('port unreachable in ESTABLISHED is a soft error too (RFC 5927 §5.2: no reset by ICMP)', () => {
     const { sim, client } = established({ maxRetries: 2 });
     sim.dropIf = (r) => r.from === 'a';
     client.sendAll(pattern(500, 5));
