@@ -3,8 +3,8 @@
  * messages (ICMP type 3 code 4) taught us, for a while.
  *
  *  - RFC 1191 §3: the estimate starts at the first hop's MTU (the link's) and only comes down on a
- *    "fragmentation needed"; §6.3: a host MUST NOT raise it because of one (an increase is ignored),
- *    and SHOULD let it age: after 10 minutes the entry goes and the link MTU applies again (Linux:
+ *    "fragmentation needed"; a host MUST NOT raise it because of one (an increase is ignored).
+ *    §6.3: it ages: after 10 minutes the entry goes and the link MTU applies again (Linux:
  *    net.ipv4.route.mtu_expires = 600 s).
  *  - RFC 1191 §3: never below 68 octets (RFC 791's minimum). A reported MTU below 68 is nonsense
  *    and ignored; one below `minMtu` (default 552, Linux's net.ipv4.route.min_pmtu) is raised to it,
@@ -89,7 +89,7 @@ export class PathMtuCache {
     }
     if (mtu < this.minMtu) mtu = this.minMtu;
     if (mtu >= current) {
-      this.ignored++; // RFC 1191 §6.3: never raised by a "fragmentation needed"
+      this.ignored++; // RFC 1191 §3: never raised by a "fragmentation needed"
       return current;
     }
     this.entries.delete(dst); // re-inserted last: the Map's order is the order of lowering

@@ -88,7 +88,7 @@ export interface IpOutput {
   /**
    * A transport validated a "fragmentation needed" about a datagram to `dst` (RFC 5927 §4.1) that
    * said `nextHopMtu` (0: not given) of a datagram of `quotedLength` bytes: learn it, within
-   * RFC 1191 §6.3's rules. Returns the path MTU in force afterwards.
+   * RFC 1191 §3's and §6.3's rules. Returns the path MTU in force afterwards.
    */
   learnPathMtu?(dst: Ipv4Address, nextHopMtu: number, quotedLength: number, now: number): number;
 }

@@ -1,10 +1,10 @@
 /**
  * What an ICMP error means to TCP: the error code the owner is told, and whether it is a hard error.
  *
- *  - RFC 1122 §4.2.3.9: destination unreachable codes 0, 1 and 5 (net, host, source route failed)
- *    and time exceeded are soft errors: TCP MUST NOT abort the connection for them; codes 2-4
- *    (protocol, port unreachable; fragmentation needed) and parameter problem are hard errors that
- *    SHOULD abort it. RFC 5927 §5 explains why aborting a synchronized connection on them is a
+ *  - RFC 1122 §4.2.3.9: destination unreachable codes 0, 1 and 5 (net, host, source route failed),
+ *    time exceeded and parameter problem are soft errors: TCP MUST NOT abort the connection for
+ *    them; codes 2-4 (protocol, port unreachable; fragmentation needed) are hard errors that SHOULD
+ *    abort it. (Other unreachable codes, RFC 1812 §5.2.7.1, are taken as soft.) RFC 5927 §5 explains why aborting a synchronized connection on them is a
  *    risk (a forged error resets it) and §5.2 what stacks do instead: a hard error aborts only a
  *    connection still in SYN-SENT, and is otherwise treated as a soft one, as Linux does
  *    (tcp_v4_err). RFC 5461 §4 discusses aborting connection establishment on soft errors too
@@ -60,7 +60,6 @@ export function icmpErrorCode(type: number, code: number): string | undefined {
 
 /** RFC 1122 §4.2.3.9's hard errors, which abort a connection in SYN-SENT (fragmentation needed aside). */
 export function isHardIcmpError(type: number, code: number): boolean {
-  if (type === ICMP_PARAMETER_PROBLEM) return true;
   return type === ICMP_DEST_UNREACHABLE && (code === ICMP_UNREACH_PROTOCOL || code === ICMP_UNREACH_PORT);
 }
 

@@ -129,12 +129,14 @@ describe('hard errors in SYN-SENT (RFC 1122 §4.2.3.9, RFC 5927 §5.2)', () => {
     expect(sim.a.stats()).toMatchObject({ icmpAborts: 1, failedAttempts: 1, connections: 0 });
   });
 
-  it('protocol unreachable and parameter problem abort it too, with Linux errno names', () => {
+  it('protocol unreachable aborts it too (ENOPROTOOPT, as Linux names it); parameter problem is soft', () => {
     const a = synSent();
     a.sim.icmpError('a', report(a.syn, 3, 2));
     expect(a.client.error?.code).toBe('ENOPROTOOPT');
     const b = synSent();
     b.sim.icmpError('a', report(b.syn, 12, 0));
+    expect(b.client.closed).toBe(false); // RFC 1122 §4.2.3.9: as destination unreachable codes 0, 1, 5
+    b.sim.run(60_000, () => b.client.closed);
     expect(b.client.error?.code).toBe('EPROTO');
   });
 
