@@ -977,7 +977,7 @@ export class Connection implements TcpConnection, ConnectionRef {
   }
 
   /**
-   * The path MTU to the peer fell to `mtu` (RFC 1191 §6.3, RFC 1122 §4.2.3.9): segments must fit it
+   * The path MTU to the peer fell to `mtu` (RFC 1191 §6.4, RFC 1122 §4.2.3.9): segments must fit it
    * from now on, and what is in flight was sent too big and is lost. The send MSS comes down (never
    * up), and loss recovery re-cuts the retransmission queue into pieces of the new size and resends
    * them at once, without a congestion response (the path did not drop them for congestion), as

@@ -281,7 +281,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   }
 
   /**
-   * RFC 1191 §3, §6.3 / RFC 1122 §4.2.3.9: "fragmentation needed" lowers the path MTU to the peer (the
+   * RFC 1191 §6.4 / RFC 1122 §4.2.3.9: "fragmentation needed" lowers the path MTU to the peer (the
    * IP layer's cache decides by how much, and ignores increases), and with it the send MSS of every
    * connection to that host, which re-cut what they have in flight (connection.ts onPathMtu).
    */
