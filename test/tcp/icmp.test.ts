@@ -212,8 +212,9 @@ describe('soft errors are reported on timeout (as Linux sk_err_soft)', () => {
  * A path whose MTU is `pathMtu` between A and B: A's datagrams larger than it are dropped, and the
  * "router" answers the first few with fragmentation needed (RFC 1191 §4), delivered between events.
  */
-function pmtuTransfer(opts: LayerOpts, pathMtu: number, bytes: number, seed = 7, nextHopMtu = pathMtu) {
+function pmtuTransfer(opts: LayerOpts, pathMtu: number, bytes: number, seed = 7, nextHopMtu = pathMtu, tso = false) {
   const { sim, client, server } = established(opts, seed);
+  sim.tso = tso;
   const c = conn(sim, client);
   const mssBefore = c.snd.mss;
   const pending: IcmpErrorReport[] = [];
@@ -271,6 +272,16 @@ describe('fragmentation needed (RFC 1191, RFC 1122 §4.2.3.9)', () => {
       expect(sim.pmtu.a.ignored).toBe(3);
     });
   }
+
+  it('with TSO: super-segments are cut at the new MSS from then on, and the transfer completes', () => {
+    const { sim, c, server, data, icmpIndex } = pmtuTransfer({}, 1280, 300_000, 9, 1280, true);
+    expect(c.snd.mss).toBe(1228);
+    expect(Buffer.compare(server.data(), Buffer.from(data))).toBe(0);
+    const after = sim.log.slice(icmpIndex).filter((r) => r.from === 'a' && r.seg.payload.length > 0);
+    expect(Math.max(...after.map((r) => r.seg.payload.length))).toBe(1228);
+    expect(sim.superSegments).toBeGreaterThan(0);
+    expect(sim.a.stats().timeouts).toBe(0);
+  });
 
   it('with SACK, the queue is cut into new-MSS records and each refused byte is resent once', () => {
     const { sim, c, refused, icmpIndex } = pmtuTransfer({ sack: true }, 1000, 100_000, 3);
