@@ -30,7 +30,7 @@ import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpSt
 import { MAX_WSCALE, TS_OPTION_BYTES, windowScaleFor, type ConnectionConfig, type ConnectionHost, type ConnectionRef, type SynOptions } from './config.ts';
 import type { AckEvent, CongestionControl } from './congestion-control.ts';
 import { countDrop } from './counters.ts';
-import { icmpErrorCode, isHardIcmpError } from './icmp-error.ts';
+import { dropsHalfOpen, icmpErrorCode, isHardIcmpError } from './icmp-error.ts';
 import { KeepAlive, KeepAliveAction } from './keepalive.ts';
 import { OwnerEvents } from './owner-events.ts';
 import { Output } from './output.ts';
@@ -957,8 +957,10 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   /**
    * An ICMP error (not "fragmentation needed") about a segment in flight. A hard error in SYN-SENT
-   * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5927 §5.2);
-   * anything else is a soft error, remembered for a timeout. Returns true when the state changed.
+   * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5927 §5.2).
+   * A half-open passive connection whose SYN-ACK cannot reach the peer (icmp-error.ts
+   * dropsHalfOpen) is forgotten, freeing its SYN queue slot, as Linux drops the request. Anything
+   * else is a soft error, remembered for a timeout. Returns true when the state changed.
    */
   icmpError(type: number, code: number): boolean {
     const err = icmpErrorCode(type, code);
@@ -969,6 +971,11 @@ export class Connection implements TcpConnection, ConnectionRef {
       counters.failedAttempts++;
       this.fail(err, `connect ${err} ${this.remoteAddress}:${this.remotePort}`);
       this.events.flush();
+      return true;
+    }
+    if (this._state === State.SYN_RECEIVED && this.passive && dropsHalfOpen(type, code)) {
+      counters.icmpAborts++;
+      this.discard();
       return true;
     }
     counters.icmpSoftErrors++;

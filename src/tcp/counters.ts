@@ -55,7 +55,7 @@ export interface TcpCounters {
   icmpOutOfWindow: number;
   /** ... remembered as a soft error (RFC 1122 §4.2.3.9), reported if the connection times out. */
   icmpSoftErrors: number;
-  /** ... that aborted a connection in SYN-SENT (a hard error: port or protocol unreachable). */
+  /** ... that aborted a connection in SYN-SENT (a hard error: port or protocol unreachable), or dropped a half-open passive one. */
   icmpAborts: number;
   /** ... "fragmentation needed" (RFC 1191) that lowered the path MTU, and connections whose send MSS came down with it. */
   pmtuLowered: number;

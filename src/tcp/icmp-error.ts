@@ -18,6 +18,8 @@
 import {
   ICMP_DEST_UNREACHABLE,
   ICMP_PARAMETER_PROBLEM,
+  ICMP_UNREACH_HOST,
+  ICMP_UNREACH_NET,
   ICMP_TIME_EXCEEDED,
   ICMP_UNREACH_NEEDFRAG,
   ICMP_UNREACH_PORT,
@@ -61,6 +63,17 @@ export function icmpErrorCode(type: number, code: number): string | undefined {
 /** RFC 1122 §4.2.3.9's hard errors, which abort a connection in SYN-SENT (fragmentation needed aside). */
 export function isHardIcmpError(type: number, code: number): boolean {
   return type === ICMP_DEST_UNREACHABLE && (code === ICMP_UNREACH_PROTOCOL || code === ICMP_UNREACH_PORT);
+}
+
+/**
+ * Errors that make a half-open passive connection (SYN-RECEIVED, our SYN-ACK quoted) pointless:
+ * net or host unreachable, time exceeded, parameter problem. The SYN may well have come from a
+ * spoofed address (RFC 4987 §2), so its SYN queue slot is freed at once, as Linux's tcp_req_err
+ * drops the request.
+ */
+export function dropsHalfOpen(type: number, code: number): boolean {
+  if (type === ICMP_TIME_EXCEEDED || type === ICMP_PARAMETER_PROBLEM) return true;
+  return type === ICMP_DEST_UNREACHABLE && (code === ICMP_UNREACH_NET || code === ICMP_UNREACH_HOST);
 }
 
 /** Fragmentation needed and DF set (RFC 1191 §4): path MTU discovery, not an error. */

@@ -11,12 +11,13 @@ import type { TcpSegment } from '../../src/wire/tcp.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
 import { A, ADDR_B, B, Owner, Sim, openPair, pattern, type LayerOpts } from './sim.ts';
 
-/** The report a router (or B) would send about `seg`, a segment A sent: its IPv4 header and first 8 TCP bytes. */
-function report(seg: TcpSegment, type: number, code: number, opts: { nextHopMtu?: number; seq?: number } = {}): IcmpErrorReport {
+/** The report a router (or B) would send about `seg`, a segment A sent (or B, with `bSent`): its IPv4 header and first 8 TCP bytes. */
+function report(seg: TcpSegment, type: number, code: number, opts: { nextHopMtu?: number; seq?: number; bSent?: boolean } = {}): IcmpErrorReport {
   const seq = opts.seq ?? seg.seq;
   const q = new Uint8Array(28);
   const length = 20 + 32 + seg.payload.length;
-  serializeIpv4Header({ totalLength: length, identification: 1, dontFragment: true, ttl: 64, protocol: 6, src: A, dst: B }, q, 0);
+  const [src, dst] = opts.bSent === true ? [B, A] : [A, B];
+  serializeIpv4Header({ totalLength: length, identification: 1, dontFragment: true, ttl: 64, protocol: 6, src, dst }, q, 0);
   q.set([seg.srcPort >> 8, seg.srcPort & 0xff, seg.dstPort >> 8, seg.dstPort & 0xff, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff], 20);
   return {
     from: 0x0a000063,
@@ -24,7 +25,7 @@ function report(seg: TcpSegment, type: number, code: number, opts: { nextHopMtu?
     code,
     nextHopMtu: opts.nextHopMtu ?? 0,
     original: q,
-    quotedDst: B,
+    quotedDst: dst,
     quotedProtocol: 6,
     quotedLength: length,
     transport: q.subarray(20),
@@ -155,6 +156,23 @@ describe('hard errors in SYN-SENT (RFC 1122 §4.2.3.9, RFC 5927 §5.2)', () => {
     expect(client.error?.code).toBe('EHOSTUNREACH');
     expect(client.error?.message).toBe('connect EHOSTUNREACH');
     expect(sim.sent('a').filter((s) => s.flags & 0x02).length).toBe(3); // SYN + 2 retries
+  });
+});
+
+describe('a half-open passive connection (SYN-RECEIVED)', () => {
+  it('is dropped when its SYN-ACK is answered by host unreachable (as Linux tcp_req_err); port unreachable is only noted', () => {
+    const sim = new Sim(1);
+    sim.dropIf = (r) => r.from === 'b'; // the SYN-ACKs go nowhere
+    sim.b.listen(80, 16, () => {});
+    const client = new Owner(sim.a.connect(ADDR_B, 80));
+    sim.run(5);
+    const synAck = sim.sent('b')[0]!;
+    expect(sim.b.stats().halfOpen).toBe(1);
+    sim.icmpError('b', report(synAck, 3, 3, { bSent: true }));
+    expect(sim.b.stats()).toMatchObject({ halfOpen: 1, icmpSoftErrors: 1 });
+    sim.icmpError('b', report(synAck, 3, 1, { bSent: true }));
+    expect(sim.b.stats()).toMatchObject({ halfOpen: 0, connections: 0, icmpAborts: 1 });
+    expect(client.closed).toBe(false);
   });
 });
 
