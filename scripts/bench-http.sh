@@ -2,7 +2,7 @@
 # bench-http.sh — the demo site served by tunstack (through the TUN) next to the same handler on
 # Node's own node:http over the kernel's TCP (a veth pair between two namespaces), in one run.
 #
-#   sudo scripts/bench-http.sh [-d SECONDS] [-r RUNS] [--no-split] [--profile [ka|pipe|ab|curl]]   (npm run bench)
+#   sudo scripts/bench-http.sh [-d SECONDS] [-r RUNS] [--no-split] [--profile [ka|pipe|ab|curl]]   (npm run bench:http)
 #     -d SECONDS   each wrk run (default 10; env BENCH_DURATION)
 #     -r RUNS      run every measurement RUNS times (1..9, default 1; env BENCH_RUNS), the targets taking
 #                  turns, and print the median with the range: on a shared 2-core machine single runs

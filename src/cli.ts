@@ -10,8 +10,11 @@
  *                   [--cc cubic|newreno]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
- *   tunstack ladder FILE.pcap [--width N]                        (a pcap as a ladder diagram)
+ *   tunstack ladder FILE [--list] [--flow N|tuple] [--time] [--width N]   (a pcap/pcapng as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
+ *   tunstack relay  --a NS:DEV:ADDR/P --b NS:DEV:ADDR/P [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
+ *                   [--mtu 1500]                                 (a link emulator between two namespaces)
+ *   tunstack pageload URL [--objects N] [--mode M | --compare M,M] [--sim SPEC] [--svg F] ... (waterfalls)
  *
  * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
  * (bad flag, bad argument, a file named on the command line that cannot be read or created).
@@ -21,13 +24,19 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, TunstackError, WireError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
 import { runDoctor } from './app/doctor.ts';
-import { renderLadder, ipPacketsFromPcap } from './trace/ladder.ts';
+import { runRelay, relayImpairment } from './app/relay.ts';
+import { parseRelaySide } from './relay/relay.ts';
+import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } from './trace/ladder.ts';
+import { renderSeqGraphSvg, seqGraphData } from './trace/seq-graph.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
 import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
+import { runPageload, parsePaths, demoObjects } from './pageload/run.ts';
+import { parseMode, parseModeList, parseSimSpec } from './pageload/spec.ts';
+import { MAX_OBJECTS } from './pageload/client.ts';
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -37,8 +46,15 @@ const USAGE = `usage:
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
                   [--cc cubic|newreno] [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
-  tunstack ladder FILE.pcap [--width N]
+  tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT] [--time] [--width N]   (pcap or pcapng)
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
+  tunstack relay  --a NETNS:DEV:10.9.0.1/24 --b NETNS:DEV:10.9.0.2/24 [--mtu 1500]
+                  [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
+                  SPEC as for serve, plus rate=20mbit,limit=100|50ms,loss-corr=25%,reorder-corr=50%
+  tunstack pageload URL [--objects 6] [--object-size 10000] [--paths /a,/b,POST:/echo]
+                  [--mode serial|parallel:K|persistent[:K]|pipelined[:DEPTH] | --compare MODE,MODE,...]
+                  [--sim delay=50ms,rate=2mbit,loss=0%,seed=1] [--svg FILE] [--html FILE] [--json FILE]
+                  [--width 64] [--timeout MS] [device flags as for serve, live mode without --sim]
   ${DRILL_USAGE}
 
 Exit status: 0 ok, 1 failure, 2 usage error. Check the machine first: tunstack doctor
@@ -77,10 +93,57 @@ const serveOptions = {
 
 const fetchOptions = { ...deviceOptions, output: { type: 'string', short: 'o' } } as const;
 
+const pageloadOptions = {
+  ...deviceOptions,
+  objects: { type: 'string', default: '6' },
+  'object-size': { type: 'string', default: '10000' },
+  paths: { type: 'string' },
+  mode: { type: 'string' },
+  compare: { type: 'string' },
+  sim: { type: 'string' },
+  svg: { type: 'string' },
+  html: { type: 'string' },
+  json: { type: 'string' },
+  width: { type: 'string', default: '64' },
+  timeout: { type: 'string', default: '60000' },
+} as const;
+
 const ladderOptions = {
   width: { type: 'string', default: '100' },
+  list: { type: 'boolean', default: false },
+  seqgraph: { type: 'string' },
+  flow: { type: 'string' },
+  time: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
+
+const relayOptions = {
+  a: { type: 'string' },
+  b: { type: 'string' },
+  impair: { type: 'string' },
+  'impair-ab': { type: 'string' },
+  'impair-ba': { type: 'string' },
+  mtu: { type: 'string', default: '1500' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const LADDER_USAGE = `usage: tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT|ADDR:PORT] [--time] [--width N]
+                       [--seqgraph OUT.svg]
+
+Draws one TCP connection of a capture (pcap or pcapng; raw IP, Ethernet or Linux cooked) as a
+ladder diagram: the opener on the left, relative sequence numbers, flags, windows, options and the
+first line of each payload; retransmissions are marked.
+
+  --list        the TCP connections in the capture, numbered, with segments, bytes each way and times
+  --flow F      which one to draw: N from --list, both endpoints (either order), or one endpoint
+                when only one connection has it (default: the first; a note says when there are more)
+  --time        seconds since the first segment at the left of each line
+  --width N     characters between the two lines (40..400, default 100)
+  --seqgraph F  instead of the ladder, write the connection's sequence-number-versus-time graph
+                (Stevens/tcptrace style: segments as bars, retransmissions red, the ACK line and the
+                window's edge) to F as SVG
+
+Exit status: 0 ok, 2 usage error (bad flag, unreadable or malformed file, no such flow).`;
 
 const doctorOptions = {
   tun: deviceOptions.tun,
@@ -158,6 +221,16 @@ function serveBreakOn(text: string | undefined): { breakOn?: BreakSpec } {
   return { breakOn };
 }
 
+/** Write a file named on the command line; one that cannot be created is a usage error. */
+function writeArgFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`cannot write ${path}: ${e.code === 'ENOENT' ? 'no such directory' : (e.code ?? e.message)}`);
+  }
+}
+
 /** A file named on the command line; one that cannot be read is a usage error, not a crash. */
 function readArgFile(path: string): Buffer {
   try {
@@ -207,18 +280,38 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ladder': {
       const { values: v, positionals } = parse(rest, ladderOptions);
-      if (v.help) return usage(0);
-      if (positionals.length !== 1) throw new UsageError('ladder takes exactly one pcap file');
+      if (v.help) {
+        process.stdout.write(LADDER_USAGE + '\n');
+        return 0;
+      }
+      if (positionals.length !== 1) throw new UsageError('ladder takes exactly one capture file (pcap or pcapng)');
       const width = intFlag('width', v.width as string, 40, 400);
       const file = positionals[0]!;
-      let packets;
       try {
-        packets = ipPacketsFromPcap(readArgFile(file));
+        const packets = ipPacketsFromCapture(readArgFile(file));
+        const flows = summarizeFlows(packets);
+        if (v.list) {
+          process.stdout.write(formatFlowList(flows) + '\n');
+          return 0;
+        }
+        const spec = v.flow as string | undefined;
+        if (spec === undefined && flows.length > 1) {
+          process.stderr.write(`tunstack: ${file} holds ${flows.length} TCP connections; drawing #1 (see --list, choose with --flow N)\n`);
+        }
+        const flow = spec === undefined ? flows[0]?.flow : selectFlow(flows, spec);
+        if (v.seqgraph !== undefined) {
+          const out = v.seqgraph as string;
+          writeArgFile(out, renderSeqGraphSvg(packets, flow ? { flow } : {}));
+          const d = seqGraphData(packets, flow);
+          const rtx = d?.segments.filter((g) => g.retransmit).length ?? 0;
+          process.stdout.write(`wrote ${out}: ${d?.segments.length ?? 0} data segments from ${d?.sender ?? '-'}, ${rtx} retransmitted\n`);
+          return 0;
+        }
+        process.stdout.write(renderLadder(packets, { width, time: v.time === true, ...(flow ? { flow } : {}) }) + '\n');
       } catch (err) {
         if (err instanceof WireError) throw new UsageError(`${file}: ${err.message}`);
         throw err;
       }
-      process.stdout.write(renderLadder(packets, { width }) + '\n');
       return 0;
     }
     case 'doctor': {
@@ -226,6 +319,48 @@ async function main(argv: string[]): Promise<number> {
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
       return runDoctor({ tun: v.tun as string, hostAddr: v['host-addr'] as string, addr: v.addr as string });
+    }
+    case 'relay': {
+      const { values: v, positionals } = parse(rest, relayOptions);
+      if (v.help) return usage(0);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      if (v.a === undefined || v.b === undefined) throw new UsageError('relay needs both --a and --b (NETNS:DEV:ADDR/PREFIX)');
+      const flags = {
+        a: parseRelaySide('--a', v.a as string),
+        b: parseRelaySide('--b', v.b as string),
+        impair: v.impair as string | undefined,
+        impairAB: v['impair-ab'] as string | undefined,
+        impairBA: v['impair-ba'] as string | undefined,
+        mtu: intFlag('mtu', v.mtu as string, 576, 65535),
+      };
+      relayImpairment(flags); // a bad spec is a usage error before any device exists
+      return runRelay(flags);
+    }
+    case 'pageload': {
+      const { values: v, positionals } = parse(rest, pageloadOptions);
+      if (v.help) return usage(0);
+      if (positionals.length !== 1) throw new UsageError('pageload takes exactly one URL (the page)');
+      if (v.mode !== undefined && v.compare !== undefined) throw new UsageError('give --mode or --compare, not both');
+      if (v.paths !== undefined && rest.some((a) => a === '--objects' || a.startsWith('--objects=') || a === '--object-size' || a.startsWith('--object-size='))) {
+        throw new UsageError('give --paths or --objects/--object-size, not both');
+      }
+      const objects = v.paths !== undefined
+        ? parsePaths(v.paths as string)
+        : demoObjects(intFlag('objects', v.objects as string, 0, MAX_OBJECTS), intFlag('object-size', v['object-size'] as string, 0, 100_000_000));
+      const compare = v.compare !== undefined;
+      return runPageload({
+        url: positionals[0]!,
+        objects,
+        modes: compare ? parseModeList(v.compare as string) : [parseMode((v.mode as string | undefined) ?? 'persistent')],
+        compare,
+        sim: v.sim === undefined ? undefined : parseSimSpec(v.sim as string),
+        device: deviceFlags(v),
+        svg: v.svg as string | undefined,
+        html: v.html as string | undefined,
+        json: v.json as string | undefined,
+        width: intFlag('width', v.width as string, 20, 400),
+        timeoutMs: intFlag('timeout', v.timeout as string, 1, 3_600_000),
+      });
     }
     case 'drill':
       return runDrillCli(rest);

@@ -4,6 +4,10 @@
  */
 export { Stack, createStack, type StackOptions, type StackStats } from './stack.ts';
 export type { NetDevice, DeviceStats, PacketHandler, RxOffload } from './link/device.ts';
+export type { Ipv4Stats } from './ip/ipv4-layer.ts';
+export type { Ipv4Counters, IcmpCounters } from './ip/counters.ts';
+export type { TcpStats, TcpLimits } from './tcp/tcp-layer.ts';
+export type { TcpCounters } from './tcp/counters.ts';
 export { RX_CSUM_PARTIAL, RX_CSUM_VALID, RX_CSUM_TRUSTED, RX_GSO_TCPV4 } from './link/device.ts';
 export { TunDevice, type TunOpenOptions } from './link/tun-device.ts';
 export { createMemoryLink, type MemoryDevice } from './link/memory-device.ts';

@@ -10,11 +10,12 @@
  * Socket calls (write/end/destroy) outside packet processing ask for a flush through tcp.onNeedFlush;
  * the stack runs it once in a microtask, so writes made in one tick coalesce into full segments.
  */
-import type { NetDevice, RxOffload } from './link/device.ts';
-import { Ipv4Layer } from './ip/ipv4-layer.ts';
+import type { DeviceStats, NetDevice, RxOffload } from './link/device.ts';
+import { Ipv4Layer, type Ipv4Stats } from './ip/ipv4-layer.ts';
+import type { IcmpCounters } from './ip/counters.ts';
 import type { IcmpHandler } from './ip/icmp.ts';
 import { IPPROTO_TCP } from './ip/types.ts';
-import { TcpLayer, type TcpLayerOptions } from './tcp/tcp-layer.ts';
+import { TcpLayer, type TcpLayerOptions, type TcpStats } from './tcp/tcp-layer.ts';
 import { TcpNet } from './socket/tcp-net.ts';
 import { SystemClock, type Clock, type TimerHandle } from './util/clock.ts';
 import { silentLogger, type Logger } from './util/logger.ts';
@@ -26,6 +27,13 @@ export interface StackOptions {
   device: NetDevice;
   /** The stack's own IPv4 address, e.g. "10.77.0.2". */
   address: string;
+  /**
+   * The prefix length of the subnet the address is in (0..32; `serve` takes it from --host-addr).
+   * With it, datagrams to the subnet's directed broadcast are told apart from datagrams for another
+   * host (RFC 1122 §3.3.6): counted as rxBroadcast, not rxNotOurs. Without it, only 255.255.255.255
+   * and multicast are.
+   */
+  prefixLength?: number;
   clock?: Clock;
   logger?: Logger;
   /** TCP tunables (MSL, min RTO, buffer sizes, backlog, ISN key for tests...). */
@@ -34,11 +42,12 @@ export interface StackOptions {
   reassembly?: { timeoutMs?: number; maxDatagrams?: number; maxBytes?: number };
 }
 
+/** Every layer's counters (`Stack.stats()`), each the type its layer declares. */
 export interface StackStats {
-  device: ReturnType<NetDevice['stats']>;
-  ip: unknown;
-  icmp: unknown;
-  tcp: unknown;
+  device: DeviceStats;
+  ip: Ipv4Stats;
+  icmp: IcmpCounters;
+  tcp: TcpStats;
 }
 
 export class Stack {
@@ -75,6 +84,7 @@ export class Stack {
       mtu: device.mtu,
       tsoMaxSize: device.tsoMaxSize ?? 0,
       logger: this.logger,
+      ...(opts.prefixLength !== undefined ? { prefixLength: opts.prefixLength } : {}),
       ...(opts.reassembly ? { reassembly: opts.reassembly } : {}),
     });
     this.icmp = this.ip.icmp; // the layer's own: echo replies, and the errors it sends

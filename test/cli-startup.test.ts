@@ -44,7 +44,15 @@ describe('tunstack start-up errors exit 2 with a message', () => {
     expect(r.stdout).toBe('');
   });
 
-  it.each([['--help'], ['serve', '--help'], ['fetch', '--help'], ['ladder', '--help'], ['doctor', '--help']])('%j prints the usage on stdout, exit 0', (...args) => {
+  it('ladder --help prints its own usage (its flags, one line each) on stdout, exit 0', () => {
+    const r = cli('ladder', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: tunstack ladder FILE \[--list\] \[--flow /);
+    for (const flag of ['--list', '--flow F', '--time', '--width N']) expect(r.stdout).toContain(`  ${flag}`);
+    expect(r.stderr).toBe('');
+  });
+
+  it.each([['--help'], ['serve', '--help'], ['fetch', '--help'], ['doctor', '--help']])('%j prints the usage on stdout, exit 0', (...args) => {
     const r = cli(...args);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^usage:\n {2}tunstack serve /);

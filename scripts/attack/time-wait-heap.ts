@@ -57,12 +57,12 @@ for (let done = 0; done < n; ) {
 }
 const elapsed = Date.now() - t0;
 // Let the last connections finish their close (bounded), so that only TIME-WAIT entries remain.
-for (let i = 0; i < 40 && (server.stats().tcp as { connections: number }).connections > 0; i++) await new Promise((r) => setTimeout(r, 50));
-const st = server.stats().tcp as { timeWait: number; connections: number };
+for (let i = 0; i < 40 && server.stats().tcp.connections > 0; i++) await new Promise((r) => setTimeout(r, 50));
+const st = server.stats().tcp;
 const during = heapMb();
 await new Promise((r) => setTimeout(r, 2 * mslMs + 500));
 const after = heapMb();
-const st2 = server.stats().tcp as { timeWait: number; connections: number };
+const st2 = server.stats().tcp;
 const mb = (x: number) => (x / 1e6).toFixed(2);
 console.log(`requests ${n} (body ${body} B) in ${elapsed} ms; server: TIME-WAIT ${st.timeWait}, other connections ${st.connections}`);
 console.log(`heap: before ${mb(before)} MB, with TIME-WAIT ${mb(during)} MB, after 2 MSL ${mb(after)} MB (TIME-WAIT ${st2.timeWait})`);

@@ -6,7 +6,8 @@
  *
  *   npx tsx scripts/bench/tcp-loss-sim.ts [seeds=9] [MiB=8]
  */
-import { ADDR_B, Owner, Sim, pattern, type Faults } from '../../test/tcp/sim.ts';
+import { ADDR_B, Owner, Sim, type Faults } from '../../test/tcp/sim.ts';
+import { pattern } from '../../test/helpers/pattern.ts';
 
 const seeds = Number(process.argv[2] ?? 9);
 const mib = Number(process.argv[3] ?? 8);

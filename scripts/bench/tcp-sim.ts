@@ -4,7 +4,8 @@
  *
  *   npx tsx scripts/bench/tcp-sim.ts [MiB=32] [runs=5]
  */
-import { ADDR_B, Owner, Sim, pattern } from '../../test/tcp/sim.ts';
+import { ADDR_B, Owner, Sim } from '../../test/tcp/sim.ts';
+import { pattern } from '../../test/helpers/pattern.ts';
 
 const mib = Number(process.argv[2] ?? 32);
 const runs = Number(process.argv[3] ?? 5);

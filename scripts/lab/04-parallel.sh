@@ -104,3 +104,14 @@ printf '    %-44s %9s ms %9s ms %8s\n' "bandwidth-bound: $k x 1 MB, 20 Mbit/s" "
 echo "    ($k MB at 20 Mbit/s takes at least $ideal ms, however many connections carry it)"
 look "latency-bound: the parallel connections overlap their round trips (handshake + request each)"
 look "bandwidth-bound: $k connections share one 20 Mbit/s link; each is $k times slower, the total barely moves"
+
+step "Waterfalls (simulated, the same every run): where parallel helps, and where it does not"
+pageload w-latency "http://10.0.0.2/" --objects "$k" --object-size 2000 --compare persistent,parallel:"$k" --sim delay=20ms,rate=100mbit
+pageload w-bandwidth "http://10.0.0.2/" --objects "$k" --object-size 50000 --compare persistent,parallel:"$k" --sim delay=20ms,rate=2mbit
+speedup() { json '"%.2f" % (j["loads"][0]["pageMs"] / j["loads"][1]["pageMs"])' "$1"; }
+w_lat=$(speedup "$LAB_DIR/w-latency.json")
+w_bw=$(speedup "$LAB_DIR/w-bandwidth.json")
+check "simulated, 100 Mbit/s, small objects: parallel:$k is x$w_lat as fast (more than x1.5)" awk -v s="$w_lat" 'BEGIN { exit !(s > 1.5) }'
+check "simulated, 2 Mbit/s, 50 kB objects: parallel:$k is only x$w_bw as fast (less than x1.3)" awk -v s="$w_bw" 'BEGIN { exit !(s < 1.3) }'
+look "$LAB_DIR/w-latency.svg: $k rows overlap their handshakes; w-bandwidth.svg: the same rows, each $k times slower, sharing one narrow link"
+look "the chart under each picture: page time at 1, 10 and 100 Mbit/s (RTT 50 ms); the gap between the bars is what parallel buys"

@@ -106,3 +106,21 @@ port=$(sed -n 's/.*client port \([0-9]*\),.*/\1/p' "$pipe_file")
 echo "    A in the capture: every segment carrying data (P = PSH; time since the capture started)"
 segments "tcp.port==$port && tcp.len>0" | indent
 look "one segment carries all 10 requests; the server sends nothing for 500 ms, then all 10 responses together"
+
+step "Waterfalls: /delay/500 then /delay/300 pipelined, simulated (RTT 40 ms) and live"
+pageload w-hol-sim "http://10.0.0.2/echo" --paths /delay/500,/delay/300 --mode pipelined --sim delay=20ms
+hol=$(json '" ".join("%d" % q["lastByteAt"] for q in j["connections"][0]["requests"][1:])' "$LAB_DIR/w-hol-sim.json")
+check "simulated: both responses complete together ($hol ms): the 300 ms one waits for the 500 ms one" \
+  awk -v t="$hol" 'BEGIN { split(t, a, " "); exit !(a[1] == a[2] && a[1] >= 500) }'
+stack_start --impair delay=20ms
+pageload_live w-hol-live "$LAB_URL/echo" --paths /delay/500,/delay/300 --mode pipelined
+stack_stop
+hol=$(json '" ".join("%d" % q["lastByteAt"] for q in j["connections"][0]["requests"][1:])' "$LAB_DIR/w-hol-live.json")
+check "live: both complete at about the same time ($hol ms), after 500 ms" \
+  awk -v t="$hol" 'BEGIN { split(t, a, " "); exit !(a[2] - a[1] < 20 && a[1] >= 500) }'
+
+step "A client does not pipeline a POST (RFC 9112 §9.3.2: not after a non-idempotent method)"
+pageload w-post "http://10.0.0.2/echo" --paths /echo?n=1,POST:/echo,/echo?n=3,/echo?n=4 --mode pipelined --sim delay=20ms
+post=$(json '"%s %s" % (j["notPipelined"], str([q["pipelined"] for q in j["connections"][0]["requests"][1:]]).lower())' "$LAB_DIR/w-post.json")
+check "the POST (#2) waited for an idle connection, and #3 for the POST's answer: $post" test "$post" = "[2] [false, false, false, true]"
+look "$LAB_DIR/w-post.svg: #1 alone, the POST alone, then #3 and #4 pipelined together"

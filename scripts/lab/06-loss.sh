@@ -93,3 +93,9 @@ else
   look "a hole in the data: the client acknowledges the same byte again and again (duplicate ACKs); without SACK the ACK number is all the sender learns"
 fi
 look "then the missing segments again, marked [retransmission]: after 3 duplicate ACKs (fast retransmit, RFC 5681 §3.2) or when the retransmission timer expires"
+
+step "The whole download as a sequence-number-versus-time graph (Stevens / tcptrace style)"
+show "node --import tsx src/cli.ts ladder download.pcap --seqgraph $LAB_DIR/seqgraph.svg"
+"$LAB_NODE" --import tsx src/cli.ts ladder "$LAB_DIR/download.pcap" --seqgraph "$LAB_DIR/seqgraph.svg" | indent
+check "the graph was written ($LAB_DIR/seqgraph.svg, open it in a browser)" test -s "$LAB_DIR/seqgraph.svg"
+look "blue bars climbing: data sent; the green step line under them: the client's cumulative ACK. Where the line stays flat while bars climb, a hole waits; the red bar (R) that fills it is the retransmission, and the line jumps up at once: everything beyond the hole had arrived (SACK)"

@@ -161,6 +161,30 @@ v = eval(sys.argv[1], {"j": j})
 print(v if isinstance(v, str) else json.dumps(v))' "$expr" "$@"
 }
 
+# pageload NAME ARGS...: `tunstack pageload ARGS` (src/pageload/), simulated (ARGS has --sim: no
+# namespace or device needed). Prints the waterfall, keeps it in $LAB_DIR/NAME.txt, draws it in
+# $LAB_DIR/NAME.svg and leaves the raw timings in $LAB_DIR/NAME.json (read them with `json`).
+pageload() {
+  local name=$1
+  shift
+  show "node --import tsx src/cli.ts pageload $* --svg $LAB_DIR/$name.svg"
+  "$LAB_NODE" --import tsx src/cli.ts pageload "$@" --svg "$LAB_DIR/$name.svg" --json "$LAB_DIR/$name.json" >"$LAB_DIR/$name.txt"
+  indent <"$LAB_DIR/$name.txt"
+}
+
+# pageload_live NAME ARGS...: the same, live: the pageload client is a second tunstack on its own
+# TUN device (tsk-pl1, 10.79.0.2) in the lab's namespace, whose kernel forwards between it and the
+# served stack (10.77.0.2) on tunstack0. The stack must be running (stack_start).
+pageload_live() {
+  local name=$1
+  shift
+  ip netns exec "$LAB_NS" sysctl -q -w net.ipv4.ip_forward=1
+  show "node --import tsx src/cli.ts pageload $* --tun tsk-pl1 --host-addr 10.79.0.1/24 --addr 10.79.0.2 --svg $LAB_DIR/$name.svg"
+  ns timeout 60 "$LAB_NODE" --import tsx src/cli.ts pageload "$@" --tun tsk-pl1 --host-addr 10.79.0.1/24 --addr 10.79.0.2 \
+    --log-level warn --timeout 30000 --svg "$LAB_DIR/$name.svg" --json "$LAB_DIR/$name.json" >"$LAB_DIR/$name.txt"
+  indent <"$LAB_DIR/$name.txt"
+}
+
 # tsh ARGS...: tshark on the capture, quiet about running as root.
 tsh() { tshark -r "$LAB_PCAP" "$@" 2>/dev/null; }
 

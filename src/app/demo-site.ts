@@ -8,6 +8,8 @@
  *               up with power-of-two chunk or segment sizes and a misplaced chunk shows), streamed
  *   /delay/MS   answers after MS ms (0..10000): head-of-line blocking in a pipeline, made visible
  *   /stats      the stack's counters, the process's memory and the connection table, JSON
+ *   /live       the connection table and a chosen connection's segments as they happen (SSE; live.ts)
+ *   /ladder     the visitor's own connection (or ?flow=KEY) drawn as a ladder (live.ts)
  *   anything else: static files under `root` if given, else 404
  */
 import type { IncomingRequest } from '../http/incoming-request.ts';
@@ -15,6 +17,8 @@ import type { ServerResponse } from '../http/server-response.ts';
 import type { SocketLike } from '../http/types.ts';
 import type { TcpInfo } from '../tcp/api.ts';
 import { staticFiles } from './static-files.ts';
+import { ssthreshText } from '../tcp/congestion-control.ts';
+import { LiveFeed } from './live.ts';
 
 export interface DemoSiteOptions {
   /** The stack's counters, for /stats. */
@@ -23,6 +27,8 @@ export interface DemoSiteOptions {
   root?: string;
   /** The stack's connection table, for /stats. */
   connectionTable?: () => unknown;
+  /** The live view (/live, /live/events, /ladder: live.ts); those paths are 404 without it. */
+  live?: LiveFeed;
 }
 
 export type DemoHandler = (req: IncomingRequest, res: ServerResponse) => void;
@@ -115,7 +121,7 @@ function renderPage(c: ConnView): string {
         row('RCV.NXT', t['rcvNxt']),
         row('their window / our window (bytes)', `${fmt(t['sndWnd'])} / ${fmt(t['rcvWnd'])}`),
         row('MSS', t['mss']),
-        row('cwnd / ssthresh (bytes)', `${fmt(t['cwnd'])} / ${fmt(t['ssthresh'])}`),
+        row('cwnd / ssthresh (bytes)', `${fmt(t['cwnd'])} / ${typeof t['ssthresh'] === 'number' ? ssthreshText(t['ssthresh']) : '–'}`),
         row('retransmits', t['retransmits']),
         row('segments in / out', `${fmt(t['segmentsIn'])} / ${fmt(t['segmentsOut'])}`),
       ].join('\n')
@@ -139,7 +145,8 @@ ${row('transport', c.transport)}
 ${tcpRows}
 </table>
 <p>Also: <a href="/conn">/conn</a> (JSON), <a href="/echo">/echo</a>, <a href="/bytes/1000">/bytes/N</a>,
-<a href="/delay/500">/delay/MS</a>, <a href="/stats">/stats</a>.</p>
+<a href="/delay/500">/delay/MS</a>, <a href="/stats">/stats</a>.
+${t ? 'See this connection <a href="/ladder">drawn as a ladder</a>, or every connection <a href="/live">live</a>.' : ''}</p>
 </body></html>
 `;
 }
@@ -234,6 +241,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
     else if (urlPath.startsWith('/bytes/')) route = '/bytes';
     else if (urlPath.startsWith('/delay/')) route = '/delay';
     else if (urlPath === '/' && options.root === undefined) route = '/';
+    else if (options.live !== undefined && LiveFeed.claims(urlPath)) route = '/live';
 
     if (route === undefined) {
       if (serveStatic === undefined) {
@@ -267,6 +275,9 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
         return;
       case '/conn':
         sendJson(res, connView(req));
+        return;
+      case '/live':
+        options.live!.handle(req, res, urlPath, target);
         return;
       case '/stats':
         // `memory`: the process as the kernel and V8 see it (RSS vs live heap tells a leak from the

@@ -20,6 +20,15 @@ import { createHttpServer, type HttpServer } from '../http/server.ts';
 import { createDemoHandler } from './demo-site.ts';
 import { Breakpoints, type BreakSpec } from '../drill/break.ts';
 import { SystemClock } from '../util/clock.ts';
+import { isLossReason } from '../tcp/config.ts';
+import { ssthreshText } from '../tcp/congestion-control.ts';
+import type { TcpStateChange } from '../tcp/tcp-layer.ts';
+import type { Connection } from '../tcp/connection.ts';
+import { SegmentRing } from '../trace/segment-ring.ts';
+import { LiveFeed } from './live.ts';
+
+/** Packets the segment ring of `serve` remembers (about 200 bytes each: 0.8 MiB). */
+export const SEGMENT_RING_SLOTS = 4096;
 import { UsageError } from '../util/errors.ts';
 import { createLogger, type LogLevel, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, parseIpv4Cidr, sameSubnet } from '../wire/ipv4-address.ts';
@@ -57,8 +66,10 @@ export interface FetchFlags extends DeviceFlags {
   output: string | undefined;
 }
 
-interface Running {
+export interface Running {
   stack: Stack;
+  /** The latest segments, for the demo site's /live and /ladder (serve only). */
+  ring: SegmentRing | undefined;
   logger: Logger;
   hostAddress: string;
   prefixLength: number;
@@ -111,7 +122,7 @@ function closeQuietly(pcap: PcapWriter | undefined): void {
  * the device is opened; if anything fails after that, the device is closed again before the error
  * goes on (an open TUN device keeps the process alive and the interface up).
  */
-function startStack(f: DeviceFlags): Running {
+export function startStack(f: DeviceFlags, keepSegments = false): Running {
   const host = cidrFlag('host-addr', f.hostAddr);
   const ours = addressFlag('addr', f.addr);
   if (host.address === ours) throw new UsageError(`--addr ${f.addr} must differ from --host-addr ${f.hostAddr}`);
@@ -149,18 +160,33 @@ function startStack(f: DeviceFlags): Running {
     if (tracer) device = new TapDevice(device, tracer.observer, clock);
     const breaks = liveBreakpoints(f.breakOn);
     if (breaks) device = new TapDevice(device, breaks.observer, clock);
+    // serve keeps the latest segments for /live and /ladder: a copy of each packet's first 128 bytes
+    // into a ring allocated once (trace/segment-ring.ts), outermost, so it sees what the stack sees.
+    const ring = keepSegments ? new SegmentRing(SEGMENT_RING_SLOTS) : undefined;
+    if (ring) device = new TapDevice(device, ring.observer, clock);
 
-    const stack = new Stack({ device, address: f.addr, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
+    const stack = new Stack({ device, address: f.addr, prefixLength: host.prefixLength, clock, logger, ...(f.tcp ? { tcp: f.tcp } : {}) });
+    if (tracer || ring) {
+      // Why each segment leaves, to the tracer (with cwnd/ssthresh at a loss: info() allocates, but
+      // only then) and to the ring (cwnd/ssthresh read off the controller: no allocation).
+      stack.tcpLayer.onSegmentSent = (c, _seg, reason) => {
+        tracer?.noteReason(reason, isLossReason(reason) ? c.info() : undefined);
+        if (ring) {
+          const cc = (c as Connection).cc;
+          ring.noteSent(reason, cc.cwnd, cc.ssthresh);
+        }
+      };
+    }
     if (tracer) {
-      stack.tcpLayer.onSegmentSent = (_c, _seg, reason) => tracer.noteReason(reason);
       stack.tcpLayer.onStateChange = (e) => {
-        process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}\n`);
+        process.stdout.write(`      ${e.local} <-> ${e.remote}  ${e.from} -> ${e.to}${stateCc(e)}\n`);
       };
     }
     breaks?.attach(stack); // after the tracer's state observer: it chains onto it
     let done: Promise<void> | undefined;
     return {
       stack,
+      ring,
       logger,
       hostAddress: formatIpv4Address(host.address),
       prefixLength: host.prefixLength,
@@ -171,6 +197,11 @@ function startStack(f: DeviceFlags): Running {
     closeQuietly(pcap);
     throw err;
   }
+}
+
+/** The congestion state told with a state change, for the trace: "  cwnd 14600 ssthresh initial". */
+export function stateCc(e: TcpStateChange): string {
+  return e.cwnd === undefined || e.ssthresh === undefined ? '' : `  cwnd ${e.cwnd} ssthresh ${ssthreshText(e.ssthresh)}`;
 }
 
 /**
@@ -222,7 +253,7 @@ export function listenOn(server: Listenable, port: number): Promise<void> {
 }
 
 /** The echo service and the demo site, listening; throws (listen errors, ...) with the device still open. */
-async function startServices(run: Running, f: ServeFlags): Promise<HttpServer> {
+async function startServices(run: Running, f: ServeFlags, live: LiveFeed | undefined): Promise<HttpServer> {
   const { stack, logger } = run;
   // RFC 862 echo: what comes in goes back out; handy for TCP tests with nc or python.
   const echo =
@@ -240,6 +271,7 @@ async function startServices(run: Running, f: ServeFlags): Promise<HttpServer> {
       stats: () => stack.stats(),
       connectionTable: () => stack.connections(),
       ...(f.root !== undefined ? { root: f.root } : {}),
+      ...(live ? { live } : {}),
     }),
   );
   http.on('clientError', (err: Error & { code?: string }) => logger.debug({ code: err.code }, 'bad request'));
@@ -250,11 +282,12 @@ async function startServices(run: Running, f: ServeFlags): Promise<HttpServer> {
 
 export async function runServe(f: ServeFlags): Promise<number> {
   if (f.root !== undefined) checkRoot(f.root);
-  const run = startStack(f);
+  const run = startStack(f, true);
   const { stack, logger } = run;
+  const live = run.ring ? new LiveFeed({ ring: run.ring, connections: () => stack.connections() }) : undefined;
   let http: HttpServer;
   try {
-    http = await startServices(run, f);
+    http = await startServices(run, f, live);
   } catch (err) {
     // Close the device before reporting, or its handle would keep the process alive.
     await run.shutdown();
@@ -270,6 +303,8 @@ export async function runServe(f: ServeFlags): Promise<number> {
 
   const sig = await untilSignal();
   logger.info({ signal: sig }, 'shutting down');
+  // Live streams never end by themselves: end them, or the server would wait for them.
+  live?.close();
   http.close();
   // The counters at exit, like `netstat -s`: one JSON line that scripts and tests can read.
   process.stdout.write(`tunstack: stats ${JSON.stringify(stack.stats())}\n`);
@@ -289,10 +324,10 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   try {
     const result = await httpGet(run.stack, url.hostname, port, url.pathname + url.search, f.output);
     const secs = result.ms / 1000;
-    const tcp = run.stack.stats().tcp as { retransmits?: number };
+    const tcp = run.stack.stats().tcp;
     process.stdout.write(
       `tunstack: fetched ${result.bytes} bytes in ${secs.toFixed(3)} s (${(result.bytes / 1e6 / secs).toFixed(1)} MB/s), ` +
-        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits ?? 0}\n`,
+        `status ${result.status}, sha256 ${result.sha256}, retransmits ${tcp.retransmits}\n`,
     );
     return result.status >= 200 && result.status < 300 ? 0 : 1;
   } finally {

@@ -38,7 +38,20 @@ import type { TupleMap } from '../tcp/tuple.ts';
 import { UsageError } from '../util/errors.ts';
 import { formatIpv4Address, parseIpv4Address, readIpv4Address } from '../wire/ipv4-address.ts';
 import { seqGt } from '../wire/seq.ts';
-import { FIN, RST, SYN, formatTcpFlags, parseTcp, type TcpSegment } from '../wire/tcp.ts';
+import {
+  FIN,
+  RST,
+  SYN,
+  TCP_HEADER_MIN,
+  formatTcpFlags,
+  parseTcp,
+  tcpDstPort,
+  tcpFlags,
+  tcpHeaderBytes,
+  tcpSeq,
+  tcpSrcPort,
+  type TcpSegment,
+} from '../wire/tcp.ts';
 
 export type BreakEvent = 'syn' | 'fin' | 'rst' | 'retransmit' | 'state';
 
@@ -139,8 +152,8 @@ export class Breakpoints {
     // IPv4 with TCP, first fragment only (RFC 791 §3.1: IHL @0, protocol @9, fragment offset @6).
     if (this.stack === undefined || p.length < 20 || p[0]! >> 4 !== 4 || p[9] !== 6 || (((p[6]! & 0x1f) << 8) | p[7]!) !== 0) return;
     const t = (p[0]! & 0x0f) * 4;
-    if (p.length < t + 20) return;
-    const flags = p[t + 13]!;
+    if (p.length < t + TCP_HEADER_MIN) return;
+    const flags = tcpFlags(p, t);
     let reason: BreakReason | undefined = flags & this.flagMask & SYN ? 'syn' : flags & this.flagMask & FIN ? 'fin' : flags & this.flagMask & RST ? 'rst' : undefined;
     if (dir === 'out' && this.retransmit) {
       const c = this.lookup(dir, p, t);
@@ -168,10 +181,10 @@ export class Breakpoints {
 
   private isRetransmit(c: Connection, p: Uint8Array, t: number, flags: number): boolean {
     const total = Math.min(((p[2]! << 8) | p[3]!), p.length);
-    const hl = (p[t + 12]! >> 4) * 4;
+    const hl = tcpHeaderBytes(p, t);
     const space = total - t - hl + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
     if (space <= 0) return false;
-    const seq = ((p[t + 4]! << 24) | (p[t + 5]! << 16) | (p[t + 6]! << 8) | p[t + 7]!) >>> 0;
+    const seq = tcpSeq(p, t);
     const end = (seq + space) >>> 0;
     const high = this.sent.get(c);
     if (high === undefined || seqGt(end, high)) {
@@ -182,8 +195,8 @@ export class Breakpoints {
   }
 
   private lookup(dir: 'in' | 'out', p: Uint8Array, t: number): Connection | undefined {
-    const srcPort = (p[t]! << 8) | p[t + 1]!;
-    const dstPort = (p[t + 2]! << 8) | p[t + 3]!;
+    const srcPort = tcpSrcPort(p, t);
+    const dstPort = tcpDstPort(p, t);
     return dir === 'in' ? this.conns()?.get(readIpv4Address(p, 12), srcPort, dstPort) : this.conns()?.get(readIpv4Address(p, 16), dstPort, srcPort);
   }
 

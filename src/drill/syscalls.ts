@@ -227,7 +227,9 @@ export class SocketTable {
         return ok(0);
       }
       case 'listen': {
-        const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true, ...fd.connOptions });
+        // The sockets wait in fd.acceptQueue until accept(): held in the layer's accept queue too, so
+        // that listen()'s backlog bounds them as on Linux.
+        const server = this.stack.tcp.createServer({ allowHalfOpen: true, noDelay: fd.noDelay === true, keepAlive: fd.keepAlive === true, ...fd.connOptions, holdAccepted: true });
         fd.acceptQueue = [];
         server.on('connection', (s: TcpSocket) => {
           // Watched from the start: a connection reset while still in the queue must not become an
@@ -241,7 +243,7 @@ export class SocketTable {
           fd.error = x.code ?? 'EADDRINUSE';
         });
         const backlog = num(a[1]) ?? 1;
-        server.listen(fd.port ?? this.opts.defaultPort, Math.max(backlog, 1));
+        server.listen(fd.port ?? this.opts.defaultPort, Math.max(backlog, 0));
         fd.server = server;
         return ok(0);
       }
@@ -250,6 +252,7 @@ export class SocketTable {
         const take = (): CallResult | undefined => {
           const nfd = fd.acceptQueue!.shift();
           if (nfd === undefined) return undefined;
+          fd.server?.accepted();
           return { ret: this.newFd(nfd) };
         };
         const r = take();

@@ -59,7 +59,10 @@ export interface Ipv4LayerOptions {
   mtu: number;
   /** The device's NetDevice.tsoMaxSize (default 0: no segmentation offload). */
   tsoMaxSize?: number;
-  /** With it, datagrams to the subnet's directed broadcast are recognised (and ignored) as such. */
+  /**
+   * With it, datagrams to the subnet's directed broadcast are recognised (and ignored) as such
+   * (RFC 1122 §3.3.6); /31 and /32 have none (RFC 3021 §2.1).
+   */
   prefixLength?: number;
   logger?: Logger;
   reassembly?: ReassemblyOptions;
@@ -102,6 +105,9 @@ export class Ipv4Layer implements IpOutput {
   constructor(opts: Ipv4LayerOptions) {
     if (!Number.isInteger(opts.mtu) || opts.mtu < IPV4_MIN_MTU || opts.mtu > IPV4_MAX_TOTAL_LENGTH) {
       throw new TunstackError('ERR_IPV4_MTU', `MTU must be an integer in [${IPV4_MIN_MTU}, 65535], got ${opts.mtu}`);
+    }
+    if (opts.prefixLength !== undefined && !(Number.isInteger(opts.prefixLength) && opts.prefixLength >= 0 && opts.prefixLength <= 32)) {
+      throw new TunstackError('ERR_IPV4_PREFIX', `prefix length must be an integer in [0, 32], got ${opts.prefixLength}`);
     }
     this.mtu = opts.mtu;
     this.tsoMaxSize = opts.tsoMaxSize !== undefined && opts.tsoMaxSize > opts.mtu ? Math.min(opts.tsoMaxSize, IPV4_MAX_TOTAL_LENGTH) : 0;

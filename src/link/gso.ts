@@ -18,7 +18,6 @@
  * packets the wire would have carried before it impairs them (`toWirePackets`).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
-import { readU32, writeU32 } from '../wire/bytes.ts';
 import {
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -30,27 +29,36 @@ import {
   ipv4TotalLength,
   refreshIpv4HeaderChecksum,
 } from '../wire/ipv4.ts';
-import { CWR, FIN, PSH } from '../wire/tcp.ts';
+import {
+  CWR,
+  FIN,
+  PSH,
+  TCP_CHECKSUM_AT,
+  TCP_HEADER_MIN,
+  tcpFlags,
+  tcpHeaderBytes,
+  tcpSeq,
+  writeTcpChecksumField,
+  writeTcpFlags,
+  writeTcpSeq,
+} from '../wire/tcp.ts';
 import { RX_CSUM_PARTIAL, RX_GSO_TCPV4, type RxOffload } from './device.ts';
 
 /** Header lengths of a TCP/IPv4 datagram, or undefined if it is not one with whole headers. */
 function headerLengths(packet: Uint8Array): { ihl: number; thl: number } | undefined {
   if (packet.length < 40 || packet[0]! >> 4 !== 4 || packet[9] !== IPPROTO_TCP) return undefined;
   const ihl = ipv4HeaderLength(packet);
-  if (ihl < 20 || ihl + 20 > packet.length) return undefined;
-  const thl = (packet[ihl + 12]! >> 4) * 4;
-  if (thl < 20 || ihl + thl > packet.length) return undefined;
+  if (ihl < 20 || ihl + TCP_HEADER_MIN > packet.length) return undefined;
+  const thl = tcpHeaderBytes(packet, ihl);
+  if (thl < TCP_HEADER_MIN || ihl + thl > packet.length) return undefined;
   return { ihl, thl };
 }
 
 /** Fill in the TCP checksum of a whole TCP/IPv4 segment (RFC 9293 §3.1: pseudo-header + segment). */
 function tcpChecksumInPlace(seg: Uint8Array, ihl: number): void {
-  seg[ihl + 16] = 0;
-  seg[ihl + 17] = 0;
+  writeTcpChecksumField(seg, ihl, 0);
   const pseudo = pseudoHeaderSum(ipv4Src(seg), ipv4Dst(seg), IPPROTO_TCP, seg.length - ihl);
-  const c = finishChecksum(onesSum(seg, ihl, seg.length, pseudo));
-  seg[ihl + 16] = c >>> 8;
-  seg[ihl + 17] = c & 0xff;
+  writeTcpChecksumField(seg, ihl, finishChecksum(onesSum(seg, ihl, seg.length, pseudo)));
 }
 
 /**
@@ -64,9 +72,9 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
   const { ihl, thl } = h;
   const hdr = ihl + thl;
   const payload = packet.length - hdr;
-  const seq0 = readU32(packet, ihl + 4);
+  const seq0 = tcpSeq(packet, ihl);
   const id0 = ipv4Identification(packet);
-  const flags = packet[ihl + 13]!;
+  const flags = tcpFlags(packet, ihl);
   const out: Uint8Array[] = [];
   let off = 0;
   do {
@@ -82,11 +90,11 @@ export function segmentTcpV4(packet: Uint8Array, segmentSize: number): Uint8Arra
     seg[5] = id & 0xff;
     refreshIpv4HeaderChecksum(seg);
     // TCP: sequence number, flags (FIN and PSH end the whole, CWR starts it), checksum.
-    writeU32(seg, ihl + 4, (seq0 + off) >>> 0);
+    writeTcpSeq(seg, ihl, seq0 + off);
     let f = flags;
     if (off + n < payload) f &= ~(FIN | PSH);
     if (off > 0) f &= ~CWR;
-    seg[ihl + 13] = f;
+    writeTcpFlags(seg, ihl, f);
     tcpChecksumInPlace(seg, ihl);
     out.push(seg);
     off += n;
@@ -110,7 +118,7 @@ export function superSegmentChecksum(packet: Uint8Array): number {
 export function transportChecksumAt(packet: Uint8Array): number {
   const protocol = ipv4Protocol(packet);
   const ihl = ipv4HeaderLength(packet);
-  if (protocol === IPPROTO_TCP) return ihl + 16;
+  if (protocol === IPPROTO_TCP) return ihl + TCP_CHECKSUM_AT;
   if (protocol === IPPROTO_UDP) return ihl + 6;
   return -1;
 }

@@ -23,6 +23,7 @@
  */
 import { WireError } from '../util/errors.ts';
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_MF, IPV4_OFFSET_MASK } from '../wire/ipv4.ts';
+import { TCP_CHECKSUM_AT, TCP_HEADER_MIN, tcpHeaderBytes } from '../wire/tcp.ts';
 import { RX_CSUM_PARTIAL, RX_CSUM_VALID, RX_GSO_TCPV4 } from './device.ts';
 import { completePartialChecksum } from './gso.ts';
 
@@ -97,7 +98,7 @@ export function acceptRxOffload(hdr: Uint8Array, at: number, packet: Uint8Array)
     const start = u16(hdr, at + 6);
     const offset = u16(hdr, at + 8);
     if (start < 20 || start + offset + 2 > len) return VNET_ERR_CSUM;
-    const known = start === ihl && ((protocol === IPPROTO_TCP && offset === 16) || (protocol === IPPROTO_UDP && offset === 6));
+    const known = start === ihl && ((protocol === IPPROTO_TCP && offset === TCP_CHECKSUM_AT) || (protocol === IPPROTO_UDP && offset === 6));
     if (known) rx = RX_CSUM_PARTIAL;
     else completePartialChecksum(packet, start, offset);
   } else if (flags & VIRTIO_NET_HDR_F_DATA_VALID) {
@@ -110,9 +111,9 @@ export function acceptRxOffload(hdr: Uint8Array, at: number, packet: Uint8Array)
   if (len < 40 || packet[0]! >> 4 !== 4 || ihl < 20 || protocol !== IPPROTO_TCP) return VNET_ERR_GSO_PACKET;
   if (((packet[2]! << 8) | packet[3]!) !== len) return VNET_ERR_GSO_PACKET;
   if ((((packet[6]! << 8) | packet[7]!) & (IPV4_FLAG_MF | IPV4_OFFSET_MASK)) !== 0) return VNET_ERR_GSO_PACKET;
-  if (ihl + 20 > len) return VNET_ERR_GSO_PACKET;
-  const thl = (packet[ihl + 12]! >> 4) * 4;
-  if (thl < 20 || ihl + thl > len) return VNET_ERR_GSO_PACKET;
+  if (ihl + TCP_HEADER_MIN > len) return VNET_ERR_GSO_PACKET;
+  const thl = tcpHeaderBytes(packet, ihl);
+  if (thl < TCP_HEADER_MIN || ihl + thl > len) return VNET_ERR_GSO_PACKET;
   if (u16(hdr, at + 4) === 0) return VNET_ERR_GSO_PACKET;
   return rx | RX_GSO_TCPV4;
 }

@@ -5,8 +5,10 @@
  * maxConnections (extra connections are closed on arrival, and 'drop' is emitted, as in Node 20).
  *
  * The handshake belongs to the TCP layer (RFC 9293 §3.10.1 passive OPEN); this class only receives
- * connections that already completed it, at once (backlog is validated as Node does and passed on, but
- * there is no accept queue for it to bound: see tcp/listener.ts).
+ * connections that already completed it. It takes them off the layer's accept queue at once, as libuv
+ * does for Node, so the backlog (validated as Node does and passed on) never fills; with
+ * `holdAccepted`, each stays queued until `accepted()`, and the backlog bounds them as on Linux (see
+ * tcp/listener.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../util/clock.ts';
@@ -26,6 +28,11 @@ export interface TcpServerOptions extends ConnectionOptions {
   keepAlive?: boolean;
   /** Idle time before the first keep-alive probe, ms (0: the stack's default). */
   keepAliveInitialDelay?: number;
+  /**
+   * Not in node:net: each connection emitted stays in the accept queue until `accepted()` (for a
+   * program that models accept(2), like the drill), so the backlog bounds them. Default false.
+   */
+  holdAccepted?: boolean;
 }
 
 export interface TcpListenOptions {
@@ -110,6 +117,7 @@ export class TcpServer extends EventEmitter {
     this.boundHost = boundHost ?? this.localAddress;
     try {
       this.handle = this.api.listen(p, backlog, (conn) => guarded(() => this.onAccept(conn)), connectionOptions(this.options));
+      if (this.options.holdAccepted === true) this.handle.holdAccepted();
     } catch (err) {
       // Node reports listen errors (EADDRINUSE, ...) asynchronously, as 'error'.
       process.nextTick(() => this.emit('error', err));
@@ -140,6 +148,7 @@ export class TcpServer extends EventEmitter {
         remoteFamily: 'IPv4',
       });
       socket.destroy();
+      this.handle?.accepted(); // never reaches the program: not left in the accept queue
       return;
     }
     if (o.noDelay) socket.setNoDelay(true);
@@ -187,6 +196,11 @@ export class TcpServer extends EventEmitter {
     const n = this.sockets.size;
     process.nextTick(() => cb(null, n));
     return this;
+  }
+
+  /** With `holdAccepted`: the program took one emitted connection off the accept queue (accept(2)). */
+  accepted(): void {
+    this.handle?.accepted();
   }
 
   /** No-ops kept for net.Server compatibility: the stack, not a server, holds the event loop. */

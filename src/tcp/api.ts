@@ -164,9 +164,10 @@ export interface ConnectionOptions {
 export interface TcpEndpointApi {
   /**
    * Listen on a port of our address. `onAccept` is called for each connection that completed the
-   * handshake, as soon as the segment that completed it is processed: there is no accept queue, so
-   * `backlog` (node:net's argument) bounds nothing; half-open connections are bounded by the layer's
-   * SYN queue (synBacklog) instead. Throws SocketError EADDRINUSE if the port is taken.
+   * handshake, as soon as the segment that completed it is processed. `backlog` bounds the accept
+   * queue as on Linux (tcp/listener.ts): it matters only to an owner that takes connections later
+   * (`holdAccepted`); half-open connections are bounded by the layer's SYN queue (synBacklog).
+   * Throws SocketError EADDRINUSE if the port is taken.
    * Port 0 (server.listen() with no port, as in node:net) asks for a free ephemeral port, which
    * the handle reports as `port`.
    */
@@ -177,6 +178,14 @@ export interface TcpEndpointApi {
 
 export interface TcpListenerHandle {
   readonly port: number;
+  /**
+   * From now on a connection handed to onAccept stays in the accept queue, which `backlog` bounds,
+   * until `accepted()` (for an owner that accepts later, as accept(2) does). Without it a connection
+   * leaves the queue as onAccept returns.
+   */
+  holdAccepted(): void;
+  /** The owner took one held connection off the accept queue. */
+  accepted(): void;
   /** Stop accepting; connections already accepted are unaffected; queued ones are reset. */
   close(): void;
 }

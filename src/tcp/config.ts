@@ -78,6 +78,14 @@ export type SendReason =
   | 'rst'
   | 'challenge-ack';
 
+/**
+ * The reasons that mean loss was detected or suspected (RFC 5681 §3.2, RFC 6675, RFC 6298 §5,
+ * RFC 8985 §7): the trace shows cwnd and ssthresh with them, the debug log calls them retransmits.
+ */
+export function isLossReason(r: SendReason): boolean {
+  return r === 'fast-retransmit' || r === 'sack-retransmit' || r === 'rto-retransmit' || r === 'tlp';
+}
+
 /** What a connection needs from its layer. */
 export interface ConnectionHost {
   readonly cfg: ConnectionConfig;
@@ -98,6 +106,12 @@ export interface ConnectionHost {
   stateChanged(c: ConnectionRef, from: State, to: State): void;
   /** SYN-ACK retransmissions allowed to this half-open connection now (fewer under SYN-queue pressure). */
   synAckRetries(c: ConnectionRef): number;
+  /**
+   * The handshake's last ACK arrived for this passive open: true when its listener's accept queue is
+   * full, and the ACK is to be dropped (counted by the layer) as Linux does (tcp_check_req, without
+   * tcp_abort_on_overflow): the connection stays in SYN-RECEIVED and retransmits its SYN-ACK.
+   */
+  acceptQueueFull(c: ConnectionRef): boolean;
   /** A passive open completed the handshake: hand it to the listener's accept queue. */
   passiveEstablished(c: ConnectionRef): void;
   /** RFC 5961 §7: a global rate limit on challenge ACKs. */

@@ -39,6 +39,14 @@ export interface AckEvent {
   appLimited: boolean;
 }
 
+/** ssthresh before the first reduction: "arbitrarily high" (RFC 5681 §3.1), Linux's TCP_INFINITE_SSTHRESH. */
+export const INITIAL_SSTHRESH = 0x7fffffff;
+
+/** ssthresh for people: "initial" while it is still the sentinel above, else the bytes. */
+export function ssthreshText(ssthresh: number): string {
+  return ssthresh >= INITIAL_SSTHRESH ? 'initial' : String(ssthresh);
+}
+
 export interface CongestionControl {
   readonly name: CongestionControlName;
   /** Congestion window, bytes. */

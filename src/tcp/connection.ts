@@ -575,6 +575,7 @@ export class Connection implements TcpConnection, ConnectionRef {
         this.host.sendReset(this, seg.ack, 0, false);
         return false;
       }
+      if (this.passive && this.host.acceptQueueFull(this)) return false;
       this.snd.setInitialWindow(seg.window * 2 ** this.snd.wscale, seg.seq, seg.ack);
       this.snd.synAcked(seg.ack);
       this.onSynAcked(now, seg);

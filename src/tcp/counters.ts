@@ -19,6 +19,11 @@ export interface TcpCounters {
   /** ACKs received carrying a D-SACK block (RFC 2883), and the segments they reported duplicated. */
   dsacksReceived: number;
   dsackSegments: number;
+  /**
+   * D-SACKs not taken as evidence about our retransmissions: they report more duplicated segments
+   * than were ever retransmitted (the network duplicated them, as Linux's TCPDSACKIgnoredDubious).
+   */
+  dsacksDubious: number;
   /** ACKs sent carrying a D-SACK block. */
   dsacksSent: number;
   /** RACK's reordering timer expired (RFC 8985 §6.2 step 5, a loss found by time). */
@@ -42,6 +47,8 @@ export interface TcpCounters {
   synQueueDrops: number;
   /** SYNs that found their listener's SYN queue full. */
   synQueueOverflows: number;
+  /** SYNs and handshake-completing ACKs dropped because the accept queue was full (Linux ListenOverflows). */
+  listenOverflows: number;
   /** SYN-ACKs sent as SYN cookies (RFC 4987 §3.6), cookies that came back valid, ACKs that failed the check. */
   synCookiesSent: number;
   synCookiesValidated: number;
@@ -78,6 +85,7 @@ export function newCounters(): TcpCounters {
     spuriousTimeouts: 0,
     dsacksReceived: 0,
     dsackSegments: 0,
+    dsacksDubious: 0,
     dsacksSent: 0,
     rackTimeouts: 0,
     tlpRecoveries: 0,
@@ -94,6 +102,7 @@ export function newCounters(): TcpCounters {
     challengeAcksSuppressed: 0,
     synQueueDrops: 0,
     synQueueOverflows: 0,
+    listenOverflows: 0,
     synCookiesSent: 0,
     synCookiesValidated: 0,
     synCookiesFailed: 0,

@@ -9,7 +9,8 @@
  *   ->  a keep-alive probe  ->  a pure ACK if one is owed and nothing else carried it
  *
  * Every segment goes to the layer (ConnectionHost.output) with its reason (config.ts SendReason).
- * Output reads the connection's owners and changes them only through their methods.
+ * Output reads the connection's owners and changes them only through their methods; the order in
+ * which it emits is in docs/architecture.md, "Per dispatch".
  */
 import type { TcpOptions } from '../wire/tcp-options.ts';
 import { ACK, FIN, PSH, RST, SYN, type TcpSegmentInit } from '../wire/tcp.ts';

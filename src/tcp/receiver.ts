@@ -13,6 +13,8 @@
  *    fill a hole, are acknowledged at once (RFC 5681 §4.2, §3.2).
  *  - Memory budgets (rx-budget.ts): unread bytes are also reserved in the layer-wide budget, and the
  *    reassembly queue charges its ranges to it; close() gives everything back.
+ *
+ * One of the TCB's owners: docs/architecture.md, "The TCP control block", says who changes what.
  */
 import { seqAdd, seqSub } from '../wire/seq.ts';
 import { Reassembly } from './reassembly.ts';

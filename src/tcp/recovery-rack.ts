@@ -88,11 +88,16 @@ export class RackRecovery implements LossRecovery {
   private episode = false;
   private undoMarker = 0;
   private undoTsval = -1;
+  /** The end of the episode's first retransmitted segment: the ACK that covers it decides Eifel. */
+  private undoTsEnd = 0;
   private undoRetrans = 0;
   private readonly undoSt = new Uint32Array(MAX_UNDO_RANGES);
   private readonly undoEn = new Uint32Array(MAX_UNDO_RANGES);
   private undoRanges = 0;
   private undoOverflow = false;
+  /** Segments retransmitted over the connection's life, and segments D-SACKed (for plausibility). */
+  private retransSegs = 0;
+  private dsackDups = 0;
   /** F-RTO (RFC 5682 §3): 0 off, 1 waiting for the first ACK after the RTO, 2 for the second. */
   private frto = 0;
   private frtoBudget = 0;
@@ -157,9 +162,8 @@ export class RackRecovery implements LossRecovery {
     let dsack = false;
     const sack = a.sack;
     if (sack !== undefined && sack.length > 0 && isDsack(sack, a.ack)) {
-      dsack = true;
       from = 1;
-      this.onDsack(sack[0]!);
+      dsack = this.onDsack(sack[0]!);
     }
     if (advanced) {
       this.delivered += this.queue.ackTo(a.ack, this.onAcked);
@@ -298,6 +302,7 @@ export class RackRecovery implements LossRecovery {
       const s = q.slot(i);
       if (!seqLt(q.start(s), end)) break;
       q.retransmitted(s, now);
+      this.retransSegs++;
       if (this.episode) this.noteRetransmission(now, q.start(s), q.end(s));
     }
   }
@@ -502,7 +507,10 @@ export class RackRecovery implements LossRecovery {
   }
 
   private noteRetransmission(now: number, start: number, end: number): void {
-    if (this.undoTsval < 0 && this.h.ts.on) this.undoTsval = this.h.ts.now(now);
+    if (this.undoTsval < 0 && this.h.ts.on) {
+      this.undoTsval = this.h.ts.now(now);
+      this.undoTsEnd = end >>> 0;
+    }
     this.undoRetrans++;
     if (this.undoRanges === MAX_UNDO_RANGES) {
       this.undoOverflow = true;
@@ -517,33 +525,57 @@ export class RackRecovery implements LossRecovery {
     }
   }
 
-  /** RFC 3522 §3.2: the ACK for the first retransmission echoes an older TSval: the original arrived. */
+  /**
+   * RFC 3522 §3.2: the ACK for the first retransmission echoes an older TSval: the original arrived.
+   * The ACK that decides is the first one to acknowledge that retransmitted segment, not merely the
+   * first to move SND.UNA: RACK resends holes anywhere in the flight (RFC 8985 §6), and an ACK for
+   * the in-flight segments below the hole echoes their older timestamps without saying anything about
+   * it (taking it as the answer undid real reductions, one recovery in five at 5% loss).
+   */
   private eifelCheck(ack: number): void {
-    if (this.undoTsval < 0 || !seqGt(ack, this.undoMarker)) return;
+    if (this.undoTsval < 0 || !seqGe(ack, this.undoTsEnd)) return;
     const tsval = this.undoTsval;
     this.undoTsval = -1; // the first ACK past the retransmitted segment decides, once
     const echo = this.tsEcho;
     if (echo !== undefined && echo !== 0 && seqLt(echo, tsval)) this.undo(this.mode === Mode.Loss);
   }
 
-  /** A D-SACK (RFC 2883 §4) reported [l, r) received twice. */
-  private onDsack(b: SackBlock): void {
+  /**
+   * A D-SACK (RFC 2883 §4) reported [l, r) received twice. True when it may be about our own
+   * retransmissions and widens RACK's reordering window (RFC 8985 §6.2 step 4).
+   *
+   * A network that duplicates packets produces D-SACKs for segments that were sent once: they say
+   * nothing about the sender's retransmissions, and taking them as evidence would undo real
+   * reductions and keep widening the window. So, as Linux (tcp_dsack_seen), a D-SACK counts only
+   * while the D-SACKed segments do not outnumber the segments ever retransmitted, and widens the
+   * window only once reordering was seen and when it is not the answer to a tail loss probe (a
+   * timer, not RACK, sent that one: RFC 8985 §7.4 deals with it).
+   */
+  private onDsack(b: SackBlock): boolean {
     const { counters, snd } = this.h;
     const [l, r] = b;
-    if (!seqLt(l, r) || seqGt(r, snd.max)) return;
+    if (!seqLt(l, r) || seqGt(r, snd.max)) return false;
     counters.dsacksReceived++;
     const segs = Math.max(1, Math.ceil(seqSub(r, l) / snd.mss));
     counters.dsackSegments += segs;
+    const probe = this.tlpEnd !== undefined && r === this.tlpEnd;
     if (this.tlpEnd !== undefined) this.tlpDsack = true;
+    this.dsackDups += segs;
+    if (this.dsackDups > this.retransSegs) {
+      counters.dsacksDubious++;
+      return false;
+    }
     // RFC 3708 §3: all of an episode's retransmissions D-SACKed: none of them was needed.
-    if (!this.episode || this.undoOverflow || this.undoRetrans === 0 || !seqGe(l, this.undoMarker)) return;
-    for (let k = 0; k < this.undoRanges; k++) {
-      if (seqGe(l, this.undoSt[k]!) && seqLe(r, this.undoEn[k]!)) {
-        this.undoRetrans -= segs;
-        if (this.undoRetrans <= 0) this.undo(this.mode === Mode.Loss);
-        return;
+    if (this.episode && !this.undoOverflow && this.undoRetrans > 0 && seqGe(l, this.undoMarker)) {
+      for (let k = 0; k < this.undoRanges; k++) {
+        if (seqGe(l, this.undoSt[k]!) && seqLe(r, this.undoEn[k]!)) {
+          this.undoRetrans -= segs;
+          if (this.undoRetrans <= 0) this.undo(this.mode === Mode.Loss);
+          break;
+        }
       }
     }
+    return this.reorderingSeen && !probe;
   }
 
   /** The reduction was spurious: the controller undoes it, loss marks go, reordering is noted. */

@@ -12,6 +12,8 @@
  *
  * SND.MAX is the highest sequence number sent + 1: SND.NXT is pulled back to SND.UNA after a
  * retransmission timeout, SND.MAX never moves back.
+ *
+ * One of the TCB's owners: docs/architecture.md, "The TCP control block", says who changes what.
  */
 import { seqAdd, seqGt, seqLe, seqLt, seqMax, seqSub } from '../wire/seq.ts';
 import { SendBuffer } from './send-buffer.ts';

@@ -12,7 +12,8 @@
  * queue is full (syn-cookie.ts, RFC 4987 §3.6), fewer SYN-ACK retransmissions under pressure, a cap on
  * connections, and TIME-WAIT kept as a small record instead of the whole connection (time-wait.ts).
  *
- * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT).
+ * RFC 9293 §3.10.7.1 (CLOSED), §3.10.7.2 (LISTEN), §3.10.7.4 (TIME-WAIT). Where the layer sits
+ * among the others, and what it owns: docs/architecture.md, "The layers".
  */
 import { randomBytes } from 'node:crypto';
 import type { IcmpErrorReport, IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
@@ -35,10 +36,10 @@ import { SynCookies, decodeCookieTsecr, encodeCookieTsval, COOKIE_MAX_AGE } from
 import { TimerHeap } from './timer-heap.ts';
 import { TimeWaitAction, TimeWaitTable, timeWaitAction, type TimeWaitRecord } from './time-wait.ts';
 import { TupleMap } from './tuple.ts';
-import { MAX_WSCALE, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
+import { MAX_WSCALE, isLossReason, offeredWindowScale, windowScaleFor, type ConnectionRef, type SendReason } from './config.ts';
 import { NewReno } from './cc/newreno.ts';
 import { Cubic } from './cc/cubic.ts';
-import type { CongestionControlName } from './congestion-control.ts';
+import { ssthreshText, type CongestionControlName } from './congestion-control.ts';
 import { DEFAULT_MSS } from './sender.ts';
 import { isFragmentationNeeded } from './icmp-error.ts';
 
@@ -92,6 +93,9 @@ export interface TcpStateChange {
   remote: string;
   from: TcpStateName;
   to: TcpStateName;
+  /** The congestion window and slow-start threshold at the change (absent for a TIME-WAIT record). */
+  cwnd?: number;
+  ssthresh?: number;
 }
 
 export interface TcpStats extends TcpCounters {
@@ -160,12 +164,18 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   /** parseTcp's options, made once (not an object per received segment). */
   private readonly parseOpts: { readonly verifyChecksum: boolean };
   private established = 0;
+  /**
+   * Connection events (open, close, reset, retransmit) go to the logger at debug level. Read once,
+   * at construction (the CLI sets the level before it builds the stack): the hot paths test a field.
+   */
+  private readonly debugLog: boolean;
 
   constructor(opts: TcpLayerOptions) {
     this.address = typeof opts.address === 'number' ? opts.address >>> 0 : parseIpv4Address(opts.address);
     this.ip = opts.ip;
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger();
+    this.debugLog = this.logger.isLevelEnabled('debug');
     const receiveBufferSize = opts.receiveBufferSize ?? 256 * 1024;
     this.cfg = {
       mslMs: opts.mslMs ?? 30_000,
@@ -299,6 +309,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const conn = this.conns.get(src, seg.srcPort, seg.dstPort);
     if (conn !== undefined) {
       conn.process(now, seg);
+      if (this.debugLog && (seg.flags & RST) !== 0 && conn.stateValue === State.CLOSED) this.logConn(conn, 'tcp: reset received');
       this.markDirty(conn);
       return;
     }
@@ -385,6 +396,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'max-connections');
       return;
     }
+    // The accept queue is full: the SYN is dropped, cookies or not, as Linux does (tcp_conn_request);
+    // the peer retransmits it, and by then the owner may have taken a connection.
+    if (l.acceptQueueFull) {
+      this.listenOverflow();
+      return;
+    }
     if (l.synQueueFull) {
       this.counters.synQueueOverflows++;
       if (this.synCookiesOn) {
@@ -457,6 +474,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     if (this.conns.size >= this.maxConnections) {
       countDrop(this.counters, 'max-connections');
       return true; // a valid cookie, but no room: dropped; the peer retransmits or gives up
+    }
+    if (l.acceptQueueFull) {
+      this.listenOverflow(); // likewise: no room in the accept queue
+      return true;
     }
     const ts = this.cfg.timestamps ? seg.options.timestamp : undefined;
     const opts = ts !== undefined ? decodeCookieTsecr(ts.echo) : { windowScale: undefined, sackPermitted: false };
@@ -532,7 +553,36 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         remote: `${formatIpv4Address(c.remoteAddr)}:${c.remotePort}`,
         from: STATE_NAMES[from]!,
         to: STATE_NAMES[to]!,
+        cwnd: c.cc.cwnd,
+        ssthresh: c.cc.ssthresh,
       });
+    }
+    if (this.debugLog) {
+      if (to === State.ESTABLISHED) this.logConn(c, 'tcp: open', { from: STATE_NAMES[from], handshakeRttMs: c.handshakeRtt === undefined ? undefined : Math.round(c.handshakeRtt * 1000) / 1000 });
+      else if (to === State.CLOSED || to === State.TIME_WAIT) this.logConn(c, 'tcp: close', { from: STATE_NAMES[from], to: STATE_NAMES[to] });
+    }
+  }
+
+  /** A debug line about one connection: its 4-tuple, its counters, and `extra` (debugLog only). */
+  private logConn(c: Connection, msg: string, extra?: Record<string, unknown>): void {
+    this.logger.debug(
+      {
+        local: `${formatIpv4Address(c.localAddr)}:${c.localPort}`,
+        remote: `${formatIpv4Address(c.remoteAddr)}:${c.remotePort}`,
+        cwnd: c.cc.cwnd,
+        ssthresh: ssthreshText(c.cc.ssthresh),
+        retransmits: c.retransmits,
+        ...extra,
+      },
+      msg,
+    );
+  }
+
+  /** debugLog: a retransmission (any of loss recovery's reasons) or a RST we send. */
+  private logSent(c: Connection, seg: TcpSegmentInit, reason: SendReason, len: number): void {
+    if (reason === 'rst') this.logConn(c, 'tcp: reset sent');
+    else if (isLossReason(reason)) {
+      this.logConn(c, 'tcp: retransmit', { reason, seq: seg.seq, len });
     }
   }
 
@@ -540,6 +590,19 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const l = c.listenerRef;
     const n = this.cfg.synAckRetries;
     return l instanceof Listener && l.underPressure ? Math.min(n, SYNACK_RETRIES_UNDER_PRESSURE) : n;
+  }
+
+  acceptQueueFull(c: ConnectionRef): boolean {
+    const l = c.listenerRef;
+    if (!(l instanceof Listener) || !l.acceptQueueFull) return false;
+    this.listenOverflow();
+    return true;
+  }
+
+  /** A SYN or a handshake's last ACK dropped because the listener's accept queue is full. */
+  private listenOverflow(): void {
+    this.counters.listenOverflows++;
+    countDrop(this.counters, 'accept-queue-full');
   }
 
   passiveEstablished(c: ConnectionRef): void {
@@ -569,6 +632,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     this.counters.segmentsOut++;
     this.onSegmentSent?.(c as Connection, seg, reason);
+    if (this.debugLog) this.logSent(c as Connection, seg, reason, plen);
     if (plen > c.sendMss) {
       // A super-segment (output.ts sends them only when the device offers TSO): the device cuts it
       // into MSS-sized segments and completes each one's checksum.
@@ -642,8 +706,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   listen(port: number, backlog: number, onAccept: (conn: TcpConnection) => void, options?: ConnectionOptions): TcpListenerHandle {
     if (port === 0) port = this.pickListenPort();
     if (this.listeners.has(port)) throw new SocketError('EADDRINUSE', `listen EADDRINUSE: address already in use :${port}`, 'listen');
-    void backlog; // no accept queue (listener.ts): half-open connections are bounded by synBacklog
-    const l = new Listener(port, this.synBacklog, onAccept, (x) => {
+    const l = new Listener(port, backlog, this.synBacklog, onAccept, (x) => {
       if (this.listeners.get(x.port) === x) this.listeners.delete(x.port);
     }, { ...options });
     this.listeners.set(port, l);

@@ -19,33 +19,3 @@ export interface PacketEvent {
   readonly packet: Uint8Array;
   readonly now: number;
 }
-
-/** Several observers behind one: add/remove at run time (the demo site's live trace page). */
-export class ObserverSet {
-  private readonly observers = new Set<PacketObserver>();
-  /** Bound, so it can be handed to a TapDevice once. */
-  readonly observer: PacketObserver = (dir, packet, now) => {
-    for (const o of this.observers) o(dir, packet, now);
-  };
-
-  add(o: PacketObserver): () => void {
-    this.observers.add(o);
-    return () => this.observers.delete(o);
-  }
-
-  get size(): number {
-    return this.observers.size;
-  }
-}
-
-/** An observer that records copies of packets, bounded to the last `limit` (tests, ladder view). */
-export class PacketRecorder {
-  readonly events: PacketEvent[] = [];
-
-  constructor(private readonly limit = 10_000) {}
-
-  readonly observer: PacketObserver = (dir, packet, now) => {
-    if (this.events.length >= this.limit) this.events.shift();
-    this.events.push({ dir, packet: packet.slice(), now });
-  };
-}

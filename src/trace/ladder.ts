@@ -29,7 +29,8 @@ import {
   LINKTYPE_RAW,
   readPcap,
 } from './pcap-writer.ts';
-import { ACK, FIN, SYN } from '../wire/tcp.ts';
+import { ACK, FIN, RST, SYN } from '../wire/tcp.ts';
+import { isPcapng, readPcapng } from './pcapng.ts';
 import { flagNames, peekTcp, peekTcpOptions, type TcpPeek } from './tcp-peek.ts';
 
 /** A packet for the ladder: raw bytes, a pcap record, or a tracer PacketEvent. */
@@ -237,19 +238,134 @@ function linkHeaderLength(linkType: number, data: Uint8Array): number | undefine
   }
 }
 
-/** The IPv4 packets of a pcap file (raw IP, Ethernet, or Linux cooked captures). */
-export function ipPacketsFromPcap(buf: Uint8Array): { data: Uint8Array; tsMs: number }[] {
-  const file = readPcap(buf);
+/**
+ * The IPv4 packets of a capture, pcap or pcapng (raw IP, Ethernet, or Linux cooked captures);
+ * throws the WireError of a bad file, for the command, which reports it.
+ */
+export function ipPacketsFromCapture(buf: Uint8Array): { data: Uint8Array; tsMs: number }[] {
+  const parsed = isPcapng(buf) ? readPcapng(buf) : pcapRecords(buf);
+  if (parsed instanceof WireError) throw parsed;
+  const records = 'packets' in parsed ? parsed.packets : parsed;
   const out: { data: Uint8Array; tsMs: number }[] = [];
-  for (const rec of file.packets) {
-    const skip = linkHeaderLength(file.linkType, rec.data);
-    if (skip === undefined) throw new WireError('ERR_PCAP_LINKTYPE', `pcap: unsupported link type ${file.linkType}`);
+  for (const rec of records) {
+    const skip = linkHeaderLength(rec.linkType, rec.data);
+    if (skip === undefined) throw new WireError('ERR_PCAP_LINKTYPE', `capture: unsupported link type ${rec.linkType}`);
     if (skip >= 0) out.push({ data: rec.data.subarray(skip), tsMs: rec.tsMs });
   }
   return out;
 }
 
-/** Read a pcap file and render the ladder of one of its TCP connections (for scripts/ladder.ts). */
+/** A classic pcap's records, each with the file's one link type. */
+function pcapRecords(buf: Uint8Array): { data: Uint8Array; tsMs: number; linkType: number }[] | WireError {
+  const file = readPcap(buf);
+  if (file instanceof WireError) return file;
+  return file.packets.map((r) => ({ data: r.data, tsMs: r.tsMs, linkType: file.linkType }));
+}
+
+/** The old name: it reads pcapng as well now. */
+export const ipPacketsFromPcap = ipPacketsFromCapture;
+
+/** One row of `tunstack ladder FILE --list`. */
+export interface FlowSummary {
+  /** 1-based, in the order the flows first appear: what `--flow N` takes. */
+  index: number;
+  flow: TcpFlow;
+  segments: number;
+  /** TCP payload bytes, each direction (left to right, right to left). */
+  bytesLtr: number;
+  bytesRtl: number;
+  /** ms of the first and last segment, relative to the capture's first packet. */
+  firstMs: number;
+  lastMs: number;
+  /** Did the capture see the handshake (a SYN) and a close (FIN or RST)? */
+  syn: boolean;
+  closed: boolean;
+}
+
+/** The TCP connections of a capture with their sizes and times, for --list. */
+export function summarizeFlows(packets: readonly LadderInput[]): FlowSummary[] {
+  const flows = listTcpFlows(packets);
+  const byKey = new Map<string, FlowSummary>();
+  const out: FlowSummary[] = flows.map(({ flow }, i) => {
+    const sum: FlowSummary = { index: i + 1, flow, segments: 0, bytesLtr: 0, bytesRtl: 0, firstMs: 0, lastMs: 0, syn: false, closed: false };
+    byKey.set(`${flow.srcAddr}:${flow.srcPort}>${flow.dstAddr}:${flow.dstPort}`, sum);
+    return sum;
+  });
+  let t0: number | undefined;
+  for (const x of packets) {
+    const { data, tsMs } = normalize(x);
+    if (tsMs !== undefined) t0 ??= tsMs;
+    const t = peekTcp(data);
+    if (t === undefined) continue;
+    const src = `${formatIpv4Address(t.src)}:${t.srcPort}`;
+    const dst = `${formatIpv4Address(t.dst)}:${t.dstPort}`;
+    const fwd = byKey.get(`${src}>${dst}`);
+    const sum = fwd ?? byKey.get(`${dst}>${src}`);
+    if (sum === undefined) continue;
+    const rel = tsMs !== undefined && t0 !== undefined ? tsMs - t0 : 0;
+    if (sum.segments === 0) sum.firstMs = rel;
+    sum.lastMs = rel;
+    sum.segments++;
+    if (fwd !== undefined) sum.bytesLtr += t.payloadLength;
+    else sum.bytesRtl += t.payloadLength;
+    if (t.flags & SYN) sum.syn = true;
+    if (t.flags & (FIN | RST)) sum.closed = true;
+  }
+  return out;
+}
+
+/** The --list table: one line per connection, numbered for --flow N. */
+export function formatFlowList(flows: readonly FlowSummary[]): string {
+  if (flows.length === 0) return '(no TCP segments)';
+  const rows = flows.map((f) => [
+    String(f.index),
+    `${f.flow.srcAddr}:${f.flow.srcPort}`,
+    `${f.flow.dstAddr}:${f.flow.dstPort}`,
+    String(f.segments),
+    String(f.bytesLtr),
+    String(f.bytesRtl),
+    (f.firstMs / 1000).toFixed(6),
+    ((f.lastMs - f.firstMs) / 1000).toFixed(6),
+    `${f.syn ? 'handshake' : 'no SYN seen'}${f.closed ? ', closed' : ''}`,
+  ]);
+  const head = ['#', 'opened by', 'to', 'segments', 'bytes ->', 'bytes <-', 'start s', 'duration s', 'seen'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // Numbers right-aligned, names left-aligned.
+  const right = new Set([0, 3, 4, 5, 6, 7]);
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/**
+ * `--flow` as the user wrote it: N (1-based, as --list numbers them), ADDR:PORT-ADDR:PORT (either
+ * direction), or one endpoint ADDR:PORT (the connections it is part of; more than one is an error
+ * that lists them). Throws WireError('ERR_LADDER_FLOW') with what exists.
+ */
+export function selectFlow(flows: readonly FlowSummary[], spec: string): TcpFlow {
+  const names = (): string => flows.map((f) => `#${f.index} ${f.flow.srcAddr}:${f.flow.srcPort}-${f.flow.dstAddr}:${f.flow.dstPort}`).join(', ');
+  if (/^\d+$/.test(spec)) {
+    const f = flows[Number(spec) - 1];
+    if (f === undefined) throw new WireError('ERR_LADDER_FLOW', `no flow #${spec}: the capture has ${flows.length} (${names() || 'none'})`);
+    return f.flow;
+  }
+  const ep = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
+  const parts = spec.split('-');
+  const eps = parts.map((p) => ep.exec(p));
+  if (parts.length > 2 || eps.some((m) => m === null)) {
+    throw new WireError('ERR_LADDER_FLOW', `--flow takes N, ADDR:PORT-ADDR:PORT or ADDR:PORT, got ${JSON.stringify(spec)}`);
+  }
+  const has = (f: TcpFlow, m: RegExpExecArray): boolean =>
+    (f.srcAddr === m[1] && f.srcPort === Number(m[2])) || (f.dstAddr === m[1] && f.dstPort === Number(m[2]));
+  const found = flows.filter((f) => eps.every((m) => has(f.flow, m!)));
+  if (found.length === 0) throw new WireError('ERR_LADDER_FLOW', `no flow matches ${spec}: the capture has ${names() || 'none'}`);
+  if (found.length > 1) {
+    throw new WireError('ERR_LADDER_FLOW', `${spec} is in ${found.length} flows (${found.map((f) => `#${f.index}`).join(', ')}): give N or both endpoints`);
+  }
+  return found[0]!.flow;
+}
+
+/** Read a capture (pcap or pcapng) and render the ladder of one of its TCP connections (for scripts/ladder.ts). */
 export function ladderFromPcapFile(path: string, opts: LadderOptions = {}): string {
-  return renderLadder(ipPacketsFromPcap(readFileSync(path)), opts);
+  return renderLadder(ipPacketsFromCapture(readFileSync(path)), opts);
 }

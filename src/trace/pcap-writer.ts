@@ -235,9 +235,9 @@ export interface PcapFile {
   packets: PcapRecord[];
 }
 
-/** Parse a whole classic pcap file. Throws WireError(ERR_PCAP_*) on a bad magic or a truncated file. */
-export function readPcap(buf: Uint8Array): PcapFile {
-  if (buf.length < GLOBAL_HEADER_LEN) throw new WireError('ERR_PCAP_TRUNCATED', `pcap: ${buf.length} bytes is shorter than the 24-byte global header`);
+/** Parse a whole classic pcap file, or a WireError (ERR_PCAP_*) for a bad magic or a truncated file. */
+export function readPcap(buf: Uint8Array): PcapFile | WireError {
+  if (buf.length < GLOBAL_HEADER_LEN) return new WireError('ERR_PCAP_TRUNCATED', `pcap: ${buf.length} bytes is shorter than the 24-byte global header`);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let le: boolean;
   let precision: PcapPrecision;
@@ -250,7 +250,7 @@ export function readPcap(buf: Uint8Array): PcapFile {
     le = false;
     precision = magicBe === PCAP_MAGIC_NS ? 'ns' : 'us';
   } else {
-    throw new WireError('ERR_PCAP_BAD_MAGIC', `pcap: bad magic 0x${magicBe.toString(16).padStart(8, '0')} (pcapng is not supported)`);
+    return new WireError('ERR_PCAP_BAD_MAGIC', `pcap: bad magic 0x${magicBe.toString(16).padStart(8, '0')}: neither a pcap nor a pcapng file`);
   }
   const snaplen = v.getUint32(16, le);
   const linkType = v.getUint32(20, le) & 0x0fffffff; // the top bits may carry FCS information
@@ -258,13 +258,13 @@ export function readPcap(buf: Uint8Array): PcapFile {
   const scale = precision === 'ns' ? 1e6 : 1e3;
   let o = GLOBAL_HEADER_LEN;
   while (o < buf.length) {
-    if (o + RECORD_HEADER_LEN > buf.length) throw new WireError('ERR_PCAP_TRUNCATED', `pcap: record header at offset ${o} is truncated`);
+    if (o + RECORD_HEADER_LEN > buf.length) return new WireError('ERR_PCAP_TRUNCATED', `pcap: record header at offset ${o} is truncated`);
     const sec = v.getUint32(o, le);
     const frac = v.getUint32(o + 4, le);
     const incl = v.getUint32(o + 8, le);
     const orig = v.getUint32(o + 12, le);
     const start = o + RECORD_HEADER_LEN;
-    if (start + incl > buf.length) throw new WireError('ERR_PCAP_TRUNCATED', `pcap: record at offset ${o} claims ${incl} bytes, only ${buf.length - start} left`);
+    if (start + incl > buf.length) return new WireError('ERR_PCAP_TRUNCATED', `pcap: record at offset ${o} claims ${incl} bytes, only ${buf.length - start} left`);
     packets.push({ tsMs: sec * 1000 + frac / scale, data: buf.subarray(start, start + incl), origLength: orig });
     o = start + incl;
   }

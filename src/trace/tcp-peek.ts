@@ -6,13 +6,29 @@
  *
  *   IPv4 (RFC 791 §3.1): version/IHL @0, total length @2, flags/fragment offset @6, protocol @9,
  *                        source @12, destination @16.
- *   TCP (RFC 9293 §3.1): source port @0, destination port @2, sequence @4, acknowledgment @8,
- *                        data offset @12 (high nibble), flags @13, window @14, options @20.
+ *   TCP (RFC 9293 §3.1): read with wire/tcp.ts's offsets and accessors.
  */
 import { readU32 } from '../wire/bytes.ts';
 import { IPPROTO_TCP } from '../ip/types.ts';
 import { readIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
-import { ACK, CWR, ECE, FIN, PSH, RST, SYN, URG } from '../wire/tcp.ts';
+import {
+  ACK,
+  CWR,
+  ECE,
+  FIN,
+  PSH,
+  RST,
+  SYN,
+  TCP_HEADER_MIN,
+  URG,
+  tcpAck,
+  tcpDstPort,
+  tcpFlags,
+  tcpHeaderBytes,
+  tcpSeq,
+  tcpSrcPort,
+  tcpWindow,
+} from '../wire/tcp.ts';
 
 export interface TcpPeek {
   readonly src: Ipv4Address;
@@ -43,18 +59,18 @@ export function peekTcp(p: Uint8Array): TcpPeek | undefined {
   if ((((p[6]! & 0x1f) << 8) | p[7]!) !== 0) return undefined;
   const end = Math.min(total, p.length);
   const t = ihl;
-  if (t + 20 > end) return undefined;
-  const hl = (p[t + 12]! >> 4) * 4;
-  if (hl < 20 || t + hl > end) return undefined;
+  if (t + TCP_HEADER_MIN > end) return undefined;
+  const hl = tcpHeaderBytes(p, t);
+  if (hl < TCP_HEADER_MIN || t + hl > end) return undefined;
   return {
     src: readIpv4Address(p, 12),
     dst: readIpv4Address(p, 16),
-    srcPort: (p[t]! << 8) | p[t + 1]!,
-    dstPort: (p[t + 2]! << 8) | p[t + 3]!,
-    seq: readU32(p, t + 4),
-    ack: readU32(p, t + 8),
-    flags: p[t + 13]!,
-    window: (p[t + 14]! << 8) | p[t + 15]!,
+    srcPort: tcpSrcPort(p, t),
+    dstPort: tcpDstPort(p, t),
+    seq: tcpSeq(p, t),
+    ack: tcpAck(p, t),
+    flags: tcpFlags(p, t),
+    window: tcpWindow(p, t),
     tcpOffset: t,
     tcpHeaderLength: hl,
     payloadOffset: t + hl,
@@ -88,7 +104,7 @@ export interface TcpOptionSummary {
 
 export function peekTcpOptions(p: Uint8Array, seg: TcpPeek): TcpOptionSummary {
   const out: TcpOptionSummary = {};
-  let o = seg.tcpOffset + 20;
+  let o = seg.tcpOffset + TCP_HEADER_MIN;
   const end = seg.tcpOffset + seg.tcpHeaderLength;
   while (o < end) {
     const kind = p[o]!;

@@ -15,6 +15,7 @@ import type { PacketDirection, PacketObserver } from './events.ts';
 import { RelativeSeqTable, type RelativeSeqOptions } from './relative-seq.ts';
 import { ACK } from '../wire/tcp.ts';
 import { peekTcp, type TcpPeek } from './tcp-peek.ts';
+import { ssthreshText } from '../tcp/congestion-control.ts';
 
 /** The shape of wire/format.ts's formatPacket. */
 export type PacketFormatter = (pkt: Uint8Array, opts?: FormatOptions) => string;
@@ -62,10 +63,12 @@ export class PacketTracer {
   /**
    * The TCP layer says why the segment it is about to send leaves (tcp/config.ts SendReason: data,
    * fast-retransmit, rto-retransmit, tlp, window-probe, delayed-ack, ...): the next outgoing TCP
-   * packet's line ends with it in brackets. Wire it with `tcpLayer.onSegmentSent`.
+   * packet's line ends with it in brackets. Wire it with `tcpLayer.onSegmentSent`. With `cc`
+   * (given at losses: retransmissions and probes), the congestion window and slow-start threshold
+   * after the reaction follow, e.g. `[rto-retransmit cwnd 1460 ssthresh 7300]`.
    */
-  noteReason(reason: string): void {
-    this.reason = reason;
+  noteReason(reason: string, cc?: { cwnd: number; ssthresh: number }): void {
+    this.reason = cc === undefined ? reason : `${reason} cwnd ${cc.cwnd} ssthresh ${ssthreshText(cc.ssthresh)}`;
   }
 
   /** The line for one packet (updates the relative-sequence state: call it once per packet, in order). */

@@ -14,7 +14,23 @@ export class TunstackError extends Error {
   }
 }
 
-/** A packet or segment that failed validation. `code` says which rule (ERR_IPV4_BAD_CHECKSUM, ...). */
+/**
+ * A packet, header or capture file that failed validation; `code` says which rule (ERR_IPV4_CHECKSUM,
+ * ERR_TCP_DATA_OFFSET, ERR_PCAP_TRUNCATED, ...).
+ *
+ * Codecs (src/wire/, link/virtio-net.ts, trace/pcap-writer.ts, trace/pcapng.ts) keep one convention:
+ *   - a decoder of bytes from outside never throws: `parseX` returns its value or a WireError
+ *     (parseIpv4, parseIcmp, parseTcp, parseTcpOptions, parseVirtioNetHdr, readPcap, readPcapng), so that the
+ *     type system makes every caller handle the bad case and a hostile packet cannot become an
+ *     uncaught exception;
+ *   - where a hot path validates without allocating, `checkX` returns only the code, or undefined
+ *     when the bytes are acceptable (checkIpv4, checkIcmp, acceptRxOffload's VNET_ERR_* numbers);
+ *   - an encoder (`serializeX`, `writeX`) throws a WireError: asked to write what the format cannot
+ *     hold, the mistake is the caller's. So does the parsing of text the program is given (addresses,
+ *     impairment specs), for the same reason.
+ * A function that serves a command from a file (trace/ladder.ts ipPacketsFromPcap) throws the
+ * WireError on, for the command to report.
+ */
 export class WireError extends TunstackError {
   constructor(code: string, message: string) {
     super(code, message);

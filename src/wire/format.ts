@@ -32,7 +32,7 @@ import {
   ipv4TotalLength,
 } from './ipv4.ts';
 import { checkIcmp } from './icmpv4.ts';
-import { ACK, formatTcpFlags } from './tcp.ts';
+import { ACK, TCP_HEADER_MIN, formatTcpFlags, tcpAck, tcpDstPort, tcpFlags, tcpHeaderBytes, tcpSeq, tcpSrcPort, tcpWindow } from './tcp.ts';
 
 export interface FormatOptions {
   /**
@@ -130,16 +130,16 @@ function formatIcmp(icmp: Uint8Array, fragmented: boolean): string {
 
 function formatTcp(src: string, dst: string, seg: Uint8Array, opts: FormatOptions | undefined): string {
   if (seg.length < 4) return `${src} > ${dst}: TCP [truncated], length ${seg.length}`;
-  const sport = (seg[0]! << 8) | seg[1]!;
-  const dport = (seg[2]! << 8) | seg[3]!;
+  const sport = tcpSrcPort(seg, 0);
+  const dport = tcpDstPort(seg, 0);
   const ends = `${src}.${sport} > ${dst}.${dport}`;
-  if (seg.length < 20) return `${ends}: TCP [truncated], length ${seg.length}`;
-  const dataOffset = (seg[12]! >>> 4) * 4;
-  if (dataOffset < 20 || dataOffset > seg.length) return `${ends}: TCP [bad data offset ${dataOffset}], length ${seg.length}`;
-  let seq = ((seg[4]! << 24) | (seg[5]! << 16) | (seg[6]! << 8) | seg[7]!) >>> 0;
-  let ack = ((seg[8]! << 24) | (seg[9]! << 16) | (seg[10]! << 8) | seg[11]!) >>> 0;
-  const flags = seg[13]!;
-  const win = (seg[14]! << 8) | seg[15]!;
+  if (seg.length < TCP_HEADER_MIN) return `${ends}: TCP [truncated], length ${seg.length}`;
+  const dataOffset = tcpHeaderBytes(seg, 0);
+  if (dataOffset < TCP_HEADER_MIN || dataOffset > seg.length) return `${ends}: TCP [bad data offset ${dataOffset}], length ${seg.length}`;
+  let seq = tcpSeq(seg, 0);
+  let ack = tcpAck(seg, 0);
+  const flags = tcpFlags(seg, 0);
+  const win = tcpWindow(seg, 0);
   const dataLength = seg.length - dataOffset;
   const rel = opts?.relativeSeq?.(sport, dport, seq, ack);
   if (rel !== undefined) {

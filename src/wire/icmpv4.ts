@@ -98,11 +98,11 @@ export function checkIcmp(buf: Uint8Array): IcmpErrorCode | undefined {
   return undefined;
 }
 
-/** Parse an ICMP message (the IPv4 payload). Throws WireError(ERR_ICMP_TRUNCATED | ERR_ICMP_CHECKSUM). */
-export function parseIcmp(buf: Uint8Array): IcmpMessage {
+/** Parse an ICMP message (the IPv4 payload), or a WireError (ERR_ICMP_TRUNCATED | ERR_ICMP_CHECKSUM). */
+export function parseIcmp(buf: Uint8Array): IcmpMessage | WireError {
   const err = checkIcmp(buf);
   if (err !== undefined) {
-    throw new WireError(err, err === 'ERR_ICMP_TRUNCATED' ? 'ICMP message shorter than 8 bytes' : 'ICMP checksum mismatch');
+    return new WireError(err, err === 'ERR_ICMP_TRUNCATED' ? 'ICMP message shorter than 8 bytes' : 'ICMP checksum mismatch');
   }
   const type = buf[0]!;
   const code = buf[1]!;

@@ -32,9 +32,9 @@
  *   16      4     destination address
  *   20      ..    options (IHL*4 - 20 bytes)
  *
- * Two ways in: `checkIpv4` validates without allocating or throwing (the IPv4 layer's hot path, which
- * then reads fields with the small accessors below), and `parseIpv4` returns a readonly object or
- * throws a WireError (tests, tools, the packet formatter).
+ * Two ways in, neither of which throws (util/errors.ts, "Codecs"): `checkIpv4` validates without
+ * allocating (the IPv4 layer's hot path, which then reads fields with the small accessors below) and
+ * returns an error code, and `parseIpv4` returns a readonly object or a WireError (tests, tools).
  */
 import { WireError } from '../util/errors.ts';
 import { checksum, onesSum } from './checksum.ts';
@@ -130,10 +130,10 @@ export function checkIpv4(buf: Uint8Array): Ipv4ErrorCode | undefined {
   return undefined;
 }
 
-/** Parse and validate; throws WireError with one of the Ipv4ErrorCode codes. */
-export function parseIpv4(buf: Uint8Array): Ipv4Packet {
+/** Parse and validate; a WireError with one of the Ipv4ErrorCode codes when the packet is bad. */
+export function parseIpv4(buf: Uint8Array): Ipv4Packet | WireError {
   const err = checkIpv4(buf);
-  if (err !== undefined) throw new WireError(err, MESSAGES[err]);
+  if (err !== undefined) return new WireError(err, MESSAGES[err]);
   const headerLength = ipv4HeaderLength(buf);
   const totalLength = ipv4TotalLength(buf);
   const fragWord = (buf[6]! << 8) | buf[7]!;
@@ -155,11 +155,6 @@ export function parseIpv4(buf: Uint8Array): Ipv4Packet {
     options: buf.subarray(IPV4_MIN_HEADER, headerLength),
     payload: buf.subarray(headerLength, totalLength),
   };
-}
-
-/** A human message for a code returned by checkIpv4. */
-export function ipv4ErrorMessage(code: Ipv4ErrorCode): string {
-  return MESSAGES[code];
 }
 
 // Field accessors for a buffer that passed checkIpv4 (no allocation).

@@ -46,6 +46,63 @@ export const CWR = 0x80;
 
 export const TCP_HEADER_MIN = 20;
 
+/**
+ * Byte offsets of the fixed header's fields, from the start of the TCP header (RFC 9293 §3.1, the
+ * figure above). Code that looks into a packet without parsing it (link/gso.ts, trace/tcp-peek.ts, the
+ * drill's breakpoints) reads through these and the accessors below, so the layout is written once.
+ */
+export const TCP_SRC_PORT_AT = 0;
+export const TCP_DST_PORT_AT = 2;
+export const TCP_SEQ_AT = 4;
+export const TCP_ACK_AT = 8;
+/** Data Offset in the high nibble (32-bit words), the reserved bits below it. */
+export const TCP_DATA_OFFSET_AT = 12;
+export const TCP_FLAGS_AT = 13;
+export const TCP_WINDOW_AT = 14;
+export const TCP_CHECKSUM_AT = 16;
+export const TCP_URGENT_AT = 18;
+
+// Field accessors for the TCP header at buf[at] (no allocation, no validation: the caller has checked
+// that the fixed header is inside the buffer).
+export function tcpSrcPort(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_SRC_PORT_AT]! << 8) | buf[at + TCP_SRC_PORT_AT + 1]!;
+}
+export function tcpDstPort(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_DST_PORT_AT]! << 8) | buf[at + TCP_DST_PORT_AT + 1]!;
+}
+export function tcpSeq(buf: Uint8Array, at: number): number {
+  return readU32(buf, at + TCP_SEQ_AT);
+}
+export function writeTcpSeq(buf: Uint8Array, at: number, seq: number): void {
+  writeU32(buf, at + TCP_SEQ_AT, seq >>> 0);
+}
+export function tcpAck(buf: Uint8Array, at: number): number {
+  return readU32(buf, at + TCP_ACK_AT);
+}
+/** The header length in bytes (the Data Offset field times 4); the caller checks it is >= 20. */
+export function tcpHeaderBytes(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_DATA_OFFSET_AT]! >>> 4) * 4;
+}
+export function tcpFlags(buf: Uint8Array, at: number): TcpFlags {
+  return buf[at + TCP_FLAGS_AT]!;
+}
+export function writeTcpFlags(buf: Uint8Array, at: number, flags: TcpFlags): void {
+  buf[at + TCP_FLAGS_AT] = flags & 0xff;
+}
+export function tcpWindow(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_WINDOW_AT]! << 8) | buf[at + TCP_WINDOW_AT + 1]!;
+}
+export function tcpChecksumField(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_CHECKSUM_AT]! << 8) | buf[at + TCP_CHECKSUM_AT + 1]!;
+}
+export function writeTcpChecksumField(buf: Uint8Array, at: number, sum: number): void {
+  buf[at + TCP_CHECKSUM_AT] = (sum >>> 8) & 0xff;
+  buf[at + TCP_CHECKSUM_AT + 1] = sum & 0xff;
+}
+export function tcpUrgent(buf: Uint8Array, at: number): number {
+  return (buf[at + TCP_URGENT_AT]! << 8) | buf[at + TCP_URGENT_AT + 1]!;
+}
+
 export interface TcpSegment {
   readonly srcPort: number;
   readonly dstPort: number;
@@ -104,14 +161,14 @@ export function parseTcp(
 ): TcpSegment | WireError {
   const len = buf.length;
   if (len < TCP_HEADER_MIN) return new WireError('ERR_TCP_TRUNCATED', `TCP segment of ${len} bytes < 20`);
-  const dataOffset = (buf[12]! >>> 4) * 4;
+  const dataOffset = tcpHeaderBytes(buf, 0);
   if (dataOffset < TCP_HEADER_MIN) {
     return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset / 4} words < 5`);
   }
   if (dataOffset > len) {
     return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset} bytes past the segment end (${len})`);
   }
-  const checksum = (buf[16]! << 8) | buf[17]!;
+  const checksum = tcpChecksumField(buf, 0);
   if (opts?.verifyChecksum !== false) {
     const sum = onesSum(buf, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (finishChecksum(sum) !== 0) {
@@ -121,15 +178,15 @@ export function parseTcp(
   const options = dataOffset === TCP_HEADER_MIN ? NO_OPTIONS : parseTcpOptions(buf, TCP_HEADER_MIN, dataOffset);
   if (options instanceof WireError) return options;
   return {
-    srcPort: (buf[0]! << 8) | buf[1]!,
-    dstPort: (buf[2]! << 8) | buf[3]!,
-    seq: readU32(buf, 4),
-    ack: readU32(buf, 8),
+    srcPort: tcpSrcPort(buf, 0),
+    dstPort: tcpDstPort(buf, 0),
+    seq: tcpSeq(buf, 0),
+    ack: tcpAck(buf, 0),
     dataOffset,
-    flags: buf[13]!,
-    window: (buf[14]! << 8) | buf[15]!,
+    flags: tcpFlags(buf, 0),
+    window: tcpWindow(buf, 0),
     checksum,
-    urgent: (buf[18]! << 8) | buf[19]!,
+    urgent: tcpUrgent(buf, 0),
     options,
     payload: buf.subarray(dataOffset),
   };

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runDrillCli } from '../../src/drill/cli.ts';
 import { readPcap } from '../../src/trace/pcap-writer.ts';
 import { UsageError } from '../../src/util/errors.ts';
+import { ok } from '../wire/helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'drill-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -60,7 +61,7 @@ describe('tunstack drill', () => {
     expect(r.code).toBe(0);
     expect(r.out.slice(0, 2)).toEqual(['  0.000 < S 0:0(0) win 65535 <mss 1460>', '  0.000 > R. 0:0(0) ack 1 win 0']);
     expect(r.out[2]).toMatch(/^PASS .*closed-port\.pkt\n +192\.0\.2\.1:47000 +192\.168\.0\.1:8080\n.*\|---- SYN seq=0 win=65535 <mss 1460> -+>\|\n.*\|<--- RST,ACK seq=0 ack=1 win=0 -+\|$/);
-    const file = readPcap(readFileSync(pcap));
+    const file = ok(readPcap(readFileSync(pcap)));
     expect(file.packets.map((x) => [x.data.length, x.tsMs])).toEqual([[44, 0], [40, 0]]);
   });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNetns, describeTun, type Netns } from './helpers/index.ts';
-import { rawHttp, responsesOf, pattern, type RawResponse } from './helpers/http.ts';
+import { rawHttp, responsesOf, siteBytes, type RawResponse } from './helpers/http.ts';
 import { startServe, type ServeHandle } from './helpers/stack.ts';
 
 // ---- the /bytes pattern (byte i = i % 251) --------------------------------------------------------
@@ -27,7 +27,7 @@ function expectBytesResponses(rs: RawResponse[]): void {
   expect(rs.map((r) => r.status)).toEqual(SIZES.map(() => 200));
   expect(rs.map((r) => r.headers.get('content-length'))).toEqual(SIZES.map(String));
   // Each body is its own pattern: a response out of order or cut short would not match.
-  for (const [i, r] of rs.entries()) expect(r.body.equals(pattern(SIZES[i]!)), `response ${i} (/bytes/${SIZES[i]})`).toBe(true);
+  for (const [i, r] of rs.entries()) expect(r.body.equals(siteBytes(SIZES[i]!)), `response ${i} (/bytes/${SIZES[i]})`).toBe(true);
   // All but the last are persistent, with the request budget counting down.
   expect(rs.map((r) => r.headers.get('keep-alive') ?? r.headers.get('connection'))).toEqual([
     ...SIZES.slice(0, -1).map((_, i) => `timeout=5, max=${99 - i}`),
@@ -80,11 +80,11 @@ describeTun('e2e: HTTP pipelining over the TUN device', () => {
     const rs = responsesOf(results, 1, 5);
     expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(rs[0]!.body.toString('latin1')).toBe('delayed 300 ms\n');
-    expect(rs[1]!.body.equals(pattern(10))).toBe(true);
+    expect(rs[1]!.body.equals(siteBytes(10))).toBe(true);
     const conn = JSON.parse(rs[2]!.body.toString('utf8')) as { requestOnConnection: number; client: { port: number } };
     expect(conn.requestOnConnection).toBe(3);
     expect(conn.client.port).toBe(port);
-    expect(rs[3]!.body.equals(pattern(1000))).toBe(true);
+    expect(rs[3]!.body.equals(siteBytes(1000))).toBe(true);
     expect(rs[4]!.body.toString('latin1')).toBe('GET /echo HTTP/1.1\nHost: 10.77.0.2\nConnection: close\n\nbody length: 0\n');
     expect(results[2]!.eof).toBe('fin');
   });

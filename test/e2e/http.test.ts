@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, describeTun, type Netns } from './helpers/index.ts';
-import { rawHttp, responsesOf, pattern, type RawResponse } from './helpers/http.ts';
+import { rawHttp, responsesOf, siteBytes, type RawResponse } from './helpers/http.ts';
 import { startServe, type ServeHandle } from './helpers/stack.ts';
 
 const BASE = 'http://10.77.0.2';
@@ -25,7 +25,7 @@ const BASE = 'http://10.77.0.2';
 
 /** sha256 of /bytes/N without holding N bytes: a block of whole periods, then a tail. */
 function patternSha256(n: number): string {
-  const block = pattern(251 * 1024);
+  const block = siteBytes(251 * 1024);
   const h = createHash('sha256');
   let left = n;
   while (left >= block.length) {
@@ -128,7 +128,7 @@ describeTun('e2e: HTTP/1.1 over the TUN device', () => {
       expect(status).toBe(200);
       expect(headers.get('content-length')).toBe('1000');
       expect(headers.get('content-type')).toBe('application/octet-stream');
-      expect(readFileSync(body).equals(pattern(1000))).toBe(true);
+      expect(readFileSync(body).equals(siteBytes(1000))).toBe(true);
     });
 
     it('HEAD /bytes/1000 : the same headers as GET and no body bytes', async () => {
@@ -142,7 +142,7 @@ describeTun('e2e: HTTP/1.1 over the TUN device', () => {
       ]);
       const [get] = responsesOf(results, 1, 1);
       const [head] = responsesOf(results, 3, 1);
-      expect(get!.body.equals(pattern(1000))).toBe(true);
+      expect(get!.body.equals(siteBytes(1000))).toBe(true);
       expect(head!.status).toBe(200);
       expect(head!.headers.get('content-length')).toBe('1000');
       // RFC 9110 §9.3.2: the fields GET would send (only the connection management differs here).
@@ -208,7 +208,7 @@ describeTun('e2e: HTTP/1.1 over the TUN device', () => {
       const [res] = responsesOf(results, 1, 1);
       expect(res!.status).toBe(200);
       expect(res!.headers.get('connection')).toBe('close');
-      expect(res!.body.equals(pattern(10))).toBe(true);
+      expect(res!.body.equals(siteBytes(10))).toBe(true);
       expect(results[2]!.eof).toBe('fin');
     });
 

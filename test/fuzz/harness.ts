@@ -33,6 +33,7 @@ import { requestStream } from './http-gen.ts';
 import { parseResponses } from '../http/http-client.ts';
 import { mutatePacket, pick } from './mutate.ts';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, fixChecksums, icmpMessage, ipv4Datagram, readU32, tcpSegment, toHex, udpDatagram, writeU32 } from './packets.ts';
+import { drawBytes } from '../helpers/pattern.ts';
 
 export const SERVER = '10.0.0.2';
 export const CLIENT = '10.0.0.1';
@@ -681,7 +682,7 @@ export class FuzzHarness {
     const c = this.livePeer();
     if (c === undefined) return this.synToListener();
     const flags = pick(rng, LIVE_FLAGS);
-    const payload = flags & (SYN | RST) && rng.chance(0.7) ? undefined : randomPayload(rng, rng.chance(0.5) ? 0 : 1 + rng.int(600));
+    const payload = flags & (SYN | RST) && rng.chance(0.7) ? undefined : drawBytes(rng, rng.chance(0.5) ? 0 : 1 + rng.int(600));
     const options = rng.chance(0.5) ? this.liveOptions(c) : undefined;
     const seg = tcpSegment({
       srcPort: c.port,
@@ -721,7 +722,7 @@ export class FuzzHarness {
     const rng = this.rng;
     const port = 1024 + rng.int(18000); // never one of the peer's own connections (20000-60000)
     const flags = rng.chance(0.85) ? SYN : pick(rng, [SYN | FIN, SYN | RST, SYN | ACK, SYN | URG, SYN | 0xc0]);
-    const payload = rng.chance(0.1) ? randomPayload(rng, 1 + rng.int(100)) : undefined;
+    const payload = rng.chance(0.1) ? drawBytes(rng, 1 + rng.int(100)) : undefined;
     const seg = tcpSegment({
       srcPort: port,
       dstPort: rng.chance(0.9) ? HTTP_PORT : rng.int(0x10000),
@@ -747,14 +748,14 @@ export class FuzzHarness {
       flags: rng.int(256),
       window: rng.int(0x10000),
       ...(rng.chance(0.3) ? { options: randomOptions(rng, this.tsNow()) } : {}),
-      ...(rng.chance(0.3) ? { payload: randomPayload(rng, rng.int(300)) } : {}),
+      ...(rng.chance(0.3) ? { payload: drawBytes(rng, rng.int(300)) } : {}),
     });
     return ipv4Datagram({ src: src === CLIENT_A ? PEER_A : src, dst: SERVER_A, protocol: PROTO_TCP, id: rng.int(0x10000) }, seg);
   }
 
   private icmpEcho(): Uint8Array {
     const rng = this.rng;
-    const data = randomPayload(rng, rng.chance(0.8) ? rng.int(64) : rng.int(1400));
+    const data = drawBytes(rng, rng.chance(0.8) ? rng.int(64) : rng.int(1400));
     const msg = icmpMessage(8, rng.chance(0.9) ? 0 : rng.int(256), rng.nextU32(), data);
     return ipv4Datagram({ src: PEER_A, dst: SERVER_A, protocol: PROTO_ICMP, id: rng.int(0x10000), ttl: rng.chance(0.9) ? 64 : 1 }, msg);
   }
@@ -792,10 +793,10 @@ export class FuzzHarness {
     let protocol: number;
     if (c !== undefined && rng.chance(0.5)) {
       protocol = PROTO_TCP;
-      transport = tcpSegment({ srcPort: c.port, dstPort: HTTP_PORT, seq: c.sndNxt, ack: c.rcvNxt, flags: ACK | PSH, window: 65535, payload: randomPayload(rng, size) });
+      transport = tcpSegment({ srcPort: c.port, dstPort: HTTP_PORT, seq: c.sndNxt, ack: c.rcvNxt, flags: ACK | PSH, window: 65535, payload: drawBytes(rng, size) });
     } else {
       protocol = PROTO_ICMP;
-      transport = icmpMessage(8, 0, rng.nextU32(), randomPayload(rng, size));
+      transport = icmpMessage(8, 0, rng.nextU32(), drawBytes(rng, size));
     }
     // A whole datagram first, for its transport checksum; then cut it.
     const whole = new Uint8Array(20 + transport.length);
@@ -831,7 +832,7 @@ export class FuzzHarness {
     }
     if (rng.chance(0.1)) {
       // A last fragment reaching past 65535 bytes (the ping of death).
-      frags.push(ipv4Datagram({ src: PEER_A, dst: SERVER_A, protocol, id, fragWord: 0x1fff - rng.int(4) }, randomPayload(rng, 8 + rng.int(200))));
+      frags.push(ipv4Datagram({ src: PEER_A, dst: SERVER_A, protocol, id, fragWord: 0x1fff - rng.int(4) }, drawBytes(rng, 8 + rng.int(200))));
     }
     // Keep the batch bounded: long trains are cut (what is missing then times out in reassembly).
     if (frags.length > 48) frags.length = 48;
@@ -846,13 +847,13 @@ export class FuzzHarness {
 
   private udp(): Uint8Array {
     const rng = this.rng;
-    const d = udpDatagram(rng.int(0x10000), rng.int(0x10000), randomPayload(rng, rng.int(200)));
+    const d = udpDatagram(rng.int(0x10000), rng.int(0x10000), drawBytes(rng, rng.int(200)));
     return ipv4Datagram({ src: PEER_A, dst: SERVER_A, protocol: PROTO_UDP, id: rng.int(0x10000) }, d);
   }
 
   private randomBytes(): Uint8Array {
     const rng = this.rng;
-    const p = randomPayload(rng, rng.int(120));
+    const p = drawBytes(rng, rng.int(120));
     if (p.length > 0 && rng.chance(0.7)) p[0] = 0x45;
     if (p.length >= 20 && rng.chance(0.7)) {
       writeU32(p, 12, PEER_A);
@@ -913,18 +914,6 @@ function seqDelta(rng: Rng): number {
     default:
       return rng.nextU32();
   }
-}
-
-function randomPayload(rng: Rng, n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i += 4) {
-    const v = rng.nextU32();
-    b[i] = v & 0xff;
-    if (i + 1 < n) b[i + 1] = (v >>> 8) & 0xff;
-    if (i + 2 < n) b[i + 2] = (v >>> 16) & 0xff;
-    if (i + 3 < n) b[i + 3] = v >>> 24;
-  }
-  return b;
 }
 
 function shuffle<T>(rng: Rng, xs: T[]): T[] {

@@ -68,16 +68,6 @@ export function fragments(payload: Uint8Array, size: number, spec: DatagramSpec 
   return out;
 }
 
-/** Deterministic filler bytes. */
-export function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 /** An ICMP echo request message (no IP header). */
 export function echoRequest(id: number, seq: number, data: Uint8Array): Uint8Array {

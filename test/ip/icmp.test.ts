@@ -6,7 +6,9 @@ import { checksum } from '../../src/wire/checksum.ts';
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import { parseIcmp, serializeIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
-import { A, B, bytes, datagram, echoRequest, fragment } from './helpers.ts';
+import { A, B, datagram, echoRequest, fragment } from './helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
+import { ok } from '../wire/helpers.ts';
 
 function setup(errorRate?: { perSecond?: number; burst?: number }) {
   const sent: Uint8Array[] = [];
@@ -25,12 +27,12 @@ function udpFixed(): Uint8Array {
 describe('echo', () => {
   it('returns id, seq and data unchanged with a correct checksum, from the address pinged', () => {
     const { layer, sent } = setup();
-    const data = bytes(100, 3);
+    const data = pattern(100, 3);
     layer.receive(0, datagram(echoRequest(0xbeef, 42, data), { protocol: 1, src: A, dst: B, tos: 0x10 }));
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect([ip.src, ip.dst, ip.protocol, ip.dscp << 2]).toEqual([B, A, 1, 0x10]);
     expect(checksum(ip.payload)).toBe(0);
-    const m = parseIcmp(ip.payload);
+    const m = ok(parseIcmp(ip.payload));
     expect(m).toMatchObject({ kind: 'echo-reply', identifier: 0xbeef, sequence: 42 });
     if (m.kind === 'echo-reply') expect([...m.data]).toEqual([...data]);
   });
@@ -38,14 +40,14 @@ describe('echo', () => {
   it('builds the reply in the request buffer (no copy), byte for byte what a fresh checksum gives, over 2,000 payloads', () => {
     for (let i = 0; i < 2000; i++) {
       const { layer, sent } = setup();
-      const data = bytes(i % 200, i + 1);
+      const data = pattern(i % 200, i + 1);
       // Identifiers chosen so that the request checksums cover the whole range, 0x0000 and 0xffff included.
       const req = datagram(echoRequest((i * 2654435761) & 0xffff, i & 0xffff, data), { protocol: 1, src: A, dst: B });
       layer.receive(0, req);
       expect(sent.length).toBe(1);
       const out = sent[0]!;
       expect(out.buffer).toBe(req.buffer); // the same memory: built in place
-      const ip = parseIpv4(out);
+      const ip = ok(parseIpv4(out));
       expect(checksum(ip.payload)).toBe(0);
       const want = new Uint8Array(8 + data.length);
       serializeIcmp({ kind: 'echo-reply', identifier: (i * 2654435761) & 0xffff, sequence: i & 0xffff, data }, want, 0);
@@ -58,7 +60,7 @@ describe('echo', () => {
 
   it('answers a request with IP options from inside its buffer, without the options, TOS kept', () => {
     const { layer, sent } = setup();
-    const icmp = echoRequest(7, 9, bytes(32, 5));
+    const icmp = echoRequest(7, 9, pattern(32, 5));
     // A 24-byte header: the 20 of datagram() moved back by one option word (4 NOPs... then EOL).
     const plain = datagram(icmp, { protocol: 1, src: A, dst: B, tos: 0x28 });
     const withOpts = new Uint8Array(plain.length + 4);
@@ -76,15 +78,15 @@ describe('echo', () => {
     layer.receive(0, withOpts);
     expect(sent.length).toBe(1);
     expect(sent[0]!.buffer).toBe(withOpts.buffer);
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect([ip.headerLength, ip.totalLength, ip.dscp << 2, ip.src, ip.dst]).toEqual([20, 20 + icmp.length, 0x28, B, A]);
-    expect(parseIcmp(ip.payload)).toMatchObject({ kind: 'echo-reply', identifier: 7, sequence: 9 });
+    expect(ok(parseIcmp(ip.payload))).toMatchObject({ kind: 'echo-reply', identifier: 7, sequence: 9 });
     expect(checksum(ip.payload)).toBe(0);
   });
 
   it('drops a request with a bad ICMP checksum, and ignores echo replies', () => {
     const { layer, sent } = setup();
-    const req = echoRequest(1, 1, bytes(8));
+    const req = echoRequest(1, 1, pattern(8));
     req[9] = req[9]! ^ 0xff;
     layer.receive(0, datagram(req, { protocol: 1 }));
     layer.receive(0, L.ECHO_REPLY.slice()); // addressed to 10.77.0.1, not us: not ours
@@ -102,12 +104,12 @@ describe('UDP port unreachable', () => {
     const { layer, sent } = setup();
     layer.receive(0, udpFixed());
     expect(sent.length).toBe(1);
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect(ip.dscp).toBe(0x30);
-    const m = parseIcmp(ip.payload);
+    const m = ok(parseIcmp(ip.payload));
     expect(m).toMatchObject({ kind: 'destination-unreachable', code: 3 });
     // The kernel's answer quoted the same datagram (its checksum field aside, which it never fixed).
-    const linux = parseIcmp(parseIpv4(L.UDP_PORT_UNREACHABLE).payload);
+    const linux = ok(parseIcmp(ok(parseIpv4(L.UDP_PORT_UNREACHABLE)).payload));
     if (m.kind === 'destination-unreachable' && linux.kind === 'destination-unreachable') {
       expect([...m.original.subarray(0, 26)]).toEqual([...linux.original.subarray(0, 26)]);
       expect(m.original.length).toBe(28);
@@ -153,7 +155,7 @@ describe('no errors about errors, fragments, broadcasts (RFC 1122 §3.2.2)', () 
     const out: IpOutput = { mtu: 1500, send: (p) => sent.push(p) };
     const icmp = new IcmpHandler({ address: B, output: out });
     icmp.sendDestinationUnreachable(0, 3, L.PROTO99_UNREACHABLE);
-    icmp.sendDestinationUnreachable(0, 2, fragment(bytes(32), 16, 32, false, { protocol: 200 }));
+    icmp.sendDestinationUnreachable(0, 2, fragment(pattern(32), 16, 32, false, { protocol: 200 }));
     expect(sent.length).toBe(0);
     expect(icmp.counters.outErrorsSuppressed).toBe(2);
   });

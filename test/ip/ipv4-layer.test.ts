@@ -7,7 +7,9 @@ import { IPV4_HEADROOM, type IpReceiveInfo, type TransportHandler } from '../../
 import { checkIpv4, parseIpv4, refreshIpv4HeaderChecksum } from '../../src/wire/ipv4.ts';
 import { parseIcmp } from '../../src/wire/icmpv4.ts';
 import * as L from '../fixtures/linux-packets.ts';
-import { A, B, bytes, datagram, echoRequest, fragments } from './helpers.ts';
+import { A, B, datagram, echoRequest, fragments } from './helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
+import { ok } from '../wire/helpers.ts';
 
 function setup(opts: Partial<Ipv4LayerOptions> = {}) {
   const sent: Uint8Array[] = [];
@@ -94,15 +96,15 @@ describe('receive: drops with a counter per reason', () => {
     layer.receive(0, L.PROTO99);
     expect(layer.counters.rxUnknownProtocol).toBe(1);
     expect(sent.length).toBe(1);
-    const ip = parseIpv4(sent[0]!);
+    const ip = ok(parseIpv4(sent[0]!));
     expect([ip.src, ip.dst, ip.protocol, ip.dscp, ip.ttl, ip.identification]).toEqual([B, A, 1, 0x30, 64, 11923]);
-    const icmp = parseIcmp(ip.payload);
+    const icmp = ok(parseIcmp(ip.payload));
     expect(icmp.kind).toBe('destination-unreachable');
     if (icmp.kind !== 'destination-unreachable') return;
     expect(icmp.code).toBe(2);
     expect([...icmp.original]).toEqual([...L.PROTO99.subarray(0, 28)]);
     // Linux quotes more (up to 576 bytes, RFC 1812 §4.3.2.3); the first 28 bytes agree.
-    const linux = parseIcmp(parseIpv4(L.PROTO99_UNREACHABLE).payload);
+    const linux = ok(parseIcmp(ok(parseIpv4(L.PROTO99_UNREACHABLE)).payload));
     if (linux.kind === 'destination-unreachable') expect([...linux.original.subarray(0, 28)]).toEqual([...icmp.original]);
   });
 
@@ -159,7 +161,7 @@ describe('send', () => {
       layer.send(pkt, B, A, 6, { dontFragment: i === 1 });
       expect(sent[i]).toBe(pkt); // no copy
     }
-    const [p0, p1] = sent.map(parseIpv4);
+    const [p0, p1] = sent.map((p) => ok(parseIpv4(p)));
     expect([p0!.identification, p0!.ttl, p0!.dontFragment, p0!.protocol, p0!.src, p0!.dst, p0!.totalLength]).toEqual([100, 64, false, 6, B, A, 28]);
     expect([p1!.identification, p1!.dontFragment]).toEqual([101, true]);
     expect(layer.counters.txPackets).toBe(2);
@@ -167,11 +169,11 @@ describe('send', () => {
 
   it('fragments a 4028-byte ICMP reply at MTU 1500: offsets, MF and lengths, reassembling to the original', () => {
     const { layer, sent } = setup();
-    const icmp = echoRequest(7, 1, bytes(4000));
+    const icmp = echoRequest(7, 1, pattern(4000));
     const pkt = new Uint8Array(IPV4_HEADROOM + icmp.length);
     pkt.set(icmp, IPV4_HEADROOM);
     layer.send(pkt, B, A, 1);
-    const f = sent.map(parseIpv4);
+    const f = sent.map((p) => ok(parseIpv4(p)));
     expect(f.map((p) => [p.fragmentOffset, p.moreFragments, p.totalLength, p.identification])).toEqual([
       [0, true, 1500, 100],
       [1480, true, 1500, 100],
@@ -181,15 +183,15 @@ describe('send', () => {
     const r = new Reassembler({}, createIpv4Counters());
     let whole: Uint8Array | undefined;
     for (const p of [sent[2]!, sent[0]!, sent[1]!]) whole = r.add(0, p) ?? whole;
-    expect([...parseIpv4(whole!).payload]).toEqual([...icmp]);
-    expect(parseIpv4(whole!).totalLength).toBe(4028);
+    expect([...ok(parseIpv4(whole!)).payload]).toEqual([...icmp]);
+    expect(ok(parseIpv4(whole!)).totalLength).toBe(4028);
   });
 
   it('fragments at an MTU that is not 20 + a multiple of 8 (576)', () => {
     const { layer, sent } = setup({ mtu: 576 });
     const pkt = new Uint8Array(IPV4_HEADROOM + 1200);
     layer.send(pkt, B, A, 99);
-    expect(sent.map((p) => parseIpv4(p).fragmentOffset)).toEqual([0, 552, 1104]);
+    expect(sent.map((p) => ok(parseIpv4(p)).fragmentOffset)).toEqual([0, 552, 1104]);
     expect(sent.map((p) => p.length)).toEqual([572, 572, 116]);
     expect(sent.every((p) => p.length <= 576)).toBe(true);
   });
@@ -221,7 +223,7 @@ describe('send', () => {
     layer.send(superSegment, B, A, 6, { dontFragment: true, segmentSize: 1448 });
     layer.send(new Uint8Array(IPV4_HEADROOM + 40), B, A, 6, { dontFragment: true });
     expect(sizes).toEqual([1448, undefined]);
-    const [p0, p1] = sent.map((p) => parseIpv4(p));
+    const [p0, p1] = sent.map((p) => ok(parseIpv4(p)));
     expect([p0!.totalLength, p0!.identification, p0!.dontFragment]).toEqual([3052, 100, true]);
     expect(checkIpv4(sent[0]!)).toBeUndefined();
     expect(p1!.identification).toBe(103); // 3000 bytes at 1448 per segment: IDs 100, 101, 102
@@ -246,13 +248,13 @@ describe('reassembly timeout through the layer', () => {
     const { layer, sent } = setup();
     layer.receive(1000, L.ECHO_REQUEST_4028_FRAG0);
     layer.receive(1000, L.ECHO_REQUEST_4028_FRAG1);
-    const payload = bytes(64);
+    const payload = pattern(64);
     for (const f of fragments(payload, 32, { id: 77, src: A, dst: B }).slice(1)) layer.receive(2000, f);
     expect(layer.pollAt()).toBe(31_000);
     layer.poll(31_000);
     expect(sent.length).toBe(1);
-    const ip = parseIpv4(sent[0]!);
-    const m = parseIcmp(ip.payload);
+    const ip = ok(parseIpv4(sent[0]!));
+    const m = ok(parseIcmp(ip.payload));
     expect(m).toMatchObject({ kind: 'time-exceeded', code: 1 });
     if (m.kind === 'time-exceeded') expect([...m.original]).toEqual([...L.ECHO_REQUEST_4028_FRAG0.subarray(0, 28)]);
     expect(layer.pollAt()).toBe(32_000);
@@ -266,7 +268,7 @@ describe('reassembly timeout through the layer', () => {
     const { layer } = setup();
     const rec = new Recorder();
     layer.register(99, rec);
-    layer.receive(0, datagram(bytes(10)));
+    layer.receive(0, datagram(pattern(10)));
     expect(rec.got.length).toBe(1);
   });
 });

@@ -4,7 +4,9 @@ import { createIpv4Counters } from '../../src/ip/counters.ts';
 import { Reassembler, type ReassemblyOptions } from '../../src/ip/reassembly.ts';
 import { checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_4028_FRAG2 } from '../fixtures/linux-packets.ts';
-import { A, B, bytes, datagram, fragment, fragments } from './helpers.ts';
+import { A, B, datagram, fragment, fragments } from './helpers.ts';
+import { pattern } from '../helpers/pattern.ts';
+import { ok } from '../wire/helpers.ts';
 
 function setup(opts: ReassemblyOptions = {}) {
   const counters = createIpv4Counters();
@@ -19,7 +21,7 @@ const LINUX = [ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_40
 function linuxWhole(): Uint8Array {
   const payload = new Uint8Array(4008);
   for (const f of LINUX) {
-    const p = parseIpv4(f);
+    const p = ok(parseIpv4(f));
     payload.set(p.payload, p.fragmentOffset);
   }
   return datagram(payload, { id: 271, protocol: 1 });
@@ -34,7 +36,7 @@ describe('Reassembler', () => {
     expect(whole).toBeDefined();
     expect(checkIpv4(whole!)).toBeUndefined();
     expect([...whole!]).toEqual([...linuxWhole()]);
-    expect(parseIpv4(whole!).totalLength).toBe(4028);
+    expect(ok(parseIpv4(whole!)).totalLength).toBe(4028);
     expect(counters.reasmOk).toBe(1);
     expect(r.pending).toBe(0);
     expect(r.bytes).toBe(0);
@@ -54,7 +56,7 @@ describe('Reassembler', () => {
         fc.integer({ min: 1, max: 64 }).map((n) => n * 8),
         fc.integer({ min: 0, max: 0xffff }),
         (len, size, seed) => {
-          const payload = bytes(len, seed);
+          const payload = pattern(len, seed);
           const frags = fragments(payload, size, { id: seed });
           fc.pre(frags.length > 1);
           // A seeded shuffle.
@@ -67,7 +69,7 @@ describe('Reassembler', () => {
             else whole = out;
           });
           expect(whole).toBeDefined();
-          expect([...parseIpv4(whole!).payload]).toEqual([...payload]);
+          expect([...ok(parseIpv4(whole!)).payload]).toEqual([...payload]);
           expect(r.bytes).toBe(0);
         },
       ),
@@ -86,7 +88,7 @@ describe('Reassembler', () => {
   });
 
   it('drops the whole datagram on an overlap (RFC 5722 policy)', () => {
-    const payload = bytes(64);
+    const payload = pattern(64);
     const { r, counters } = setup();
     r.add(0, fragment(payload, 0, 24, true));
     expect(r.add(0, fragment(payload, 16, 40, true))).toBeUndefined(); // overlaps [16, 24)
@@ -98,7 +100,7 @@ describe('Reassembler', () => {
   });
 
   it('drops on an overlap with the following fragment too', () => {
-    const payload = bytes(64);
+    const payload = pattern(64);
     const { r, counters } = setup();
     r.add(0, fragment(payload, 32, 64, false));
     r.add(0, fragment(payload, 0, 40, true));
@@ -107,7 +109,7 @@ describe('Reassembler', () => {
   });
 
   it('drops inconsistent ends', () => {
-    const payload = bytes(64);
+    const payload = pattern(64);
     const { r, counters } = setup();
     r.add(0, fragment(payload, 32, 64, false));
     r.add(0, fragment(payload, 16, 48, false)); // a second, different end
@@ -121,15 +123,15 @@ describe('Reassembler', () => {
   });
 
   it('keeps datagrams apart by (src, dst, protocol, id)', () => {
-    const p1 = bytes(32, 1);
-    const p2 = bytes(32, 2);
+    const p1 = pattern(32, 1);
+    const p2 = pattern(32, 2);
     const { r } = setup();
     r.add(0, fragment(p1, 0, 16, true, { id: 5 }));
     r.add(0, fragment(p2, 0, 16, true, { id: 5, protocol: 17 }));
     r.add(0, fragment(p2, 16, 32, false, { id: 5, src: 0x0a4d0003 }));
     expect(r.pending).toBe(3);
     const w = r.add(0, fragment(p1, 16, 32, false, { id: 5 }));
-    expect([...parseIpv4(w!).payload]).toEqual([...p1]);
+    expect([...ok(parseIpv4(w!)).payload]).toEqual([...p1]);
   });
 
   it('times out after 30 s; hands out fragment zero for the ICMP time exceeded', () => {
@@ -149,7 +151,7 @@ describe('Reassembler', () => {
 
   it('times out silently without fragment zero, oldest first', () => {
     const { r, timeouts } = setup({ timeoutMs: 100 });
-    const payload = bytes(64);
+    const payload = pattern(64);
     r.add(0, fragment(payload, 8, 16, true, { id: 1 }));
     r.add(50, fragment(payload, 8, 16, true, { id: 2 }));
     expect(r.pollAt()).toBe(100);
@@ -162,7 +164,7 @@ describe('Reassembler', () => {
 
   it('bounds the number of datagrams in progress (evicts the oldest)', () => {
     const { r, counters } = setup({ maxDatagrams: 3 });
-    const payload = bytes(64);
+    const payload = pattern(64);
     for (let id = 1; id <= 5; id++) r.add(id, fragment(payload, 0, 16, true, { id }));
     expect(r.pending).toBe(3);
     expect(counters.reasmOverflow).toBe(2);
@@ -174,7 +176,7 @@ describe('Reassembler', () => {
 
   it('bounds the bytes held (data copied, plus header + 8 bytes of fragment zero)', () => {
     const { r, counters } = setup({ maxBytes: 3100 });
-    const payload = bytes(4000);
+    const payload = pattern(4000);
     r.add(0, fragment(payload, 0, 1480, true, { id: 1 })); // 1480 + 28 held
     r.add(0, fragment(payload, 0, 1480, true, { id: 2 })); // 3016 held
     expect(r.bytes).toBe(3016);
@@ -191,17 +193,17 @@ describe('Reassembler', () => {
 
   it('does not keep views into the device buffer', () => {
     const { r } = setup();
-    const payload = bytes(64);
+    const payload = pattern(64);
     const f0 = fragment(payload, 0, 32, true);
     r.add(0, f0);
     f0.fill(0); // the device may not reuse memory, but if anything scribbled on it...
     const whole = r.add(0, fragment(payload, 32, 64, false));
-    expect([...parseIpv4(whole!).payload]).toEqual([...payload]);
+    expect([...ok(parseIpv4(whole!)).payload]).toEqual([...payload]);
   });
 
   it('refuses a reassembled datagram over 65535 bytes', () => {
     const { r, counters } = setup();
-    const payload = bytes(65515);
+    const payload = pattern(65515);
     // Fragment zero has 40 bytes of options (header 60); the others have plain 20-byte headers. Each
     // fragment passes the parser (offset + its total length <= 65535), but the whole would be
     // 60 + 65515 = 65575 bytes.

@@ -8,6 +8,7 @@ import { PcapDevice } from '../../src/link/pcap-device.ts';
 import { TapDevice } from '../../src/link/tap-device.ts';
 import { MemoryPcapSink, PcapWriter, readPcap } from '../../src/trace/pcap-writer.ts';
 import { FaultDevice, formatImpairSpec, parseImpairSpec, type FaultOptions } from '../../src/link/fault-device.ts';
+import { ok } from '../wire/helpers.ts';
 
 /** A 40-byte IPv4 datagram (protocol 253, "for experimentation") whose header and payload both carry an
  * Internet checksum, with the packet id in payload bytes 4..5. */
@@ -220,10 +221,81 @@ describe('FaultDevice', () => {
     expect(dev.stats().txPackets).toBe(20 - lost); // the inner device's counters
     await dev.close();
     // Everything the stack sent, plus what was received (packet 100 may or may not survive 'in' loss).
-    const recorded = readPcap(sink.bytes()).packets.map((r) => idOf(r.data));
+    const recorded = ok(readPcap(sink.bytes())).packets.map((r) => idOf(r.data));
     expect(recorded.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(seen.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => `out${i}`));
     expect(recorded.length).toBe(20 + (fault.faultStats().in.lost === 0 ? 1 : 0));
+  });
+
+  it('serialises packets at the link rate, then delays them', () => {
+    // 40-byte packets at 32 kbit/s: 10 ms each on the link. Sent at 0, 1, 2 ms: they queue behind each
+    // other and leave at 10, 20, 30 ms, then take the 5 ms delay and the memory link's 1 ms.
+    const { got, stats } = run({ rateBps: 32_000, delayMs: 5 }, 3);
+    expect(got.map((g) => [g.at, idOf(g.p)])).toEqual([
+      [16, 0],
+      [26, 1],
+      [36, 2],
+    ]);
+    expect(stats.out).toMatchObject({ packets: 3, delivered: 3, queueDropped: 0, queueMax: 3 });
+  });
+
+  it('drops at the tail when the queue in front of the rate limit is full (packets or ms)', () => {
+    // One packet per ms into a link that takes 10 ms per packet: the queue fills up.
+    const byCount = run({ rateBps: 32_000, limitPackets: 4 }, 40);
+    expect(byCount.stats.out.queueMax).toBe(4);
+    expect(byCount.ids.length).toBe(40 - byCount.stats.out.queueDropped);
+    // What gets through is in order, one every 10 ms.
+    expect([...byCount.ids].sort((x, y) => x - y)).toEqual(byCount.ids);
+    const gaps = byCount.got.slice(1).map((g, i) => g.at - byCount.got[i]!.at);
+    expect(new Set(gaps)).toEqual(new Set([10]));
+    // The limit counts the packet on the link too: 0-3 fill it by 4 ms (leaving at 10, 20, 30, 40), and
+    // after that a place frees every 10 ms, taken by packets 10, 20 and 30.
+    expect(byCount.ids).toEqual([0, 1, 2, 3, 10, 20, 30]);
+    const byTime = run({ rateBps: 32_000, limitMs: 25 }, 40);
+    // A packet that would wait more than 25 ms is dropped: at most 3 ahead of it in the queue.
+    expect(byTime.stats.out.queueMax).toBe(4);
+    expect(byTime.stats.out.queueDropped).toBeGreaterThan(20);
+  });
+
+  it('keeps order for packets due at the same time, and one timer serves many delayed packets', () => {
+    const clock = new ManualClock();
+    const [a, b] = createMemoryLink(clock);
+    const fault = new FaultDevice(a, { delayMs: 10 }, clock);
+    const got: number[] = [];
+    b.setReceiver((ps) => ps.forEach((p) => got.push(idOf(p))));
+    for (let i = 0; i < 100; i++) fault.send(makePacket(i));
+    clock.advance(20);
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('correlated loss comes in bursts at the configured long-run rate', () => {
+    const runLengths = (lossCorrelation: number) => {
+      const { ids, stats } = run({ loss: 0.1, lossCorrelation, seed: 4 }, 20_000);
+      const delivered = new Set(ids);
+      const bursts: number[] = [];
+      let cur = 0;
+      for (let i = 0; i < 20_000; i++) {
+        if (!delivered.has(i)) cur++;
+        else if (cur > 0) (bursts.push(cur), (cur = 0));
+      }
+      return { rate: stats.out.lost / 20_000, meanBurst: bursts.reduce((x, y) => x + y, 0) / bursts.length };
+    };
+    const indep = runLengths(0);
+    const corr = runLengths(0.5);
+    for (const r of [indep, corr]) {
+      expect(r.rate).toBeGreaterThan(0.085);
+      expect(r.rate).toBeLessThan(0.115);
+    }
+    // Independent: mean burst 1 / (1 - p) ~ 1.11; correlated 50%: 1 / (1 - (p + 0.5 (1 - p))) ~ 2.2.
+    expect(indep.meanBurst).toBeLessThan(1.25);
+    expect(corr.meanBurst).toBeGreaterThan(1.9);
+    expect(corr.meanBurst).toBeLessThan(2.5);
+  });
+
+  it('with no correlation, draws exactly as before (recorded seeds replay)', () => {
+    const a = run({ loss: 0.2, reorder: 0.2, seed: 21 }, 300);
+    const b = run({ loss: 0.2, lossCorrelation: 0, reorder: 0.2, reorderCorrelation: 0, seed: 21 }, 300);
+    expect(b.ids).toEqual(a.ids);
   });
 
   it('rejects out-of-range rates given in code', () => {
@@ -231,6 +303,9 @@ describe('FaultDevice', () => {
     const [a] = createMemoryLink(clock);
     expect(() => new FaultDevice(a, { loss: 1.5 }, clock)).toThrow('fault loss must be a probability in [0, 1], got 1.5');
     expect(() => new FaultDevice(a, { delayMs: -1 }, clock)).toThrow('fault delayMs must be >= 0 ms, got -1');
+    expect(() => new FaultDevice(a, { rateBps: -5 }, clock)).toThrow('fault rateBps must be >= 0 bit/s, got -5');
+    expect(() => new FaultDevice(a, { rateBps: 1e6, limitPackets: 0 }, clock)).toThrow('fault limitPackets must be an integer >= 1, got 0');
+    expect(() => new FaultDevice(a, { lossCorrelation: 1 }, clock)).toThrow('fault lossCorrelation must be in [0, 1), got 1');
   });
 });
 
@@ -256,7 +331,13 @@ describe('parseImpairSpec / formatImpairSpec', () => {
   it.each([
     ['', '--impair: empty spec (example: loss=5%,delay=20ms,seed=7)'],
     ['loss', '--impair: expected key=value, got "loss"'],
-    ['drop=5%', '--impair: unknown key "drop" (known: loss, reorder, dup, corrupt, delay, jitter, seed, dir)'],
+    ['drop=5%', '--impair: unknown key "drop" (known: loss, loss-corr, reorder, reorder-corr, dup, corrupt, delay, jitter, rate, limit, seed, dir)'],
+    ['rate=fast', '--impair rate: not a rate: "fast" (write 20mbit, 512kbit or bits/s, at least 1)'],
+    ['rate=0', '--impair rate: not a rate: "0" (write 20mbit, 512kbit or bits/s, at least 1)'],
+    ['rate=1mbit,limit=0', '--impair limit: not a queue length: "0" (write 100 for packets or 50ms)'],
+    ['rate=1mbit,limit=5s', '--impair limit: not a queue length: "5s" (write 100 for packets or 50ms)'],
+    ['limit=50ms', '--impair limit: a queue limit needs a rate (example: rate=20mbit,limit=50ms)'],
+    ['loss-corr=100%', '--impair loss-corr: correlation must be below 100%, got 100%'],
     ['loss=abc', '--impair loss: not a probability: "abc" (write 5% or 0.05)'],
     ['loss=-1%', '--impair loss: not a probability: "-1%" (write 5% or 0.05)'],
     ['loss=150%', '--impair loss: probability must be within [0, 1], got 150%'],
@@ -283,5 +364,22 @@ describe('parseImpairSpec / formatImpairSpec', () => {
     expect(formatImpairSpec(parseImpairSpec(text))).toBe(text);
     expect(formatImpairSpec(parseImpairSpec('loss=0.001'))).toBe('loss=0.1%');
     expect(formatImpairSpec({})).toBe('none');
+    const full = 'loss=5%,loss-corr=25%,reorder=25%,reorder-corr=50%,delay=10ms,rate=20mbit,limit=50ms';
+    expect(formatImpairSpec(parseImpairSpec(full))).toBe(full);
+    expect(formatImpairSpec(parseImpairSpec('rate=1.5mbit,limit=100'))).toBe('rate=1.5mbit,limit=100');
+    expect(formatImpairSpec(parseImpairSpec('rate=512kbit'))).toBe('rate=512kbit');
+    expect(formatImpairSpec(parseImpairSpec('rate=1234'))).toBe('rate=1.234kbit');
+  });
+
+  it('parses rates, queue limits and correlations', () => {
+    expect(parseImpairSpec('rate=20mbit,limit=50ms,loss=5%,loss-corr=25%,reorder-corr=0.5')).toEqual({
+      rateBps: 20e6,
+      limitMs: 50,
+      loss: 0.05,
+      lossCorrelation: 0.25,
+      reorderCorrelation: 0.5,
+    });
+    expect(parseImpairSpec('rate=1gbit,limit=64')).toEqual({ rateBps: 1e9, limitPackets: 64 });
+    expect(parseImpairSpec('rate=9600')).toEqual({ rateBps: 9600 });
   });
 });

@@ -11,6 +11,7 @@ import { WireError } from '../../src/util/errors.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { ACK, CWR, FIN, PSH, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegmentInit } from '../../src/wire/tcp.ts';
+import { ok } from '../wire/helpers.ts';
 
 const SRC = parseIpv4Address('10.77.0.2');
 const DST = parseIpv4Address('10.77.0.1');
@@ -42,7 +43,7 @@ describe('segmentTcpV4 (software TSO, as the kernel cuts a super-segment)', () =
     const got: number[] = [];
     pieces.forEach((p, i) => {
       expect(checkIpv4(p)).toBeUndefined(); // header checksum and lengths
-      const ip = parseIpv4(p);
+      const ip = ok(parseIpv4(p));
       expect(ip.identification).toBe((0xfffe + i) & 0xffff);
       expect(ip.totalLength).toBe(p.length);
       expect(ip.dontFragment).toBe(true);
@@ -53,7 +54,7 @@ describe('segmentTcpV4 (software TSO, as the kernel cuts a super-segment)', () =
       expect(tcp.options.timestamp).toEqual({ value: 1000, echo: 2000 });
       got.push(...tcp.payload);
     });
-    const flags = pieces.map((p) => (parseTcp(parseIpv4(p).payload, SRC, DST) as { flags: number }).flags);
+    const flags = pieces.map((p) => (parseTcp(ok(parseIpv4(p)).payload, SRC, DST) as { flags: number }).flags);
     expect(flags).toEqual([ACK | CWR, ACK, ACK | PSH | FIN]);
     expect(Uint8Array.from(got)).toEqual(payload);
   });
@@ -89,7 +90,7 @@ describe('segmentTcpV4 (software TSO, as the kernel cuts a super-segment)', () =
   it('superSegmentChecksum: the checksum the fully checksummed datagram carries', () => {
     const partial = datagram(5000, ACK | PSH, true).packet;
     const full = datagram(5000, ACK | PSH, false).packet;
-    expect(parseTcp(parseIpv4(partial).payload, SRC, DST)).toBeInstanceOf(WireError);
+    expect(parseTcp(ok(parseIpv4(partial)).payload, SRC, DST)).toBeInstanceOf(WireError);
     expect(superSegmentChecksum(partial)).toBe((full[36]! << 8) | full[37]!);
   });
 });

@@ -20,6 +20,7 @@ import { checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.t
 import { checkIcmp } from '../../src/wire/icmpv4.ts';
 import { ACK, FIN, PSH, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegmentInit } from '../../src/wire/tcp.ts';
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../../src/wire/checksum.ts';
+import { ok } from '../wire/helpers.ts';
 
 const CLIENT = parseIpv4Address('10.77.0.1');
 const STACK = parseIpv4Address('10.77.0.2');
@@ -168,7 +169,7 @@ describe('toWirePackets: what the wire would have carried', () => {
     const data: number[] = [];
     out.slice(0, 3).forEach((p, i) => {
       expect(checkIpv4(p)).toBeUndefined();
-      const seg = parseTcp(parseIpv4(p).payload, CLIENT, STACK); // verifies the checksum
+      const seg = parseTcp(ok(parseIpv4(p)).payload, CLIENT, STACK); // verifies the checksum
       if (seg instanceof WireError) throw seg;
       expect(seg.seq).toBe((0xffff_fa00 + 1448 * i) >>> 0);
       expect(seg.flags).toBe(i === 2 ? ACK | PSH | FIN : ACK);

@@ -19,6 +19,8 @@ export interface FakeOptions {
   mss?: number;
   /** Report onClosed() to the owner synchronously from inside abort() (the contract allows either). */
   closeOnAbort?: boolean;
+  /** Keep every view the owner passes to write() in `writtenViews` (to check what the socket copies). */
+  keepWrittenViews?: boolean;
 }
 
 export type FakeCall =
@@ -34,11 +36,14 @@ export class FakeConnection implements TcpConnection {
   peer: FakeConnection | undefined;
   events: ConnectionEvents | undefined;
   readonly calls: FakeCall[] = [];
+  /** With keepWrittenViews: the views write() was given, as given. */
+  readonly writtenViews: Uint8Array[] = [];
 
   private readonly sendCap: number;
   readonly recvCap: number;
   private readonly mss: number;
   private readonly closeOnAbort: boolean;
+  private readonly keepWrittenViews: boolean;
   private sendQueue: Uint8Array[] = [];
   private queued = 0;
   /** Bytes delivered to the owner and not yet consumed(): they shrink our receive window. */
@@ -65,6 +70,7 @@ export class FakeConnection implements TcpConnection {
     this.recvCap = opts.recvBuffer ?? 64 * 1024;
     this.mss = opts.mss ?? 1460;
     this.closeOnAbort = opts.closeOnAbort === true;
+    this.keepWrittenViews = opts.keepWrittenViews === true;
   }
 
   setEvents(events: ConnectionEvents): void {
@@ -78,6 +84,7 @@ export class FakeConnection implements TcpConnection {
 
   write(data: Uint8Array): number {
     if (this.finQueued || this.state === 'CLOSED') throw new Error(`write in state ${this.state} after FIN/abort`);
+    if (this.keepWrittenViews) this.writtenViews.push(data);
     const n = Math.min(data.length, this.sendCap - this.queued);
     if (n > 0) {
       this.sendQueue.push(data.slice(0, n)); // the send buffer owns a copy
@@ -154,6 +161,16 @@ export class FakeConnection implements TcpConnection {
     let t = 0;
     for (const c of this.calls) if (c.op === 'consumed') t += c.n;
     return t;
+  }
+
+  /**
+   * Bytes arrive from the wire as this very view, uncopied, as the real layer hands the owner its
+   * receive views (for a connection without a peer: the test plays the network).
+   */
+  deliver(view: Uint8Array): void {
+    this.bytesIn += view.length;
+    this.unconsumed += view.length;
+    this.events?.onData(view);
   }
 
   /** The peer's side of the wire reports a failure to this connection (RST, timeout...). */
@@ -289,6 +306,8 @@ export class FakeEndpoint implements TcpEndpointApi {
     this.listeners.set(port, { backlog, onAccept });
     return {
       port,
+      holdAccepted: () => {},
+      accepted: () => {},
       close: () => {
         this.listeners.delete(port);
       },
@@ -323,13 +342,6 @@ export class FakeEndpoint implements TcpEndpointApi {
 /** Let microtasks, nextTicks and immediates run: `rounds` turns of the event loop. */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
-/** Deterministic test bytes: byte i is (i * 31 + seed) & 0xff. */
-export function pattern(length: number, seed = 7): Buffer {
-  const b = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
 }
 
 /** A client endpoint 10.0.0.1 and a server endpoint 10.0.0.2 on one fake network. */

@@ -6,7 +6,8 @@ import { describe, it, expect } from 'vitest';
 import { createHttpServer } from '../../src/http/server.ts';
 import { TcpNet } from '../../src/socket/tcp-net.ts';
 import { ManualClock } from '../../src/util/clock.ts';
-import { twoEndpoints, settle, pattern } from './fake-tcp.ts';
+import { twoEndpoints, settle } from './fake-tcp.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 describe('HTTP over TcpSocket', () => {
   it('serves pipelined keep-alive requests and a large body through small TCP buffers', async () => {

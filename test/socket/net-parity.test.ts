@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { TcpNet } from '../../src/socket/tcp-net.ts';
 import { twoEndpoints } from './fake-tcp.ts';
+import { record as recordEvents } from '../helpers/record.ts';
 
 interface ServerLike {
   close(): unknown;
@@ -63,14 +64,8 @@ const fakeImpl: Impl = {
   },
 };
 
-function record(sock: Duplex): string[] {
-  const log: string[] = [];
-  for (const ev of ['connect', 'end', 'finish']) sock.on(ev, () => log.push(ev));
-  sock.on('data', (d: Buffer) => log.push(`data:${d.toString()}`));
-  sock.on('error', (e: Error & { code?: string }) => log.push(`error:${e.code}`));
-  sock.on('close', (hadError: boolean) => log.push(`close:${hadError}`));
-  return log;
-}
+/** Every socket here is recorded with its data. */
+const record = (sock: Duplex): string[] => recordEvents(sock, undefined, { data: true });
 
 /** Resolve once `sock` has emitted 'close' (bounded by the test timeout). */
 function closed(sock: Duplex, log: string[]): Promise<unknown> {

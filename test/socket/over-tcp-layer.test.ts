@@ -1,16 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import type { TcpSocket } from '../../src/socket/tcp-socket.ts';
-import { pattern } from './fake-tcp.ts';
+
 import { stackPair, until, wait } from './stack-pair.ts';
+import { pattern } from '../helpers/pattern.ts';
+import { record } from '../helpers/record.ts';
 
 const pair = stackPair;
-function record(sock: TcpSocket): string[] {
-  const log: string[] = [];
-  for (const ev of ['connect', 'end', 'finish']) sock.on(ev, () => log.push(ev));
-  sock.on('error', (e: Error & { code?: string }) => log.push(`error:${e.code}`));
-  sock.on('close', (h: boolean) => log.push(`close:${h}`));
-  return log;
-}
 
 /**
  * The socket layer over the real thing: two Stacks (TcpLayer, IPv4) joined by an in-memory link,

@@ -2,39 +2,15 @@
  * What the socket keeps of received bytes: a flowing reader gets the received view itself (no copy
  * on the fast path); bytes that wait (paused reader, lagging reader) are owned copies that do not
  * keep the device's receive chunk alive; a small written view is copied before it waits for the
- * peer's window. Driven through a stub TcpConnection, so the views are exactly the ones we made.
+ * peer's window. Driven through a FakeConnection without a peer, so the views are exactly the ones we made.
  */
 import { describe, expect, it } from 'vitest';
-import type { ConnectionEvents, TcpConnection, TcpInfo } from '../../src/tcp/api.ts';
 import { TcpSocket } from '../../src/socket/tcp-socket.ts';
+import { FakeConnection } from './fake-tcp.ts';
 
-class StubConn implements TcpConnection {
-  state = 'ESTABLISHED' as const;
-  events: ConnectionEvents | undefined;
-  consumedBytes = 0;
-  writes: Uint8Array[] = [];
-  readonly writableLength = 1 << 20;
-  readonly localAddress = '10.0.0.2';
-  readonly localPort = 80;
-  readonly remoteAddress = '10.0.0.1';
-  readonly remotePort = 40000;
-  setEvents(events: ConnectionEvents): void {
-    this.events = events;
-  }
-  write(data: Uint8Array): number {
-    this.writes.push(data);
-    return data.length;
-  }
-  consumed(n: number): void {
-    this.consumedBytes += n;
-  }
-  shutdown(): void {}
-  abort(): void {}
-  setNoDelay(): void {}
-  setKeepAlive(): void {}
-  info(): TcpInfo {
-    return {} as TcpInfo;
-  }
+/** A connection with no peer: the test plays the network through deliver(). */
+function stubConn(): FakeConnection {
+  return new FakeConnection('10.0.0.2', 80, '10.0.0.1', 40000, 'ESTABLISHED', { sendBuffer: 1 << 20, keepWrittenViews: true });
 }
 
 const CHUNK = 256 * 1024;
@@ -50,27 +26,27 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe('TcpSocket: storage of received bytes', () => {
   it('a flowing reader gets the received view itself', async () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn);
     const seen: Buffer[] = [];
     s.on('data', (d: Buffer) => seen.push(d));
     await tick();
     const views = [received([1, 2, 3]), received([4, 5])];
-    for (const v of views) conn.events!.onData(v);
+    for (const v of views) conn.deliver(v);
     expect(seen.length).toBe(2); // handed over synchronously
     for (let i = 0; i < 2; i++) {
       expect(seen[i]!.buffer).toBe(views[i]!.buffer); // no copy
       expect(seen[i]!.byteOffset).toBe(4096);
     }
-    expect(conn.consumedBytes).toBe(5);
+    expect(conn.consumedTotal()).toBe(5);
     s.destroy();
   });
 
   it('a paused reader: 2,048 one-byte pieces wait in a few owned blocks, unconsumed, and read back exactly', async () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn, { pauseOnConnect: true });
-    for (let i = 0; i < 2048; i++) conn.events!.onData(received([i & 0xff]));
-    expect(conn.consumedBytes).toBe(0); // held unconsumed: the window closes
+    for (let i = 0; i < 2048; i++) conn.deliver(received([i & 0xff]));
+    expect(conn.consumedTotal()).toBe(0); // held unconsumed: the window closes
     const chunks: Buffer[] = [];
     for (let d = s.read() as Buffer | null; d !== null; d = s.read() as Buffer | null) chunks.push(d);
     await tick();
@@ -79,18 +55,18 @@ describe('TcpSocket: storage of received bytes', () => {
     expect(all.length).toBe(2048);
     for (let i = 0; i < 2048; i++) expect(all[i]).toBe(i & 0xff);
     for (const c of chunks) expect(c.buffer.byteLength).toBeLessThan(CHUNK);
-    expect(conn.consumedBytes).toBe(2048);
+    expect(conn.consumedTotal()).toBe(2048);
     s.destroy();
   });
 
   it('a reader that lags (data waiting in the Readable buffer) gets copies packed in small blocks', () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn);
     s.pause(); // not flowing: pushed bytes wait in the stream's buffer
     const v1 = received([7]);
     const v2 = received([8]);
-    conn.events!.onData(v1);
-    conn.events!.onData(v2);
+    conn.deliver(v1);
+    conn.deliver(v2);
     const a = s.read(1) as Buffer;
     const b = s.read(1) as Buffer;
     expect([a[0], b[0]]).toEqual([7, 8]);
@@ -101,15 +77,15 @@ describe('TcpSocket: storage of received bytes', () => {
   });
 
   it('a lagging reader: past 256 pieces waiting, tiny pieces are held back coalesced (unconsumed), then read exactly', async () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn);
     s.pause();
-    for (let i = 0; i < 2048; i++) conn.events!.onData(received([i & 0xff]));
+    for (let i = 0; i < 2048; i++) conn.deliver(received([i & 0xff]));
     // 256 one-byte Buffers wait in the stream's buffer; the other 1,792 bytes in a few owned blocks.
     expect(s.readableLength).toBe(256);
-    expect(conn.consumedBytes).toBe(256);
+    expect(conn.consumedTotal()).toBe(256);
     const chunks: Buffer[] = [];
-    for (let round = 0; round < 10 && conn.consumedBytes < 2048; round++) {
+    for (let round = 0; round < 10 && conn.consumedTotal() < 2048; round++) {
       for (let d = s.read() as Buffer | null; d !== null; d = s.read() as Buffer | null) chunks.push(d);
       await tick();
     }
@@ -117,18 +93,18 @@ describe('TcpSocket: storage of received bytes', () => {
     const all = Buffer.concat(chunks);
     expect(all.length).toBe(2048);
     for (let i = 0; i < 2048; i++) expect(all[i]).toBe(i & 0xff);
-    expect(conn.consumedBytes).toBe(2048);
+    expect(conn.consumedTotal()).toBe(2048);
     s.destroy();
   });
 
   it('the same with a flowing reader that pauses: every byte once, in order, then end', async () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn);
     const got: number[] = [];
     let ended = false;
     s.on('end', () => (ended = true));
     s.pause();
-    for (let i = 0; i < 1000; i++) conn.events!.onData(received([i & 0xff]));
+    for (let i = 0; i < 1000; i++) conn.deliver(received([i & 0xff]));
     conn.events!.onPeerFin();
     s.on('data', (d: Buffer) => got.push(...d));
     s.resume();
@@ -140,17 +116,17 @@ describe('TcpSocket: storage of received bytes', () => {
   });
 
   it('a small written view into a large buffer is copied; a large write is kept as it is', async () => {
-    const conn = new StubConn();
+    const conn = stubConn();
     const s = new TcpSocket(conn);
     const small = received([1, 2, 3]);
     const large = new Uint8Array(new ArrayBuffer(CHUNK), 0, 64 * 1024);
     s.write(small);
     s.write(large);
     await tick();
-    expect(conn.writes.length).toBe(2);
-    expect(conn.writes[0]!.buffer).not.toBe(small.buffer);
-    expect([...conn.writes[0]!]).toEqual([1, 2, 3]);
-    expect(conn.writes[1]!.buffer).toBe(large.buffer);
+    expect(conn.writtenViews.length).toBe(2);
+    expect(conn.writtenViews[0]!.buffer).not.toBe(small.buffer);
+    expect([...conn.writtenViews[0]!]).toEqual([1, 2, 3]);
+    expect(conn.writtenViews[1]!.buffer).toBe(large.buffer);
     s.destroy();
   });
 });

@@ -6,8 +6,9 @@
 import { describe, it, expect } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDHUP, type TcpSocket } from '../../src/socket/tcp-socket.ts';
 import type { TcpServerOptions } from '../../src/socket/tcp-server.ts';
-import { pattern } from './fake-tcp.ts';
+
 import { stackPair, until as untilFor, wait } from './stack-pair.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 const pair = stackPair;
 /** Poll every 5 ms, at most 5 s. */

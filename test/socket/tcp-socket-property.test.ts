@@ -7,7 +7,8 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { TcpNet } from '../../src/socket/tcp-net.ts';
 import type { TcpSocket } from '../../src/socket/tcp-socket.ts';
-import { twoEndpoints, settle, pattern } from './fake-tcp.ts';
+import { twoEndpoints, settle } from './fake-tcp.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 describe('TcpSocket transfer property', () => {
   it('delivers every byte once, in order, under arbitrary buffers and reader pauses', async () => {

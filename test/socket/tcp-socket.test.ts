@@ -3,7 +3,9 @@ import { TcpNet } from '../../src/socket/tcp-net.ts';
 import type { TcpSocket } from '../../src/socket/tcp-socket.ts';
 import type { TcpServerOptions } from '../../src/socket/tcp-server.ts';
 import { ManualClock } from '../../src/util/clock.ts';
-import { twoEndpoints, settle, pattern, type FakeConnection, type FakeOptions } from './fake-tcp.ts';
+import { twoEndpoints, settle, type FakeConnection, type FakeOptions } from './fake-tcp.ts';
+import { pattern } from '../helpers/pattern.ts';
+import { record as recordEvents } from '../helpers/record.ts';
 
 interface Pair {
   client: TcpSocket;
@@ -37,13 +39,7 @@ function collect(sock: TcpSocket): { chunks: Buffer[]; bytes: () => Buffer } {
   return { chunks, bytes: () => Buffer.concat(chunks) };
 }
 
-function record(sock: TcpSocket): string[] {
-  const log: string[] = [];
-  for (const ev of ['connect', 'ready', 'end', 'finish', 'timeout', 'drain']) sock.on(ev, () => log.push(ev));
-  sock.on('error', (e: Error & { code?: string }) => log.push(`error:${e.code}`));
-  sock.on('close', (hadError: boolean) => log.push(`close:${hadError}`));
-  return log;
-}
+const record = (sock: TcpSocket): string[] => recordEvents(sock, ['connect', 'ready', 'end', 'finish', 'timeout', 'drain']);
 
 describe('TcpSocket data transfer', () => {
   it('delivers a large write intact and in order through small buffers, then end -> one FIN', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Sim, openPair, pattern } from './sim.ts';
+import { Sim, openPair } from './sim.ts';
 import { ACK, FIN, SYN } from '../../src/wire/tcp.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 describe('two stacks over a clean wire', () => {
   it('handshake, data both ways, close', () => {

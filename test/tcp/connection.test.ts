@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { A, ADDR_A, ADDR_B, B, Owner, Sim, openPair, pattern } from './sim.ts';
+import { A, ADDR_A, ADDR_B, B, Owner, Sim, openPair } from './sim.ts';
 import { ACK, FIN, PSH, RST, SYN } from '../../src/wire/tcp.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 function established(sim: Sim, port = 80) {
   const p = openPair(sim, port);

@@ -4,12 +4,13 @@
  * (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191).
  */
 import { describe, expect, it } from 'vitest';
-import { ADDR_B, B, Owner, Sim, pattern } from './sim.ts';
+import { ADDR_B, B, Owner, Sim } from './sim.ts';
 import { ACK, FIN, RST, SYN } from '../../src/wire/tcp.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { SynCookies, decodeCookieTsecr, encodeCookieTsval } from '../../src/tcp/syn-cookie.ts';
 import { TimeWaitRecord, TimeWaitTable } from '../../src/tcp/time-wait.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 /** A spoofed source: replies to it reach layer a, which is not that address and drops them. */
 const SPOOF = parseIpv4Address('10.0.9.9');

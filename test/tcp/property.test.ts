@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Owner, Sim, openPair, pattern } from './sim.ts';
+import { Owner, Sim, openPair } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 const SEEDS = Number(process.env.TCP_SEEDS ?? 30);
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { A, Owner, Sim, openPair, pattern } from './sim.ts';
+import { A, Owner, Sim, openPair } from './sim.ts';
 import { ACK, FIN, RST, SYN } from '../../src/wire/tcp.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 describe('robustness', () => {
   it('FIN-WAIT-2 gives up (with a RST) when the peer never sends its FIN', () => {

@@ -16,7 +16,8 @@ import { createStack, type Stack, type StackOptions } from '../../src/stack.ts';
 import { RANGE_COST } from '../../src/tcp/reassembly.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { ChunkedDevice, RawPeer, bytesPattern, retainedArrayBuffers, type RawConn } from './rx-attack.ts';
-import { Sim, openPair, pattern } from './sim.ts';
+import { Sim, openPair } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 const MB = 1_000_000;
 const PORT = 80;

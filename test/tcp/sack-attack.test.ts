@@ -3,8 +3,9 @@ import { SACK_MAX_RANGES } from '../../src/tcp/sack.ts';
 import type { Connection as Tcb } from '../../src/tcp/connection.ts';
 import { ACK } from '../../src/wire/tcp.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
-import { B, Sim, openPair, pattern } from './sim.ts';
+import { B, Sim, openPair } from './sim.ts';
 import { retransmissions, runSackScenario, type SackStreamKind } from './sack-attack.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 // A hostile receiver fragments the sender's scoreboard in virtual time (the scenario is described in
 // sack-attack.ts): 512 KiB in flight (room for more ranges than the cap), 2,000 ACKs of 4 blocks each.

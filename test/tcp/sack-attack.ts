@@ -26,7 +26,8 @@ import { ACK, serializeTcp, tcpHeaderLength, type TcpSegment } from '../../src/w
 import type { IpReceiveInfo } from '../../src/ip/types.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
 import type { Connection as Tcb } from '../../src/tcp/connection.ts';
-import { A, B, Sim, openPair, pattern, type Owner } from './sim.ts';
+import { A, B, Sim, openPair, type Owner } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 export type SackStreamKind = 'plain' | 'attack' | 'holes' | 'mss' | 'benign';
 

@@ -282,15 +282,3 @@ export function openPair(sim: Sim, port = 80): { client: Owner; server: () => Ow
   return { client, server: () => serverOwners[0], serverOwners };
 }
 
-export function pattern(n: number, seed: number): Uint8Array {
-  const r = new Rng(seed);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += 4) {
-    const v = r.nextU32();
-    out[i] = v & 0xff;
-    if (i + 1 < n) out[i + 1] = (v >>> 8) & 0xff;
-    if (i + 2 < n) out[i + 2] = (v >>> 16) & 0xff;
-    if (i + 3 < n) out[i + 3] = v >>> 24;
-  }
-  return out;
-}

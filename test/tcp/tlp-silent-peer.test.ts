@@ -6,7 +6,8 @@
  * RTO is armed; one probe per episode, the next only after an ACK moves SND.UNA.
  */
 import { describe, expect, it } from 'vitest';
-import { openPair, pattern, Sim } from './sim.ts';
+import { openPair, Sim } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 interface Outcome {
   sim: Sim;

@@ -3,9 +3,10 @@
  * MSS pieces, the link cuts them (link/gso.ts) and the peer sees ordinary segments.
  */
 import { describe, expect, it } from 'vitest';
-import { Owner, Sim, openPair, pattern } from './sim.ts';
+import { Owner, Sim, openPair } from './sim.ts';
 import { FIN } from '../../src/wire/tcp.ts';
 import { seqSub } from '../../src/wire/seq.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 function transfer(sim: Sim, size: number, seed: number): { client: Owner; server: Owner } {
   const { client, server } = openPair(sim);

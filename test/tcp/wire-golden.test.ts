@@ -10,7 +10,8 @@
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADDR_B, Owner, Sim, pattern, type Faults, type LayerOpts } from './sim.ts';
+import { ADDR_B, Owner, Sim, type Faults, type LayerOpts } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 const DIR = join(import.meta.dirname, 'golden');
 

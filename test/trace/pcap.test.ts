@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/util/clock.ts';
-import { WireError } from '../../src/util/errors.ts';
 import { createMemoryLink } from '../../src/link/memory-device.ts';
 import { PcapDevice } from '../../src/link/pcap-device.ts';
 import { LINKTYPE_RAW, MemoryPcapSink, PcapWriter, readPcap } from '../../src/trace/pcap-writer.ts';
 import { ACK, SYN, tcpPacket } from './segments.ts';
+import { codeOf, ok } from '../wire/helpers.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -41,7 +41,7 @@ describe('PcapWriter', () => {
     expect(hex(b.subarray(0, 4))).toBe('4d3cb2a1');
     expect(hex(b.subarray(16, 20))).toBe('02000000');
     expect(hex(b.subarray(24))).toBe('00f15365' + 'e0755c07' + '02000000' + '04000000' + '0102');
-    const f = readPcap(b);
+    const f = ok(readPcap(b));
     expect(f).toMatchObject({ precision: 'ns', snaplen: 2, linkType: LINKTYPE_RAW });
     expect(f.packets).toEqual([{ tsMs: 1_700_000_000_123.5, data: Uint8Array.of(1, 2), origLength: 4 }]);
   });
@@ -89,19 +89,11 @@ describe('PcapWriter', () => {
 
   it('reads big-endian files and rejects bad ones with codes', () => {
     const be = Uint8Array.from(Buffer.from('a1b2c3d4' + '00020004' + '00000000' + '00000000' + '0000ffff' + '00000065' + '00000001' + '000003e8' + '00000001' + '00000001' + '45', 'hex'));
-    expect(readPcap(be).packets).toEqual([{ tsMs: 1001, data: Uint8Array.of(0x45), origLength: 1 }]);
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return (e as WireError).code;
-      }
-      return 'no error';
-    };
-    expect(code(() => readPcap(new Uint8Array(10)))).toBe('ERR_PCAP_TRUNCATED');
-    expect(code(() => readPcap(new Uint8Array(24)))).toBe('ERR_PCAP_BAD_MAGIC');
-    expect(code(() => readPcap(be.subarray(0, be.length - 1)))).toBe('ERR_PCAP_TRUNCATED');
-    expect(code(() => readPcap(be.subarray(0, 30)))).toBe('ERR_PCAP_TRUNCATED');
+    expect(ok(readPcap(be)).packets).toEqual([{ tsMs: 1001, data: Uint8Array.of(0x45), origLength: 1 }]);
+    expect(codeOf(() => readPcap(new Uint8Array(10)))).toBe('ERR_PCAP_TRUNCATED');
+    expect(codeOf(() => readPcap(new Uint8Array(24)))).toBe('ERR_PCAP_BAD_MAGIC');
+    expect(codeOf(() => readPcap(be.subarray(0, be.length - 1)))).toBe('ERR_PCAP_TRUNCATED');
+    expect(codeOf(() => readPcap(be.subarray(0, 30)))).toBe('ERR_PCAP_TRUNCATED');
   });
 
   it('writes a file that tshark reads back with the right packet count', (ctx) => {
@@ -119,7 +111,7 @@ describe('PcapWriter', () => {
       w.write(tcpPacket({ src: base.dst, sport: 80, dst: base.src, dport: 40000, seq: 5000, ack: 1001, flags: SYN | ACK }));
       w.write(tcpPacket({ ...base, seq: 1001, ack: 5001, flags: ACK }));
       w.closeSync();
-      expect(readPcap(readFileSync(path)).packets.length).toBe(3);
+      expect(ok(readPcap(readFileSync(path))).packets.length).toBe(3);
       const out = execFileSync(bin, ['-r', path, '-T', 'fields', '-e', 'tcp.flags.str', '-e', 'tcp.checksum.status', '-o', 'tcp.check_checksum:TRUE'], {
         encoding: 'utf8',
         timeout: 30_000,
@@ -150,7 +142,7 @@ describe('PcapDevice', () => {
     expect(got).toEqual([Uint8Array.of(0x45, 2)]);
     await dev.close();
     expect(sink.closed).toBe(true);
-    expect(readPcap(sink.bytes()).packets).toEqual([
+    expect(ok(readPcap(sink.bytes())).packets).toEqual([
       { tsMs: 1000, data: Uint8Array.of(0x45, 1), origLength: 2 },
       { tsMs: 1001, data: Uint8Array.of(0x45, 2), origLength: 2 },
     ]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from '../../src/util/errors.ts';
-import { codeOf } from './helpers.ts';
+import { codeOf, ok } from './helpers.ts';
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import {
@@ -14,11 +14,11 @@ import {
 } from '../../src/wire/icmpv4.ts';
 import { ECHO_REPLY, ECHO_REQUEST, PROTO99, PROTO99_UNREACHABLE, UDP_PORT_UNREACHABLE, UDP_TO_PORT_9, hex } from '../fixtures/linux-packets.ts';
 
-const icmpOf = (pkt: Uint8Array): Uint8Array => parseIpv4(pkt).payload;
+const icmpOf = (pkt: Uint8Array): Uint8Array => ok(parseIpv4(pkt)).payload;
 
 describe('parseIcmp on Linux packets', () => {
   it('decodes an echo request', () => {
-    const m = parseIcmp(icmpOf(ECHO_REQUEST));
+    const m = ok(parseIcmp(icmpOf(ECHO_REQUEST)));
     expect(m.kind).toBe('echo-request');
     if (m.kind !== 'echo-request') return;
     expect([m.type, m.code, m.checksum, m.identifier, m.sequence, m.data.length]).toEqual([8, 0, 0x7061, 6114, 1, 56]);
@@ -27,21 +27,21 @@ describe('parseIcmp on Linux packets', () => {
   });
 
   it('decodes an echo reply', () => {
-    const m = parseIcmp(icmpOf(ECHO_REPLY));
+    const m = ok(parseIcmp(icmpOf(ECHO_REPLY)));
     expect(m).toMatchObject({ kind: 'echo-reply', type: 0, code: 0, checksum: 0x7861, identifier: 6114, sequence: 1 });
   });
 
   it('decodes protocol unreachable with the quoted datagram', () => {
-    const m = parseIcmp(icmpOf(PROTO99_UNREACHABLE));
+    const m = ok(parseIcmp(icmpOf(PROTO99_UNREACHABLE)));
     expect(m.kind).toBe('destination-unreachable');
     if (m.kind !== 'destination-unreachable') return;
     expect([m.code, m.nextHopMtu]).toEqual([2, 0]);
     expect([...m.original]).toEqual([...PROTO99]);
-    expect(parseIpv4(m.original).protocol).toBe(99);
+    expect(ok(parseIpv4(m.original)).protocol).toBe(99);
   });
 
   it('decodes port unreachable', () => {
-    const m = parseIcmp(icmpOf(UDP_PORT_UNREACHABLE));
+    const m = ok(parseIcmp(icmpOf(UDP_PORT_UNREACHABLE)));
     expect(m).toMatchObject({ kind: 'destination-unreachable', code: 3 });
     if (m.kind === 'destination-unreachable') expect([...m.original]).toEqual([...UDP_TO_PORT_9]);
   });
@@ -49,7 +49,7 @@ describe('parseIcmp on Linux packets', () => {
   it('reads the next-hop MTU only for code 4 (RFC 1191)', () => {
     const buf = new Uint8Array(8 + 28);
     serializeIcmp({ kind: 'destination-unreachable', code: 4, nextHopMtu: 1400, original: PROTO99.subarray(0, 28) }, buf, 0);
-    expect(parseIcmp(buf)).toMatchObject({ kind: 'destination-unreachable', code: 4, nextHopMtu: 1400 });
+    expect(ok(parseIcmp(buf))).toMatchObject({ kind: 'destination-unreachable', code: 4, nextHopMtu: 1400 });
     expect([buf[6], buf[7]]).toEqual([0x05, 0x78]);
   });
 
@@ -59,7 +59,7 @@ describe('parseIcmp on Linux packets', () => {
     const sum = checksum(buf);
     buf[2] = sum >>> 8;
     buf[3] = sum & 0xff;
-    const m = parseIcmp(buf);
+    const m = ok(parseIcmp(buf));
     expect(m).toMatchObject({ kind: 'other', type: 13, code: 0 });
     if (m.kind === 'other') expect([...m.rest]).toEqual([0, 1, 0, 2]);
   });
@@ -67,7 +67,7 @@ describe('parseIcmp on Linux packets', () => {
 
 describe('serializeIcmp', () => {
   it('reproduces the Linux echo reply byte for byte', () => {
-    const req = parseIcmp(icmpOf(ECHO_REQUEST));
+    const req = ok(parseIcmp(icmpOf(ECHO_REQUEST)));
     if (req.kind !== 'echo-request') throw new Error('not an echo request');
     const msg: IcmpInit = { kind: 'echo-reply', identifier: req.identifier, sequence: req.sequence, data: req.data };
     const out = new Uint8Array(icmpLength(msg) + 3);
@@ -86,7 +86,7 @@ describe('serializeIcmp', () => {
     const out = new Uint8Array(8 + 28);
     serializeIcmp({ kind: 'time-exceeded', code: 1, original: PROTO99.subarray(0, 28) }, out, 0);
     expect([...out.subarray(0, 2), ...out.subarray(4, 8)]).toEqual([11, 1, 0, 0, 0, 0]);
-    expect(parseIcmp(out)).toMatchObject({ kind: 'time-exceeded', code: 1 });
+    expect(ok(parseIcmp(out))).toMatchObject({ kind: 'time-exceeded', code: 1 });
   });
 
   it('refuses a buffer too small', () => {
@@ -116,7 +116,7 @@ describe('error classification (RFC 1122 §3.2.2)', () => {
 describe('properties', () => {
   const onlyWireErrors = (b: Uint8Array): void => {
     try {
-      parseIcmp(b);
+      ok(parseIcmp(b));
     } catch (e) {
       expect(e).toBeInstanceOf(WireError);
     }
@@ -139,7 +139,7 @@ describe('properties', () => {
       fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 100 }), (id, seq, data) => {
         const out = new Uint8Array(8 + data.length);
         serializeIcmp({ kind: 'echo-request', identifier: id, sequence: seq, data }, out, 0);
-        const m = parseIcmp(out);
+        const m = ok(parseIcmp(out));
         expect(m).toMatchObject({ kind: 'echo-request', identifier: id, sequence: seq });
         if (m.kind === 'echo-request') expect([...m.data]).toEqual([...data]);
       }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from '../../src/util/errors.ts';
-import { codeOf } from './helpers.ts';
+import { codeOf, ok } from './helpers.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { IPV4_MIN_HEADER, checkIpv4, parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
@@ -35,7 +35,7 @@ function mutate(pkt: Uint8Array, edits: Record<number, number>, fixChecksum = tr
 
 describe('parseIpv4 on Linux packets', () => {
   it('decodes the echo request header field by field', () => {
-    const p = parseIpv4(ECHO_REQUEST);
+    const p = ok(parseIpv4(ECHO_REQUEST));
     expect(p).toMatchObject({
       version: 4,
       headerLength: 20,
@@ -58,7 +58,7 @@ describe('parseIpv4 on Linux packets', () => {
   });
 
   it('decodes the fragments of a 4028-byte ping', () => {
-    const f = [ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_4028_FRAG2].map(parseIpv4);
+    const f = [ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG1, ECHO_REQUEST_4028_FRAG2].map((b) => ok(parseIpv4(b)));
     expect(f.map((p) => [p.identification, p.fragmentOffset, p.moreFragments, p.totalLength, p.payload.length])).toEqual([
       [271, 0, true, 1500, 1480],
       [271, 1480, true, 1500, 1480],
@@ -68,7 +68,7 @@ describe('parseIpv4 on Linux packets', () => {
   });
 
   it('reads the TOS byte as DSCP and ECN (ICMP error with precedence 6)', () => {
-    const p = parseIpv4(PROTO99_UNREACHABLE);
+    const p = ok(parseIpv4(PROTO99_UNREACHABLE));
     expect(p.dscp).toBe(0x30);
     expect(p.ecn).toBe(0);
   });
@@ -77,7 +77,7 @@ describe('parseIpv4 on Linux packets', () => {
     const padded = new Uint8Array(ECHO_REQUEST.length + 6);
     padded.set(ECHO_REQUEST);
     padded.fill(0xee, ECHO_REQUEST.length);
-    const p = parseIpv4(padded);
+    const p = ok(parseIpv4(padded));
     expect(p.payload.length).toBe(64);
     expect(p.payload[63]).toBe(0x37);
   });
@@ -90,7 +90,7 @@ describe('parseIpv4 on Linux packets', () => {
       out,
       0,
     );
-    const p = parseIpv4(out);
+    const p = ok(parseIpv4(out));
     expect(p.headerLength).toBe(24);
     expect([...p.options]).toEqual([1, 1, 1, 0]);
     expect(p.payload.length).toBe(4);
@@ -124,7 +124,7 @@ describe('serializeIpv4Header', () => {
 
   it('round-trips parse -> serialize', () => {
     for (const pkt of [ECHO_REQUEST, ECHO_REQUEST_4028_FRAG0, ECHO_REQUEST_4028_FRAG2, PROTO99_UNREACHABLE]) {
-      const p = parseIpv4(pkt);
+      const p = ok(parseIpv4(pkt));
       const out = new Uint8Array(p.headerLength);
       serializeIpv4Header(p, out, 0);
       expect([...out]).toEqual([...pkt.subarray(0, p.headerLength)]);
@@ -173,7 +173,7 @@ describe('rejections, one per error code', () => {
 describe('properties', () => {
   const onlyWireErrors = (bytes: Uint8Array): void => {
     try {
-      const p = parseIpv4(bytes);
+      const p = ok(parseIpv4(bytes));
       // Whatever parses is self-consistent.
       expect(p.headerLength).toBeGreaterThanOrEqual(IPV4_MIN_HEADER);
       expect(p.headerLength + p.payload.length).toBe(p.totalLength);
@@ -220,7 +220,7 @@ describe('properties', () => {
         (r) => {
           const out = new Uint8Array(20 + r.dataLength);
           serializeIpv4Header({ ...r, totalLength: out.length }, out, 0);
-          const p = parseIpv4(out);
+          const p = ok(parseIpv4(out));
           expect([p.dscp, p.ecn, p.identification, p.dontFragment, p.ttl, p.protocol, p.src, p.dst]).toEqual([
             r.tos >>> 2,
             r.tos & 3,

@@ -2,7 +2,29 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from '../../src/util/errors.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
-import { ACK, FIN, PSH, SYN, formatTcpFlags, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment } from '../../src/wire/tcp.ts';
+import {
+  ACK,
+  FIN,
+  PSH,
+  SYN,
+  formatTcpFlags,
+  parseTcp,
+  serializeTcp,
+  tcpAck,
+  tcpChecksumField,
+  tcpDstPort,
+  tcpFlags,
+  tcpHeaderBytes,
+  tcpHeaderLength,
+  tcpSeq,
+  tcpSrcPort,
+  tcpUrgent,
+  tcpWindow,
+  writeTcpChecksumField,
+  writeTcpFlags,
+  writeTcpSeq,
+  type TcpSegment,
+} from '../../src/wire/tcp.ts';
 import { CLIENT, LINUX_HANDSHAKE_DATA_FIN, SERVER, fromHex } from '../fixtures/linux-tcp.ts';
 
 const C = parseIpv4Address(CLIENT);
@@ -49,6 +71,37 @@ describe('parseTcp on segments captured from Linux', () => {
       expect(Buffer.from(out.subarray(7, 7 + n)).toString('hex')).toBe(hex);
       expect(out[6]).toBe(0xaa);
     }
+  });
+});
+
+describe('field accessors (a TCP header at an offset in a packet)', () => {
+  it('read what parseTcp reads, for every captured segment behind a 20-byte IPv4 header', () => {
+    for (const c of LINUX_HANDSHAKE_DATA_FIN) {
+      const tcp = fromHex(c.hex);
+      const packet = new Uint8Array(20 + tcp.length);
+      packet.set(tcp, 20);
+      const [src, dst] = addrs(c.from);
+      const s = parseOk(tcp, src, dst);
+      expect([tcpSrcPort(packet, 20), tcpDstPort(packet, 20), tcpSeq(packet, 20), tcpAck(packet, 20)]).toEqual([s.srcPort, s.dstPort, s.seq, s.ack]);
+      expect([tcpHeaderBytes(packet, 20), tcpFlags(packet, 20), tcpWindow(packet, 20), tcpChecksumField(packet, 20), tcpUrgent(packet, 20)]).toEqual([
+        s.dataOffset,
+        s.flags,
+        s.window,
+        s.checksum,
+        s.urgent,
+      ]);
+    }
+  });
+  it('write the fields in place, and only them', () => {
+    const tcp = fromHex(LINUX_HANDSHAKE_DATA_FIN[3]!.hex);
+    const before = Uint8Array.from(tcp);
+    writeTcpSeq(tcp, 0, 0x1_0000_0005); // wraps mod 2^32
+    writeTcpFlags(tcp, 0, FIN | ACK);
+    writeTcpChecksumField(tcp, 0, 0xbeef);
+    expect([tcpSeq(tcp, 0), tcpFlags(tcp, 0), tcpChecksumField(tcp, 0)]).toEqual([5, FIN | ACK, 0xbeef]);
+    expect(Array.from(tcp.subarray(4, 8))).toEqual([0, 0, 0, 5]);
+    const changed = [...tcp.keys()].filter((i) => tcp[i] !== before[i]);
+    expect(changed.every((i) => (i >= 4 && i < 8) || i === 13 || i === 16 || i === 17)).toBe(true);
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { Netns } from './netns.ts';
+import { patternByte } from '../../../src/app/demo-site.ts';
 
 export type Step = { send: string; bytewise?: boolean } | { read: number; head_only?: boolean } | { eof: number };
 export interface RawResponse {
@@ -56,9 +57,9 @@ export function responsesOf(results: StepResult[], i: number, n: number): RawRes
 }
 
 
-/** Byte i of /bytes/N is i % 251 (src/app/demo-site.ts). */
-export function pattern(n: number): Buffer {
+/** What the demo site serves at /bytes/N: byte i is patternByte(i) (src/app/demo-site.ts). */
+export function siteBytes(n: number): Buffer {
   const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = i % 251;
+  for (let i = 0; i < n; i++) b[i] = patternByte(i);
   return b;
 }

@@ -1,0 +1,76 @@
+/**
+ * `tunstack relay`: run the link emulator (src/relay/relay.ts) until SIGINT/SIGTERM, printing its
+ * counters as one JSON line on SIGUSR2 and when it stops.
+ *
+ *   ip netns add tsk-a; ip netns add tsk-b
+ *   tunstack relay --a tsk-a:rly0:10.9.0.1/24 --b tsk-b:rly1:10.9.0.2/24 --impair loss=5%,delay=10ms
+ *   ip netns exec tsk-a ping 10.9.0.2
+ */
+import { formatImpairSpec, parseImpairSpec, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
+import { Relay, type RelaySide, type RelayStats } from '../relay/relay.ts';
+import { UsageError } from '../util/errors.ts';
+
+export interface RelayFlags {
+  a: RelaySide;
+  b: RelaySide;
+  /** Both directions. */
+  impair?: string;
+  /** A to B only, over `impair`. */
+  impairAB?: string;
+  impairBA?: string;
+  mtu: number;
+}
+
+/** The rates of one spec; `dir` has no meaning here (there are flags per direction instead). */
+function rates(flag: string, spec: string | undefined): FaultOptions {
+  if (spec === undefined) return {};
+  let opts: FaultOptions;
+  try {
+    opts = parseImpairSpec(spec);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(err.message.replace(/^--impair/, `--${flag}`));
+    throw err;
+  }
+  if (opts.dir !== undefined) throw new UsageError(`--${flag}: dir= is not for the relay; use --impair-ab or --impair-ba for one direction`);
+  return opts;
+}
+
+/** The impairment of each direction: --impair, then the direction's own flag over it. */
+export function relayImpairment(f: Pick<RelayFlags, 'impair' | 'impairAB' | 'impairBA'>): { aToB: FaultRates; bToA: FaultRates; seed: number } {
+  const both = rates('impair', f.impair);
+  const ab = rates('impair-ab', f.impairAB);
+  const ba = rates('impair-ba', f.impairBA);
+  if (ab.seed !== undefined || ba.seed !== undefined) throw new UsageError('seed= goes in --impair (one seed for the relay; each direction derives its own stream)');
+  const { seed = 1, ...base } = both;
+  return { aToB: { ...base, ...ab }, bToA: { ...base, ...ba }, seed };
+}
+
+function statsLine(s: RelayStats): string {
+  return JSON.stringify({ relay: s });
+}
+
+export async function runRelay(f: RelayFlags): Promise<number> {
+  const { aToB, bToA, seed } = relayImpairment(f);
+  const relay = Relay.open({ a: f.a, b: f.b, aToB, bToA, seed, mtu: f.mtu });
+  const side = (s: RelaySide) => `${s.netns}/${s.dev} ${s.addr}/${s.prefixLength}`;
+  process.stdout.write(
+    `relay: A ${side(f.a)} <-> B ${side(f.b)}, mtu ${f.mtu}\n` +
+      `relay: a->b ${formatImpairSpec(aToB)}; b->a ${formatImpairSpec(bToA)}; seed ${seed}\n` +
+      'relay: ready (SIGUSR2 prints counters; SIGINT/SIGTERM stops)\n',
+  );
+  const onUsr2 = () => process.stdout.write(statsLine(relay.stats()) + '\n');
+  process.on('SIGUSR2', onUsr2);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.off('SIGUSR2', onUsr2);
+  process.stdout.write(statsLine(relay.stats()) + '\n');
+  await relay.close();
+  return 0;
+}
