@@ -9,7 +9,8 @@ import type { Connection } from '../../src/tcp/connection.ts';
 import { serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import type { TcpSegment } from '../../src/wire/tcp.ts';
 import { seqAdd, seqSub } from '../../src/wire/seq.ts';
-import { A, ADDR_B, B, Owner, Sim, openPair, pattern, type LayerOpts } from './sim.ts';
+import { A, ADDR_B, B, Owner, Sim, openPair, type LayerOpts } from './sim.ts';
+import { pattern } from '../helpers/pattern.ts';
 
 /** The report a router (or B) would send about `seg`, a segment A sent (or B, with `bSent`): its IPv4 header and first 8 TCP bytes. */
 function report(seg: TcpSegment, type: number, code: number, opts: { nextHopMtu?: number; seq?: number; bSent?: boolean } = {}): IcmpErrorReport {
