@@ -9,7 +9,7 @@
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
 import { writeU32, readU32 } from '../wire/bytes.ts';
-import { IPPROTO_TCP, serializeIpv4Header } from '../wire/ipv4.ts';
+import { IPPROTO_ICMP, IPPROTO_TCP, serializeIpv4Header } from '../wire/ipv4.ts';
 import type { Ipv4Address } from '../wire/ipv4-address.ts';
 import { ACK, parseTcp, type TcpSegment } from '../wire/tcp.ts';
 import { WireError } from '../util/errors.ts';
@@ -120,6 +120,42 @@ export function buildInbound(e: PacketEvent, ep: Endpoints, seq: SeqSpace): Uint
   const c = finishChecksum(onesSum(buf, t, buf.length, pseudoHeaderSum(ep.remote, ep.local, IPPROTO_TCP, tcpLen)));
   buf[t + 16] = c >>> 8;
   buf[t + 17] = c & 0xff;
+  return buf;
+}
+
+/**
+ * The IPv4 datagram for an injected ICMP error (`< icmp ...` line): from the remote host, quoting
+ * the IPv4 header and first 8 TCP bytes of the stack's segment start:end (its sequence space), as a
+ * router on the path would (RFC 792, RFC 1191 §4 for the next-hop MTU).
+ */
+export function buildInboundIcmp(e: PacketEvent, ep: Endpoints, seq: SeqSpace): Uint8Array {
+  const icmp = e.icmp!;
+  const quoteLength = 28;
+  const buf = new Uint8Array(20 + 8 + quoteLength);
+  serializeIpv4Header(
+    { totalLength: buf.length, identification: seq.ipId++ & 0xffff, ttl: 64, protocol: IPPROTO_ICMP, src: ep.remote, dst: ep.local },
+    buf,
+    0,
+  );
+  buf[20] = icmp.type;
+  buf[21] = icmp.code;
+  buf[26] = icmp.mtu >>> 8;
+  buf[27] = icmp.mtu & 0xff;
+  // The quoted datagram: what the stack sent (header without options, DF set), its TCP ports and seq.
+  const q = 28;
+  serializeIpv4Header(
+    { totalLength: 20 + 20 + e.len, identification: 0, dontFragment: true, ttl: 64, protocol: IPPROTO_TCP, src: ep.local, dst: ep.remote },
+    buf,
+    q,
+  );
+  buf[q + 20] = ep.localPort >>> 8;
+  buf[q + 21] = ep.localPort & 0xff;
+  buf[q + 22] = ep.remotePort >>> 8;
+  buf[q + 23] = ep.remotePort & 0xff;
+  writeU32(buf, q + 24, (seq.stackBase() + e.start) >>> 0);
+  const c = finishChecksum(onesSum(buf, 20, buf.length, 0));
+  buf[22] = c >>> 8;
+  buf[23] = c & 0xff;
   return buf;
 }
 

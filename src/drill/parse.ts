@@ -30,6 +30,26 @@ const MAX_DEPTH = 8;
 
 const FLAG_BITS: Record<string, number> = { F: FIN, S: SYN, R: RST, P: PSH, '.': ACK, U: URG, E: ECE, W: CWR };
 
+/** ICMP error types an injected line may name (RFC 792), and their codes (RFC 792, RFC 1191, RFC 1812 §5.2.7.1). */
+const ICMP_TYPES: Record<string, number> = { unreachable: 3, time_exceeded: 11, parameter_problem: 12 };
+const ICMP_CODES: Record<number, Record<string, number>> = {
+  3: {
+    net_unreachable: 0,
+    host_unreachable: 1,
+    protocol_unreachable: 2,
+    port_unreachable: 3,
+    frag_needed: 4,
+    source_route_failed: 5,
+    net_unknown: 6,
+    host_unknown: 7,
+    net_prohibited: 9,
+    host_prohibited: 10,
+    filtered: 13,
+  },
+  11: { ttl_exceeded: 0, reassembly_timeout: 1 },
+  12: { pointer: 0 },
+};
+
 class Parser {
   private i = 0;
   private readonly lineStarts: number[] = [0];
@@ -235,6 +255,10 @@ class Parser {
     const dir = this.peek() as '<' | '>';
     this.i++;
     this.blank(false);
+    if (this.src.startsWith('icmp', this.i) && /[ \t]/.test(this.peek(4))) {
+      if (dir === '>') this.fail('an ICMP line is for injected packets only (<)');
+      return this.icmpPacket(line, col, time, textAt);
+    }
     let flags = 0;
     const flagsAt = this.i;
     if (this.eat('-')) {
@@ -283,6 +307,51 @@ class Parser {
     if (ack !== undefined && !(flags & ACK)) this.fail('"ack N" on a packet without the ACK flag (.)');
     const text = this.src.slice(textAt, this.i).replace(/\s+/g, ' ').trim();
     return { type: 'packet', line, col, time, dir, flags, start, end, len, ack, win, options, text };
+  }
+
+  /**
+   * `icmp TYPE CODE [mtu N] [start:end(len)]`: an ICMP error about the stack's segment start:end
+   * (its sequence space), as packetdrill writes it. TYPE and CODE are names (ICMP_NAMES) or numbers.
+   */
+  private icmpPacket(line: number, col: number, time: EventTime, textAt: number): DrillEvent {
+    this.i += 4;
+    this.blank(false);
+    const typeAt = this.i;
+    const typeName = this.word();
+    const type = ICMP_TYPES[typeName] ?? (/^\d+$/.test(typeName) ? Number(typeName) : undefined);
+    if (type === undefined || type > 255) this.fail(`unknown ICMP type ${JSON.stringify(typeName)} (${Object.keys(ICMP_TYPES).join(', ')}, or a number)`, typeAt);
+    this.blank(false);
+    const codeAt = this.i;
+    const codeName = this.word();
+    const code = ICMP_CODES[type]?.[codeName] ?? (/^\d+$/.test(codeName) ? Number(codeName) : undefined);
+    if (code === undefined || code > 255) this.fail(`unknown ICMP code ${JSON.stringify(codeName)} for ${typeName}`, codeAt);
+    this.blank(false);
+    let mtu = 0;
+    if (this.src.startsWith('mtu', this.i) && /[ \t]/.test(this.peek(3))) {
+      this.i += 3;
+      this.blank(false);
+      mtu = this.uint(0xffff, 'an MTU');
+      this.blank(false);
+    }
+    this.expect('[', 'before the quoted segment start:end(len)');
+    const start = this.uint(MAX_U32, 'a sequence number');
+    this.expect(':', 'between start and end sequence numbers');
+    const end = this.uint(MAX_U32, 'a sequence number');
+    this.expect('(', 'before the payload length');
+    const lenAt = this.i;
+    const len = this.uint(0xffffff, 'a payload length');
+    this.expect(')', 'after the payload length');
+    this.expect(']', 'after the quoted segment');
+    if (((end - start) >>> 0) !== len) this.fail(`payload length ${len} does not match ${start}:${end}`, lenAt);
+    const text = this.src.slice(textAt, this.i).replace(/\s+/g, ' ').trim();
+    return { type: 'packet', line, col, time, dir: '<', flags: ACK, start, end, len, ack: undefined, win: undefined, options: undefined, text, icmp: { type, code, mtu } };
+  }
+
+  /** A run of letters, digits and underscores. */
+  private word(): string {
+    const at = this.i;
+    while (this.i < this.src.length && /[A-Za-z0-9_]/.test(this.peek())) this.i++;
+    return this.src.slice(at, this.i);
   }
 
   private optionList(dir: '<' | '>'): PktOption[] | 'any' {

@@ -24,7 +24,7 @@ import type { PcapWriter } from '../trace/pcap-writer.ts';
 import { ManualClock } from '../util/clock.ts';
 import { parseIpv4Address } from '../wire/ipv4-address.ts';
 import { FIN, PSH, RST, SYN } from '../wire/tcp.ts';
-import { buildInbound, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
+import { buildInbound, buildInboundIcmp, decodeOutbound, formatOutbound, SeqSpace, type Endpoints, type Outbound } from './packets.ts';
 import { formatScriptFlags } from './parse.ts';
 import { Breakpoints, type BreakHit, type BreakSpec } from './break.ts';
 import type { CodeEvent, DrillScript, PacketEvent, PktOption, ShellEvent, SyscallEvent } from './script.ts';
@@ -366,7 +366,7 @@ class Runner {
 
   private inject(e: PacketEvent, t: number): void {
     if (40 + e.len > this.remote.mtu) throw new Failure(e.line, `${e.len} bytes of data do not fit the link MTU ${this.remote.mtu}`);
-    const p = buildInbound(e, this.ep, this.seq);
+    const p = e.icmp !== undefined ? buildInboundIcmp(e, this.ep, this.seq) : buildInbound(e, this.ep, this.seq);
     if (p.length > this.remote.mtu) throw new Failure(e.line, `the packet is ${p.length} bytes, larger than the link MTU ${this.remote.mtu}`);
     this.history.push({ packet: p, now: this.clock.now() });
     this.opts.pcap?.write(p, this.clock.now());

@@ -67,6 +67,11 @@ export interface PacketEvent {
   readonly options: readonly PktOption[] | 'any' | undefined;
   /** The text of the packet part of the line, for messages. */
   readonly text: string;
+  /**
+   * An injected ICMP error (`< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]`): its type,
+   * code and next-hop MTU; start/end/len are then the quoted segment's, in the stack's sequence space.
+   */
+  readonly icmp?: { readonly type: number; readonly code: number; readonly mtu: number };
 }
 
 export type SyscallArg =

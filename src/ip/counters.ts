@@ -58,6 +58,12 @@ export interface IcmpCounters {
   inEchoRepliesIgnored: number;
   inDestUnreachable: number;
   inTimeExceeded: number;
+  inParameterProblems: number;
+  /** Errors whose quote is not one of our datagrams (too short, not IPv4, not from us, a later fragment). */
+  inErrorsBadQuote: number;
+  /** Errors handed to the transport that sent the quoted datagram (TCP), and those for one without a handler. */
+  inErrorsDelivered: number;
+  inErrorsNoTransport: number;
   inOther: number;
   outEchoReplies: number;
   outErrors: number;
@@ -113,6 +119,10 @@ export function createIcmpCounters(): IcmpCounters {
     inEchoRepliesIgnored: 0,
     inDestUnreachable: 0,
     inTimeExceeded: 0,
+    inParameterProblems: 0,
+    inErrorsBadQuote: 0,
+    inErrorsDelivered: 0,
+    inErrorsNoTransport: 0,
     inOther: 0,
     outEchoReplies: 0,
     outErrors: 0,

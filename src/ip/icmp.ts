@@ -6,6 +6,10 @@
  * Errors are never sent about an ICMP error, a non-first fragment, a broadcast or multicast datagram,
  * or a datagram whose source is not a single host (RFC 1122 §3.2.2), and they are rate-limited by a
  * token bucket driven by `now` (RFC 1812 §4.3.2.8; RFC 1122 §3.2.2 also allows hosts to limit them).
+ *
+ * Errors received (destination unreachable, time exceeded, parameter problem) about a datagram of
+ * ours go to the transport of the quoted protocol (TransportHandler.receiveError, ip/types.ts), after
+ * the quote is checked; TCP then checks it against its connections (tcp-layer.ts, RFC 5927 §4.1).
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../wire/checksum.ts';
 import {
@@ -13,7 +17,9 @@ import {
   ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
   ICMP_HEADER,
+  ICMP_PARAMETER_PROBLEM,
   ICMP_TIME_EXCEEDED,
+  ICMP_UNREACH_NEEDFRAG,
   ICMP_UNREACH_PORT,
   checkIcmp,
   isIcmpErrorType,
@@ -27,23 +33,14 @@ import {
   ipv4HeaderLength,
   ipv4Protocol,
   ipv4Src,
+  ipv4TotalLength,
 } from '../wire/ipv4.ts';
 import type { Ipv4Address } from '../wire/ipv4-address.ts';
 import type { Logger } from '../util/logger.ts';
 import { createIcmpCounters, type IcmpCounters } from './counters.ts';
-import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_HEADROOM, type IpOutput, type IpReceiveInfo, type TransportHandler } from './types.ts';
+import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_HEADROOM, type IcmpErrorReport, type IpOutput, type IpReceiveInfo, type TransportHandler } from './types.ts';
 
-/** An ICMP error received from the network, for the transport that sent the offending datagram. */
-export interface IcmpErrorReport {
-  /** Who sent the error. */
-  readonly from: Ipv4Address;
-  readonly type: number;
-  readonly code: number;
-  /** Next-hop MTU of a "fragmentation needed" (type 3 code 4, RFC 1191 §4), else 0. */
-  readonly nextHopMtu: number;
-  /** The quoted header + first data bytes of our datagram (a view). */
-  readonly original: Uint8Array;
-}
+export type { IcmpErrorReport } from './types.ts';
 
 export interface IcmpHandlerOptions {
   /** Our address: the source of the errors we originate. */
@@ -86,6 +83,20 @@ export class IcmpHandler implements TransportHandler {
   private tokens: number;
   private lastRefill: number | undefined;
   private errorListener: ((now: number, report: IcmpErrorReport) => void) | undefined;
+  /** The transports by protocol (the IPv4 layer's table), for the errors about their datagrams. */
+  private transports: ((protocol: number) => TransportHandler | undefined) | undefined;
+  /** Refilled for each error received: no object per message, even in a flood. */
+  private readonly report: IcmpErrorReport = {
+    from: 0,
+    type: 0,
+    code: 0,
+    nextHopMtu: 0,
+    original: new Uint8Array(0),
+    quotedDst: 0,
+    quotedProtocol: 0,
+    quotedLength: 0,
+    transport: new Uint8Array(0),
+  };
 
   constructor(opts: IcmpHandlerOptions) {
     this.address = opts.address;
@@ -111,6 +122,11 @@ export class IcmpHandler implements TransportHandler {
     this.errorListener = listener;
   }
 
+  /** Where errors go by the quoted datagram's protocol (the IPv4 layer passes its handler table). */
+  attachTransports(lookup: (protocol: number) => TransportHandler | undefined): void {
+    this.transports = lookup;
+  }
+
   receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void {
     const c = this.counters;
     c.inMessages++;
@@ -130,23 +146,58 @@ export class IcmpHandler implements TransportHandler {
         c.inEchoRepliesIgnored++;
         return;
       case ICMP_DEST_UNREACHABLE:
-      case ICMP_TIME_EXCEEDED: {
+      case ICMP_TIME_EXCEEDED:
+      case ICMP_PARAMETER_PROBLEM:
         if (payload[0] === ICMP_DEST_UNREACHABLE) c.inDestUnreachable++;
-        else c.inTimeExceeded++;
-        if (this.errorListener === undefined) return;
-        const code = payload[1]!;
-        this.errorListener(now, {
-          from: ip.src,
-          type: payload[0],
-          code,
-          nextHopMtu: payload[0] === ICMP_DEST_UNREACHABLE && code === 4 ? (payload[6]! << 8) | payload[7]! : 0,
-          original: payload.subarray(ICMP_HEADER),
-        });
+        else if (payload[0] === ICMP_TIME_EXCEEDED) c.inTimeExceeded++;
+        else c.inParameterProblems++;
+        this.reportError(now, ip.src, payload);
         return;
-      }
       default:
         c.inOther++;
     }
+  }
+
+  /**
+   * An error about one of our datagrams: check the quote (RFC 792: the internet header and the first
+   * 64 bits of data; RFC 1122 §3.2.2: at least that much), then tell the transport of the quoted
+   * protocol (RFC 1122 §3.2.2.1, §3.2.2.4: MUST be passed up), which checks that it fits one of its
+   * connections (RFC 5927 §4.1). A quote that is not of a datagram we could have sent (not IPv4,
+   * shorter than its header + 8, not from our address, a non-first fragment, which carries no
+   * transport header) is counted and dropped here.
+   */
+  private reportError(now: number, from: Ipv4Address, payload: Uint8Array): void {
+    const c = this.counters;
+    const q = payload.subarray(ICMP_HEADER);
+    if (q.length < IPV4_MIN_HEADER || q[0]! >>> 4 !== 4) {
+      c.inErrorsBadQuote++;
+      return;
+    }
+    const hl = ipv4HeaderLength(q);
+    if (hl < IPV4_MIN_HEADER || q.length < hl + 8 || ipv4Src(q) !== this.address || (ipv4FragmentWord(q) & IPV4_OFFSET_MASK) !== 0) {
+      c.inErrorsBadQuote++;
+      return;
+    }
+    const r = this.report;
+    const type = payload[0]!;
+    const code = payload[1]!;
+    r.from = from;
+    r.type = type;
+    r.code = code;
+    r.nextHopMtu = type === ICMP_DEST_UNREACHABLE && code === ICMP_UNREACH_NEEDFRAG ? (payload[6]! << 8) | payload[7]! : 0;
+    r.original = q;
+    r.quotedDst = ipv4Dst(q);
+    r.quotedProtocol = ipv4Protocol(q);
+    r.quotedLength = ipv4TotalLength(q);
+    r.transport = q.subarray(hl);
+    this.errorListener?.(now, r);
+    const t = this.transports?.(r.quotedProtocol);
+    if (t?.receiveError === undefined) {
+      c.inErrorsNoTransport++;
+      return;
+    }
+    c.inErrorsDelivered++;
+    t.receiveError(now, r);
   }
 
   /**

@@ -9,6 +9,9 @@
  *
  * ICMP comes built in: the constructor registers an IcmpHandler for protocol 1 (echo replies) and,
  * unless told otherwise, a UDP handler that answers "port unreachable". stack.ts registers TCP.
+ * ICMP errors about our datagrams go to the transport of the quoted protocol; the path MTU each
+ * destination is known to have (RFC 1191) is kept here (pmtu-cache.ts), and learned only from a
+ * "fragmentation needed" that the transport found genuine (learnPathMtu, RFC 5927 §7.2).
  */
 import { TunstackError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -32,6 +35,7 @@ import { ICMP_TIMXCEED_REASS, ICMP_UNREACH_PROTOCOL } from '../wire/icmpv4.ts';
 import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-address.ts';
 import { createIpv4Counters, type IcmpCounters, type Ipv4Counters } from './counters.ts';
 import { IcmpHandler, UdpUnreachableHandler, isNotSingleHost } from './icmp.ts';
+import { PathMtuCache, type PathMtuCacheOptions } from './pmtu-cache.ts';
 import { Reassembler, type ReassemblyOptions } from './reassembly.ts';
 import { RX_CSUM_TRUSTED, RX_GSO_TCPV4 } from '../link/device.ts';
 import {
@@ -68,12 +72,16 @@ export interface Ipv4LayerOptions {
   udpUnreachable?: boolean;
   /** First identification value (default random); tests pass a fixed one. */
   initialIdentification?: number;
+  /** The path MTU cache (RFC 1191): size, aging, floor (pmtu-cache.ts). */
+  pmtu?: PathMtuCacheOptions;
 }
 
 export interface Ipv4Stats extends Ipv4Counters {
   reasmPending: number;
   reasmBytes: number;
   icmp: IcmpCounters;
+  /** The path MTU cache: destinations with a learned MTU, values learned, ignored, evicted. */
+  pmtu: { entries: number; learned: number; ignored: number; evicted: number };
 }
 
 export class Ipv4Layer implements IpOutput {
@@ -89,7 +97,10 @@ export class Ipv4Layer implements IpOutput {
   /** Indexed by protocol number: a 256-slot table, no Map lookup per packet. */
   private readonly handlers: (TransportHandler | undefined)[] = new Array<TransportHandler | undefined>(256).fill(undefined);
   private readonly reassembler: Reassembler;
+  private readonly pmtuCache: PathMtuCache;
   private nextId: number;
+  /** The transports by protocol, for the ICMP handler's errors (made once). */
+  private readonly transportFor = (protocol: number): TransportHandler | undefined => this.handlers[protocol];
 
   constructor(opts: Ipv4LayerOptions) {
     if (!Number.isInteger(opts.mtu) || opts.mtu < IPV4_MIN_MTU || opts.mtu > IPV4_MAX_TOTAL_LENGTH) {
@@ -113,6 +124,8 @@ export class Ipv4Layer implements IpOutput {
       logger: this.logger,
       ...(opts.icmpErrorRate !== undefined ? { errorRate: opts.icmpErrorRate } : {}),
     });
+    this.icmpHandler.attachTransports(this.transportFor);
+    this.pmtuCache = new PathMtuCache(this.mtu, opts.pmtu);
     this.reassembler = new Reassembler(opts.reassembly ?? {}, this.counters, (now, first) =>
       this.icmpHandler.sendTimeExceeded(now, ICMP_TIMXCEED_REASS, first),
     );
@@ -134,6 +147,7 @@ export class Ipv4Layer implements IpOutput {
    */
   setIcmp(icmp: IcmpHandler): void {
     this.icmpHandler = icmp;
+    icmp.attachTransports(this.transportFor);
     this.handlers[IPPROTO_ICMP] = icmp;
     if (this.udpHandler !== undefined && this.handlers[IPPROTO_UDP] === this.udpHandler) {
       this.udpHandler = new UdpUnreachableHandler(icmp);
@@ -308,6 +322,16 @@ export class Ipv4Layer implements IpOutput {
     }
   }
 
+  /** IpOutput.pathMtu: RFC 1191's estimate for `dst` (the link MTU unless a smaller one was learned). */
+  pathMtu(dst: Ipv4Address, now: number): number {
+    return this.pmtuCache.get(dst, now);
+  }
+
+  /** IpOutput.learnPathMtu: a "fragmentation needed" a transport found genuine (pmtu-cache.ts). */
+  learnPathMtu(dst: Ipv4Address, nextHopMtu: number, quotedLength: number, now: number): number {
+    return this.pmtuCache.learn(dst, nextHopMtu, quotedLength, now);
+  }
+
   /** When poll() next needs to run (the oldest reassembly's timeout), or undefined. */
   pollAt(): number | undefined {
     return this.reassembler.pollAt();
@@ -325,6 +349,7 @@ export class Ipv4Layer implements IpOutput {
       reasmPending: this.reassembler.pending,
       reasmBytes: this.reassembler.bytes,
       icmp: this.icmpHandler.stats(),
+      pmtu: { entries: this.pmtuCache.size, learned: this.pmtuCache.learned, ignored: this.pmtuCache.ignored, evicted: this.pmtuCache.evicted },
     };
   }
 }

@@ -31,6 +31,33 @@ export interface IpReceiveInfo {
 export interface TransportHandler {
   /** A datagram addressed to us, already validated and reassembled. `payload` is its data part. */
   receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void;
+  /**
+   * An ICMP error (destination unreachable, time exceeded, parameter problem) about a datagram of
+   * this protocol that we sent (RFC 1122 §3.2.2: it MUST be passed to the transport). The report is
+   * reused: valid during the call only.
+   */
+  receiveError?(now: number, report: IcmpErrorReport): void;
+}
+
+/**
+ * An ICMP error received from the network, with the quoted datagram already checked to be one of
+ * ours (src/ip/icmp.ts): its IPv4 header and at least the first 8 bytes of its transport header.
+ */
+export interface IcmpErrorReport {
+  /** Who sent the error (a router on the path, or the destination). */
+  from: Ipv4Address;
+  type: number;
+  code: number;
+  /** Next-hop MTU of a "fragmentation needed" (type 3 code 4, RFC 1191 §4), else 0. */
+  nextHopMtu: number;
+  /** The quoted header + first data bytes of our datagram (a view). */
+  original: Uint8Array;
+  /** The quoted datagram's destination (the peer), protocol and total length. */
+  quotedDst: Ipv4Address;
+  quotedProtocol: number;
+  quotedLength: number;
+  /** The quoted transport bytes (at least 8: for TCP the ports and the sequence number). */
+  transport: Uint8Array;
 }
 
 export interface IpSendOptions {
@@ -56,4 +83,12 @@ export interface IpOutput {
    * larger than the MTU allows are fragmented unless dontFragment is set (then dropped and counted).
    */
   send(packet: Uint8Array, src: Ipv4Address, dst: Ipv4Address, protocol: number, opts?: IpSendOptions): void;
+  /** The path MTU to `dst` (RFC 1191): the link's unless a smaller one was learned (pmtu-cache.ts). */
+  pathMtu?(dst: Ipv4Address, now: number): number;
+  /**
+   * A transport validated a "fragmentation needed" about a datagram to `dst` (RFC 5927 §4.1) that
+   * said `nextHopMtu` (0: not given) of a datagram of `quotedLength` bytes: learn it, within
+   * RFC 1191 §3's and §6.3's rules. Returns the path MTU in force afterwards.
+   */
+  learnPathMtu?(dst: Ipv4Address, nextHopMtu: number, quotedLength: number, now: number): number;
 }

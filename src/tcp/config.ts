@@ -94,6 +94,8 @@ export interface ConnectionHost {
   readonly rxBudget: RxBudget;
   /** Our MTU (for the MSS we announce: mtu - 40, RFC 9293 §3.7.1). */
   readonly mtu: number;
+  /** The path MTU to `remote` (RFC 1191): the largest datagram we send it, at most `mtu`. */
+  pathMtu(remote: number): number;
   /** Largest datagram the layer below takes as a TCP super-segment; 0: none (or cfg.tso is off). */
   readonly tsoMaxSize: number;
   markDirty(c: ConnectionRef): void;

@@ -30,6 +30,7 @@ import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpSt
 import { MAX_WSCALE, TS_OPTION_BYTES, windowScaleFor, type ConnectionConfig, type ConnectionHost, type ConnectionRef, type SynOptions } from './config.ts';
 import type { AckEvent, CongestionControl } from './congestion-control.ts';
 import { countDrop } from './counters.ts';
+import { dropsHalfOpen, icmpErrorCode, isHardIcmpError } from './icmp-error.ts';
 import { KeepAlive, KeepAliveAction } from './keepalive.ts';
 import { OwnerEvents } from './owner-events.ts';
 import { Output } from './output.ts';
@@ -75,8 +76,15 @@ export class Connection implements TcpConnection, ConnectionRef {
   // Negotiated in the handshake
   /** The MSS we announce (RFC 9293 §3.7.1: mtu - 40, or TCP_MAXSEG's if smaller). */
   readonly rcvMss: number;
-  /** The largest segment we send whatever the peer announces: the MTU's, or TCP_MAXSEG's if smaller. */
-  private readonly maxSegment: number;
+  /**
+   * The largest segment we send whatever the peer announces: the path MTU's (RFC 1191; the link
+   * MTU's until a "fragmentation needed" lowers it), or TCP_MAXSEG's if smaller.
+   */
+  private maxSegment: number;
+  /** TCP_MAXSEG (Infinity: not set). */
+  private readonly userMaxSegment: number;
+  /** The last soft error an ICMP message reported (icmp-error.ts): the error if we time out. */
+  private softError: string | undefined;
   /** The window scale shift we offer in our SYN, -1: none (RFC 7323 §2.2). */
   private offerWscale: number;
   private _sackOk = false;
@@ -133,7 +141,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.events = new OwnerEvents(() => this.host.passiveEstablished(this));
     this.out = new Output(this);
     // TCP_MAXSEG clamps what we announce and what we send (as Linux's user_mss does).
-    this.maxSegment = Math.min(options.maxSegment ?? Infinity, host.mtu - 40);
+    this.userMaxSegment = options.maxSegment ?? Infinity;
+    this.maxSegment = Math.min(this.userMaxSegment, host.pathMtu(remoteAddr) - 40);
     let rcvMss = Math.max(DEFAULT_MSS, host.mtu - 40);
     if (options.maxSegment !== undefined) rcvMss = Math.max(64, Math.min(rcvMss, options.maxSegment));
     this.rcvMss = rcvMss;
@@ -587,6 +596,7 @@ export class Connection implements TcpConnection, ConnectionRef {
       return false;
     }
     snd.retries = 0; // the peer is alive (keeps zero-window probing going indefinitely)
+    this.softError = undefined; // something got through: an earlier ICMP soft error is stale (as Linux)
     const window = seg.window * 2 ** snd.wscale;
     const a = this.ackInfo;
     a.now = now;
@@ -820,7 +830,7 @@ export class Connection implements TcpConnection, ConnectionRef {
       // RFC 1122 §4.2.2.17: probe indefinitely while the peer answers; give up like the
       // retransmission timer when it does not (any acceptable ACK resets `retries`).
       if (++snd.retries > this.host.cfg.maxRetries) {
-        this.fail('ETIMEDOUT', 'write ETIMEDOUT (zero window)');
+        this.timedOut('write', ' (zero window)');
         return;
       }
       snd.probeNow = true;
@@ -831,7 +841,7 @@ export class Connection implements TcpConnection, ConnectionRef {
       const s = this._state;
       const cfg = this.host.cfg;
       const act = this.keepAlive.expire(now, this.lastRecvAt, s === State.ESTABLISHED || s === State.CLOSE_WAIT, cfg.keepAliveIntervalMs, cfg.keepAliveProbes);
-      if (act === KeepAliveAction.GiveUp) this.fail('ETIMEDOUT', 'read ETIMEDOUT (keep-alive)');
+      if (act === KeepAliveAction.GiveUp) this.timedOut('read', ' (keep-alive)');
     }
   }
 
@@ -851,7 +861,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     if (snd.retries > limit) {
       if (s === State.SYN_SENT) this.host.counters.failedAttempts++;
       // Linux sends no RST here (tcp_write_err); the peer is presumed gone.
-      this.fail('ETIMEDOUT', `${s === State.SYN_SENT ? 'connect' : 'read'} ETIMEDOUT`);
+      this.timedOut(s === State.SYN_SENT ? 'connect' : 'read', '');
       return;
     }
     this.rtt.backoff(); // RFC 6298 §5.5
@@ -924,6 +934,79 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   private fail(code: string, message: string): void {
     this.finish(new SocketError(code, message, this._state === State.SYN_SENT ? 'connect' : 'read'));
+  }
+
+  /** A timer gave up: ETIMEDOUT, or the soft error an ICMP message reported meanwhile (as Linux's tcp_write_err). */
+  private timedOut(call: string, why: string): void {
+    const code = this.softError ?? 'ETIMEDOUT';
+    this.fail(code, `${call} ${code}${why}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ICMP errors (tcp-layer.ts receiveError, icmp-error.ts)
+
+  /**
+   * RFC 5927 §4.1: is `seq`, the sequence number an ICMP error quotes, in flight (SND.UNA =< seq <
+   * SND.MAX)? SND.MAX stands for RFC 793's SND.NXT here: after a timeout SND.NXT is pulled back, and
+   * segments up to SND.MAX are still in the network.
+   */
+  inFlight(seq: number): boolean {
+    const s = this._state;
+    if (s === State.CLOSED || s === State.TIME_WAIT) return false;
+    return seqLe(this.snd.una, seq) && seqLt(seq, this.snd.max);
+  }
+
+  /**
+   * An ICMP error (not "fragmentation needed") about a segment in flight. A hard error in SYN-SENT
+   * aborts the attempt: connect() fails with the error's code (RFC 1122 §4.2.3.9, RFC 5927 §5.2).
+   * A half-open passive connection whose SYN-ACK cannot reach the peer (icmp-error.ts
+   * dropsHalfOpen) is forgotten, freeing its SYN queue slot, as Linux drops the request. Anything
+   * else is a soft error, remembered for a timeout. Returns true when the state changed.
+   */
+  icmpError(type: number, code: number): boolean {
+    const err = icmpErrorCode(type, code);
+    if (err === undefined) return false;
+    const counters = this.host.counters;
+    if (this._state === State.SYN_SENT && isHardIcmpError(type, code)) {
+      counters.icmpAborts++;
+      counters.failedAttempts++;
+      this.fail(err, `connect ${err} ${this.remoteAddress}:${this.remotePort}`);
+      this.events.flush();
+      return true;
+    }
+    if (this._state === State.SYN_RECEIVED && this.passive && dropsHalfOpen(type, code)) {
+      counters.icmpAborts++;
+      this.discard();
+      return true;
+    }
+    counters.icmpSoftErrors++;
+    this.softError = err;
+    return false;
+  }
+
+  /**
+   * The path MTU to the peer fell to `mtu` (RFC 1191 §6.4, RFC 1122 §4.2.3.9): segments must fit it
+   * from now on, and what is in flight was sent too big and is lost. The send MSS comes down (never
+   * up), and loss recovery re-cuts the retransmission queue into pieces of the new size and resends
+   * them at once, without a congestion response (the path did not drop them for congestion), as
+   * Linux's tcp_simple_retransmit. Returns true when the MSS changed.
+   */
+  onPathMtu(now: number, mtu: number): boolean {
+    this.maxSegment = Math.min(this.userMaxSegment, mtu - 40);
+    const s = this._state;
+    // Before the SYN-ACK the send MSS is not known yet: negotiate() applies maxSegment.
+    if (s === State.CLOSED || s === State.SYN_SENT || s === State.TIME_WAIT) return false;
+    const snd = this.snd;
+    const mss = Math.max(64, Math.min(snd.mss, this.maxSegment - (this.ts.on ? TS_OPTION_BYTES : 0)));
+    if (mss >= snd.mss) return false;
+    snd.mss = mss;
+    this.cc.setMss(mss);
+    this.host.counters.pmtuMssReductions++;
+    // Only data is re-cut: a SYN-ACK in flight is small, and is resent by its own timer.
+    if (snd.idle || s === State.SYN_RECEIVED) return true;
+    snd.cancelRttTiming(); // Karn (RFC 6298 §3): the timed segment is resent
+    if (this.recovery.onMssReduced(now)) snd.goBackN();
+    return true;
   }
 
   private enterTimeWait(now: number): void {

@@ -54,6 +54,19 @@ export interface TcpCounters {
   synCookiesValidated: number;
   synCookiesFailed: number;
   badSegments: number;
+  /** ICMP errors about our segments (ip/icmp.ts checked the quote): all of them, then by fate. */
+  icmpErrors: number;
+  /** ... for no connection of ours (a TIME-WAIT record or a closed one counts here too). */
+  icmpNoConnection: number;
+  /** ... whose quoted sequence number was not in flight (RFC 5927 §4.1): ignored. */
+  icmpOutOfWindow: number;
+  /** ... remembered as a soft error (RFC 1122 §4.2.3.9), reported if the connection times out. */
+  icmpSoftErrors: number;
+  /** ... that aborted a connection in SYN-SENT (a hard error: port or protocol unreachable), or dropped a half-open passive one. */
+  icmpAborts: number;
+  /** ... "fragmentation needed" (RFC 1191) that lowered the path MTU, and connections whose send MSS came down with it. */
+  pmtuLowered: number;
+  pmtuMssReductions: number;
   /** Segments dropped, by reason (stable keys). */
   dropped: Record<string, number>;
 }
@@ -94,6 +107,13 @@ export function newCounters(): TcpCounters {
     synCookiesValidated: 0,
     synCookiesFailed: 0,
     badSegments: 0,
+    icmpErrors: 0,
+    icmpNoConnection: 0,
+    icmpOutOfWindow: 0,
+    icmpSoftErrors: 0,
+    icmpAborts: 0,
+    pmtuLowered: 0,
+    pmtuMssReductions: 0,
     dropped: {},
   };
 }

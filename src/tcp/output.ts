@@ -172,9 +172,10 @@ export class Output {
         // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a window-limited piece only if it is at least
         // half the largest window the peer offered. Nagle (RFC 1122 §4.2.3.4): hold a small last piece
         // while data is unacknowledged, unless setNoDelay or a FIN goes with it.
+        // Data sent before (go-back-N re-sending it) is not held back: it was due long ago.
         const all = len === unsent;
         if (!all && len < snd.maxWnd >> 1) len = 0;
-        else if (all && !snd.noDelay && inflight > 0 && !snd.finQueued) break;
+        else if (all && !snd.noDelay && inflight > 0 && !snd.finQueued && !seqLt(snd.nxt, snd.max)) break;
       }
       if (len === 0) {
         if (inflight === 0 && snd.persistAt === Infinity && snd.rtoAt === Infinity) this.armPersist(now);

@@ -228,6 +228,25 @@ export class RackRecovery implements LossRecovery {
     return false;
   }
 
+  onMssReduced(now: number): boolean {
+    const snd = this.h.snd;
+    this.now = now;
+    // Every segment longer than the new MSS is cut, and its pieces deemed lost (rtx-queue.ts recut):
+    // they were sent in datagrams the path cannot carry. Then recovery as after a timeout, but
+    // without F-RTO and without undo (nothing here was spurious), and the head at once, whatever
+    // the window: Linux's tcp_simple_retransmit, which enters its Loss state the same way.
+    if (this.queue.recut(snd.mss) === 0 || this.queue.lostBytes === 0) return false;
+    this.mode = Mode.Loss;
+    this.recoveryPoint = snd.max;
+    this.budget = 0;
+    this.frto = 0;
+    this.episode = false;
+    this.tlpEnd = undefined;
+    this.lostCursor = 0;
+    this.rtoHeadDue = (this.queue.flags(this.queue.slot(0)) & LOST) !== 0;
+    return false;
+  }
+
   takeRetransmitHead(): boolean {
     return false; // RACK marks the head lost, and retransmitLost sends it
   }

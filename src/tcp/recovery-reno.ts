@@ -117,6 +117,16 @@ export class RenoRecovery implements LossRecovery {
     return true; // go back N: without SACK nothing tells what arrived
   }
 
+  onMssReduced(): boolean {
+    // Without a retransmission queue the flight is simply resent from SND.UNA, now cut at the new
+    // MSS (the fast recovery in progress, if any, ends: its segments were all too big).
+    this._dupAcks = 0;
+    this._inRecovery = false;
+    this.recover = this.h.snd.max;
+    this.retransmitHead = false;
+    return true;
+  }
+
   takeRetransmitHead(): boolean {
     const r = this.retransmitHead;
     this.retransmitHead = false;

@@ -76,6 +76,12 @@ export interface LossRecovery {
    * to go back N (resend everything from SND.UNA); false when recovery retransmits what it deems lost.
    */
   onRto(now: number, firstTimeout: boolean): boolean;
+  /**
+   * The send MSS came down (the path MTU fell, RFC 1191): what is in flight was too big and did not
+   * arrive. True when the sender is to go back N at the new size; false when recovery re-cut its
+   * queue and retransmits the pieces itself. The congestion controller is not told: no congestion.
+   */
+  onMssReduced(now: number): boolean;
   /** Take the request to retransmit the segment at SND.UNA (fast retransmit, partial ACK, lost retransmission). */
   takeRetransmitHead(): boolean;
   /** The segment at SND.UNA was just retransmitted by that request. */

@@ -218,6 +218,89 @@ export class RtxQueue {
     return this.st[s] === seq >>> 0 ? s : NIL;
   }
 
+  /**
+   * The send MSS fell to `mss` (the path MTU came down): cut every record longer than `mss` into
+   * pieces of at most `mss`, each with its record's send time and flags and its place in transmit
+   * order, and deem the pieces that are not SACKed lost (the datagram they left in was too big to
+   * arrive). Returns the number of records cut. Rare (once per path MTU change): it rebuilds the
+   * queue, allocating new arrays.
+   */
+  recut(mss: number): number {
+    let extra = 0;
+    let cut = 0;
+    for (let i = 0; i < this.n; i++) {
+      const len = this.len(this.slot(i));
+      if (len > mss) {
+        extra += Math.ceil(len / mss) - 1;
+        cut++;
+      }
+    }
+    if (cut === 0) return 0;
+    const n = this.n + extra;
+    let cap = Math.max(64, this.cap);
+    while (cap < n) cap *= 2;
+    const st = new Uint32Array(cap);
+    const en = new Uint32Array(cap);
+    const xmit = new Float64Array(cap);
+    const fl = new Uint8Array(cap);
+    const prev = new Int32Array(cap).fill(NIL);
+    const next = new Int32Array(cap).fill(NIL);
+    const wasCut = new Uint8Array(cap);
+    // Where each old slot's pieces went: [first, first + count).
+    const first = new Int32Array(this.cap);
+    const count = new Int32Array(this.cap);
+    let w = 0;
+    for (let i = 0; i < this.n; i++) {
+      const s = this.slot(i);
+      const end = this.en[s]!;
+      const many = this.len(s) > mss ? 1 : 0;
+      first[s] = w;
+      let at = this.st[s]!;
+      do {
+        const to = seqSub(end, at) > mss ? (at + mss) >>> 0 : end;
+        st[w] = at;
+        en[w] = to;
+        xmit[w] = this.xmit[s]!;
+        fl[w] = this.fl[s]!;
+        wasCut[w] = many;
+        w++;
+        at = to;
+      } while (at !== end);
+      count[s] = w - first[s]!;
+    }
+    // The transmit order: each old record's pieces, in sequence order, where the record was.
+    let last = NIL;
+    let tHead = NIL;
+    for (let s = this.tHead; s !== NIL; s = this.next[s]!) {
+      for (let k = 0; k < count[s]!; k++) {
+        const t = first[s]! + k;
+        prev[t] = last;
+        if (last === NIL) tHead = t;
+        else next[last] = t;
+        last = t;
+      }
+    }
+    this.st = st;
+    this.en = en;
+    this.xmit = xmit;
+    this.fl = fl;
+    this.prev = prev;
+    this.next = next;
+    this.cap = cap;
+    this.head = 0;
+    this.n = n;
+    this.tHead = tHead;
+    this.tTail = last;
+    // The byte counters hold (the pieces cover the same bytes); the SACKed records are more now.
+    let sackedSegs = 0;
+    for (let s = 0; s < n; s++) {
+      if (fl[s]! & SACKED) sackedSegs++;
+      else if (wasCut[s] === 1) this.markLost(s);
+    }
+    this.sackedSegs = sackedSegs;
+    return cut;
+  }
+
   clear(): void {
     this.n = 0;
     this.head = 0;

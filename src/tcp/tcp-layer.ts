@@ -16,7 +16,7 @@
  * among the others, and what it owns: docs/architecture.md, "The layers".
  */
 import { randomBytes } from 'node:crypto';
-import type { IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
+import type { IcmpErrorReport, IpOutput, IpReceiveInfo, IpSendOptions, TransportHandler } from '../ip/types.ts';
 import { IPPROTO_TCP, IPV4_HEADROOM } from '../ip/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { SocketError, WireError } from '../util/errors.ts';
@@ -41,6 +41,7 @@ import { NewReno } from './cc/newreno.ts';
 import { Cubic } from './cc/cubic.ts';
 import { ssthreshText, type CongestionControlName } from './congestion-control.ts';
 import { DEFAULT_MSS } from './sender.ts';
+import { isFragmentationNeeded } from './icmp-error.ts';
 
 /** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
 const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
@@ -226,6 +227,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     return this.cfg.tso ? (this.ip.tsoMaxSize ?? 0) : 0;
   }
 
+  /** ConnectionHost.pathMtu: the IP layer's path MTU estimate for `remote` (RFC 1191), else the link MTU. */
+  pathMtu(remote: Ipv4Address): number {
+    return this.ip.pathMtu?.(remote, this.clock.now()) ?? this.ip.mtu;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Inbound
 
@@ -248,6 +254,54 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       this.demux(now, ip.src, seg);
     } finally {
       this.busy--;
+    }
+  }
+
+  /**
+   * TransportHandler.receiveError: an ICMP error about a segment we sent (RFC 1122 §4.2.3.9). The
+   * quote names the connection (our port, the peer's port, the peer) and the sequence number of the
+   * segment; RFC 5927 §4.1: unless that number is in flight (SND.UNA =< SEG.SEQ < SND.MAX), the
+   * error is not about anything we sent recently and is ignored: this is what keeps a blind attacker,
+   * who must guess it, from resetting connections or shrinking their segments (RFC 5927 §5, §7).
+   * A flood costs one lookup and a counter each: nothing is allocated or sent.
+   */
+  receiveError(now: number, r: IcmpErrorReport): void {
+    const c = this.counters;
+    c.icmpErrors++;
+    const t = r.transport;
+    const localPort = (t[0]! << 8) | t[1]!;
+    const remotePort = (t[2]! << 8) | t[3]!;
+    const seq = ((t[4]! << 24) | (t[5]! << 16) | (t[6]! << 8) | t[7]!) >>> 0;
+    const conn = this.conns.get(r.quotedDst, remotePort, localPort);
+    if (conn === undefined) {
+      c.icmpNoConnection++;
+      return;
+    }
+    if (!conn.inFlight(seq)) {
+      c.icmpOutOfWindow++;
+      return;
+    }
+    this.busy++;
+    try {
+      if (isFragmentationNeeded(r.type, r.code)) this.fragmentationNeeded(now, r.quotedDst, r.nextHopMtu, r.quotedLength);
+      else if (conn.icmpError(r.type, r.code)) this.markDirty(conn);
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /**
+   * RFC 1191 §6.4 / RFC 1122 §4.2.3.9: "fragmentation needed" lowers the path MTU to the peer (the
+   * IP layer's cache decides by how much, and ignores increases), and with it the send MSS of every
+   * connection to that host, which re-cut what they have in flight (connection.ts onPathMtu).
+   */
+  private fragmentationNeeded(now: number, remote: Ipv4Address, nextHopMtu: number, quotedLength: number): void {
+    const before = this.pathMtu(remote);
+    const after = this.ip.learnPathMtu?.(remote, nextHopMtu, quotedLength, now) ?? before;
+    if (after >= before) return;
+    this.counters.pmtuLowered++;
+    for (const conn of this.conns.values()) {
+      if (conn.remoteAddr === remote && conn.onPathMtu(now, after)) this.markDirty(conn);
     }
   }
 

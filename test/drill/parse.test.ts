@@ -65,6 +65,27 @@ describe('drill parser: packets', () => {
   });
 });
 
+describe('drill parser: injected ICMP errors', () => {
+  it('type, code, next-hop MTU and the quoted segment, by name or number', () => {
+    const e = only<PacketEvent>('0.01 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]');
+    expect(e).toMatchObject({ dir: '<', start: 1, end: 1461, len: 1460, icmp: { type: 3, code: 4, mtu: 1200 }, text: '< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]' });
+    expect(only<PacketEvent>('0 < icmp 11 0 [5:5(0)]').icmp).toEqual({ type: 11, code: 0, mtu: 0 });
+    expect(only<PacketEvent>('0 < icmp unreachable port_unreachable [0:0(0)]').icmp).toEqual({ type: 3, code: 3, mtu: 0 });
+  });
+  const bad: [string, string][] = [
+    ['0 > icmp unreachable port_unreachable [0:0(0)]', 'for injected packets only'],
+    ['0 < icmp redirect host [0:0(0)]', 'unknown ICMP type "redirect"'],
+    ['0 < icmp unreachable frag_wanted [0:0(0)]', 'unknown ICMP code "frag_wanted"'],
+    ['0 < icmp unreachable frag_needed mtu 1200 1:1461(1460)', 'expected "[" before the quoted segment'],
+    ['0 < icmp unreachable frag_needed [1:1461(1000)]', 'payload length 1000 does not match 1:1461'],
+  ];
+  for (const [text, message] of bad) {
+    it(`rejects ${JSON.stringify(text)}`, () => {
+      expect(syntaxError(text).detail).toContain(message);
+    });
+  }
+});
+
 describe('drill parser: system calls and others', () => {
   it('arguments: ellipsis, numbers, constants OR-ed, lists, structs, strings; errno and its text', () => {
     const e = only<SyscallEvent>('+0 setsockopt(3, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0');

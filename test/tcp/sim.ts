@@ -5,7 +5,8 @@
  */
 import { ManualClock } from '../../src/util/clock.ts';
 import { Rng } from '../../src/util/random.ts';
-import type { IpOutput, IpReceiveInfo } from '../../src/ip/types.ts';
+import type { IcmpErrorReport, IpOutput, IpReceiveInfo } from '../../src/ip/types.ts';
+import { PathMtuCache } from '../../src/ip/pmtu-cache.ts';
 import { IPV4_HEADROOM } from '../../src/ip/types.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../../src/wire/tcp.ts';
@@ -66,6 +67,8 @@ export class Sim {
   tso = false;
   /** Super-segments handed to the wire, and the largest wire segment one was cut into. */
   superSegments = 0;
+  /** Each side's path MTU cache (RFC 1191), as its IPv4 layer would keep it. */
+  readonly pmtu: { a: PathMtuCache; b: PathMtuCache };
   private queue: InFlight[] = [];
   private counter = 0;
   private needFlush = false;
@@ -73,8 +76,11 @@ export class Sim {
   constructor(seed = 1, optsA: LayerOpts = {}, optsB: LayerOpts = {}, mtu = 1500) {
     this.rng = new Rng(seed);
     const sim = this;
+    this.pmtu = { a: new PathMtuCache(mtu), b: new PathMtuCache(mtu) };
     const mk = (from: 'a' | 'b'): IpOutput => ({
       mtu,
+      pathMtu: (dst, now) => this.pmtu[from].get(dst, now),
+      learnPathMtu: (dst, nextHop, quoted, now) => this.pmtu[from].learn(dst, nextHop, quoted, now),
       get tsoMaxSize() {
         return sim.tso ? 65535 : 0;
       },
@@ -131,6 +137,13 @@ export class Sim {
     const bytes = new Uint8Array(tcpHeaderLength(seg) + (seg.payload?.length ?? 0));
     serializeTcp(seg, bytes, 0, src, dst);
     this.deliver(to, src, dst, bytes);
+    layer.flush(this.clock.now());
+  }
+
+  /** Hand a layer an ICMP error (as its IPv4 layer would, ip/icmp.ts), then let it send. */
+  icmpError(to: 'a' | 'b', report: IcmpErrorReport): void {
+    const layer = to === 'a' ? this.a : this.b;
+    layer.receiveError(this.clock.now(), report);
     layer.flush(this.clock.now());
   }
 

@@ -46,8 +46,11 @@ export class NewReno implements CongestionControl {
   }
 
   setMss(mss: number): void {
+    // At the handshake the initial window follows the MSS (RFC 5681 §3.1); later (a path MTU
+    // change) the window, in bytes, stays what it is: no congestion was signalled.
+    const untouched = this._cwnd === initialWindow(this.mss) && this._ssthresh === INITIAL_SSTHRESH;
     this.mss = mss;
-    this._cwnd = initialWindow(mss);
+    this._cwnd = untouched ? initialWindow(mss) : Math.max(this._cwnd, mss);
   }
 
   onAck(ev: AckEvent): void {
