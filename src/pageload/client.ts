@@ -7,7 +7,10 @@
  * Pipelining follows RFC 9112 §9.3.2: a client SHOULD NOT pipeline after a non-idempotent method,
  * and the chapter's rule is stricter still, so only GET and HEAD (safe, RFC 9110 §9.2.1) are sent
  * while another response is outstanding; anything else waits until the connection is idle, and the
- * request after it waits for its response.
+ * request after it waits for its response. A connection the server closes (after `Connection:
+ * close`, or at EOF) with pipelined requests unanswered: they are sent again, in order, on a new
+ * connection, as §9.3.2 requires of a client that pipelines ("MUST be prepared to retry"); only
+ * idempotent ones, at most MAX_RESENDS times each.
  */
 import type { Stack } from '../stack.ts';
 import type { TcpSocket } from '../socket/tcp-socket.ts';
@@ -35,6 +38,14 @@ export interface PageLoadOptions {
 
 /** Most objects a page may have. */
 export const MAX_OBJECTS = 1000;
+
+/** How often one request is sent again after its connection closed unanswered. */
+export const MAX_RESENDS = 3;
+
+/** A request the server never began to answer before the connection ended: safe to send again if idempotent. */
+function unanswered(method: string): ResponseError {
+  return new ResponseError('ERR_RESPONSE_UNANSWERED', `the connection closed before any of the response to ${method} arrived`);
+}
 
 /** Methods sent while another response is outstanding (see the header). */
 export function canPipeline(method: string): boolean {
@@ -89,6 +100,11 @@ class ClientConnection {
 
   get outstanding(): number {
     return this.queue.length;
+  }
+
+  /** New requests may go on this connection (it has not failed, and the server keeps it open). */
+  get usable(): boolean {
+    return this.reusable && this.failure === undefined;
   }
 
   private now(): number {
@@ -170,12 +186,21 @@ class ClientConnection {
     if (/(^|,)\s*close\s*(,|$)/.test(conn) || (head.version === '1.0' && !/(^|,)\s*keep-alive\s*(,|$)/.test(conn))) this.reusable = false;
     o.timing.bytes = o.reader.wireBytes;
     o.resolve(o.timing);
+    // The server closes after this response: what was pipelined behind it will not be answered here.
+    if (!this.reusable) this.fail(new ResponseError('ERR_RESPONSE_TRUNCATED', 'the server closed the connection'));
   }
 
   private fail(err: Error): void {
-    if (this.queue.length === 0) return;
     this.failure ??= err;
-    for (const o of this.queue.splice(0)) o.reject(err);
+    for (const o of this.queue.splice(0)) {
+      if (o.timing.firstByteAt >= 0 || !canPipeline(o.timing.method) || err.name !== 'ResponseError') {
+        o.reject(err);
+        continue;
+      }
+      // Not one byte of its response came: it leaves this row, for the caller to send again.
+      this.timing.requests.splice(this.timing.requests.indexOf(o.timing), 1);
+      o.reject(unanswered(o.timing.method));
+    }
   }
 }
 
@@ -185,6 +210,7 @@ export async function loadPage(stack: Stack, o: PageLoadOptions): Promise<Omit<P
   const t0 = stack.clock.now();
   const conns: ClientConnection[] = [];
   const notPipelined: number[] = [];
+  const resent: number[] = [];
   const open = (): ClientConnection => {
     const c = new ClientConnection(stack, o.host, o.port, conns.length + 1, t0);
     conns.push(c);
@@ -237,20 +263,44 @@ export async function loadPage(stack: Stack, o: PageLoadOptions): Promise<Omit<P
       await Promise.all(Array.from({ length: mode.k }, (_, w) => worker(w)));
       if (mode.k > 1 && first.timing.closedAt < 0) first.close();
     } else {
-      // One connection; up to `depth` requests outstanding, only safe methods pipelined.
-      const pending: Promise<RequestTiming>[] = [];
-      for (let i = 0; i < o.objects.length; i++) {
-        const req = o.objects[i]!;
-        const alone = !canPipeline(req.method);
-        while (pending.length > 0 && (alone || pending.length >= mode.depth)) await pending.shift();
-        if (alone) notPipelined.push(i + 1);
-        const p = first.send(i + 1, req, true);
-        p.catch(() => undefined);
-        pending.push(p);
-        if (alone) await pending.shift();
+      // One connection; up to `depth` requests outstanding, only safe methods pipelined. If the server
+      // closes it with requests unanswered, they go again, first, on a new connection.
+      let c = first;
+      let work = o.objects.map((_, i) => i);
+      const sends = new Map<number, number>();
+      for (;;) {
+        const again: number[] = [];
+        const pending: { i: number; p: Promise<RequestTiming> }[] = [];
+        const settle = async (x: { i: number; p: Promise<RequestTiming> }): Promise<void> => {
+          try {
+            await x.p;
+          } catch (err) {
+            if ((err as ResponseError).code !== 'ERR_RESPONSE_UNANSWERED' || (sends.get(x.i) ?? 0) > MAX_RESENDS) throw err;
+            again.push(x.i);
+          }
+        };
+        let k = 0;
+        for (; k < work.length && c.usable; k++) {
+          const i = work[k]!;
+          const req = o.objects[i]!;
+          const alone = !canPipeline(req.method);
+          while (pending.length > 0 && (alone || pending.length >= mode.depth)) await settle(pending.shift()!);
+          if (!c.usable) break;
+          if (alone && !notPipelined.includes(i + 1)) notPipelined.push(i + 1);
+          sends.set(i, (sends.get(i) ?? 0) + 1);
+          const p = c.send(i + 1, req, true);
+          p.catch(() => undefined);
+          pending.push({ i, p });
+          if (alone) await settle(pending.shift()!);
+        }
+        for (const x of pending.splice(0)) await settle(x);
+        for (const i of again) if (!resent.includes(i + 1)) resent.push(i + 1);
+        work = [...again.sort((a, b) => a - b), ...work.slice(k)];
+        if (work.length === 0) break;
+        c.close();
+        c = open();
       }
-      await Promise.all(pending);
-      first.close();
+      c.close();
     }
   };
   try {
@@ -273,6 +323,7 @@ export async function loadPage(stack: Stack, o: PageLoadOptions): Promise<Omit<P
     retransmits: { client: tcpRetransmits(stack) - retransmitsBefore },
     connections,
     notPipelined,
+    resent,
   };
 }
 

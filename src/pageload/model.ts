@@ -50,6 +50,12 @@ export interface PageLoadResult {
   connections: ConnectionTiming[];
   /** Requests the client would not pipeline (not idempotent), by index. */
   notPipelined: number[];
+  /**
+   * Pipelined requests the server did not answer before it closed the connection (its request limit,
+   * say), sent again on a new one, by index (RFC 9112 §9.3.2). Their first, unanswered sending is
+   * not in the rows.
+   */
+  resent: number[];
 }
 
 /** Round trips in a duration, for tables: 237.4 ms at RTT 100 ms is "2.37". */

@@ -43,7 +43,8 @@ export function renderText(r: PageLoadResult, opts: TextOptions = {}): string {
   lines.push('requests:  #  conn  sent ms  first byte  last byte  status  bytes  path');
   const rows = r.connections.flatMap((c) => c.requests.map((q) => ({ c, q }))).sort((a, b) => a.q.index - b.q.index);
   for (const { c, q } of rows) {
-    const note = q.pipelined ? '  (pipelined)' : r.notPipelined.includes(q.index) ? '  (not pipelined: not a safe method)' : '';
+    const again = r.resent.includes(q.index) ? '  (sent again: the server closed its first connection unanswered)' : '';
+    const note = (q.pipelined ? '  (pipelined)' : r.notPipelined.includes(q.index) ? '  (not pipelined: not a safe method)' : '') + again;
     lines.push(
       `  ${String(q.index).padStart(3)}  ${String(c.id).padStart(4)}  ${fmtMs(q.sentAt).padStart(7)}  ${fmtMs(q.firstByteAt).padStart(10)}  ` +
         `${fmtMs(q.lastByteAt).padStart(9)}  ${String(q.status).padStart(6)}  ${String(q.bytes).padStart(5)}  ${q.method} ${q.path}${note}`,

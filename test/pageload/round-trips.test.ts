@@ -135,4 +135,27 @@ describe('a server that ends a persistent connection', () => {
     expect(r.connections.map((c) => c.requests.length)).toEqual([100, 21]);
     expect(r.connections[1]!.synAt).toBe(r.connections[0]!.requests[99]!.lastByteAt);
   });
+
+  it('pipelined: the requests the server left unanswered when it closed go again, in order, on a new connection (RFC 9112 §9.3.2)', async () => {
+    const r = await simulatePageLoad({ sim, mode: parseMode('pipelined'), pagePath: '/', objects: demoObjects(150, 10) });
+    expect(r.handshakes).toBe(2);
+    // The first connection answered 100 (the page and objects 1-99); the rest came on the second.
+    expect(r.connections[0]!.requests.map((q) => q.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(r.connections[1]!.requests.map((q) => q.index)).toEqual(Array.from({ length: 51 }, (_, i) => 100 + i));
+    expect(r.connections.flatMap((c) => c.requests.map((q) => q.status)).every((st) => st === 200)).toBe(true);
+    expect(r.requests).toBe(151);
+    // What was pipelined behind the 100th response and never answered was sent again, first on the new connection.
+    expect(r.resent.length).toBeGreaterThan(0);
+    expect(r.resent).toEqual(Array.from({ length: r.resent.length }, (_, i) => 100 + i));
+  });
+
+  it('pipelined: a POST behind the response that says Connection: close waits for the next connection (it is never sent twice)', async () => {
+    // Object 100 is a POST: it waits for the connection to be idle, and by then the server has said it closes.
+    const objects = [...demoObjects(99, 10), { method: 'POST', path: '/echo' }];
+    const r = await simulatePageLoad({ sim, mode: parseMode('pipelined'), pagePath: '/', objects });
+    // The 100th response (object 99) says Connection: close, so the POST goes on a new connection: not resent.
+    expect(r.resent).toEqual([]);
+    expect(r.connections.map((c) => c.requests.length)).toEqual([100, 1]);
+    expect(r.connections[1]!.requests[0]!.method).toBe('POST');
+  });
 });
