@@ -56,6 +56,7 @@ const DUP_THRESH = 3;
 const REO_WND_PERSIST = 16;
 /** Retransmitted ranges remembered per episode for D-SACK undo; beyond it, D-SACKs cannot undo. */
 const MAX_UNDO_RANGES = 64;
+const NO_RANGES = new Uint32Array(0);
 
 export class RackRecovery implements LossRecovery {
   readonly kind = 'rack';
@@ -91,8 +92,9 @@ export class RackRecovery implements LossRecovery {
   /** The end of the episode's first retransmitted segment: the ACK that covers it decides Eifel. */
   private undoTsEnd = 0;
   private undoRetrans = 0;
-  private readonly undoSt = new Uint32Array(MAX_UNDO_RANGES);
-  private readonly undoEn = new Uint32Array(MAX_UNDO_RANGES);
+  /** The episode's retransmitted ranges; allocated at the first retransmission (an idle or clean connection has none). */
+  private undoSt = NO_RANGES;
+  private undoEn = NO_RANGES;
   private undoRanges = 0;
   private undoOverflow = false;
   /** Segments retransmitted over the connection's life, and segments D-SACKed (for plausibility). */
@@ -515,6 +517,10 @@ export class RackRecovery implements LossRecovery {
     if (this.undoRanges === MAX_UNDO_RANGES) {
       this.undoOverflow = true;
       return;
+    }
+    if (this.undoSt === NO_RANGES) {
+      this.undoSt = new Uint32Array(MAX_UNDO_RANGES);
+      this.undoEn = new Uint32Array(MAX_UNDO_RANGES);
     }
     const k = this.undoRanges;
     if (k > 0 && this.undoEn[k - 1] === start >>> 0) this.undoEn[k - 1] = end >>> 0;

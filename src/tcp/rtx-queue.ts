@@ -28,14 +28,21 @@ export const RTX_OUT = 8;
 
 const NIL = -1;
 
+// The empty queue's arrays, shared by every connection until it first sends data (an idle
+// connection then costs no typed arrays here; the first push grows the queue into its own).
+const NONE_U32 = new Uint32Array(0);
+const NONE_F64 = new Float64Array(0);
+const NONE_U8 = new Uint8Array(0);
+const NONE_I32 = new Int32Array(0);
+
 export class RtxQueue {
   private cap = 0;
-  private st = new Uint32Array(0);
-  private en = new Uint32Array(0);
-  private xmit = new Float64Array(0);
-  private fl = new Uint8Array(0);
-  private prev = new Int32Array(0);
-  private next = new Int32Array(0);
+  private st = NONE_U32;
+  private en = NONE_U32;
+  private xmit = NONE_F64;
+  private fl = NONE_U8;
+  private prev = NONE_I32;
+  private next = NONE_I32;
   /** Slot of the lowest record, and how many there are. */
   private head = 0;
   private n = 0;
