@@ -101,9 +101,9 @@ describeTun('e2e: tunstack relay (a userspace link emulator between two namespac
     const ping = await a.exec('ping', ['-c', '5', '-i', '0.2', '-W', '2', '10.9.0.2'], { timeoutMs: 20_000 });
     const rtt = /rtt min\/avg\/max\/mdev = ([\d.]+)\/([\d.]+)/.exec(ping.stdout);
     expect(rtt).not.toBeNull();
-    // 20 ms each way: at least 40 ms round trip, and not much more (timer granularity, scheduling).
+    // 20 ms each way: no round trip can be shorter than 40 ms (a load on the machine only adds to it,
+    // so there is no upper bound here; without the delay it would be well under 1 ms).
     expect(Number(rtt![1])).toBeGreaterThanOrEqual(40);
-    expect(Number(rtt![2])).toBeLessThan(60);
     const clean = await download(a, `http://10.9.0.2/bytes/${8 * MiB}`, 60);
     expect([clean.code, clean.bytes, clean.sha]).toEqual([0, 8 * MiB, demoSha(8 * MiB)]);
     const counters = await relay.stop();
@@ -125,19 +125,22 @@ describeTun('e2e: tunstack relay (a userspace link emulator between two namespac
     console.log(`[relay] worst profile, b->a: ${JSON.stringify(c.bToA.fault)}`);
   }, 300_000);
 
-  it('a rate limit paces the link: 4 MiB at 20 Mbit/s take about 1.7 s', async () => {
+  it('a rate limit paces the link: 4 MiB at 20 Mbit/s cannot arrive sooner than the wire allows', async () => {
     const relay = await RelayProcess.start([...sides(), '--impair', 'rate=20mbit,limit=50ms']);
     const r = await a.exec('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', '--max-time', '60', `http://10.9.0.2/bytes/${4 * MiB}`], {
       timeoutMs: 70_000,
     });
     const [bytes, secs] = r.stdout.trim().split(' ').map(Number);
     expect(bytes).toBe(4 * MiB);
-    // 4 MiB + headers at 20 Mbit/s is 1.68 s of wire time: never faster than the link (a little under
-    // for the slow start's queue filling), and not far slower.
-    expect(secs).toBeGreaterThan(1.5);
-    expect(secs).toBeLessThan(6);
+    // 4 MiB + headers at 20 Mbit/s is 1.68 s of wire time: the transfer cannot beat the link (curl's
+    // clock starts at the SYN, so the bound holds whatever else the machine does; unpaced, the same
+    // download takes under 0.1 s). How much slower it is depends on the machine: not asserted.
+    expect(secs).toBeGreaterThan(1.6);
     const c = await relay.stop();
+    // The sender ran ahead of the link, so packets queued in front of it; no fault was configured, so
+    // nothing was lost on the way.
     expect(c.bToA.fault.queueMax).toBeGreaterThan(1);
+    expect(c.bToA.fault.lost).toBe(0);
   }, 120_000);
 
   describe('to tunstack: curl -> relay -> a forwarding namespace -> tunstack serve', () => {
