@@ -246,58 +246,9 @@ export class RtxQueue {
     const n = this.n + extra;
     let cap = Math.max(64, this.cap);
     while (cap < n) cap *= 2;
-    const st = new Uint32Array(cap);
-    const en = new Uint32Array(cap);
-    const xmit = new Float64Array(cap);
-    const fl = new Uint8Array(cap);
-    const prev = new Int32Array(cap).fill(NIL);
-    const next = new Int32Array(cap).fill(NIL);
     const wasCut = new Uint8Array(cap);
-    // Where each old slot's pieces went: [first, first + count).
-    const first = new Int32Array(this.cap);
-    const count = new Int32Array(this.cap);
-    let w = 0;
-    for (let i = 0; i < this.n; i++) {
-      const s = this.slot(i);
-      const end = this.en[s]!;
-      const many = this.len(s) > mss ? 1 : 0;
-      first[s] = w;
-      let at = this.st[s]!;
-      do {
-        const to = seqSub(end, at) > mss ? (at + mss) >>> 0 : end;
-        st[w] = at;
-        en[w] = to;
-        xmit[w] = this.xmit[s]!;
-        fl[w] = this.fl[s]!;
-        wasCut[w] = many;
-        w++;
-        at = to;
-      } while (at !== end);
-      count[s] = w - first[s]!;
-    }
-    // The transmit order: each old record's pieces, in sequence order, where the record was.
-    let last = NIL;
-    let tHead = NIL;
-    for (let s = this.tHead; s !== NIL; s = this.next[s]!) {
-      for (let k = 0; k < count[s]!; k++) {
-        const t = first[s]! + k;
-        prev[t] = last;
-        if (last === NIL) tHead = t;
-        else next[last] = t;
-        last = t;
-      }
-    }
-    this.st = st;
-    this.en = en;
-    this.xmit = xmit;
-    this.fl = fl;
-    this.prev = prev;
-    this.next = next;
-    this.cap = cap;
-    this.head = 0;
-    this.n = n;
-    this.tHead = tHead;
-    this.tTail = last;
+    this.relayout(cap, mss, wasCut);
+    const fl = this.fl;
     // The byte counters hold (the pieces cover the same bytes); the SACKed records are more now.
     let sackedSegs = 0;
     for (let s = 0; s < n; s++) {
@@ -344,31 +295,54 @@ export class RtxQueue {
   }
 
   private grow(): void {
-    const cap = Math.max(64, this.cap * 2);
+    this.relayout(Math.max(64, this.cap * 2), Infinity, undefined);
+  }
+
+  /**
+   * Copy the queue into new arrays of `cap` slots, laid out from slot 0 in sequence order, each record
+   * cut into pieces of at most `mss` bytes (Infinity: none is cut) that keep its send time, flags and
+   * place in transmit order; `wasCut[slot]` says which pieces came from a record that was cut.
+   */
+  private relayout(cap: number, mss: number, wasCut: Uint8Array | undefined): void {
     const st = new Uint32Array(cap);
     const en = new Uint32Array(cap);
     const xmit = new Float64Array(cap);
     const fl = new Uint8Array(cap);
     const prev = new Int32Array(cap).fill(NIL);
     const next = new Int32Array(cap).fill(NIL);
-    // Re-lay the ring from slot 0, and map the transmit list through the move.
-    const map = new Int32Array(this.cap);
+    // Where each old slot's pieces went: [first, first + count).
+    const first = new Int32Array(this.cap);
+    const count = new Int32Array(this.cap);
+    let w = 0;
     for (let i = 0; i < this.n; i++) {
       const s = this.slot(i);
-      map[s] = i;
-      st[i] = this.st[s]!;
-      en[i] = this.en[s]!;
-      xmit[i] = this.xmit[s]!;
-      fl[i] = this.fl[s]!;
+      const end = this.en[s]!;
+      const many = this.len(s) > mss ? 1 : 0;
+      first[s] = w;
+      let at = this.st[s]!;
+      do {
+        const to = seqSub(end, at) > mss ? (at + mss) >>> 0 : end;
+        st[w] = at;
+        en[w] = to;
+        xmit[w] = this.xmit[s]!;
+        fl[w] = this.fl[s]!;
+        if (wasCut !== undefined) wasCut[w] = many;
+        w++;
+        at = to;
+      } while (at !== end);
+      count[s] = w - first[s]!;
     }
+    // The transmit order: each old record's pieces, in sequence order, where the record was.
     let last = NIL;
     let tHead = NIL;
     for (let s = this.tHead; s !== NIL; s = this.next[s]!) {
-      const t = map[s]!;
-      prev[t] = last;
-      if (last === NIL) tHead = t;
-      else next[last] = t;
-      last = t;
+      for (let k = 0; k < count[s]!; k++) {
+        const t = first[s]! + k;
+        prev[t] = last;
+        if (last === NIL) tHead = t;
+        else next[last] = t;
+        last = t;
+      }
     }
     this.st = st;
     this.en = en;
@@ -378,6 +352,7 @@ export class RtxQueue {
     this.next = next;
     this.cap = cap;
     this.head = 0;
+    this.n = w;
     this.tHead = tHead;
     this.tTail = last;
   }
