@@ -274,14 +274,7 @@ class Parser {
     }
     if (!/[ \t]/.test(this.peek())) this.fail(`unknown TCP flag ${this.what()} (flags are F S R P . U E W, or -)`);
     this.blank(false);
-    const start = this.uint(MAX_U32, 'a sequence number');
-    this.expect(':', 'between start and end sequence numbers');
-    const end = this.uint(MAX_U32, 'a sequence number');
-    this.expect('(', 'before the payload length');
-    const lenAt = this.i;
-    const len = this.uint(0xffffff, 'a payload length');
-    this.expect(')', 'after the payload length');
-    if (((end - start) >>> 0) !== len) this.fail(`payload length ${len} does not match ${start}:${end}`, lenAt);
+    const { start, end, len } = this.seqRange();
     let ack: number | undefined;
     let win: number | undefined;
     let options: PktOption[] | 'any' | undefined;
@@ -309,6 +302,19 @@ class Parser {
     return { type: 'packet', line, col, time, dir, flags, start, end, len, ack, win, options, text };
   }
 
+  /** `start:end(len)`, a segment's sequence space as the scripts write it; the length must match. */
+  private seqRange(): { start: number; end: number; len: number } {
+    const start = this.uint(MAX_U32, 'a sequence number');
+    this.expect(':', 'between start and end sequence numbers');
+    const end = this.uint(MAX_U32, 'a sequence number');
+    this.expect('(', 'before the payload length');
+    const lenAt = this.i;
+    const len = this.uint(0xffffff, 'a payload length');
+    this.expect(')', 'after the payload length');
+    if (((end - start) >>> 0) !== len) this.fail(`payload length ${len} does not match ${start}:${end}`, lenAt);
+    return { start, end, len };
+  }
+
   /**
    * `icmp TYPE CODE [mtu N] [start:end(len)]`: an ICMP error about the stack's segment start:end
    * (its sequence space), as packetdrill writes it. TYPE and CODE are names (ICMP_NAMES) or numbers.
@@ -334,15 +340,8 @@ class Parser {
       this.blank(false);
     }
     this.expect('[', 'before the quoted segment start:end(len)');
-    const start = this.uint(MAX_U32, 'a sequence number');
-    this.expect(':', 'between start and end sequence numbers');
-    const end = this.uint(MAX_U32, 'a sequence number');
-    this.expect('(', 'before the payload length');
-    const lenAt = this.i;
-    const len = this.uint(0xffffff, 'a payload length');
-    this.expect(')', 'after the payload length');
+    const { start, end, len } = this.seqRange();
     this.expect(']', 'after the quoted segment');
-    if (((end - start) >>> 0) !== len) this.fail(`payload length ${len} does not match ${start}:${end}`, lenAt);
     const text = this.src.slice(textAt, this.i).replace(/\s+/g, ' ').trim();
     return { type: 'packet', line, col, time, dir: '<', flags: ACK, start, end, len, ack: undefined, win: undefined, options: undefined, text, icmp: { type, code, mtu } };
   }
