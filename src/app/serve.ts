@@ -335,20 +335,24 @@ export async function runFetch(f: FetchFlags): Promise<number> {
   }
 }
 
-/** The URL fetch can get: http:// and an IPv4 literal (the stack has no DNS resolver). */
-export function parseFetchUrl(text: string): URL {
+/**
+ * The URL a client command (fetch, pageload) can get: http://, and an IPv4 literal when it goes over
+ * a real stack (it has no DNS resolver). Errors name the command.
+ */
+export function parseFetchUrl(text: string, command = 'fetch', ipv4Host = true): URL {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`not a URL: ${JSON.stringify(text)} (fetch takes http://ADDRESS[:PORT]/PATH)`);
+    throw new UsageError(`not a URL: ${JSON.stringify(text)} (${command} takes http://ADDRESS[:PORT]/PATH)`);
   }
-  if (url.protocol !== 'http:') throw new UsageError(`fetch supports http:// URLs only, got ${url.protocol}`);
+  if (url.protocol !== 'http:') throw new UsageError(`${command} supports http:// URLs only, got ${url.protocol}`);
+  if (!ipv4Host) return url;
   try {
     parseIpv4Address(url.hostname);
   } catch {
     throw new UsageError(
-      `fetch needs an IPv4 address in the URL, got the host name ${JSON.stringify(url.hostname)}: the stack has no DNS resolver (use e.g. http://10.77.0.1/)`,
+      `${command} needs an IPv4 address in the URL, got the host name ${JSON.stringify(url.hostname)}: the stack has no DNS resolver (use e.g. http://10.77.0.1/)`,
     );
   }
   return url;
