@@ -13,10 +13,11 @@
  * samples a second apart is taken. Namespace tsk-bi-PID is created here and deleted by name; every
  * process is stopped by its pid. Figures only: nothing is asserted.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { addNetns, die, initBench, nameBench, sh, sleep, start, stop, table } from './bench/harness.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+nameBench('bench-idle');
 const { values } = parseArgs({
   options: { connections: { type: 'string', default: '10000' }, help: { type: 'boolean', short: 'h', default: false } },
   strict: true,
@@ -27,67 +28,13 @@ if (values.help) {
 }
 const N = Number(values.connections);
 if (!Number.isInteger(N) || N < 100 || N > 30_000) die(`--connections must be an integer 100..30000, got ${values.connections}`);
-
 const NS = `tsk-bi-${process.pid}`;
-const children = new Set<ChildProcess>();
-let created = false;
-
-function die(msg: string): never {
-  process.stderr.write(`bench-idle: ${msg}\n`);
-  process.exit(1);
-}
-
-function sh(cmd: string, args: string[], timeoutMs = 20_000): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
-}
-
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (!created) return;
-  for (const pid of sh('ip', ['netns', 'pids', NS]).stdout.split(/\s+/).filter((s) => /^\d+$/.test(s))) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  sh('ip', ['netns', 'delete', NS]);
-}
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
-
-/** Start a process; resolves with it once a stdout line matches `ready` (rejects if it exits first). */
-function start(cmd: string, args: string[], ready: RegExp, timeoutMs: number): Promise<ChildProcess> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd}: not ready after ${timeoutMs} ms\n${out}\n${err}`)), timeoutMs);
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      if (ready.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} exited (${code}) before it was ready\n${out}\n${err}`));
-    });
-  });
-}
 
 interface Sample {
   rss: number;
   heap: number;
   established: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The server's memory (smallest of 3 samples, 1 s apart) and its established connections. */
 async function sample(): Promise<Sample> {
@@ -110,25 +57,13 @@ async function hold(port: number, http: boolean): Promise<ChildProcess> {
   return start('ip', ['netns', 'exec', NS, 'sh', '-c', cmd], /idle-client: holding \d+/, 300_000);
 }
 
-function release(client: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => client.kill('SIGKILL'), 20_000);
-    client.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    client.stdin!.end();
-  });
-}
 
 const kb = (bytes: number) => (bytes / 1024).toFixed(2);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) die('run as root: sudo npm run bench:idle (a namespace and a TUN device need CAP_NET_ADMIN)');
-  if (sh('ip', ['netns', 'add', NS]).code !== 0) die(`ip netns add ${NS} failed`);
-  created = true;
-  sh('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  initBench();
+  addNetns(NS);
   // Idle connections must stay: an hour of keep-alive idle time, and room for them all.
   await start(
     'ip',
@@ -144,7 +79,7 @@ async function main(): Promise<void> {
   ] as const) {
     const client = await hold(port, http);
     const s = await sample();
-    await release(client);
+    await stop(client, 'stdin');
     rows.push([
       name,
       String(s.established),
@@ -159,9 +94,7 @@ async function main(): Promise<void> {
     `bench:idle: ${N} idle connections held by a kernel client against tunstack serve (idle server: RSS ${mb(base.rss)} MiB, heap ${mb(base.heap)} MiB)\n\n`,
   );
   const head = ['connections', 'established', 'RSS +MiB', 'RSS KiB each', 'heap +MiB', 'heap KiB each'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (c: string[]) => '| ' + c.map((x, i) => x.padEnd(widths[i]!)).join(' | ') + ' |';
-  process.stdout.write([line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n') + '\n');
+  process.stdout.write(table(head, rows) + '\n');
 }
 
 main().then(

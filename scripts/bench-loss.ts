@@ -21,14 +21,14 @@
  * Namespaces tsk-bl-c-PID and tsk-bl-s-PID are created here and deleted by name on exit; every
  * process started here is stopped by its pid. Timing figures only: nothing is asserted.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { addNetns, die, initBench, median, must, nameBench, sh, start, stop, table } from './bench/harness.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+nameBench('bench-loss');
 const MiB = 1024 * 1024;
 
 interface Profile {
@@ -79,10 +79,6 @@ const linuxCc = values['linux-cc'];
 if (!/^[a-z0-9_]{1,16}$/.test(linuxCc)) die(`--linux-cc: not a congestion control name: ${linuxCc}`);
 const seeds = values.quick ? [1] : Array.from({ length: runs }, (_, i) => i + 1);
 
-function die(msg: string): never {
-  process.stderr.write(`bench-loss: ${msg}\n`);
-  process.exit(1);
-}
 
 // ----------------------------------------------------------------------------------------------------
 // Plumbing: namespaces and processes, all removed on the way out.
@@ -91,84 +87,9 @@ const NS_C = `tsk-bl-c-${process.pid}`;
 const NS_S = `tsk-bl-s-${process.pid}`;
 const DEV_C = `blc${process.pid % 100000}`;
 const DEV_S = `bls${process.pid % 100000}`;
-const created: string[] = [];
-const children = new Set<ChildProcess>();
 const work = mkdtempSync(join(tmpdir(), 'tunstack-bench-loss-'));
 
-function sh(cmd: string, args: string[], timeoutMs = 15_000): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
-}
-
-function must(cmd: string, args: string[]): string {
-  const r = sh(cmd, args);
-  if (r.code !== 0) die(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const ns of created) {
-    for (const pid of sh('ip', ['netns', 'pids', ns]).stdout.split(/\s+/).filter((s) => /^\d+$/.test(s))) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    sh('ip', ['netns', 'delete', ns]);
-  }
-  rmSync(work, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
-
-/** Start a long-running process; resolves once a stdout line matches `ready`. */
-function start(cmd: string, args: string[], ready: RegExp, timeoutMs = 30_000): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: string[] = [];
-  let err = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')}: not ready after ${timeoutMs} ms\n${lines.join('\n')}\n${err}`)), timeoutMs);
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (ready.test(line)) {
-          clearTimeout(timer);
-          resolve({ child, lines });
-        }
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} exited (${code}) before it was ready\n${lines.join('\n')}\n${err}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      children.delete(child);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-// ----------------------------------------------------------------------------------------------------
-// Measuring
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 interface Sample {
   seconds: number;
@@ -231,7 +152,7 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
   const file = join(work, 'body');
   const r = sh('ip', ['netns', 'exec', NS_C, 'curl', '-sS', '--max-time', '180', '-o', file, '-w', '%{time_total}', url], 200_000);
   const after = counters();
-  await stop(relay.child);
+  await stop(relay);
   let ok = r.code === 0;
   let note: string | undefined = ok ? undefined : `curl exit ${r.code}: ${r.stderr.trim()}`;
   if (ok) {
@@ -255,24 +176,16 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
 
 const expectedSha = new Map<number, string>();
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 const f2 = (x: number) => x.toFixed(2);
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) die('run as root: sudo npm run bench:loss (namespaces and TUN devices need CAP_NET_ADMIN)');
+  initBench();
   for (const t of ['ip', 'curl', 'nstat']) if (sh('sh', ['-c', `command -v ${t}`]).code !== 0) die(`'${t}' is not installed`);
   for (const p of profiles) if (!expectedSha.has(p.bytes)) expectedSha.set(p.bytes, demoSha(p.bytes));
 
-  for (const ns of [NS_C, NS_S]) {
-    must('ip', ['netns', 'add', ns]);
-    created.push(ns);
-    must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  }
+  addNetns(NS_C);
+  addNetns(NS_S);
   must('ip', ['netns', 'exec', NS_S, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   const available = must('sysctl', ['-n', 'net.ipv4.tcp_available_congestion_control']).trim().split(/\s+/);
   if (!available.includes(linuxCc)) sh('modprobe', [`tcp_${linuxCc}`]);
@@ -319,9 +232,7 @@ async function main(): Promise<void> {
       String(median(got.tunstack.map((s) => s.spurious))),
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  process.stdout.write([line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n') + '\n');
+  process.stdout.write(table(header, rows) + '\n');
   process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx/RTOs = retransmitted segments / retransmission timeouts (medians per run).\n');
 }
 
