@@ -18,7 +18,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { TunDevice, DEFAULT_TXQUEUELEN } from '../link/tun-device.ts';
 import { FaultDevice, type FaultCounters, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
-import type { DeviceStats } from '../link/device.ts';
 import { DeviceError, UsageError } from '../util/errors.ts';
 import { formatIpv4Address, parseIpv4Address, parseIpv4Cidr, sameSubnet } from '../wire/ipv4-address.ts';
 
@@ -173,7 +172,7 @@ export class Relay {
   stats(): RelayStats {
     const dir = (fault: FaultDevice, to: TunDevice, bytes: number): RelayDirectionStats => ({
       fault: fault.faultStats().out,
-      txDropped: (to.stats() as DeviceStats).txDropped,
+      txDropped: to.stats().txDropped,
       bytes,
     });
     return { aToB: dir(this.toB, this.tunB, this.bytesAtoB), bToA: dir(this.toA, this.tunA, this.bytesBtoA) };
