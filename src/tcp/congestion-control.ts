@@ -30,13 +30,29 @@ export interface AckEvent {
   rttMs: number | undefined;
   /** The smoothed RTT (ms), or undefined before the first sample. */
   srttMs: number | undefined;
-  /** Bytes in flight before this ACK. */
+  /** SND.MAX - SND.UNA before this ACK (FlightSize: SACKed data included, as Linux's packets_out). */
   flight: number;
   /**
    * The sender had less than cwnd outstanding and nothing more to send (RFC 7661): the window was not
    * the limit, so it should not grow.
    */
   appLimited: boolean;
+}
+
+/**
+ * The largest window slow start may grow to on this ACK. Unbounded when the window was the limit;
+ * when it was not (ev.appLimited: the receiver's window or the application held the flight), twice
+ * the flight. A window the sender does not fill says little about the path (RFC 7661
+ * §4.1), so it must not grow without bound; but a window that cannot grow at all while the
+ * receiver's window is the limit is still that size when the receiver opens up (Linux's receive
+ * autotuning doubles it per round trip), and the sender then needs several round trips to catch up.
+ * Twice the flight is the cap of draft-ietf-ccwg-ratelimited-increase ("cwnd no larger
+ * than limit(maxFS)", 2 * maxFS in slow start; the flight before this ACK stands for maxFS, the
+ * largest flight since the last reduction) and what Linux's tcp_is_cwnd_limited allows
+ * in slow start. Congestion avoidance grows only when cwnd-limited.
+ */
+export function slowStartCap(ev: AckEvent): number {
+  return ev.appLimited ? 2 * ev.flight : Infinity;
 }
 
 /** ssthresh before the first reduction: "arbitrarily high" (RFC 5681 §3.1), Linux's TCP_INFINITE_SSTHRESH. */

@@ -43,7 +43,7 @@
  * - §4.9 undo restores "if the current cwnd is lower than cwnd_prior", and otherwise keeps the
  *   current values (the reduction did not lower cwnd, or cwnd has grown back since).
  */
-import type { AckEvent, CongestionControl, CongestionControlName } from '../congestion-control.ts';
+import { slowStartCap, type AckEvent, type CongestionControl, type CongestionControlName } from '../congestion-control.ts';
 import { HyStart, type HyStartPhase } from './hystart.ts';
 import { initialWindow } from './newreno.ts';
 
@@ -185,7 +185,8 @@ export class Cubic implements CongestionControl {
     const growth = hystartRunning
       ? this.hystart.onAck(ev.ack, ev.sndNxt, ev.acked, ev.rttMs, this.mss)
       : Math.min(ev.acked, STANDARD_SLOW_START_L * this.mss);
-    if (!ev.appLimited) this.w = Math.min(this.w + growth, this.thresh, MAX_WINDOW);
+    const cap = slowStartCap(ev);
+    if (this.w < cap) this.w = Math.min(this.w + growth, this.thresh, cap, MAX_WINDOW);
     if (hystartRunning && !this.hystart.running()) {
       // CSS_ROUNDS rounds of CSS: congestion avoidance with ssthresh = cwnd (RFC 9406 §4.2). No loss,
       // so no W_max: cwnd_prior = cwnd, and the epoch will take K = 0 and W_max = cwnd_epoch (RFC 9438

@@ -11,7 +11,7 @@
  * What happens to cwnd *during* fast recovery (RFC 6582's inflation by duplicate ACKs, deflation by
  * partial ACKs; RFC 6675's pipe) belongs to loss recovery (recovery-reno.ts, recovery-sack.ts).
  */
-import type { AckEvent, CongestionControl } from '../congestion-control.ts';
+import { slowStartCap, type AckEvent, type CongestionControl } from '../congestion-control.ts';
 
 /** RFC 6928 §2. */
 export function initialWindow(mss: number): number {
@@ -54,18 +54,20 @@ export class NewReno implements CongestionControl {
   }
 
   onAck(ev: AckEvent): void {
-    // RFC 7661 §4.1: a window the sender did not fill says nothing about the path: no growth.
-    if (ev.appLimited) return;
     const acked = ev.acked;
     if (this._cwnd < this._ssthresh) {
+      const cap = slowStartCap(ev);
+      if (this._cwnd >= cap) return;
       // Slow start with Appropriate Byte Counting, RFC 3465 §2.2-2.3: grow by the bytes acknowledged,
       // at most L = 2 SMSS per ACK. RFC 5681 §3.1 equation (2) caps it at 1 SMSS and admits RFC 3465's
       // larger increase only as experimental; we take it because receivers of TSO super-segments
       // (Linux with GRO) acknowledge ~45 segments per ACK, and with 1 SMSS per ACK slow start then
       // barely grows the window (downloads measured ~590 vs ~800 MB/s).
       // Not past ssthresh: from there on, congestion avoidance (as Linux's tcp_slow_start).
-      this._cwnd = Math.min(this._cwnd + Math.min(acked, 2 * this.mss), this._ssthresh);
+      this._cwnd = Math.min(this._cwnd + Math.min(acked, 2 * this.mss), this._ssthresh, cap);
     } else {
+      // RFC 7661 §4.1: a window the sender did not fill says nothing about the path: no growth.
+      if (ev.appLimited) return;
       // Congestion avoidance: one SMSS per cwnd of acknowledged data (RFC 5681 §3.1, eq. 3 alternative).
       this.caAcked += acked;
       if (this.caAcked >= this._cwnd) {

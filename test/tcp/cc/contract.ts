@@ -42,7 +42,11 @@ export class AckDriver {
   }
 
   /** One ACK for `acked` new bytes, `dtMs` after the previous one; then the sender fills cwnd again. */
-  ack(acked: number, opts: { dtMs?: number; rttMs?: number; srttMs?: number; appLimited?: boolean } = {}): void {
+  /**
+   * An application-limited ACK (opts.appLimited) has `opts.flight` out, by default half the window
+   * (so that slow start may not grow from it, see slowStartCap).
+   */
+  ack(acked: number, opts: { dtMs?: number; rttMs?: number; srttMs?: number; appLimited?: boolean; flight?: number } = {}): void {
     this.now += opts.dtMs ?? 1;
     const flight = (this.sndNxt - this.una) >>> 0;
     this.una = seqAdd(this.una, acked);
@@ -53,8 +57,8 @@ export class AckDriver {
     ev.acked = acked;
     ev.rttMs = opts.rttMs;
     ev.srttMs = opts.srttMs ?? opts.rttMs;
-    ev.flight = flight;
     ev.appLimited = opts.appLimited ?? false;
+    ev.flight = ev.appLimited ? (opts.flight ?? Math.floor(this.cc.cwnd / 2)) : flight;
     this.cc.onAck(ev);
     this.sndNxt = seqAdd(this.una, Math.max(this.cc.cwnd, flight - acked));
   }
@@ -109,6 +113,20 @@ export function congestionControlContract(label: string, make: (mss: number) => 
         expect(cc.cwnd).toBe(grown);
         expect(cc.ssthresh).toBe(INITIAL_SSTHRESH);
       }
+    });
+
+    it('slow start limited by the receiver or the application grows to twice the flight, no further', () => {
+      const cc = make(MSS);
+      const d = new AckDriver(cc);
+      expect(cc.cwnd).toBe(10 * MSS);
+      // Six segments out of a window of ten (the receiver's window held the rest): the window may
+      // grow to twelve (draft-ietf-ccwg-ratelimited-increase, Linux's tcp_is_cwnd_limited), not past.
+      for (let i = 0; i < 6; i++) d.ack(MSS, { rttMs: 50, appLimited: true, flight: 6 * MSS });
+      expect(cc.cwnd).toBe(12 * MSS);
+      // Half the window out, or less: no growth at all.
+      d.ack(MSS, { rttMs: 50, appLimited: true, flight: 6 * MSS });
+      d.ack(MSS, { rttMs: 50, appLimited: true, flight: 2 * MSS });
+      expect(cc.cwnd).toBe(12 * MSS);
     });
 
     it('congestion avoidance never shrinks the window on an ACK, and holds it when application-limited', () => {

@@ -79,7 +79,8 @@ class Acks {
     ev.acked = acked;
     ev.rttMs = rttMs;
     ev.srttMs = rttMs;
-    ev.flight = this.cc.cwnd;
+    // Application-limited: half the window out (slowStartCap: no slow-start growth from there).
+    ev.flight = appLimited ? Math.floor(this.cc.cwnd / 2) : this.cc.cwnd;
     ev.appLimited = appLimited;
     this.cc.onAck(ev);
   }
@@ -454,7 +455,7 @@ describe('CUBIC and application-limited ACKs (RFC 9438 §4.2, §5.8)', () => {
     expect(a.cc.cwnd).toBeGreaterThan(held);
   });
 
-  it('in slow start too', () => {
+  it('in slow start too, from half the window out or less', () => {
     const cc = new Cubic(MSS);
     const acks = new Acks(cc);
     acks.at(10, MSS, 100, true);

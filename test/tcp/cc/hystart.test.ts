@@ -53,7 +53,8 @@ class SlowStartSender {
     ev.acked = acked;
     ev.rttMs = rttMs;
     ev.srttMs = rttMs;
-    ev.flight = flight;
+    // Application-limited: half the window out (slowStartCap: no slow-start growth from there).
+    ev.flight = appLimited ? Math.floor(this.cc.cwnd / 2) : flight;
     ev.appLimited = appLimited;
     this.cc.onAck(ev);
     const ended = seqGe(this.una, this.roundEnd);

@@ -3,7 +3,9 @@
  * SMSS per ACK, RFC 3465 §2.2-2.3, as the stack's NewReno), congestion avoidance of one SMSS per
  * window (eq. 3 in bytes: cwnd += SMSS * acked / cwnd), ssthresh = max(FlightSize / 2, 2 SMSS) on a
  * loss or the first timeout (eq. 4), cwnd = ssthresh when recovery ends (RFC 6675 §5), 1 SMSS after a
- * timeout, and undo of the last reduction. It is the yardstick the bottleneck simulation compares
+ * timeout, and undo of the last reduction. Limited by the receiver or the application, slow start
+ * grows to twice the flight and congestion avoidance not at all (as slowStartCap in
+ * src/tcp/congestion-control.ts). It is the yardstick the bottleneck simulation compares
  * CUBIC with, and a second implementation for the generic contract (test/tcp/cc/contract.ts) to run
  * against. It is not the stack's NewReno (src/tcp/congestion.ts), which the TCB rework ports to the
  * same interface.
@@ -43,9 +45,11 @@ export class RenoModel implements CongestionControl {
 
   onAck(ev: AckEvent): void {
     this.pristine = false;
-    if (ev.appLimited) return;
-    if (this.w < this.thresh) this.w = Math.min(this.w + Math.min(ev.acked, 2 * this.mss), this.thresh);
-    else this.w += (this.mss * ev.acked) / this.w;
+    if (this.w < this.thresh) {
+      // Limited by the receiver or the application: to twice the flight at most (slowStartCap).
+      const cap = ev.appLimited ? 2 * ev.flight : Infinity;
+      if (this.w < cap) this.w = Math.min(this.w + Math.min(ev.acked, 2 * this.mss), this.thresh, cap);
+    } else if (!ev.appLimited) this.w += (this.mss * ev.acked) / this.w;
   }
 
   onLoss(_now: number, flight: number): void {
