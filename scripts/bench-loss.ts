@@ -53,13 +53,16 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'linux-cc': { type: 'string', default: 'cubic' },
+    spec: { type: 'string' },
+    bytes: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--linux-cc cubic|reno|bbr] [--quick]\n',
+    'usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--linux-cc cubic|reno|bbr] [--quick]\n' +
+      '       npm run bench:loss [-- --runs N] --spec IMPAIR [--bytes N]   # one profile of your own (IMPAIR as for --impair)\n',
   );
   process.exit(0);
 }
@@ -71,6 +74,13 @@ if (values.profile !== undefined) {
   for (const n of names) if (!PROFILES.some((p) => p.name === n)) die(`unknown profile ${n} (known: ${PROFILES.map((p) => p.name).join(', ')})`);
   profiles = PROFILES.filter((p) => names.includes(p.name));
 }
+if (values.spec !== undefined) {
+  if (values.profile !== undefined) die('--spec and --profile: one or the other');
+  const bytes = Number(values.bytes ?? 8 * MiB);
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1024 * MiB) die(`--bytes must be an integer 1..${1024 * MiB}, got ${values.bytes}`);
+  // The spec itself is checked by the relay (a usage error before any device exists).
+  profiles = [{ name: 'custom', spec: values.spec, bytes }];
+} else if (values.bytes !== undefined) die('--bytes goes with --spec');
 if (values.quick) profiles = profiles.map((p) => ({ ...p, bytes: 1 * MiB }));
 // Linux's congestion control for its sender, set in the server's namespace: CUBIC, Linux's stock
 // default and tunstack's, unless asked otherwise (a distribution may default to another, BBR say,
