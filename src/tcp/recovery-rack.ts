@@ -56,6 +56,8 @@ const DUP_THRESH = 3;
 const REO_WND_PERSIST = 16;
 /** Retransmitted ranges remembered per episode for D-SACK undo; beyond it, D-SACKs cannot undo. */
 const MAX_UNDO_RANGES = 64;
+/** The least step between two recorded transmission times, ms (one nanosecond; see xmitStamp). */
+const XMIT_STEP_MS = 1e-6;
 const NO_RANGES = new Uint32Array(0);
 
 export class RackRecovery implements LossRecovery {
@@ -91,6 +93,10 @@ export class RackRecovery implements LossRecovery {
   private undoTsval = -1;
   /** The end of the episode's first retransmitted segment: the ACK that covers it decides Eifel. */
   private undoTsEnd = 0;
+  /** Eifel has decided for this episode (once, on its first retransmission). */
+  private eifelDecided = false;
+  /** ...and found the first retransmission needed: its ACK echoed the retransmission's TSval. */
+  private eifelSawLoss = false;
   private undoRetrans = 0;
   /** The episode's retransmitted ranges; allocated at the first retransmission (an idle or clean connection has none). */
   private undoSt = NO_RANGES;
@@ -116,6 +122,8 @@ export class RackRecovery implements LossRecovery {
   private origDelivered = false;
   private tsEcho: number | undefined;
   private now = 0;
+  /** The last transmission's recorded time (see xmitStamp). */
+  private lastXmit = -Infinity;
   private lostCursor = 0;
 
   private readonly onNewSack = (l: number, r: number): void => this.sackRange(l, r);
@@ -281,8 +289,23 @@ export class RackRecovery implements LossRecovery {
     return sent;
   }
 
-  onSent(now: number, seq: number, end: number, retransmit: boolean): void {
+  /**
+   * The time a transmission is recorded at: `now`, but always later than the previous one. Every
+   * segment of a tick is sent at the same `now`, and RFC 8985's RACK_sent_after then breaks the tie
+   * by sequence number, which makes a retransmission sent after new data in one tick look older than
+   * that data: the new data's SACK would mark the retransmission lost again at once (a spurious
+   * second retransmission, seen in seeded runs at 5% loss). Stepping by a nanosecond keeps the wire's
+   * order, as a kernel's microsecond clock does, and moves RTT samples by nothing that matters.
+   */
+  private xmitStamp(now: number): number {
+    const t = now > this.lastXmit ? now : this.lastXmit + XMIT_STEP_MS;
+    this.lastXmit = t;
+    return t;
+  }
+
+  onSent(nowMs: number, seq: number, end: number, retransmit: boolean): void {
     const q = this.queue;
+    const now = this.xmitStamp(nowMs);
     const len = seqSub(end, seq);
     if (this.mode === Mode.Recovery) {
       this.prrOut += len;
@@ -294,7 +317,7 @@ export class RackRecovery implements LossRecovery {
       let at = seq;
       while (seqSub(end, at) > mss) {
         const next = (at + mss) >>> 0;
-        q.push(at, next, now);
+        q.push(at, next, now); // the pieces of one super-segment leave together
         at = next;
       }
       q.push(at, end, now);
@@ -305,7 +328,7 @@ export class RackRecovery implements LossRecovery {
       if (!seqLt(q.start(s), end)) break;
       q.retransmitted(s, now);
       this.retransSegs++;
-      if (this.episode) this.noteRetransmission(now, q.start(s), q.end(s));
+      if (this.episode) this.noteRetransmission(nowMs, q.start(s), q.end(s)); // the TSval it carried: from nowMs
     }
   }
 
@@ -503,13 +526,15 @@ export class RackRecovery implements LossRecovery {
     this.episode = true;
     this.undoMarker = this.h.snd.una;
     this.undoTsval = -1;
+    this.eifelDecided = false;
+    this.eifelSawLoss = false;
     this.undoRetrans = 0;
     this.undoRanges = 0;
     this.undoOverflow = false;
   }
 
   private noteRetransmission(now: number, start: number, end: number): void {
-    if (this.undoTsval < 0 && this.h.ts.on) {
+    if (this.undoTsval < 0 && !this.eifelDecided && this.h.ts.on) {
       this.undoTsval = this.h.ts.now(now);
       this.undoTsEnd = end >>> 0;
     }
@@ -541,9 +566,12 @@ export class RackRecovery implements LossRecovery {
   private eifelCheck(ack: number): void {
     if (this.undoTsval < 0 || !seqGe(ack, this.undoTsEnd)) return;
     const tsval = this.undoTsval;
-    this.undoTsval = -1; // the first ACK past the retransmitted segment decides, once
+    this.undoTsval = -1; // the first ACK past the retransmitted segment decides, once per episode
+    this.eifelDecided = true;
     const echo = this.tsEcho;
-    if (echo !== undefined && echo !== 0 && seqLt(echo, tsval)) this.undo(this.mode === Mode.Loss);
+    if (echo === undefined || echo === 0) return;
+    if (seqLt(echo, tsval)) this.undo(this.mode === Mode.Loss);
+    else this.eifelSawLoss = true;
   }
 
   /**
@@ -571,17 +599,26 @@ export class RackRecovery implements LossRecovery {
       counters.dsacksDubious++;
       return false;
     }
-    // RFC 3708 §3: all of an episode's retransmissions D-SACKed: none of them was needed.
-    if (this.episode && !this.undoOverflow && this.undoRetrans > 0 && seqGe(l, this.undoMarker)) {
-      for (let k = 0; k < this.undoRanges; k++) {
-        if (seqGe(l, this.undoSt[k]!) && seqLe(r, this.undoEn[k]!)) {
-          this.undoRetrans -= segs;
-          if (this.undoRetrans <= 0) this.undo(this.mode === Mode.Loss);
-          break;
-        }
-      }
+    // Is it about one of the episode's retransmissions? (A segment sent once and received twice was
+    // duplicated by the network: that says nothing about our retransmissions.)
+    const ours = this.episode && seqGe(l, this.undoMarker) && this.retransmittedInEpisode(l, r);
+    // RFC 3708 §3: all of an episode's retransmissions D-SACKed: none of them was needed. Unless the
+    // timestamps already said the first one was (Eifel, above): the original did not arrive before
+    // it, so its D-SACK is a copy the network made (or an original later still), no reason to undo.
+    if (ours && !this.undoOverflow && this.undoRetrans > 0 && !this.eifelSawLoss) {
+      this.undoRetrans -= segs;
+      if (this.undoRetrans <= 0) this.undo(this.mode === Mode.Loss);
     }
+    // RFC 8985 §6.2 step 4 widens the window. Not only for D-SACKs of this episode's retransmissions:
+    // those of the previous episode's often arrive after the next one began, and under heavy loss
+    // with reordering, ignoring them cost 3x the timeouts in seeded runs.
     return this.reorderingSeen && !probe;
+  }
+
+  /** [l, r) lies within data the current episode retransmitted (as far as its ranges record). */
+  private retransmittedInEpisode(l: number, r: number): boolean {
+    for (let k = 0; k < this.undoRanges; k++) if (seqGe(l, this.undoSt[k]!) && seqLe(r, this.undoEn[k]!)) return true;
+    return false;
   }
 
   /** The reduction was spurious: the controller undoes it, loss marks go, reordering is noted. */
