@@ -70,9 +70,9 @@ function run(s: Scenario): string {
     const key = r.from;
     const other = r.from === 'a' ? 'b' : 'a';
     if (!base.has(key) && (seg.flags & 0x02) !== 0) base.set(key, seg.seq);
-    if (!base.has(other) && (seg.flags & 0x12) === 0x12) base.set(other, seg.ack - 1);
+    if (!base.has(other) && (seg.flags & 0x02) !== 0 && seg.ack !== undefined) base.set(other, seg.ack - 1);
     const rs = (seg.seq - (base.get(key) ?? 0)) >>> 0;
-    const ra = (seg.flags & 0x10) !== 0 ? (seg.ack - (base.get(other) ?? 0)) >>> 0 : 0;
+    const ra = seg.ack !== undefined ? (seg.ack - (base.get(other) ?? 0)) >>> 0 : 0;
     const o = seg.options;
     const opt = `${o.mss ?? ''}${o.sack !== undefined ? ' sack' + o.sack.map(([l, h]) => `${(l - (base.get(other) ?? 0)) >>> 0}-${(h - (base.get(other) ?? 0)) >>> 0}`).join(',') : ''}`;
     lines.push(`${r.at.toFixed(3)} ${r.from} ${seg.flags.toString(16)} ${rs} ${ra} ${seg.payload.length} ${seg.window}${opt ? ' ' + opt : ''}${r.dropped ? ' X' : ''}`);
