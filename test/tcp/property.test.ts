@@ -11,7 +11,7 @@ describe('bulk transfer through a lossy, reordering, duplicating wire (property 
       const sim = new Sim(seed);
       sim.record = false;
       const loss = (seed % 5) * 0.05; // 0 .. 20 %
-      sim.faults = { loss, dup: 0.02, jitterMs: 5 };
+      sim.faults = { loss, duplicate: 0.02, delayMs: 2.5, jitterMs: 2.5 }; // data delayed U(0, 5) ms more: reordered
       sim.delayMs = 2;
       const { client, server } = openPair(sim);
       const up = pattern(size, seed * 2);
@@ -40,7 +40,7 @@ describe('echo through a lossy wire (both directions, ACKs lost too)', () => {
     for (const seed of [1, 2, 3]) {
       const sim = new Sim(seed);
       sim.record = false;
-      sim.faults = { loss: 0.05, lossAll: true };
+      sim.faults = { loss: 0.05, apply: 'all' };
       // An echo server that consumes only what its send buffer takes (backpressure both ways).
       sim.b.listen(7, 8, (conn) => {
         const pend: Uint8Array[] = [];
