@@ -15,7 +15,7 @@ import { parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegme
 import { WireError } from '../../src/util/errors.ts';
 import { parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { segmentTcpV4 } from '../../src/link/gso.ts';
-import { FaultPath, faultRng, type FaultRates } from '../../src/link/fault-path.ts';
+import { FaultPath, faultRng, type FaultCounters, type FaultRates } from '../../src/link/fault-path.ts';
 import { TcpLayer, type TcpLayerOptions } from '../../src/tcp/tcp-layer.ts';
 import type { ConnectionEvents, TcpConnection } from '../../src/tcp/api.ts';
 import type { SocketError } from '../../src/util/errors.ts';
@@ -126,6 +126,11 @@ export class Sim {
     this.paths.b.close();
     this._faults = f;
     this.paths = this.makePaths(f);
+  }
+
+  /** What the faults did to each side's segments (since they were last set). */
+  faultStats(): { a: FaultCounters; b: FaultCounters } {
+    return { a: { ...this.paths.a.counters }, b: { ...this.paths.b.counters } };
   }
 
   private makePaths(f: Faults): { a: FaultPath; b: FaultPath } {
