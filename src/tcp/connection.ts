@@ -24,7 +24,7 @@
  */
 import { SocketError } from '../util/errors.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
+import { FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
 import { inWindow, seqAdd, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
 import { MAX_WSCALE, TS_OPTION_BYTES, windowScaleFor, type ConnectionConfig, type ConnectionHost, type ConnectionRef, type SynOptions } from './config.ts';
