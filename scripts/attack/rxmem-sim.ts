@@ -150,7 +150,7 @@ async function attack(kind: 'ooo' | 'echo'): Promise<{ ab: number; heap: number 
     }
   });
   const send = (r: Raw, seq: number, flags: number, payload?: Uint8Array, window = 65535): void => {
-    const seg = { srcPort: r.port, dstPort: 7, seq: seq >>> 0, ack: r.ack, flags, window, payload, options: flags & SYN ? { mss: 1460 } : undefined };
+    const seg = { srcPort: r.port, dstPort: 7, seq: seq >>> 0, ack: flags & ACK ? r.ack : undefined, flags, window, payload, options: flags & SYN ? { mss: 1460 } : undefined };
     const pkt = new Uint8Array(20 + tcpHeaderLength(seg) + (payload?.length ?? 0));
     serializeIpv4Header({ totalLength: pkt.length, identification: 1, dontFragment: true, ttl: 64, protocol: 6, src: us, dst: them }, pkt, 0);
     serializeTcp(seg, pkt, 20, us, them);

@@ -14,10 +14,10 @@ const mib = Number(process.argv[3] ?? 8);
 const data = pattern(mib * 1024 * 1024, 1);
 const profiles: [string, Faults][] = [
   ['loss 5%', { loss: 0.05 }],
-  ['loss 5% (ACKs too)', { loss: 0.05, lossAll: true }],
-  ['reorder (jitter 10 ms)', { jitterMs: 10 }],
-  ['loss 5% + jitter 10 ms + dup 5%', { loss: 0.05, jitterMs: 10, dup: 0.05 }],
-  ['loss 20% + jitter + dup (all)', { loss: 0.2, lossAll: true, jitterMs: 10, dup: 0.05 }],
+  ['loss 5% (ACKs too)', { loss: 0.05, apply: 'all' }],
+  ['reorder (jitter 10 ms)', { delayMs: 5, jitterMs: 5 }],
+  ['loss 5% + jitter 10 ms + dup 5%', { loss: 0.05, delayMs: 5, jitterMs: 5, duplicate: 0.05 }],
+  ['loss 20% + jitter + dup (all)', { loss: 0.2, apply: 'all', delayMs: 5, jitterMs: 5, duplicate: 0.05 }],
 ];
 
 function once(seed: number, faults: Faults): { ms: number; rtx: number; rto: number } {

@@ -5,8 +5,8 @@
  *
  *   reason      'syn' | 'fin' | 'rst' | 'retransmit' | 'state' | 'line'
  *   dir         'in' (the stack has not handled it yet) or 'out' (the stack just sent it)
- *   segment     the TCP segment, parsed (wire/tcp.ts TcpSegment: seq, ack, flags, window, options,
- *               payload), or undefined (a state change, a script line)
+ *   segment     the TCP segment, parsed (wire/tcp.ts TcpSegment: seq, ack (undefined without the ACK
+ *               bit), flags, window, options, payload), or undefined (a state change, a script line)
  *   info        the connection as TcpInfo (api.ts: state, sndUna, sndNxt, rcvNxt, cwnd, rtoMs ...)
  *   connection  the Connection object itself (tcp/connection.ts), to expand in the debugger
  *   stack       the Stack (stack.clock.now() is the time the stack sees)
@@ -252,5 +252,6 @@ function describePacket(p: Uint8Array, s: TcpSegment | undefined): string {
   const src = formatIpv4Address(readIpv4Address(p, 12));
   const dst = formatIpv4Address(readIpv4Address(p, 16));
   if (s === undefined) return `${src} > ${dst} (a TCP segment that does not parse)`;
-  return `${src}:${s.srcPort} > ${dst}:${s.dstPort} [${formatTcpFlags(s.flags)}] seq ${s.seq} ack ${s.ack} win ${s.window} len ${s.payload.length}`;
+  const ack = s.ack === undefined ? '' : ` ack ${s.ack}`; // a segment without ACK has no number
+  return `${src}:${s.srcPort} > ${dst}:${s.dstPort} [${formatTcpFlags(s.flags)}] seq ${s.seq}${ack} win ${s.window} len ${s.payload.length}`;
 }

@@ -219,7 +219,7 @@ export function formatOutbound(o: Outbound, seq: SeqSpace, len = o.seg.payload.l
   const s = o.seg;
   const start = (s.seq - seq.stackBase()) >>> 0;
   let text = `> ${formatScriptFlags(flags)} ${start}:${(start + len) >>> 0}(${len})`;
-  if (s.flags & ACK) text += ` ack ${(s.ack - seq.remoteIsn) >>> 0}`;
+  if (s.ack !== undefined) text += ` ack ${(s.ack - seq.remoteIsn) >>> 0}`;
   text += ` win ${s.window}`;
   return text + formatWireOptions(o, seq);
 }

@@ -425,7 +425,7 @@ class Runner {
     if (formatScriptFlags(flags) !== formatScriptFlags(e.flags)) d.push('flags');
     if (((s.seq - this.seq.stackBase()) >>> 0) !== e.start) d.push('sequence number');
     if (len !== e.len) d.push('length');
-    if (e.ack !== undefined && ((s.ack - this.seq.remoteIsn) >>> 0) !== e.ack) d.push('ack');
+    if (e.ack !== undefined && (s.ack === undefined || ((s.ack - this.seq.remoteIsn) >>> 0) !== e.ack)) d.push('ack');
     if (e.win !== undefined && s.window !== e.win) d.push('window');
     if (e.options !== 'any') {
       const want = e.options ?? [];

@@ -101,8 +101,8 @@ export interface ConnectionHost {
   markDirty(c: ConnectionRef): void;
   /** Serialize one of the connection's segments and send it (TcpLayer.output). */
   output(c: ConnectionRef, seg: TcpSegmentInit, reason: SendReason): void;
-  /** Send a RST (or RST+ACK) that is not part of the connection's own stream (a reply). */
-  sendReset(c: ConnectionRef, seq: number, ack: number, withAck: boolean): void;
+  /** Send a RST that is not part of the connection's own stream (a reply); with `ack`, a RST+ACK. */
+  sendReset(c: ConnectionRef, seq: number, ack: number | undefined): void;
   stateChanged(c: ConnectionRef, from: State, to: State): void;
   /** SYN-ACK retransmissions allowed to this half-open connection now (fewer under SYN-queue pressure). */
   synAckRetries(c: ConnectionRef): number;

@@ -24,7 +24,7 @@
  */
 import { SocketError } from '../util/errors.ts';
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
+import { FIN, RST, SYN, type TcpSegment } from '../wire/tcp.ts';
 import { inWindow, seqAdd, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import type { ConnectionEvents, ConnectionOptions, TcpConnection, TcpInfo, TcpStateName } from './api.ts';
 import { MAX_WSCALE, TS_OPTION_BYTES, windowScaleFor, type ConnectionConfig, type ConnectionHost, type ConnectionRef, type SynOptions } from './config.ts';
@@ -399,16 +399,17 @@ export class Connection implements TcpConnection, ConnectionRef {
   /** RFC 9293 §3.10.7.3: a segment in SYN-SENT. */
   private processSynSent(now: number, seg: TcpSegment): void {
     const f = seg.flags;
-    // first: the ACK bit
-    if (f & ACK) {
-      if (seqLe(seg.ack, this.snd.iss) || seqGt(seg.ack, this.snd.max)) {
-        if (!(f & RST)) this.host.sendReset(this, seg.ack, 0, false);
+    const ack = seg.ack; // defined exactly when the ACK bit is set (wire/tcp.ts)
+    // first: the ACK bit: an unacceptable ACK draws <SEQ=SEG.ACK><CTL=RST> (unless it is a RST)
+    if (ack !== undefined) {
+      if (seqLe(ack, this.snd.iss) || seqGt(ack, this.snd.max)) {
+        if (!(f & RST)) this.host.sendReset(this, ack, undefined);
         return;
       }
     }
     // second: the RST bit (acceptable only with an acceptable ACK; RFC 5961 §3.2 leaves SYN-SENT so)
     if (f & RST) {
-      if (f & ACK) {
+      if (ack !== undefined) {
         this.host.counters.resetsReceived++;
         this.host.counters.failedAttempts++;
         this.fail('ECONNREFUSED', `connect ECONNREFUSED ${this.remoteAddress}:${this.remotePort}`);
@@ -424,10 +425,11 @@ export class Connection implements TcpConnection, ConnectionRef {
     // The window our SYN offered, now anchored at RCV.NXT (it was sent before IRS was known).
     this.rcv.advRight = seqAdd(this.rcv.rcvNxt, Math.min(this.rcv.free, 0xffff));
     this.negotiate(seg);
-    if (f & ACK) this.snd.synAcked(seg.ack);
-    if (seqGt(this.snd.una, this.snd.iss)) {
-      // Our SYN is acknowledged: ESTABLISHED. A SYN-ACK's window is never scaled.
-      this.snd.setInitialWindow(seg.window, seg.seq, seg.ack);
+    if (ack !== undefined) {
+      // Our SYN is acknowledged (the first check found the ACK acceptable): ESTABLISHED. A SYN-ACK's
+      // window is never scaled.
+      this.snd.synAcked(ack);
+      this.snd.setInitialWindow(seg.window, seg.seq, ack);
       this.onSynAcked(now, seg);
       this.setState(State.ESTABLISHED);
       this.rcv.ackNow = true;
@@ -436,8 +438,9 @@ export class Connection implements TcpConnection, ConnectionRef {
       // Data in the SYN-ACK would be processed in step six; we do not expect any and drop it (the
       // peer retransmits it once we acknowledge only the SYN).
     } else {
-      // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, send SYN-ACK with our ISS.
-      this.snd.setInitialWindow(seg.window, seg.seq, seg.ack);
+      // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, send SYN-ACK with our ISS. The SYN
+      // has no ACK: SND.WL2 starts at ISS, as in openPassive.
+      this.snd.setInitialWindow(seg.window, seg.seq, this.snd.iss);
       this.snd.rewindToIss();
       this.synDue = true;
       this.setState(State.SYN_RECEIVED);
@@ -465,8 +468,9 @@ export class Connection implements TcpConnection, ConnectionRef {
     const ts = seg.options.timestamp;
     if (this.ts.on && ts !== undefined) this.ts.onAcceptable(now, seg.seq, ts.value);
     if (seg.flags & SYN) return this.checkSyn(now, seg); // fourth
-    if (!(seg.flags & ACK)) return; // fifth: a segment without ACK is dropped
-    if (!this.processAckField(now, seg)) return;
+    const ack = seg.ack; // defined exactly when the ACK bit is set (wire/tcp.ts)
+    if (ack === undefined) return; // fifth: "if the ACK bit is off, drop the segment and return"
+    if (!this.processAckField(now, seg, ack)) return;
     // sixth: URG is ignored (RFC 9293 §3.8.5 / RFC 6093: applications should not rely on it).
     const fin = this.processText(now, seg); // seventh
     this.processFinBit(now, seg, fin); // eighth
@@ -565,25 +569,25 @@ export class Connection implements TcpConnection, ConnectionRef {
   }
 
   /**
-   * Fifth: the ACK field. In SYN-RECEIVED an acceptable ACK completes the handshake; then, in every
-   * state, SND.UNA, the RTT, loss recovery, congestion control, the send window, and the parts of
-   * each closing state. Returns false when processing of the segment stops here.
+   * Fifth: the ACK field, `ack` (SEG.ACK: only a segment with ACK gets here). In SYN-RECEIVED an
+   * acceptable ACK completes the handshake; then, in every state, SND.UNA, the RTT, loss recovery,
+   * congestion control, the send window, and the parts of each closing state. Returns false when
+   * processing of the segment stops here.
    */
-  private processAckField(now: number, seg: TcpSegment): boolean {
+  private processAckField(now: number, seg: TcpSegment, ack: number): boolean {
     if (this._state === State.SYN_RECEIVED) {
-      if (!(seqLt(this.snd.una, seg.ack) && seqLe(seg.ack, this.snd.max))) {
-        this.host.sendReset(this, seg.ack, 0, false);
+      if (!(seqLt(this.snd.una, ack) && seqLe(ack, this.snd.max))) {
+        this.host.sendReset(this, ack, undefined); // <SEQ=SEG.ACK><CTL=RST>
         return false;
       }
       if (this.passive && this.host.acceptQueueFull(this)) return false;
-      this.snd.setInitialWindow(seg.window * 2 ** this.snd.wscale, seg.seq, seg.ack);
-      this.snd.synAcked(seg.ack);
+      this.snd.setInitialWindow(seg.window * 2 ** this.snd.wscale, seg.seq, ack);
+      this.snd.synAcked(ack);
       this.onSynAcked(now, seg);
       this.setState(State.ESTABLISHED);
       if (this.passive) this.events.accepted();
       else this.events.established();
     }
-    const ack = seg.ack;
     const snd = this.snd;
     if (seqGt(ack, snd.max)) {
       // Acknowledges something not yet sent: send an ACK, drop (RFC 9293 §3.10.7.4; RFC 5961 §5.2).

@@ -105,7 +105,7 @@ export class Output {
       srcPort: c.localPort,
       dstPort: c.remotePort,
       seq: snd.iss,
-      ack: passive ? c.rcv.rcvNxt : 0,
+      ack: passive ? c.rcv.rcvNxt : undefined, // our first SYN has no ACK (RFC 9293 §3.5)
       flags: passive ? SYN | ACK : SYN,
       window: c.rcv.windowField(c.rcvMss, true),
       options: opts,
@@ -285,7 +285,7 @@ export class Output {
       srcPort: c.localPort,
       dstPort: c.remotePort,
       seq,
-      ack: rcv.rcvNxt,
+      ack: rcv.rcvNxt, // synchronized: every segment carries ACK (RFC 9293 §3.4), `flags` say so too
       flags,
       window: flags & RST ? 0 : rcv.windowField(c.rcvMss, false),
       options,

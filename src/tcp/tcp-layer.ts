@@ -374,14 +374,15 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private listen_(now: number, src: Ipv4Address, seg: TcpSegment, l: Listener): void {
     const f = seg.flags;
     if (f & RST) return; // first: an incoming RST is ignored
-    if (f & ACK) {
+    const ack = seg.ack;
+    if (ack !== undefined) {
       // An ACK that may return a SYN cookie (only looked at while cookies are recent, as Linux does).
       if ((f & SYN) === 0 && now - l.overflowAt <= (COOKIE_MAX_AGE + 1) * 60_000) {
-        if (this.cookieOpen(now, src, seg, l)) return;
+        if (this.cookieOpen(now, src, seg, ack, l)) return;
         this.counters.synCookiesFailed++;
       }
       // second: any other ACK is bad: <SEQ=SEG.ACK><CTL=RST>
-      this.resetRaw(src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
+      this.resetRaw(src, seg.dstPort, seg.srcPort, ack, undefined);
       return;
     }
     if (!(f & SYN)) {
@@ -466,9 +467,9 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     });
   }
 
-  /** The ACK of a cookie SYN-ACK: check the cookie and build the connection from it. */
-  private cookieOpen(now: number, src: Ipv4Address, seg: TcpSegment, l: Listener): boolean {
-    const cookie = seqAdd(seg.ack, -1);
+  /** The ACK of a cookie SYN-ACK (`ack` is its SEG.ACK): check the cookie and build the connection from it. */
+  private cookieOpen(now: number, src: Ipv4Address, seg: TcpSegment, ack: number, l: Listener): boolean {
+    const cookie = seqAdd(ack, -1);
     const mss = this.cookies.check(now, this.address, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), cookie);
     if (mss === undefined) return false;
     if (this.conns.size >= this.maxConnections) {
@@ -500,17 +501,20 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       return;
     }
     countDrop(this.counters, 'no-connection');
-    if (f & ACK) {
-      this.resetRaw(src, seg.dstPort, seg.srcPort, seg.ack, 0, false);
+    if (seg.ack !== undefined) {
+      // "If the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>"
+      this.resetRaw(src, seg.dstPort, seg.srcPort, seg.ack, undefined);
     } else {
+      // "If the ACK bit is off, sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
       const len = seg.payload.length + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
-      this.resetRaw(src, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len), true);
+      this.resetRaw(src, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, len));
     }
   }
 
-  private resetRaw(remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number, withAck: boolean): void {
+  /** A RST, or with `ack` a RST+ACK (the ACK bit goes with the number, wire/tcp.ts TcpSegmentInit). */
+  private resetRaw(remote: Ipv4Address, localPort: number, remotePort: number, seq: number, ack: number | undefined): void {
     this.counters.resetsSent++;
-    this.sendRaw(remote, { srcPort: localPort, dstPort: remotePort, seq, ack, flags: withAck ? RST | ACK : RST, window: 0 });
+    this.sendRaw(remote, { srcPort: localPort, dstPort: remotePort, seq, ack, flags: ack === undefined ? RST : RST | ACK, window: 0 });
   }
 
   /** Send a segment that belongs to no Connection object (RST replies, cookie SYN-ACKs, TIME-WAIT ACKs). */
@@ -524,8 +528,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   // ---------------------------------------------------------------------------------------------
   // ConnectionHost
 
-  sendReset(c: ConnectionRef, seq: number, ack: number, withAck: boolean): void {
-    this.resetRaw(c.remoteAddr, c.localPort, c.remotePort, seq, ack, withAck);
+  sendReset(c: ConnectionRef, seq: number, ack: number | undefined): void {
+    this.resetRaw(c.remoteAddr, c.localPort, c.remotePort, seq, ack);
   }
 
   markDirty(c: ConnectionRef): void {

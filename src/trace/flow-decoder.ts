@@ -133,11 +133,11 @@ export class FlowDecoder {
     const total = ipv4TotalLength(p);
     const len = Math.max(0, Math.min(total, s.length) - t.payloadOffset);
     this.rel.observe(t, s.now);
-    const r = this.rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & ACK) !== 0);
+    const r = this.rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack);
     const syn = (t.flags & SYN) !== 0;
     const fin = (t.flags & FIN) !== 0;
     const row: LadderRow = { n: s.seq, t: s.now, ltr, dir: s.dir, flags: flagNames(t.flags), seq: r.seq, len };
-    if (t.flags & ACK) row.ack = r.ack;
+    if (r.ack !== undefined) row.ack = r.ack;
     const o = peekTcpOptions(p, t);
     if (syn) this.wscale[d] = o.windowScale;
     const scaled = !syn && this.wscale[0] !== undefined && this.wscale[1] !== undefined;

@@ -160,12 +160,12 @@ export function renderLadder(packets: readonly LadderInput[], opts: LadderOption
     const ltr = t.src === left.addr && t.srcPort === left.port;
     const d = ltr ? 0 : 1;
     rel.observe(t, tsMs ?? 0);
-    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack, (t.flags & ACK) !== 0);
+    const r = rel.relative(t.src, t.srcPort, t.dst, t.dstPort, t.seq, t.ack);
     const syn = (t.flags & SYN) !== 0;
     const fin = (t.flags & FIN) !== 0;
     const len = t.payloadLength;
     let label = `${flagNames(t.flags)} seq=${r.seq}${len > 0 ? `:${(r.seq + len) >>> 0}` : ''}`;
-    if (t.flags & ACK) label += ` ack=${r.ack}`;
+    if (r.ack !== undefined) label += ` ack=${r.ack}`;
     if (syn) wscale[d] = peekTcpOptions(p, t).windowScale;
     const scaled = !syn && wscale[0] !== undefined && wscale[1] !== undefined;
     const win = scaled ? t.window * 2 ** wscale[d]! : t.window;

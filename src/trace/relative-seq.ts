@@ -66,13 +66,15 @@ export class RelativeSeqTable {
   }
 
   /**
-   * Relative seq (against the sender's base) and ack (against the receiver's base). Pass
-   * `ackValid = false` for a segment without ACK: its acknowledgment field means nothing (a SYN's is
-   * usually 0) and must not become the other direction's base; it is returned unchanged.
+   * Relative seq (against the sender's base) and ack (against the receiver's base; also a SACK edge,
+   * which lies in the same space). A segment without ACK has no ack (TcpPeek.ack undefined): nothing
+   * becomes the other direction's base then, and the ack stays undefined.
    */
-  relative(src: number, srcPort: number, dst: number, dstPort: number, seq: number, ack: number, ackValid = true): { seq: number; ack: number } {
+  relative(src: number, srcPort: number, dst: number, dstPort: number, seq: number, ack: number): { seq: number; ack: number };
+  relative(src: number, srcPort: number, dst: number, dstPort: number, seq: number, ack: number | undefined): { seq: number; ack: number | undefined };
+  relative(src: number, srcPort: number, dst: number, dstPort: number, seq: number, ack: number | undefined): { seq: number; ack: number | undefined } {
     const s = this.base(key(src, srcPort, dst, dstPort), seq);
-    if (!ackValid) return { seq: (seq - s) >>> 0, ack };
+    if (ack === undefined) return { seq: (seq - s) >>> 0, ack };
     const a = this.base(key(dst, dstPort, src, srcPort), ack);
     return { seq: (seq - s) >>> 0, ack: (ack - a) >>> 0 };
   }

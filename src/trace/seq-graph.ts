@@ -15,7 +15,7 @@
  * external style). The "sender" is the side that sent more payload bytes.
  */
 import { formatIpv4Address } from '../wire/ipv4-address.ts';
-import { ACK, SYN } from '../wire/tcp.ts';
+import { SYN } from '../wire/tcp.ts';
 import { seqGt, seqSub } from '../wire/seq.ts';
 import { escapeXml, tickStep } from '../util/svg.ts';
 import { peekTcp, peekTcpOptions } from './tcp-peek.ts';
@@ -60,7 +60,7 @@ export function seqGraphData(packets: readonly LadderInput[], flow?: TcpFlow): S
   let bytesAB = 0;
   let bytesBA = 0;
   const wscale = new Map<string, number>();
-  const rows: { t: number; from: string; seq: number; ack: number; len: number; syn: boolean; win: number; ackFlag: boolean }[] = [];
+  const rows: { t: number; from: string; seq: number; ack: number | undefined; len: number; syn: boolean; win: number }[] = [];
   let t0: number | undefined;
   let i = 0;
   for (const x of packets) {
@@ -80,7 +80,7 @@ export function seqGraphData(packets: readonly LadderInput[], flow?: TcpFlow): S
     }
     if (from === a) bytesAB += p.payloadLength;
     else bytesBA += p.payloadLength;
-    rows.push({ t: t - t0, from, seq: p.seq, ack: p.ack, len: p.payloadLength, syn, win: p.window, ackFlag: (p.flags & ACK) !== 0 });
+    rows.push({ t: t - t0, from, seq: p.seq, ack: p.ack, len: p.payloadLength, syn, win: p.window });
   }
   const sender = bytesBA > bytesAB ? b : a;
   const receiver = sender === a ? b : a;
@@ -98,7 +98,7 @@ export function seqGraphData(packets: readonly LadderInput[], flow?: TcpFlow): S
       const retransmit = highest !== undefined && !seqGt(end, highest);
       if (highest === undefined || seqGt(end, highest)) highest = end;
       if (r.len > 0) out.segments.push({ t: r.t, start: seqSub(r.seq, isn), end: seqSub(end, isn), retransmit });
-    } else if (isn !== undefined && r.ackFlag) {
+    } else if (isn !== undefined && r.ack !== undefined) {
       const win = r.syn ? r.win : r.win * 2 ** rcvShift;
       out.acks.push({ t: r.t, ack: seqSub(r.ack, isn), edge: seqSub(r.ack, isn) + win });
     }

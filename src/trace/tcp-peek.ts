@@ -36,7 +36,8 @@ export interface TcpPeek {
   readonly srcPort: number;
   readonly dstPort: number;
   readonly seq: number;
-  readonly ack: number;
+  /** SEG.ACK, only when the ACK bit is set (RFC 9293 §3.1: the field means nothing without it). */
+  readonly ack: number | undefined;
   readonly flags: number;
   readonly window: number;
   /** Offset of the TCP header in the packet. */
@@ -62,14 +63,15 @@ export function peekTcp(p: Uint8Array): TcpPeek | undefined {
   if (t + TCP_HEADER_MIN > end) return undefined;
   const hl = tcpHeaderBytes(p, t);
   if (hl < TCP_HEADER_MIN || t + hl > end) return undefined;
+  const flags = tcpFlags(p, t);
   return {
     src: readIpv4Address(p, 12),
     dst: readIpv4Address(p, 16),
     srcPort: tcpSrcPort(p, t),
     dstPort: tcpDstPort(p, t),
     seq: tcpSeq(p, t),
-    ack: tcpAck(p, t),
-    flags: tcpFlags(p, t),
+    ack: flags & ACK ? tcpAck(p, t) : undefined,
+    flags,
     window: tcpWindow(p, t),
     tcpOffset: t,
     tcpHeaderLength: hl,

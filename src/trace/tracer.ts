@@ -13,7 +13,6 @@
 import { formatPacket, type FormatOptions } from '../wire/format.ts';
 import type { PacketDirection, PacketObserver } from './events.ts';
 import { RelativeSeqTable, type RelativeSeqOptions } from './relative-seq.ts';
-import { ACK } from '../wire/tcp.ts';
 import { peekTcp, type TcpPeek } from './tcp-peek.ts';
 import { ssthreshText } from '../tcp/congestion-control.ts';
 
@@ -96,10 +95,12 @@ export class PacketTracer {
    */
   private relativeFor(seg: TcpPeek): FormatOptions {
     return {
-      relativeSeq: (srcPort, dstPort, seq, ack) =>
-        srcPort === seg.srcPort && dstPort === seg.dstPort
-          ? this.seqs.relative(seg.src, srcPort, seg.dst, dstPort, seq, ack, (seg.flags & ACK) !== 0)
-          : undefined,
+      relativeSeq: (srcPort, dstPort, seq, ack) => {
+        if (srcPort !== seg.srcPort || dstPort !== seg.dstPort) return undefined;
+        // Without ACK the field means nothing: left as it is (formatPacket prints it only with ACK).
+        if (seg.ack === undefined) return { seq: this.seqs.relative(seg.src, srcPort, seg.dst, dstPort, seq, undefined).seq, ack };
+        return this.seqs.relative(seg.src, srcPort, seg.dst, dstPort, seq, ack);
+      },
     };
   }
 

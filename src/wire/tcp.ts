@@ -107,7 +107,12 @@ export interface TcpSegment {
   readonly srcPort: number;
   readonly dstPort: number;
   readonly seq: number;
-  readonly ack: number;
+  /**
+   * SEG.ACK, present exactly when the ACK bit is set: the field means something only then (RFC 9293
+   * §3.1 "Acknowledgment Number"), so a segment without ACK has none, whatever the field holds.
+   * Checking `ack !== undefined` is checking the ACK bit.
+   */
+  readonly ack: number | undefined;
   /** Header length in bytes (the Data Offset field times 4). */
   readonly dataOffset: number;
   readonly flags: TcpFlags;
@@ -125,7 +130,14 @@ export interface TcpSegmentInit {
   readonly srcPort: number;
   readonly dstPort: number;
   readonly seq: number;
-  readonly ack: number;
+  /**
+   * The acknowledgment number, or undefined for a segment without ACK (a SYN, a RST answering a
+   * segment that had no ACK, RFC 9293 §3.10.7.1). It decides the ACK bit on the wire: set with the
+   * number when given, clear with the field 0 when not (RFC 9293 §3.1), whatever `flags` says about
+   * ACK, so no segment can leave with an ACK bit and no number or a number and no ACK bit.
+   */
+  readonly ack: number | undefined;
+  /** The control bits (the ACK bit among them is taken from `ack`). */
   readonly flags: TcpFlags;
   readonly window: number;
   readonly urgent?: number;
@@ -177,13 +189,14 @@ export function parseTcp(
   }
   const options = dataOffset === TCP_HEADER_MIN ? NO_OPTIONS : parseTcpOptions(buf, TCP_HEADER_MIN, dataOffset);
   if (options instanceof WireError) return options;
+  const flags = tcpFlags(buf, 0);
   return {
     srcPort: tcpSrcPort(buf, 0),
     dstPort: tcpDstPort(buf, 0),
     seq: tcpSeq(buf, 0),
-    ack: tcpAck(buf, 0),
+    ack: flags & ACK ? tcpAck(buf, 0) : undefined, // RFC 9293 §3.1: meaningful only with ACK
     dataOffset,
-    flags: tcpFlags(buf, 0),
+    flags,
     window: tcpWindow(buf, 0),
     checksum,
     urgent: tcpUrgent(buf, 0),
@@ -217,9 +230,11 @@ export function serializeTcp(
   out[o + 2] = seg.dstPort >>> 8;
   out[o + 3] = seg.dstPort & 0xff;
   writeU32(out, o + 4, seg.seq);
-  writeU32(out, o + 8, seg.ack);
+  // The ACK bit and the number go together (RFC 9293 §3.1): without ACK the field is 0.
+  const ack = seg.ack;
+  writeU32(out, o + 8, ack === undefined ? 0 : ack);
   out[o + 12] = (hdrLen / 4) << 4;
-  out[o + 13] = seg.flags & 0xff;
+  out[o + 13] = (ack === undefined ? seg.flags & ~ACK : seg.flags | ACK) & 0xff;
   out[o + 14] = (seg.window >>> 8) & 0xff;
   out[o + 15] = seg.window & 0xff;
   out[o + 16] = 0;

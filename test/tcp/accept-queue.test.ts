@@ -51,7 +51,7 @@ describe('accept queue bounded by the backlog', () => {
     sim.run(100);
     expect(accepted.length).toBe(1); // backlog 0 still admits one
     sim.clearLog();
-    sim.inject('b', parseIpv4Address('10.0.0.1'), { srcPort: 41000, dstPort: 80, seq: 5000, ack: 0, flags: SYN, window: 65535 });
+    sim.inject('b', parseIpv4Address('10.0.0.1'), { srcPort: 41000, dstPort: 80, seq: 5000, ack: undefined, flags: SYN, window: 65535 });
     sim.run(10);
     expect(sim.sent('b').length).toBe(0); // no SYN-ACK, no cookie, no RST
     expect(sim.b.stats().listenOverflows).toBe(1);
@@ -59,7 +59,7 @@ describe('accept queue bounded by the backlog', () => {
     expect(sim.b.find('10.0.0.1', 41000, 80)).toBeUndefined();
 
     handle.accepted();
-    sim.inject('b', parseIpv4Address('10.0.0.1'), { srcPort: 41000, dstPort: 80, seq: 5000, ack: 0, flags: SYN, window: 65535 });
+    sim.inject('b', parseIpv4Address('10.0.0.1'), { srcPort: 41000, dstPort: 80, seq: 5000, ack: undefined, flags: SYN, window: 65535 });
     sim.run(10);
     expect(sim.sent('b').map((s) => [s.flags & SYN, s.ack])).toEqual([[SYN, 5001]]);
     expect(sim.b.stats().listenOverflows).toBe(1);

@@ -35,7 +35,7 @@ describe('handshake', () => {
   it('a SYN without options gets MSS 536, no window scale, no timestamps', () => {
     const sim = new Sim(1);
     sim.b.listen(80, 8, () => {});
-    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1000, ack: 0, flags: SYN, window: 8192 });
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1000, ack: undefined, flags: SYN, window: 8192 });
     const synAck = sim.sent('b')[0]!;
     expect(synAck.flags).toBe(SYN | ACK);
     expect(synAck.ack).toBe(1001);
@@ -51,7 +51,7 @@ describe('handshake', () => {
     // The peer (a hand-driven client at A:4000) announces MSS 1000 on a 1500-byte link, as behind
     // an MSS-clamping tunnel, with SACK and timestamps.
     const opts = { mss: 1000, sackPermitted: true, timestamp: { value: 100, echo: 0 } };
-    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1000, ack: 0, flags: SYN, window: 65535, options: opts });
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1000, ack: undefined, flags: SYN, window: 65535, options: opts });
     const synAck = sim.sent('b')[0]!;
     const ts = { value: 101, echo: synAck.options.timestamp!.value };
     sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1001, ack: seqAdd(synAck.seq, 1), flags: ACK, window: 65535, options: { timestamp: ts } });
@@ -97,7 +97,7 @@ describe('handshake', () => {
 
   it('SYN to a closed port: RST+ACK with seq 0, ack = seq + 1 (RFC 9293 §3.10.7.1)', () => {
     const sim = new Sim(1);
-    sim.inject('b', A, { srcPort: 4000, dstPort: 81, seq: 0xfffffffe, ack: 0, flags: SYN, window: 8192 });
+    sim.inject('b', A, { srcPort: 4000, dstPort: 81, seq: 0xfffffffe, ack: undefined, flags: SYN, window: 8192 });
     const r = sim.sent('b')[0]!;
     expect(r.flags).toBe(RST | ACK);
     expect(r.seq).toBe(0);
@@ -112,6 +112,7 @@ describe('handshake', () => {
     const r = sim.sent('b')[0]!;
     expect(r.flags).toBe(RST);
     expect(r.seq).toBe(777);
+    expect(r.ack).toBeUndefined(); // <SEQ=SEG.ACK><CTL=RST>: no ACK, so no number
     sim.inject('b', A, { srcPort: 4000, dstPort: 81, seq: 5, ack: 777, flags: RST | ACK, window: 0 });
     expect(sim.sent('b').length).toBe(1);
     expect(sim.b.stats().resetsSent).toBe(1);
@@ -141,7 +142,7 @@ describe('handshake', () => {
   it('SYN+FIN to a listener is dropped, as Linux does', () => {
     const sim = new Sim(1);
     sim.b.listen(80, 8, () => {});
-    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1, ack: 0, flags: SYN | FIN, window: 8192 });
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1, ack: undefined, flags: SYN | FIN, window: 8192 });
     expect(sim.sent('b').length).toBe(0);
     expect(sim.b.stats().dropped['syn-fin']).toBe(1);
   });
@@ -149,7 +150,7 @@ describe('handshake', () => {
   it('SYN queue full, cookies off: a SYN that finds only young half-open entries is dropped and counted', () => {
     const sim = new Sim(1, {}, { synBacklog: 2, synCookies: false });
     sim.b.listen(80, 8, () => {});
-    for (let p = 0; p < 4; p++) sim.inject('b', A, { srcPort: 4000 + p, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 8192 });
+    for (let p = 0; p < 4; p++) sim.inject('b', A, { srcPort: 4000 + p, dstPort: 80, seq: 1, ack: undefined, flags: SYN, window: 8192 });
     expect(sim.sent('b').map((s) => s.flags)).toEqual([SYN | ACK, SYN | ACK]);
     expect(sim.b.stats().synQueueOverflows).toBe(2);
     expect(sim.b.stats().dropped['syn-queue-full']).toBe(2);
@@ -159,7 +160,7 @@ describe('handshake', () => {
   it('closing a listener resets its half-open connections', () => {
     const sim = new Sim(1);
     const l = sim.b.listen(80, 8, () => {});
-    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1, ack: 0, flags: SYN, window: 8192 });
+    sim.inject('b', A, { srcPort: 4000, dstPort: 80, seq: 1, ack: undefined, flags: SYN, window: 8192 });
     l.close();
     sim.flush();
     const segs = sim.sent('b');
@@ -228,7 +229,7 @@ describe('teardown', () => {
     const i = sim.a.connectionTable()[0]!;
     expect(i.state).toBe('TIME-WAIT');
     sim.clearLog();
-    sim.inject('a', B, { srcPort: 80, dstPort: i.localPort, seq: i.rcvNxt, ack: i.sndNxt, flags: RST, window: 0 });
+    sim.inject('a', B, { srcPort: 80, dstPort: i.localPort, seq: i.rcvNxt, ack: undefined, flags: RST, window: 0 });
     expect(sim.a.connectionTable()[0]!.state).toBe('TIME-WAIT');
     sim.inject('a', B, { srcPort: 80, dstPort: i.localPort, seq: i.rcvNxt - 1, ack: i.sndNxt, flags: FIN | ACK, window: 100 });
     const acks = sim.sent('a');
@@ -249,7 +250,7 @@ describe('teardown', () => {
     const tw = sim.a.connectionTable().find((x) => x.state === 'TIME-WAIT')!;
     expect(tw).toBeDefined();
     sim.clearLog();
-    sim.inject('a', B, { srcPort: 7000, dstPort: 90, seq: seqAdd(tw.rcvNxt, 100000), ack: 0, flags: SYN, window: 1000 });
+    sim.inject('a', B, { srcPort: 7000, dstPort: 90, seq: seqAdd(tw.rcvNxt, 100000), ack: undefined, flags: SYN, window: 1000 });
     expect(sim.sent('a')[0]!.flags).toBe(SYN | ACK);
     expect(sim.a.connectionTable()[0]!.state).toBe('SYN-RECEIVED');
   });
@@ -278,12 +279,12 @@ describe('RFC 5961 resets and SYNs', () => {
   }
   it('exact RST (SEG.SEQ = RCV.NXT) resets', () => {
     const { sim, server, i } = setup();
-    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt, ack: 0, flags: RST, window: 0 });
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt, ack: undefined, flags: RST, window: 0 });
     expect(server.error?.code).toBe('ECONNRESET');
   });
   it('in-window RST (not exact) gets a challenge ACK, connection stays', () => {
     const { sim, server, i } = setup();
-    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt + 10, ack: 0, flags: RST, window: 0 });
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt + 10, ack: undefined, flags: RST, window: 0 });
     expect(server.closed).toBe(false);
     const ack = sim.sent('b')[0]!;
     expect(ack.flags).toBe(ACK);
@@ -293,13 +294,13 @@ describe('RFC 5961 resets and SYNs', () => {
   });
   it('out-of-window RST is dropped silently', () => {
     const { sim, server, i } = setup();
-    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(i.rcvNxt, 10_000_000), ack: 0, flags: RST, window: 0 });
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(i.rcvNxt, 10_000_000), ack: undefined, flags: RST, window: 0 });
     expect(server.closed).toBe(false);
     expect(sim.sent('b').length).toBe(0);
   });
   it('SYN in ESTABLISHED gets a challenge ACK', () => {
     const { sim, server, i } = setup();
-    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(i.rcvNxt, 5), ack: 0, flags: SYN, window: 1000 });
+    sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: seqAdd(i.rcvNxt, 5), ack: undefined, flags: SYN, window: 1000 });
     expect(server.conn.state).toBe('ESTABLISHED');
     const ack = sim.sent('b')[0]!;
     expect(ack.flags).toBe(ACK);
@@ -351,7 +352,7 @@ describe('RFC 5961 resets and SYNs', () => {
     established(sim);
     const i = sim.b.connectionTable()[0]!;
     sim.clearLog();
-    for (let k = 0; k < 10; k++) sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt + 10, ack: 0, flags: RST, window: 0 });
+    for (let k = 0; k < 10; k++) sim.inject('b', A, { srcPort: i.remotePort, dstPort: 80, seq: i.rcvNxt + 10, ack: undefined, flags: RST, window: 0 });
     expect(sim.sent('b').length).toBe(3);
     expect(sim.b.stats().challengeAcksSuppressed).toBe(7);
   });

@@ -16,7 +16,7 @@ import { pattern } from '../helpers/pattern.ts';
 const SPOOF = parseIpv4Address('10.0.9.9');
 
 function fillSynQueue(sim: Sim, n: number, port = 80): void {
-  for (let i = 0; i < n; i++) sim.inject('b', SPOOF, { srcPort: 20000 + i, dstPort: port, seq: 1000 * i, ack: 0, flags: SYN, window: 1000 });
+  for (let i = 0; i < n; i++) sim.inject('b', SPOOF, { srcPort: 20000 + i, dstPort: port, seq: 1000 * i, ack: undefined, flags: SYN, window: 1000 });
 }
 
 describe('SYN cookies', () => {
@@ -123,7 +123,7 @@ describe('SYN cookies', () => {
     sim.b.listen(80, 8, () => {});
     fillSynQueue(sim, 1);
     sim.clearLog();
-    sim.inject('b', SPOOF, { srcPort: 6000, dstPort: 80, seq: 777, ack: 0, flags: SYN, window: 1000 });
+    sim.inject('b', SPOOF, { srcPort: 6000, dstPort: 80, seq: 777, ack: undefined, flags: SYN, window: 1000 });
     const synAck = sim.sent('b')[0]!;
     expect(synAck.flags).toBe(SYN | ACK);
     sim.run(3 * 60_000 + 1); // the first half-open entry timed out meanwhile
@@ -193,7 +193,7 @@ describe('TIME-WAIT as a small record', () => {
     const lastAckAt = sim.log.filter((r) => r.from === 'a').at(-1)!.at;
     sim.clock.advance(1500);
     sim.clearLog();
-    sim.inject('a', B, { srcPort: 80, dstPort: 7000, seq: tw[0]!.rcvNxt, ack: tw[0]!.sndNxt, flags: RST, window: 0 });
+    sim.inject('a', B, { srcPort: 80, dstPort: 7000, seq: tw[0]!.rcvNxt, ack: undefined, flags: RST, window: 0 });
     expect(sim.sent('a').length).toBe(0);
     const tsval = lastFin.options.timestamp!.value + 5;
     sim.inject('a', B, { srcPort: 80, dstPort: 7000, seq: lastFin.seq, ack: tw[0]!.sndNxt, flags: FIN | ACK, window: 100, options: { timestamp: { value: tsval, echo: 0 } } });
@@ -243,7 +243,7 @@ describe('TIME-WAIT as a small record', () => {
     expect(r.state).toBe('TIME-WAIT');
     const lastTs = sim.sent('a').at(-1)!.options.timestamp!.value;
     sim.clearLog();
-    const old = { srcPort: 7000, dstPort: 80, seq: seqAdd(r.rcvNxt, -1000), ack: 0, flags: SYN, window: 1000 };
+    const old = { srcPort: 7000, dstPort: 80, seq: seqAdd(r.rcvNxt, -1000), ack: undefined, flags: SYN, window: 1000 };
     sim.inject('b', parseIpv4Address('10.0.0.1'), { ...old, options: { timestamp: { value: lastTs - 1, echo: 0 } } });
     expect(sim.sent('b').map((s) => s.flags)).toEqual([ACK]);
     sim.inject('b', parseIpv4Address('10.0.0.1'), { ...old, options: { timestamp: { value: lastTs + 1, echo: 0 } } });

@@ -125,7 +125,7 @@ export class RawPeer {
     const iss = (srcPort * 7919) >>> 0;
     const c: RawConn = { srcPort, dstPort, base: seqAdd(iss, 1), ack: 0, received: [] };
     this.conns.set(srcPort, c);
-    this.send(c, { seq: iss, ack: 0, flags: SYN, options: { mss: 1460 } });
+    this.send(c, { seq: iss, ack: undefined, flags: SYN, options: { mss: 1460 } });
     for (let i = 0; i < 20 && c.ack === 0; i++) {
       await step(1);
       const synAck = c.received.find((s) => (s.flags & (SYN | ACK)) === (SYN | ACK));

@@ -1,18 +1,21 @@
 /**
  * Deterministic simulation for TCP tests: two TcpLayers joined by an in-memory "wire" in virtual time
- * (ManualClock), with seeded faults (loss, duplication, reordering by random delay). Every segment on
- * the wire is recorded (parsed) for assertions. Not a test file itself.
+ * (ManualClock). The wire carries IPv4 datagrams: each direction goes through a FaultPath
+ * (src/link/fault-path.ts, the faults of FaultDevice and `--impair`: loss, corruption, duplication,
+ * delay and jitter, reordering), seeded from the simulation's seed, then a fixed propagation delay.
+ * Every segment sent is recorded (parsed) for assertions, with whether the wire dropped it. Not a
+ * test file itself.
  */
 import { ManualClock } from '../../src/util/clock.ts';
-import { Rng } from '../../src/util/random.ts';
 import type { IcmpErrorReport, IpOutput, IpReceiveInfo } from '../../src/ip/types.ts';
 import { PathMtuCache } from '../../src/ip/pmtu-cache.ts';
 import { IPV4_HEADROOM } from '../../src/ip/types.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../../src/wire/tcp.ts';
 import { WireError } from '../../src/util/errors.ts';
-import { serializeIpv4Header } from '../../src/wire/ipv4.ts';
+import { parseIpv4, serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { segmentTcpV4 } from '../../src/link/gso.ts';
+import { FaultPath, faultRng, type FaultCounters, type FaultRates } from '../../src/link/fault-path.ts';
 import { TcpLayer, type TcpLayerOptions } from '../../src/tcp/tcp-layer.ts';
 import type { ConnectionEvents, TcpConnection } from '../../src/tcp/api.ts';
 import type { SocketError } from '../../src/util/errors.ts';
@@ -22,13 +25,16 @@ export const ADDR_B = '10.0.0.2';
 export const A = parseIpv4Address(ADDR_A);
 export const B = parseIpv4Address(ADDR_B);
 
-export interface Faults {
-  loss?: number;
-  dup?: number;
-  /** Also drop segments without data (ACKs, SYNs, FINs) with probability `loss`. */
-  lossAll?: boolean;
-  /** Extra random delay up to this many ms (reorders segments). */
-  jitterMs?: number;
+/**
+ * The wire's faults, the same in both directions (each direction draws from its own stream). The
+ * delay and jitter are on top of Sim.delayMs: `delayMs: 2.5, jitterMs: 2.5` adds U(0, 5) ms.
+ */
+export interface Faults extends FaultRates {
+  /**
+   * Which segments face them: 'data' (the default) those that carry data, while pure ACKs, SYNs and
+   * FINs without data cross clean (only the propagation delay); 'all' every segment.
+   */
+  apply?: 'data' | 'all';
 }
 
 export interface WireRecord {
@@ -38,13 +44,12 @@ export interface WireRecord {
   dropped: boolean;
 }
 
+/** An IPv4 datagram propagating on the wire, due at `at` (ties in the order they were put on it). */
 interface InFlight {
   at: number;
   n: number;
   to: 'a' | 'b';
-  src: number;
-  dst: number;
-  bytes: Uint8Array;
+  datagram: Uint8Array;
 }
 
 export type LayerOpts = Partial<Omit<TcpLayerOptions, 'address' | 'ip' | 'clock'>>;
@@ -54,9 +59,10 @@ export class Sim {
   readonly a: TcpLayer;
   readonly b: TcpLayer;
   readonly log: WireRecord[] = [];
-  rng: Rng;
-  faults: Faults = {};
+  /** The propagation delay of the wire, every segment, both directions (ms). */
   delayMs = 1;
+  /** Datagrams the receiving side dropped because the wire corrupted their IPv4 header (RFC 791 checksum). */
+  ipv4Corrupted = 0;
   /** Drop hook for targeted tests: return true to drop. */
   dropIf: ((r: WireRecord) => boolean) | undefined;
   record = true;
@@ -72,10 +78,18 @@ export class Sim {
   private queue: InFlight[] = [];
   private counter = 0;
   private needFlush = false;
+  private _faults: Faults = {};
+  /** Each direction's faults, named by the sender: 'a' is a -> b. */
+  private paths: { a: FaultPath; b: FaultPath };
 
-  constructor(seed = 1, optsA: LayerOpts = {}, optsB: LayerOpts = {}, mtu = 1500) {
-    this.rng = new Rng(seed);
+  constructor(
+    private readonly seed = 1,
+    optsA: LayerOpts = {},
+    optsB: LayerOpts = {},
+    mtu = 1500,
+  ) {
     const sim = this;
+    this.paths = this.makePaths({});
     this.pmtu = { a: new PathMtuCache(mtu), b: new PathMtuCache(mtu) };
     const mk = (from: 'a' | 'b'): IpOutput => ({
       mtu,
@@ -85,8 +99,10 @@ export class Sim {
         return sim.tso ? 65535 : 0;
       },
       send: (packet, src, dst, _protocol, opts) => {
-        if (opts?.segmentSize !== undefined && opts.segmentSize > 0) this.transmitSuper(from, packet, src, dst, opts.segmentSize);
-        else this.transmit(from, packet.subarray(IPV4_HEADROOM), src, dst);
+        // The IPv4 header the IP layer would write (no options: the headroom is the minimum header).
+        serializeIpv4Header({ totalLength: packet.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, packet, 0);
+        if (opts?.segmentSize !== undefined && opts.segmentSize > 0) this.transmitSuper(from, packet, opts.segmentSize);
+        else this.transmit(from, packet);
       },
     });
     const key = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (i * 7 + n) & 0xff);
@@ -100,43 +116,77 @@ export class Sim {
     return this.clock.now();
   }
 
-  private transmit(from: 'a' | 'b', bytes: Uint8Array, src: number, dst: number): void {
-    const now = this.clock.now();
-    const parsed = parseTcp(bytes, src, dst);
-    if (parsed instanceof WireError) throw parsed; // our own output must always be valid
-    const rec: WireRecord = { at: now, from, seg: parsed, dropped: false };
-    const f = this.faults;
-    const carriesData = parsed.payload.length > 0;
-    if ((this.dropIf !== undefined && this.dropIf(rec)) || ((carriesData || f.lossAll === true) && f.loss !== undefined && this.rng.chance(f.loss))) {
-      rec.dropped = true;
-    }
-    if (this.record) this.log.push(rec);
-    if (rec.dropped) return;
-    const to = from === 'a' ? 'b' : 'a';
-    const copies = carriesData && f.dup !== undefined && this.rng.chance(f.dup) ? 2 : 1;
-    for (let i = 0; i < copies; i++) {
-      const jitter = f.jitterMs !== undefined && carriesData ? this.rng.next() * f.jitterMs : 0;
-      this.queue.push({ at: now + this.delayMs + jitter, n: this.counter++, to, src, dst, bytes });
-    }
+  get faults(): Faults {
+    return this._faults;
   }
 
-  /** A TSO super-segment: give it the IPv4 header the IP layer would, cut it, send the pieces. */
-  private transmitSuper(from: 'a' | 'b', packet: Uint8Array, src: number, dst: number, segmentSize: number): void {
+  /** Set the wire's faults (before traffic: datagrams the old faults still hold back are lost). */
+  set faults(f: Faults) {
+    this.paths.a.close();
+    this.paths.b.close();
+    this._faults = f;
+    this.paths = this.makePaths(f);
+  }
+
+  /** What the faults did to each side's segments (since they were last set). */
+  faultStats(): { a: FaultCounters; b: FaultCounters } {
+    return { a: { ...this.paths.a.counters }, b: { ...this.paths.b.counters } };
+  }
+
+  private makePaths(f: Faults): { a: FaultPath; b: FaultPath } {
+    const rates: FaultRates = { ...f };
+    const path = (from: 'a' | 'b'): FaultPath =>
+      new FaultPath(rates, faultRng(this.seed, from === 'a' ? 'out' : 'in'), this.clock, (datagrams) => {
+        for (const d of datagrams) this.propagate(from === 'a' ? 'b' : 'a', d);
+      });
+    return { a: path('a'), b: path('b') };
+  }
+
+  /** A datagram one side sent (its IPv4 header written): record it, then through the faults onto the wire. */
+  private transmit(from: 'a' | 'b', datagram: Uint8Array): void {
+    const ip = parseIpv4(datagram);
+    if (ip instanceof WireError) throw ip; // our own output must always be valid
+    const parsed = parseTcp(ip.payload, ip.src, ip.dst);
+    if (parsed instanceof WireError) throw parsed;
+    const rec: WireRecord = { at: this.clock.now(), from, seg: parsed, dropped: false };
+    if (this.record) this.log.push(rec);
+    if (this.dropIf !== undefined && this.dropIf(rec)) {
+      rec.dropped = true;
+      return;
+    }
+    if (this._faults.apply !== 'all' && parsed.payload.length === 0) {
+      this.propagate(from === 'a' ? 'b' : 'a', datagram);
+      return;
+    }
+    // The fault path counts what it drops (lost, or tail-dropped by a rate limit): that is the record's mark.
+    const c = this.paths[from].counters;
+    const droppedBefore = c.lost + c.queueDropped;
+    this.paths[from].process([datagram]);
+    rec.dropped = c.lost + c.queueDropped > droppedBefore;
+  }
+
+  /** On the wire: the datagram reaches `to` after the propagation delay. */
+  private propagate(to: 'a' | 'b', datagram: Uint8Array): void {
+    this.queue.push({ at: this.clock.now() + this.delayMs, n: this.counter++, to, datagram });
+  }
+
+  /** A TSO super-segment: cut it as the device below would (link/gso.ts), send the pieces. */
+  private transmitSuper(from: 'a' | 'b', packet: Uint8Array, segmentSize: number): void {
     if (!this.tso) throw new Error('a super-segment was sent to a link without TSO');
     this.superSegments++;
-    serializeIpv4Header({ totalLength: packet.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, packet, 0);
     const pieces = segmentTcpV4(packet, segmentSize);
     if (pieces.length < 2) throw new Error(`a super-segment of ${packet.length} bytes made ${pieces.length} wire segments`);
-    for (const p of pieces) this.transmit(from, p.subarray(IPV4_HEADROOM), src, dst);
+    for (const p of pieces) this.transmit(from, p);
   }
 
-  /** Inject a hand-made segment into a layer, as if from `src`. */
+  /** Inject a hand-made segment into a layer, as if from `src` (past the wire and its faults). */
   inject(to: 'a' | 'b', src: number, seg: TcpSegmentInit): void {
     const layer = to === 'a' ? this.a : this.b;
     const dst = to === 'a' ? A : B;
-    const bytes = new Uint8Array(tcpHeaderLength(seg) + (seg.payload?.length ?? 0));
-    serializeTcp(seg, bytes, 0, src, dst);
-    this.deliver(to, src, dst, bytes);
+    const datagram = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + (seg.payload?.length ?? 0));
+    serializeTcp(seg, datagram, IPV4_HEADROOM, src, dst);
+    serializeIpv4Header({ totalLength: datagram.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, datagram, 0);
+    this.deliver(to, datagram);
     layer.flush(this.clock.now());
   }
 
@@ -147,10 +197,16 @@ export class Sim {
     layer.flush(this.clock.now());
   }
 
-  private deliver(to: 'a' | 'b', src: number, dst: number, bytes: Uint8Array): void {
+  /** A datagram arrives: the IPv4 checks its receiver would make, then TCP (which checks its own sum). */
+  private deliver(to: 'a' | 'b', datagram: Uint8Array): void {
     const layer = to === 'a' ? this.a : this.b;
-    const info: IpReceiveInfo = { src, dst, protocol: 6, ttl: 64, tos: 0, packet: bytes, headerLength: 0 };
-    layer.receive(this.clock.now(), info, bytes);
+    const ip = parseIpv4(datagram);
+    if (ip instanceof WireError) {
+      this.ipv4Corrupted++; // only the wire's corruption makes a datagram of ours invalid
+      return;
+    }
+    const info: IpReceiveInfo = { src: ip.src, dst: ip.dst, protocol: ip.protocol, ttl: ip.ttl, tos: (ip.dscp << 2) | ip.ecn, packet: datagram, headerLength: ip.headerLength };
+    layer.receive(this.clock.now(), info, ip.payload);
   }
 
   flush(): void {
@@ -165,7 +221,14 @@ export class Sim {
     for (let steps = 0; steps < 5_000_000; steps++) {
       if (this.needFlush) this.flush();
       if (stop?.()) return;
+      // The wire's faults release what they hold back (delayed, reordered) on timers of the clock:
+      // those go first, as they only put datagrams on the wire, due later.
+      const faultAt = this.clock.nextTimerAt() ?? Infinity;
       let t = Math.min(this.a.pollAt() ?? Infinity, this.b.pollAt() ?? Infinity);
+      if (faultAt <= t && faultAt <= until && this.queue.every((q) => q.at >= faultAt)) {
+        this.clock.runUntil(Math.max(this.clock.now(), faultAt));
+        continue;
+      }
       let qi = -1;
       for (let i = 0; i < this.queue.length; i++) {
         const q = this.queue[i]!;
@@ -182,7 +245,7 @@ export class Sim {
       const now = this.clock.now();
       if (qi >= 0) {
         const q = this.queue.splice(qi, 1)[0]!;
-        this.deliver(q.to, q.src, q.dst, q.bytes);
+        this.deliver(q.to, q.datagram);
         this.flush();
       } else {
         this.a.poll(now);

@@ -16,7 +16,7 @@ const BACKLOG = 4;
 /** SYNs to b:80 from addresses nobody answers for (b's SYN-ACKs to them are dropped by a). */
 function spoof(sim: Sim, n: number, first: number): void {
   for (let i = 0; i < n; i++) {
-    sim.inject('b', parseIpv4Address(`192.0.2.${first + i}`), { srcPort: 40000 + i, dstPort: 80, seq: 1000 * i, ack: 0, flags: SYN, window: 65535 });
+    sim.inject('b', parseIpv4Address(`192.0.2.${first + i}`), { srcPort: 40000 + i, dstPort: 80, seq: 1000 * i, ack: undefined, flags: SYN, window: 65535 });
   }
 }
 

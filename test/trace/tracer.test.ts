@@ -122,6 +122,20 @@ describe('RelativeSeqTable', () => {
     expect(rel(7000)).toBe(0);
   });
 
+  it('a segment without ACK has no ack number: its field is not the other direction\'s base', () => {
+    const syn = seg({ ...C, seq: 100, ack: 0xdead, flags: SYN }); // a stray value in the field
+    expect(syn.ack).toBeUndefined();
+    expect(seg({ ...S, seq: 900, ack: 101, flags: SYN | ACK }).ack).toBe(101);
+    const t = new RelativeSeqTable();
+    t.observe(syn, 0);
+    expect(t.relative(syn.src, 40000, syn.dst, 80, syn.seq, syn.ack)).toEqual({ seq: 0, ack: undefined });
+    // The server's SYN-ACK then sets the base of its direction: its own seq, not 0xdead.
+    const synAck = seg({ ...S, seq: 900, ack: 101, flags: SYN | ACK });
+    t.observe(synAck, 1);
+    expect(t.relative(synAck.src, 80, synAck.dst, 40000, synAck.seq, synAck.ack)).toEqual({ seq: 0, ack: 1 });
+    expect(t.relative(syn.src, 40000, syn.dst, 80, 101, 901)).toEqual({ seq: 1, ack: 1 });
+  });
+
   it('drops both directions on RST after the linger, and is bounded in size', () => {
     const t = new RelativeSeqTable({ closeLingerMs: 0, maxFlows: 4 });
     t.observe(seg({ ...C, seq: 100, flags: SYN }), 0);

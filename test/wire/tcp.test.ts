@@ -6,6 +6,7 @@ import {
   ACK,
   FIN,
   PSH,
+  RST,
   SYN,
   formatTcpFlags,
   parseTcp,
@@ -40,7 +41,7 @@ function parseOk(bytes: Uint8Array, src: number, dst: number): TcpSegment {
 describe('parseTcp on segments captured from Linux', () => {
   it('decodes the SYN', () => {
     const s = parseOk(fromHex(LINUX_HANDSHAKE_DATA_FIN[0]!.hex), C, S);
-    expect(s).toMatchObject({ srcPort: 39992, dstPort: 8080, seq: 2330244114, ack: 0, dataOffset: 40, flags: SYN, window: 64240, checksum: 0x3d69, urgent: 0 });
+    expect(s).toMatchObject({ srcPort: 39992, dstPort: 8080, seq: 2330244114, ack: undefined, dataOffset: 40, flags: SYN, window: 64240, checksum: 0x3d69, urgent: 0 });
     expect(s.options).toEqual({ mss: 1460, sackPermitted: true, timestamp: { value: 0x7c5e83bc, echo: 0 }, windowScale: 10 });
     expect(s.payload.length).toBe(0);
   });
@@ -74,6 +75,40 @@ describe('parseTcp on segments captured from Linux', () => {
   });
 });
 
+describe('the acknowledgment number exists only with ACK (RFC 9293 §3.1)', () => {
+  const base = { srcPort: 1000, dstPort: 2000, seq: 0x01020304, window: 512 };
+  const wire = (seg: Parameters<typeof serializeTcp>[0]): Uint8Array => {
+    const out = new Uint8Array(tcpHeaderLength(seg));
+    serializeTcp(seg, out, 0, C, S);
+    return out;
+  };
+  it('parsing: a segment without ACK has no ack number, whatever the field holds', () => {
+    const bytes = wire({ ...base, ack: 0xdeadbeef, flags: PSH | ACK });
+    writeTcpFlags(bytes, 0, PSH); // ACK cleared, the field left at 0xdeadbeef
+    expect(tcpAck(bytes, 0)).toBe(0xdeadbeef);
+    const s = parseTcp(bytes, C, S, { verifyChecksum: false });
+    expect(s).not.toBeInstanceOf(WireError);
+    expect((s as TcpSegment).ack).toBeUndefined();
+    expect((s as TcpSegment).flags).toBe(PSH);
+    const withAck = parseOk(wire({ ...base, ack: 0xdeadbeef, flags: PSH | ACK }), C, S);
+    expect(withAck.ack).toBe(0xdeadbeef);
+  });
+  it('serializing without an ack number: the ACK bit clear and the field 0 (a SYN, a RST to a segment without ACK)', () => {
+    const syn = wire({ ...base, ack: undefined, flags: SYN });
+    expect([tcpFlags(syn, 0), tcpAck(syn, 0)]).toEqual([SYN, 0]);
+    // `ack` decides the bit: a stray ACK in `flags` without a number does not reach the wire.
+    const stray = wire({ ...base, ack: undefined, flags: RST | ACK });
+    expect([tcpFlags(stray, 0), tcpAck(stray, 0)]).toEqual([RST, 0]);
+  });
+  it('serializing with an ack number: the ACK bit set with it', () => {
+    const rstAck = wire({ ...base, ack: 0xffffffff, flags: RST | ACK });
+    expect([tcpFlags(rstAck, 0), tcpAck(rstAck, 0)]).toEqual([RST | ACK, 0xffffffff]);
+    const implied = wire({ ...base, ack: 7, flags: SYN });
+    expect([tcpFlags(implied, 0), tcpAck(implied, 0)]).toEqual([SYN | ACK, 7]);
+    expect(parseOk(implied, C, S).ack).toBe(7);
+  });
+});
+
 describe('field accessors (a TCP header at an offset in a packet)', () => {
   it('read what parseTcp reads, for every captured segment behind a 20-byte IPv4 header', () => {
     for (const c of LINUX_HANDSHAKE_DATA_FIN) {
@@ -82,7 +117,8 @@ describe('field accessors (a TCP header at an offset in a packet)', () => {
       packet.set(tcp, 20);
       const [src, dst] = addrs(c.from);
       const s = parseOk(tcp, src, dst);
-      expect([tcpSrcPort(packet, 20), tcpDstPort(packet, 20), tcpSeq(packet, 20), tcpAck(packet, 20)]).toEqual([s.srcPort, s.dstPort, s.seq, s.ack]);
+      // Without ACK (the SYN) the parsed segment has no ack number; the field holds 0 there.
+      expect([tcpSrcPort(packet, 20), tcpDstPort(packet, 20), tcpSeq(packet, 20), tcpAck(packet, 20)]).toEqual([s.srcPort, s.dstPort, s.seq, s.ack ?? 0]);
       expect([tcpHeaderBytes(packet, 20), tcpFlags(packet, 20), tcpWindow(packet, 20), tcpChecksumField(packet, 20), tcpUrgent(packet, 20)]).toEqual([
         s.dataOffset,
         s.flags,
