@@ -63,21 +63,31 @@ describe('NewReno window arithmetic (RFC 5681, 6928, 3465)', () => {
     expect(c.cwnd).toBe(10_500);
     c.onAck(ack(45_000)); // a stretch ACK for 45 segments (a GRO receiver): 2 MSS
     expect(c.cwnd).toBe(12_500);
-    c.onLoss(0, 26_000); // ssthresh = flight / 2
-    expect(c.ssthresh).toBe(13_000);
-    expect(c.cwnd).toBe(12_500); // during recovery cwnd is recovery's business
+    c.onLoss(0, 20_000); // ssthresh = flight / 2, the flight no more than cwnd: 12_500 / 2
+    expect(c.ssthresh).toBe(6250);
+    expect(c.cwnd).toBe(6250);
     c.onRecoveryEnd(0);
-    expect(c.cwnd).toBe(13_000);
+    expect(c.cwnd).toBe(6250);
+  });
+  it('a loss halves the flight when it is below cwnd, and cwnd when SACKed data makes it larger', () => {
+    const c = new NewReno(1000); // cwnd 10 segments
+    c.onLoss(0, 8000); // an application-limited flight: FlightSize / 2 (RFC 5681 §3.2 eq. 4)
+    expect(c.ssthresh).toBe(4000);
+    const d = new NewReno(1000);
+    d.onLoss(0, 40_000); // 40 segments outstanding behind a hole, most of them SACKed: cwnd / 2
+    expect(d.ssthresh).toBe(5000);
+    d.onRecoveryEnd(0);
+    expect(d.cwnd).toBe(5000); // a loss never raises the window
   });
   it('congestion avoidance grows by one MSS per window of ACKed bytes', () => {
     const c = new NewReno(1000);
-    c.onLoss(0, 14_000);
+    c.onLoss(0, 8000);
     c.onRecoveryEnd(0);
-    expect(c.cwnd).toBe(7000);
-    for (let i = 0; i < 6; i++) c.onAck(ack(1000));
-    expect(c.cwnd).toBe(7000);
+    expect(c.cwnd).toBe(4000);
+    for (let i = 0; i < 3; i++) c.onAck(ack(1000));
+    expect(c.cwnd).toBe(4000);
     c.onAck(ack(1000));
-    expect(c.cwnd).toBe(8000);
+    expect(c.cwnd).toBe(5000);
   });
   it('recovery end may be capped against a burst (RFC 6582 §3.2 step 3, option 1)', () => {
     const c = new NewReno(1000);

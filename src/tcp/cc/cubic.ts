@@ -275,10 +275,13 @@ export class Cubic implements CongestionControl {
 
   onRto(_now: number, flight: number, firstTimeout: boolean): void {
     if (firstTimeout) {
-      // §4.8: ssthresh from beta_cubic as on a loss (§4.6); repeated timeouts keep it (RFC 5681 §3.1).
+      // §4.8: ssthresh from beta_cubic as on a loss (§4.6), from all that is outstanding (RFC 5681
+      // §3.1 eq. 4: a timeout says nothing of what the SACKed data behind the hole cost); repeated
+      // timeouts keep it. (Capped by cwnd as reducedSsthresh does, seeded runs at 20% loss on data
+      // and ACKs collapsed into backed-off timeouts.)
       this.save();
       this.cwndPrior = this.w;
-      this.thresh = this.reducedSsthresh(flight);
+      this.thresh = Math.max(Math.floor(flight * BETA_CUBIC), 2 * this.mss);
     }
     this.hystart.stop();
     // RFC 5681 §3.1: cwnd = LW = 1 SMSS. The first epoch after it takes K = 0, W_max = cwnd_epoch (§4.8).
@@ -329,9 +332,16 @@ export class Cubic implements CongestionControl {
     this.hasSaved = true;
   }
 
-  /** §4.6: max(flight_size * beta_cubic, 2 MSS), whole bytes. */
+  /**
+   * §4.6 on a loss: max(flight_size * beta_cubic, 2 MSS), whole bytes, flight_size no more than cwnd. The
+   * flight counts SACKed data (SND.MAX - SND.UNA), and behind a hole that pins SND.UNA under heavy
+   * loss it grows to several windows: a loss would then raise ssthresh above the window it reduces
+   * (seeded runs at 5% loss sat at 50-110 segments, six times Reno's rate). §4.6 notes that
+   * implementations use cwnd here instead, as Linux does; the smaller of the two keeps the RFC's
+   * flight_size for an application-limited sender and never raises the window.
+   */
   private reducedSsthresh(flight: number): number {
-    return Math.max(Math.floor(flight * BETA_CUBIC), 2 * this.mss);
+    return Math.max(Math.floor(Math.min(flight, this.w) * BETA_CUBIC), 2 * this.mss);
   }
 }
 

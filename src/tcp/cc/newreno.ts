@@ -79,10 +79,20 @@ export class NewReno implements CongestionControl {
 
   onLoss(_now: number, flight: number): void {
     this.save();
-    this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    this._ssthresh = this.halved(flight);
     // The window during recovery is the recovery's (NewReno's inflation, RFC 6675's pipe); ours
     // stands at the new threshold meanwhile.
     this._cwnd = Math.min(this._cwnd, this._ssthresh);
+  }
+
+  /**
+   * RFC 5681 §3.2 step 2 (eq. 4) on a loss: max(FlightSize / 2, 2 SMSS), FlightSize no more than cwnd. FlightSize
+   * counts SACKed data (SND.MAX - SND.UNA), and behind a hole that pins SND.UNA it can be several
+   * windows: halving it would raise the window a loss reduces. Linux's Reno halves cwnd; the
+   * smaller of the two keeps the RFC's FlightSize for an application-limited sender.
+   */
+  private halved(flight: number): number {
+    return Math.max(Math.floor(Math.min(flight, this._cwnd) / 2), 2 * this.mss);
   }
 
   onRecoveryEnd(_now: number, cap = Infinity): void {
@@ -93,6 +103,8 @@ export class NewReno implements CongestionControl {
     // The first timeout of a run reduces; the ones after it only back the timer off.
     if (firstTimeout) {
       this.save();
+      // Eq. 4 with all that is outstanding: not capped by cwnd as on a loss (see halved), as seeded
+      // runs at 20% loss on data and ACKs then collapsed into backed-off timeouts.
       this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
     }
     this._cwnd = this.mss;
