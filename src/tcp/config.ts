@@ -16,6 +16,8 @@ export interface ConnectionConfig {
   maxRtoMs: number;
   initialRtoMs: number;
   sendBufferSize: number;
+  /** How far a connection's send buffer grows with its window unless SO_SNDBUF fixed it (tcp_wmem[2]). */
+  sendBufferMax: number;
   receiveBufferSize: number;
   /** SYN retransmissions before an active open gives up (Linux tcp_syn_retries = 6). */
   synRetries: number;

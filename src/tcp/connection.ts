@@ -131,7 +131,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.remotePort = remotePort;
     this.passive = passive;
     const cfg = host.cfg;
-    this.snd = new Sender(options.sendBufferSize ?? cfg.sendBufferSize);
+    // SO_SNDBUF fixes the size; else it starts at the layer's and grows with the window (autotune).
+    this.snd = new Sender(options.sendBufferSize ?? cfg.sendBufferSize, options.sendBufferSize ?? cfg.sendBufferMax);
     this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget);
     this.rcv.quickAcks = cfg.quickAckSegments;
     this.ts = new Timestamps(tsOffset);
@@ -631,6 +632,7 @@ export class Connection implements TcpConnection, ConnectionRef {
         // held the flight): it must not grow then (RFC 9438 §5.8).
         ev.appLimited = (snd.unsent <= 0 || a.flight + snd.mss > snd.wnd) && a.flight < this.cc.cwnd;
         this.cc.onAck(ev);
+        snd.autotune(this.cc.cwnd);
       }
     }
     if (advanced) {

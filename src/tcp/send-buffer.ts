@@ -1,7 +1,7 @@
 /**
  * The send buffer (RFC 9293 §3.3.1 send sequence space): bytes from SND.UNA onward, both the
- * unacknowledged ones (the retransmission queue) and the not yet sent ones. Bounded (the layer's sendBufferSize, 1 MiB by default):
- * write() accepts what fits. Chunks written by the owner are kept by reference (no copy; as with Node
+ * unacknowledged ones (the retransmission queue) and the not yet sent ones. Bounded (the layer's sendBufferSize, 1 MiB by default,
+ * grown with the congestion window unless SO_SNDBUF fixed it: Sender.autotune): write() accepts what fits. Chunks written by the owner are kept by reference (no copy; as with Node
  * streams, a buffer handed to write() must not be modified afterwards) and released when acknowledged.
  *
  * Reading a range for (re)transmission returns a view when the range lies in one chunk, else the
@@ -25,7 +25,21 @@ export class SendBuffer {
   /** Where ranges spanning chunks are gathered (grown on demand, kept for the next read). */
   private scratch: Uint8Array | undefined;
 
-  constructor(readonly capacity = 256 * 1024) {}
+  private _capacity: number;
+
+  constructor(capacity = 256 * 1024) {
+    this._capacity = capacity;
+  }
+
+  /** The most bytes the buffer takes (unacknowledged + unsent). */
+  get capacity(): number {
+    return this._capacity;
+  }
+
+  /** Allow up to `bytes` (autotuning, see Sender.autotune): only ever grows. */
+  growTo(bytes: number): void {
+    if (bytes > this._capacity) this._capacity = bytes;
+  }
 
   /** Bytes held (unacknowledged + unsent). */
   get size(): number {
@@ -33,12 +47,12 @@ export class SendBuffer {
   }
 
   get free(): number {
-    return this.capacity - this.length;
+    return this._capacity - this.length;
   }
 
   /** Append as much of `data` as fits; returns the number of bytes taken. */
   write(data: Uint8Array): number {
-    const n = Math.min(data.length, this.capacity - this.length);
+    const n = Math.min(data.length, this._capacity - this.length);
     if (n <= 0) return 0;
     this.chunks.push(n === data.length ? data : data.subarray(0, n));
     this.length += n;

@@ -54,9 +54,22 @@ export class Sender {
   private rttStart = -1;
 
   readonly buf: SendBuffer;
+  /** How far autotune may grow the buffer (the starting size when SO_SNDBUF fixed it). */
+  private readonly maxCapacity: number;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, maxCapacity = capacity) {
     this.buf = new SendBuffer(capacity);
+    this.maxCapacity = Math.max(capacity, maxCapacity);
+  }
+
+  /**
+   * Send buffer autotuning, as Linux's tcp_sndbuf_expand: room for twice the congestion window, so
+   * that a window's worth can be in flight while the next is written, up to maxCapacity. A fixed
+   * 1 MiB held a 20 ms path to 1 MiB per round trip (52 MB/s) while Linux's sender, autotuned to its
+   * tcp_wmem maximum, ran on. Only grows (as Linux's), and only with a window the peer's ACKs earned.
+   */
+  autotune(cwnd: number): void {
+    if (this.buf.capacity < this.maxCapacity) this.buf.growTo(Math.min(2 * cwnd, this.maxCapacity));
   }
 
   get iss(): number {

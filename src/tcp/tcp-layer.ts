@@ -119,6 +119,7 @@ export interface TcpLimits {
   maxTimeWait: number;
   synAckRetries: number;
   sendBufferSize: number;
+  sendBufferMax: number;
   receiveBufferSize: number;
 }
 
@@ -182,10 +183,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       minRtoMs: opts.minRtoMs ?? 200,
       maxRtoMs: opts.maxRtoMs ?? 120_000,
       initialRtoMs: opts.initialRtoMs ?? 1000,
-      // 1 MiB: room for 16 TSO super-segments in flight (downloads measured ~20% faster than with
-      // 256 KiB); a limit, not an allocation (written chunks are kept by reference). Linux autotunes
-      // its send buffer up to 4 MiB (tcp_wmem).
+      // 1 MiB to start: room for 16 TSO super-segments in flight (downloads measured ~20% faster than
+      // with 256 KiB); a limit, not an allocation (written chunks are kept by reference).
       sendBufferSize: opts.sendBufferSize ?? 1024 * 1024,
+      // Grown with the congestion window up to this (Sender.autotune), as Linux's up to tcp_wmem[2].
+      sendBufferMax: Math.max(opts.sendBufferMax ?? 4 * 1024 * 1024, opts.sendBufferSize ?? 1024 * 1024),
       receiveBufferSize,
       synRetries: opts.synRetries ?? 6,
       synAckRetries: opts.synAckRetries ?? 5,
@@ -792,6 +794,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         maxTimeWait: this.timeWait.max,
         synAckRetries: this.cfg.synAckRetries,
         sendBufferSize: this.cfg.sendBufferSize,
+        sendBufferMax: this.cfg.sendBufferMax,
         receiveBufferSize: this.cfg.receiveBufferSize,
       },
     };

@@ -353,3 +353,26 @@ describe('SACK scoreboard', () => {
     expect(sb.highest(0xffffffe0)).toBe(0x10);
   });
 });
+
+describe('send buffer autotuning (Sender.autotune, as Linux tcp_sndbuf_expand)', () => {
+  it('grows to twice the congestion window, never past its maximum, never shrinks', () => {
+    const s = new Sender(1 << 20, 4 << 20);
+    expect(s.buf.capacity).toBe(1 << 20);
+    s.autotune(256 * 1024); // twice the window fits already
+    expect(s.buf.capacity).toBe(1 << 20);
+    s.autotune(1536 * 1024);
+    expect(s.buf.capacity).toBe(3 << 20);
+    s.autotune(8 << 20);
+    expect(s.buf.capacity).toBe(4 << 20);
+    s.autotune(100_000);
+    expect(s.buf.capacity).toBe(4 << 20);
+    // What the owner may write follows the capacity.
+    expect(s.buf.write(new Uint8Array(5 << 20))).toBe(4 << 20);
+  });
+
+  it('a buffer fixed by SO_SNDBUF (no maximum above it) stays as set', () => {
+    const s = new Sender(64 * 1024);
+    s.autotune(8 << 20);
+    expect(s.buf.capacity).toBe(64 * 1024);
+  });
+});
