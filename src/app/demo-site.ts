@@ -14,7 +14,7 @@
  */
 import type { IncomingRequest } from '../http/incoming-request.ts';
 import type { ServerResponse } from '../http/server-response.ts';
-import type { SocketLike } from '../http/types.ts';
+import type { PeerSocket } from '../http/transport.ts';
 import type { TcpInfo } from '../tcp/api.ts';
 import { staticFiles } from './static-files.ts';
 import { ssthreshText } from '../tcp/congestion-control.ts';
@@ -164,7 +164,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
   for (let i = 0; i < block.length; i++) block[i] = patternByte(i);
 
   function connView(req: IncomingRequest): ConnView {
-    const s: SocketLike = req.socket;
+    const s: PeerSocket = req.socket;
     const info = typeof s.tcpInfo === 'function' ? s.tcpInfo() : undefined;
     return {
       client: { address: s.remoteAddress, port: s.remotePort },

@@ -1,8 +1,10 @@
 /**
  * One HTTP/1.1 connection: parser in, ordered response queue out, and the timers that bound it.
+ * It reads and writes through an HttpTransport (transport.ts): a node Duplex (node:net, TcpSocket),
+ * or on our own stack the TCP connection itself (tcp-transport.ts, the direct path).
  *
- *   socket 'data' -> parser.execute -> onHead: IncomingRequest + ServerResponse queued, 'request'
- *                                   -> onBody: req.push (backpressure pauses the socket)
+ *   transport onData -> parser.execute -> onHead: IncomingRequest + ServerResponse queued, 'request'
+ *                                   -> onBody: req.push (backpressure pauses the transport)
  *                                   -> onComplete: next request, unless the queue is full
  *   response done -> next queued response becomes active (RFC 9112 §9.3.2: in request order)
  *
@@ -16,7 +18,7 @@ import { IncomingRequest } from './incoming-request.ts';
 import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
 import { ServerResponse, type ResponseOwner } from './server-response.ts';
 import { reasonPhrase } from './status-codes.ts';
-import type { SocketLike } from './types.ts';
+import type { HttpTransport, PeerSocket } from './transport.ts';
 
 export interface ConnectionSettings {
   clock: Clock;
@@ -41,7 +43,7 @@ export interface ConnectionHost {
   readonly closing: boolean;
   date(): string;
   onRequest(req: IncomingRequest, res: ServerResponse): void;
-  onClientError(err: Error, socket: SocketLike): void;
+  onClientError(err: Error, socket: PeerSocket): void;
   onConnectionClosed(conn: HttpConnection): void;
 }
 
@@ -76,7 +78,9 @@ export function errorResponse(status: number, date: string): string {
 }
 
 export class HttpConnection implements ResponseOwner {
-  readonly socket: SocketLike;
+  /** req.socket, res.socket: the Duplex itself, or the direct path's TcpPeer. */
+  readonly socket: PeerSocket;
+  private readonly transport: HttpTransport;
   private readonly host: ConnectionHost;
   private readonly settings: ConnectionSettings;
   private readonly parser: HttpRequestParser;
@@ -111,8 +115,9 @@ export class HttpConnection implements ResponseOwner {
   private idleSince: number;
   private headStart: number;
 
-  constructor(socket: SocketLike, host: ConnectionHost) {
-    this.socket = socket;
+  constructor(transport: HttpTransport, host: ConnectionHost) {
+    this.transport = transport;
+    this.socket = transport.peer;
     this.host = host;
     this.settings = host.settings;
     const s = this.settings;
@@ -126,13 +131,12 @@ export class HttpConnection implements ResponseOwner {
       },
       { maxRequestLineBytes: s.maxRequestLineBytes, maxHeaderBytes: s.maxHeaderBytes, maxHeaderCount: s.maxHeaderCount },
     );
-    socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onPeerEnd());
-    socket.on('error', () => {
-      /* ECONNRESET and friends: 'close' follows and cleans up. */
+    transport.setNoDelay();
+    transport.start({
+      onData: (chunk) => this.onData(chunk),
+      onEnd: () => this.onPeerEnd(),
+      onClose: () => this.onClose(),
     });
-    socket.on('close', () => this.onClose());
     this.updateTimer();
   }
 
@@ -168,7 +172,16 @@ export class HttpConnection implements ResponseOwner {
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.transport.destroy();
+  }
+
+  /** The active response's bytes (ResponseOwner): false means wait for whenDrained(). */
+  send(parts: readonly (string | Buffer)[]): boolean {
+    return this.transport.writeParts(parts);
+  }
+
+  whenDrained(cb: () => void): void {
+    this.transport.whenDrained(cb);
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -193,7 +206,7 @@ export class HttpConnection implements ResponseOwner {
       if (e instanceof HttpParseError) this.parseError(e);
       else {
         this.host.onClientError(e as Error, this.socket);
-        this.socket.destroy();
+        this.transport.destroy();
       }
       return;
     }
@@ -219,7 +232,7 @@ export class HttpConnection implements ResponseOwner {
     const wantsContinue = head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0);
     if (this.queue.length === 1) {
       res.activate();
-      if (wantsContinue) this.socket.write(CONTINUE);
+      if (wantsContinue) this.transport.write(CONTINUE);
     } else if (wantsContinue) {
       this.continueFor = req;
     }
@@ -232,7 +245,7 @@ export class HttpConnection implements ResponseOwner {
         res.statusCode = 500;
         res.closesConnection = true;
         res.end();
-      } else this.socket.destroy();
+      } else this.transport.destroy();
     }
   }
 
@@ -295,13 +308,13 @@ export class HttpConnection implements ResponseOwner {
     if (pause) {
       if (!this.readingPaused) {
         this.readingPaused = true;
-        this.socket.pause();
+        this.transport.pause();
       }
       return;
     }
     if (this.readingPaused) {
       this.readingPaused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 
@@ -383,13 +396,13 @@ export class HttpConnection implements ResponseOwner {
       if (this.continueFor !== undefined && this.continueFor === head.req) {
         // Its turn, its body not begun: the 100 it waits for, before any of its own response.
         this.continueFor = undefined;
-        this.socket.write(CONTINUE);
+        this.transport.write(CONTINUE);
       }
       head.activate();
       return;
     }
     if (this.finalError !== undefined) {
-      this.socket.write(this.finalError);
+      this.transport.write(this.finalError);
       this.finalError = undefined;
       this.end();
       return;
@@ -409,13 +422,12 @@ export class HttpConnection implements ResponseOwner {
     this.pending = undefined;
     this.cancelTimer();
     // Once everything we wrote is flushed, give the peer a while to send its FIN, then give up.
-    this.socket.once('finish', () => {
-      if (!this.closed) this.setTimer(this.settings.clock.now() + this.settings.closeLingerMs, () => this.socket.destroy());
+    this.transport.end(() => {
+      if (!this.closed) this.setTimer(this.settings.clock.now() + this.settings.closeLingerMs, () => this.transport.destroy());
     });
-    this.socket.end();
     if (!this.peerEnded) {
       this.readingPaused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 

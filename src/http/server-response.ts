@@ -14,11 +14,15 @@ import { TunstackError } from '../util/errors.ts';
 import type { IncomingRequest } from './incoming-request.ts';
 import { isToken } from './parser.ts';
 import { reasonPhrase, statusHasNoBody } from './status-codes.ts';
-import type { SocketLike } from './types.ts';
+import type { PeerSocket } from './transport.ts';
 
 /** What a response needs from its connection. */
 export interface ResponseOwner {
-  readonly socket: SocketLike;
+  /** res.socket: the connection's socket (node:net), or the direct path's endpoints object. */
+  readonly socket: PeerSocket;
+  /** Hand pieces to the transport as one write; false: wait for whenDrained(). */
+  send(parts: readonly (string | Buffer)[]): boolean;
+  whenDrained(cb: () => void): void;
   /** The cached Date header value (RFC 9110 §6.6.1). */
   date(): string;
   /** Keep-Alive header value for a persistent response, e.g. "timeout=5, max=99". */
@@ -48,7 +52,7 @@ export class ServerResponse extends Writable {
   /** Send a Date header (RFC 9110 §6.6.1: an origin server with a clock MUST). */
   sendDate = true;
   readonly req: IncomingRequest;
-  readonly socket: SocketLike;
+  readonly socket: PeerSocket;
   /** True once the head is decided (writeHead, or the first write/end). */
   headersSent = false;
   /** @internal the connection closes after this response. */
@@ -295,7 +299,7 @@ export class ServerResponse extends Writable {
     this.heldCb = undefined;
     if (heldCb) {
       if (ok) heldCb();
-      else this.socket.once('drain', () => heldCb());
+      else this.owner.whenDrained(heldCb);
     }
     const finalCb = this.finalCb;
     this.finalCb = undefined;
@@ -327,7 +331,7 @@ export class ServerResponse extends Writable {
       return;
     }
     if (parts.length === 0 || this.send(parts)) cb();
-    else this.socket.once('drain', () => cb());
+    else this.owner.whenDrained(cb);
   }
 
   private hold(parts: (string | Buffer)[]): void {
@@ -337,15 +341,8 @@ export class ServerResponse extends Writable {
     }
   }
 
-  /** One socket write per piece, corked so that a head and its body leave together (writev). */
+  /** A head and its body leave together (transport.ts: corked, or packed into one chunk). */
   private send(parts: (string | Buffer)[]): boolean {
-    const socket = this.socket;
-    if (socket.destroyed || socket.writableEnded) return true;
-    if (parts.length === 1) return socket.write(parts[0]!, 'latin1');
-    socket.cork();
-    let ok = true;
-    for (const p of parts) ok = socket.write(p, 'latin1');
-    socket.uncork();
-    return ok;
+    return this.owner.send(parts);
   }
 }
