@@ -448,26 +448,47 @@ export class HttpConnection implements ResponseOwner {
    * One timer per connection: the headers timeout while a request head is arriving (slowloris),
    * the request timeout while its body is (a client gone silent mid-body would otherwise hold the
    * connection forever), the keep-alive idle timeout while nothing is in flight; none while a
-   * handler works on a complete request.
+   * handler works on a complete request. This is when the one due now is, or undefined.
+   */
+  private dueAt(): number | undefined {
+    if (this.ending || this.closed) return undefined;
+    const s = this.settings;
+    if (this.current !== undefined) return this.headStart + s.requestTimeoutMs;
+    if (this.queue.length > 0) return undefined;
+    if (this.parser.inHead) return this.headStart + s.headersTimeoutMs;
+    return this.idleSince + s.keepAliveTimeoutMs;
+  }
+
+  /**
+   * Armed lazily: a deadline that moves later (every keep-alive request moves the idle one) leaves
+   * the clock's timer as it is; when that fires, onTimer() finds the deadline later and arms once
+   * more. So a busy keep-alive connection arms about once per timeout, not twice per request.
+   * Only a deadline earlier than the armed one re-arms now.
    */
   private updateTimer(): void {
-    if (this.ending || this.closed) return;
-    const s = this.settings;
-    if (this.current !== undefined) {
-      this.setTimer(this.headStart + s.requestTimeoutMs, () => this.onRequestTimeout());
-    } else if (this.queue.length > 0) {
-      this.cancelTimer();
-    } else if (this.parser.inHead) {
-      this.setTimer(this.headStart + s.headersTimeoutMs, () => this.onHeadersTimeout());
-    } else {
-      this.setTimer(this.idleSince + s.keepAliveTimeoutMs, () => this.onIdleTimeout());
+    const at = this.dueAt();
+    if (at === undefined) return; // an armed timer will find nothing due and lapse
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.setTimer(at, this.onTimerFn);
+  }
+
+  private readonly onTimerFn = (): void => this.onTimer();
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = -1;
+    const at = this.dueAt();
+    if (at === undefined) return;
+    if (at > this.settings.clock.now()) {
+      this.setTimer(at, this.onTimerFn);
+      return;
     }
+    if (this.current !== undefined) this.onRequestTimeout();
+    else if (this.parser.inHead) this.onHeadersTimeout();
+    else this.onIdleTimeout();
   }
 
   private onHeadersTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (this.ending || this.queue.length > 0 || !this.parser.inHead) return this.updateTimer();
     // RFC 9110 §15.5.9: 408 when the server gives up waiting for a request.
     this.stopParsing = true;
     this.finalError = errorResponse(408, this.host.date());
@@ -475,9 +496,6 @@ export class HttpConnection implements ResponseOwner {
   }
 
   private onRequestTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (this.ending || this.current === undefined) return this.updateTimer();
     // RFC 9110 §15.5.9: 408 when the server gives up waiting for the rest of a request; handled as
     // a request cut short by a parse error (its response is dropped, or the connection closed if
     // that response had started).
@@ -485,15 +503,11 @@ export class HttpConnection implements ResponseOwner {
   }
 
   private onIdleTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (!this.isIdle) return this.updateTimer();
     // RFC 9112 §9.5: a server that times out an idle connection closes it gracefully.
     this.end();
   }
 
   private setTimer(at: number, fn: () => void): void {
-    if (this.timer && this.timerAt === at) return;
     this.cancelTimer();
     this.timerAt = at;
     this.timer = this.settings.clock.setTimer(at, fn);

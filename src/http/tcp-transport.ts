@@ -241,7 +241,7 @@ export class TcpTransport implements HttpTransport, ConnectionEvents {
 
   /** Small pieces together (a head and a short body): one chunk in the send buffer, one segment. */
   writeParts(parts: readonly (string | Uint8Array)[]): boolean {
-    if (this.closed || this.endRequested) return true;
+    if (this.closed || this.endRequested || parts.length === 0) return true;
     let total = 0;
     for (const p of parts) total += p.length;
     if (total < PACK_BELOW) return this.send(this.slab.pack(parts, total));

@@ -90,7 +90,7 @@ export class StreamTransport implements HttpTransport {
   /** One socket write per piece, corked so that a head and its body leave together (writev). */
   writeParts(parts: readonly (string | Uint8Array)[]): boolean {
     const s = this.peer;
-    if (s.destroyed || s.writableEnded) return true;
+    if (s.destroyed || s.writableEnded || parts.length === 0) return true;
     if (parts.length === 1) return s.write(parts[0]!, 'latin1');
     s.cork();
     let ok = true;
