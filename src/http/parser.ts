@@ -167,12 +167,21 @@ function spells(buf: Buffer, start: number, s: string): boolean {
 }
 
 /**
+ * The record req.headers is: its prototype is an empty object with no prototype of its own, so any
+ * field name ("constructor", "__proto__") is an own key and nothing is inherited, as with
+ * Object.create(null); but records made by one constructor share V8's fast property layout, where
+ * Object.create(null) gives each one a hash table.
+ */
+const FieldRecord = function FieldRecord() {} as unknown as { new (): Record<string, string>; prototype: object };
+FieldRecord.prototype = Object.create(null) as object;
+
+/**
  * A field section as a record: lowercased names, repeated fields combined with ", " (RFC 9110
  * §5.3), Cookie with "; " (RFC 6265 §5.4). For the header and the trailer section alike.
  * `lower[k]` is the lowercased name of `raw[2k]`.
  */
 function combineFields(raw: string[], lower: string[]): Record<string, string> {
-  const fields = Object.create(null) as Record<string, string>;
+  const fields = new FieldRecord();
   for (let k = 0; k < raw.length; k += 2) {
     const name = lower[k >> 1]!;
     const prev = fields[name];

@@ -71,6 +71,8 @@ export class ServerResponse extends Writable {
   private heldCb: ((err?: Error | null) => void) | undefined;
   private finalCb: ((err?: Error | null) => void) | undefined;
   private done = false;
+  /** end() sent the last bytes itself and the transport said to wait: finish after its drain. */
+  private finishAfterDrain = false;
 
   constructor(req: IncomingRequest, owner: ResponseOwner, mustClose: boolean, holdLimit = 64 * 1024) {
     super({ highWaterMark: 64 * 1024, decodeStrings: true });
@@ -149,7 +151,15 @@ export class ServerResponse extends Writable {
       this.buildHead(len, bare && this.req.method === 'HEAD');
     }
     if (chunk === undefined || chunk === null) super.end(cb);
-    else super.end(chunk, encoding, cb);
+    else if (this.active && this.writableLength === 0 && this.writableCorked === 0 && !this.writableEnded && !this.destroyed) {
+      // The last bytes, with nothing queued before them (a whole response in one end(), the usual
+      // case): framed and handed to the connection now, the same bytes in the same order as through
+      // _write, without a trip through the stream's write queue; the stream then ends empty. If the
+      // transport is full, the response finishes (and the next one starts) once it has drained.
+      const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : chunk;
+      if (!this.send(this.frame([buf]))) this.finishAfterDrain = true;
+      super.end(cb);
+    } else super.end(chunk, encoding, cb);
     return this;
   }
 
@@ -278,7 +288,8 @@ export class ServerResponse extends Writable {
       return;
     }
     this.send(out);
-    this.finish(cb);
+    if (this.finishAfterDrain) this.owner.whenDrained(() => this.finish(cb));
+    else this.finish(cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

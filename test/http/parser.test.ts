@@ -89,6 +89,17 @@ describe('HttpRequestParser: valid requests', () => {
     expect(p.bodies).toEqual(['ok']);
   });
 
+  it('field names that are Object properties are plain keys: nothing inherited, nothing overwritten', () => {
+    const p = parseAllWays('GET / HTTP/1.1\r\nHost: h\r\n__proto__: p\r\nconstructor: c\r\n\r\n');
+    expect(p.error).toBeUndefined();
+    const h = p.heads[0]!.headers;
+    expect(Object.keys(h)).toEqual(['host', '__proto__', 'constructor']);
+    expect(h['__proto__']).toBe('p');
+    expect(h['constructor']).toBe('c');
+    expect(h['toString']).toBeUndefined();
+    expect(h['hasOwnProperty']).toBeUndefined();
+  });
+
   it('ignores leading empty lines (RFC 9112 §2.2) and accepts bare LF line ends', () => {
     const p = parseAllWays('\r\n\r\nGET / HTTP/1.1\nHost: h\n\n');
     expect(p.error).toBeUndefined();
