@@ -281,7 +281,9 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
         return;
       case '/stats':
         // `memory`: the process as the kernel and V8 see it (RSS vs live heap tells a leak from the
-        // allocator keeping freed pages).
+        // allocator keeping freed pages). Under node --expose-gc (npm run bench:idle) a full collection
+        // comes first, so that heapUsed is the live heap, without garbage.
+        (globalThis as { gc?: () => void }).gc?.();
         sendJson(res, { stats: options.stats?.() ?? null, memory: process.memoryUsage(), connections: options.connectionTable?.() ?? null });
         return;
       case '/echo':
