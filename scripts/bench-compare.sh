@@ -10,6 +10,7 @@
 # Measurements (clients in the namespace, each bounded by count and `timeout`):
 #   ka   wrk -t2 -c50 -dDs /bytes/13 (keep-alive)   req/s
 #   abk  ab -k -c50 -n 50000 /bytes/13               req/s
+#   ab   ab -c20 -n 5000 /bytes/13, a connection per request: connections/s
 # Both servers run at once, idle while the other is measured (after a 2 s wrk warm-up each): BEFORE on tunstack0 (10.77.0.1/24 ->
 # 10.77.0.2), AFTER on tunstack1 (10.79.0.1/24 -> 10.79.0.2); 5 s keep-alive idle timeout, unlimited
 # requests per connection, no logging. The namespace is created here and deleted by name on every
@@ -48,12 +49,13 @@ client() { # LIMIT_SECONDS CMD...
 }
 ka() { client $((DURATION + 20)) wrk -t2 -c50 -d"${DURATION}s" --timeout 5s "$1/bytes/13" 2>&1 | sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 abk() { client 120 ab -q -k -r -s 10 -n 50000 -c 50 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
+ab1() { client 120 ab -q -r -s 10 -n 5000 -c 20 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 
 # Warm-up, not counted: the JIT compiles the hot paths of both servers before the first measurement.
 for i in 0 1; do client 20 wrk -t2 -c50 -d2s "${URLS[$i]}/bytes/13" >/dev/null 2>&1 || true; done
 
 declare -A R
-for m in ka abk; do
+for m in ka abk ab1; do
   for ((r = 1; r <= RUNS; r++)); do
     for i in 0 1; do
       v=$("$m" "${URLS[$i]}")
@@ -70,3 +72,4 @@ echo "median (range) of $RUNS runs, alternating; before: ${TREES[0]}, after: ${T
 printf '%-32s %-26s %-26s\n' metric before after
 printf '%-32s %-26s %-26s\n' "wrk -t2 -c50 ${DURATION}s keep-alive" "$(median <<<"${R[ka,0]}")" "$(median <<<"${R[ka,1]}")"
 printf '%-32s %-26s %-26s\n' "ab -k -c50 -n 50000" "$(median <<<"${R[abk,0]}")" "$(median <<<"${R[abk,1]}")"
+printf '%-32s %-26s %-26s\n' "ab -c20 -n 5000 (new conn/s)" "$(median <<<"${R[ab1,0]}")" "$(median <<<"${R[ab1,1]}")"

@@ -153,6 +153,54 @@ for (const directPath of [true, false]) {
       c.sock.end();
     });
 
+    it('a response larger than the send buffer to a client that does not read waits for writable, and arrives whole', async () => {
+      const total = 4 * 1024 * 1024;
+      const piece = 64 * 1024;
+      let refused = 0;
+      let written = 0;
+      const block = Buffer.alloc(piece);
+      const s = await setup(directPath, (_req, res) => {
+        res.setHeader('Content-Length', total);
+        const more = (): void => {
+          while (written < total) {
+            for (let i = 0; i < piece; i++) block[i] = (written + i) % 251;
+            written += piece;
+            if (!res.write(Buffer.from(block))) {
+              refused++;
+              res.once('drain', more);
+              return;
+            }
+          }
+          res.end();
+        };
+        more();
+      });
+      const c = connect(s);
+      c.sock.pause();
+      c.sock.write(get('/big', 'Connection: close\r\n'));
+      // Our window closes, the server's send buffer fills, and its writes stop being accepted.
+      await until(() => c.sock.tcpInfo().rcvWnd === 0 && refused > 0);
+      const server = (): { sendQueued: number } | undefined => s.server.connections().find((r) => r.localPort === 80);
+      await until(() => (server()?.sendQueued ?? 0) >= 1024 * 1024 - piece);
+      const heldWritten = written;
+      expect(refused).toBeGreaterThan(0);
+      expect(heldWritten).toBeLessThan(total);
+      // Bounded: the send buffer (1 MiB) and the response's own buffer, not the whole body.
+      expect(server()!.sendQueued).toBeLessThanOrEqual(1024 * 1024);
+      await wait(50);
+      expect(written).toBe(heldWritten);
+      c.sock.resume();
+      expect(await c.done).toBe('end');
+      const rs = parseResponses(c.data());
+      expect(rs.length).toBe(1);
+      const body = rs[0]!.body;
+      expect(body.length).toBe(total);
+      let bad = -1;
+      for (let i = 0; i < total; i++) if (body[i] !== i % 251) { bad = i; break; }
+      expect(bad).toBe(-1);
+      c.sock.end();
+    });
+
     it('after "Connection: close" the server sends FIN after the response and answers nothing more', async () => {
       let handled = 0;
       const s = await setup(directPath, (req, res) => {
