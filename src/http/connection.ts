@@ -220,7 +220,7 @@ export class HttpConnection implements ResponseOwner {
   private onHead(head: RequestHead): void {
     const s = this.settings;
     const n = ++this.requests;
-    const req = new IncomingRequest(head, this.socket, n, () => this.onBodyRead());
+    const req = new IncomingRequest(head, this.socket, n, this.onBodyReadFn);
     // RFC 9112 §9.6: after a "close" request (or our last allowed one) no further requests are processed.
     const mustClose = !head.keepAlive || n >= s.maxRequestsPerConnection || this.host.closing;
     if (mustClose) this.noMore = true;
@@ -289,6 +289,9 @@ export class HttpConnection implements ResponseOwner {
   private bodyCrowded(req: IncomingRequest): boolean {
     return this.bodyPieces >= MAX_WAITING_PIECES && req.readableLength > 0;
   }
+
+  /** onBodyRead for every request of this connection, made once. */
+  private readonly onBodyReadFn = (): void => this.onBodyRead();
 
   private onBodyRead(): void {
     if (!this.bodyBackpressure) return;

@@ -8,6 +8,9 @@ import { Readable } from 'node:stream';
 import type { RequestHead } from './parser.ts';
 import type { PeerSocket } from './transport.ts';
 
+/** The stream options, one object for every request. */
+const READABLE_OPTIONS = Object.freeze({ highWaterMark: 64 * 1024 });
+
 export class IncomingRequest extends Readable {
   readonly method: string;
   readonly url: string;
@@ -32,7 +35,7 @@ export class IncomingRequest extends Readable {
   private readonly onRead: () => void;
 
   constructor(head: RequestHead, socket: PeerSocket, requestNumber: number, onRead: () => void) {
-    super({ highWaterMark: 64 * 1024 });
+    super(READABLE_OPTIONS);
     this.head = head;
     this.method = head.method;
     this.url = head.url;

@@ -46,6 +46,9 @@ function checkValue(name: string, v: string): void {
   }
 }
 
+/** The stream options, one object for every response. */
+const WRITABLE_OPTIONS = Object.freeze({ highWaterMark: 64 * 1024, decodeStrings: true });
+
 export class ServerResponse extends Writable {
   statusCode = 200;
   statusMessage: string | undefined;
@@ -75,7 +78,7 @@ export class ServerResponse extends Writable {
   private finishAfterDrain = false;
 
   constructor(req: IncomingRequest, owner: ResponseOwner, mustClose: boolean, holdLimit = 64 * 1024) {
-    super({ highWaterMark: 64 * 1024, decodeStrings: true });
+    super(WRITABLE_OPTIONS);
     this.req = req;
     this.owner = owner;
     this.socket = owner.socket;
