@@ -1,6 +1,6 @@
 /**
  * The HTTP/1.1 server, in node:http habits, over any node:net-like transport: node's own `net`
- * (tests on 127.0.0.1) or our stack's TCP (`stack.tcp`). It sees sockets, never packets.
+ * (tests on 127.0.0.1) or our stack's TCP (`stack.tcp`). It sees sockets or TCP connections, never packets.
  *
  *   const server = createHttpServer(stack, {}, (req, res) => res.end('hello\n'));
  *   server.listen(80, () => console.log('ready'));

@@ -10,7 +10,7 @@
  * Backpressure, as TcpSocket does it (socket/tcp-socket.ts) but with one buffer less each way:
  *   read   while the HTTP connection has paused us (its pipeline queue is full, a request body is not
  *          being read), arriving bytes are held here, copied into owned storage and NOT consumed, so
- *          the window we advertise shrinks to zero (RFC 9293 §3.8.6.2) and the peer stops.
+ *          the window we advertise shrinks to zero (RFC 9293 §3.8.6) and the peer stops.
  *          resume() hands them over (on a microtask, outside the caller) and reopens the window.
  *   write  conn.write() takes what fits in the send buffer; the rest waits here, write() returns
  *          false, and the HTTP side waits for whenDrained(), which onWritable() completes.

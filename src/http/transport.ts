@@ -10,7 +10,7 @@
  * The HTTP connection calls the methods below; the transport calls back the HttpTransportEvents it was
  * started with. Either way the same rules hold:
  *   - pause() stops deliveries; bytes that arrive meanwhile wait in the transport (on our stack,
- *     unconsumed, so the receive window we advertise closes: RFC 9293 §3.8.6.2) until resume();
+ *     unconsumed, so the receive window we advertise closes: RFC 9293 §3.8.6) until resume();
  *   - write() returns false when the caller should wait for whenDrained() before writing more;
  *   - end() sends FIN after everything written, then calls its callback; the peer's FIN reaches
  *     onEnd() only after every byte before it was delivered (and never while paused);
