@@ -15,12 +15,13 @@
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SlabCopier, concatOwned, retainable } from '../util/owned-bytes.ts';
 import { IncomingRequest } from './incoming-request.ts';
-import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
+import { HttpParseError, HttpRequestParser, type HttpParserHandlers, type HttpParserLimits, type RequestHead } from './parser.ts';
 import { ServerResponse, type ResponseOwner } from './server-response.ts';
 import { reasonPhrase } from './status-codes.ts';
-import type { HttpTransport, PeerSocket } from './transport.ts';
+import type { HttpTransport, HttpTransportEvents, PeerSocket } from './transport.ts';
 
-export interface ConnectionSettings {
+/** The server's settings, one object for all its connections; its parser limits are the parsers' own. */
+export interface ConnectionSettings extends HttpParserLimits {
   clock: Clock;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
@@ -28,9 +29,6 @@ export interface ConnectionSettings {
   requestTimeoutMs: number;
   maxRequestsPerConnection: number;
   maxPipelinedRequests: number;
-  maxRequestLineBytes: number;
-  maxHeaderBytes: number;
-  maxHeaderCount: number;
   /** How long to wait for the peer's FIN after ours before giving up (destroy). */
   closeLingerMs: number;
   /** How much a response that is not yet at the head of the queue may hold in memory. */
@@ -77,7 +75,7 @@ export function errorResponse(status: number, date: string): string {
   return parts[0] + date + parts[1];
 }
 
-export class HttpConnection implements ResponseOwner {
+export class HttpConnection implements ResponseOwner, HttpTransportEvents, HttpParserHandlers {
   /** req.socket, res.socket: the Duplex itself, or the direct path's TcpPeer. */
   readonly socket: PeerSocket;
   private readonly transport: HttpTransport;
@@ -123,20 +121,11 @@ export class HttpConnection implements ResponseOwner {
     const s = this.settings;
     this.idleSince = s.clock.now();
     this.headStart = this.idleSince;
-    this.parser = new HttpRequestParser(
-      {
-        onHead: (head) => this.onHead(head),
-        onBody: (chunk) => this.onBody(chunk),
-        onComplete: (trailers, raw) => this.onComplete(trailers, raw),
-      },
-      { maxRequestLineBytes: s.maxRequestLineBytes, maxHeaderBytes: s.maxHeaderBytes, maxHeaderCount: s.maxHeaderCount },
-    );
+    // The connection is the parser's handlers and the transport's events itself (no closures per
+    // connection); the server's settings carry the parser's limits.
+    this.parser = new HttpRequestParser(this, s);
     transport.setNoDelay();
-    transport.start({
-      onData: (chunk) => this.onData(chunk),
-      onEnd: () => this.onPeerEnd(),
-      onClose: () => this.onClose(),
-    });
+    transport.start(this);
     this.updateTimer();
   }
 
@@ -186,7 +175,8 @@ export class HttpConnection implements ResponseOwner {
 
   // ---- input -------------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  /** @internal HttpTransportEvents: bytes from the transport. */
+  onData(chunk: Buffer): void {
     if (this.ending || this.stopParsing) return; // read and discard (see the header comment)
     if (this.pending !== undefined) {
       this.pending = concatOwned(this.pending, chunk);
@@ -217,7 +207,8 @@ export class HttpConnection implements ResponseOwner {
     this.updateTimer();
   }
 
-  private onHead(head: RequestHead): void {
+  /** @internal HttpParserHandlers: a request head was parsed. */
+  onHead(head: RequestHead): void {
     const s = this.settings;
     const n = ++this.requests;
     const req = new IncomingRequest(head, this.socket, n, this.onBodyReadFn);
@@ -249,7 +240,8 @@ export class HttpConnection implements ResponseOwner {
     }
   }
 
-  private onBody(chunk: Buffer): void {
+  /** @internal HttpParserHandlers: a piece of the current request's body. */
+  onBody(chunk: Buffer): void {
     const req = this.current;
     // RFC 9110 §10.1.1: a server MAY omit the 100 once it has received some of the content.
     if (this.continueFor === req) this.continueFor = undefined;
@@ -268,7 +260,8 @@ export class HttpConnection implements ResponseOwner {
     }
   }
 
-  private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
+  /** @internal HttpParserHandlers: the current request is complete. */
+  onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
     const req = this.current;
     this.current = undefined;
     if (this.continueFor === req) this.continueFor = undefined;
@@ -350,7 +343,8 @@ export class HttpConnection implements ResponseOwner {
     this.afterQueueChange();
   }
 
-  private onPeerEnd(): void {
+  /** @internal HttpTransportEvents: the peer's FIN, after all its bytes. */
+  onEnd(): void {
     this.peerEnded = true;
     if (this.ending) return; // both FINs exchanged: the socket closes once our data is flushed
     this.stopParsing = true;
@@ -434,7 +428,8 @@ export class HttpConnection implements ResponseOwner {
     }
   }
 
-  private onClose(): void {
+  /** @internal HttpTransportEvents: the transport is gone. */
+  onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.cancelTimer();

@@ -228,7 +228,11 @@ export class HttpRequestParser {
 
   constructor(handlers: HttpParserHandlers, limits: Partial<HttpParserLimits> = {}) {
     this.handlers = handlers;
-    this.limits = { ...DEFAULT_PARSER_LIMITS, ...limits };
+    // A complete set (a server's settings, shared by its connections) is used as it is.
+    const complete =
+      limits.maxRequestLineBytes !== undefined && limits.maxHeaderBytes !== undefined &&
+      limits.maxHeaderCount !== undefined && limits.maxChunkLineBytes !== undefined;
+    this.limits = complete ? (limits as HttpParserLimits) : { ...DEFAULT_PARSER_LIMITS, ...limits };
   }
 
   /** The error that stopped the parser, if any. */

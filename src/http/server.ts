@@ -87,6 +87,7 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
       maxRequestLineBytes: options.maxRequestLineBytes ?? DEFAULT_PARSER_LIMITS.maxRequestLineBytes,
       maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_PARSER_LIMITS.maxHeaderBytes,
       maxHeaderCount: options.maxHeaderCount ?? DEFAULT_PARSER_LIMITS.maxHeaderCount,
+      maxChunkLineBytes: DEFAULT_PARSER_LIMITS.maxChunkLineBytes,
       closeLingerMs: options.closeLingerMs ?? 5000,
       holdLimitBytes: options.holdLimitBytes ?? 64 * 1024,
     };
