@@ -178,6 +178,11 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
 
   /** Stream `total` (> 0) pattern bytes; the last piece goes out with end(). */
   function streamBytes(res: ServerResponse, total: number): void {
+    // One piece: the whole body in end(), nothing to wait for (no listener, no closure per request).
+    if (total <= STREAM_CHUNK) {
+      res.end(block.subarray(0, total));
+      return;
+    }
     let offset = 0;
     let stopped = false;
     res.on('close', () => {
