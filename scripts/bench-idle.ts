@@ -9,8 +9,8 @@
  *   sudo npm run bench:idle                 # N = 10000
  *   sudo npm run bench:idle -- --connections 2000
  *
- * The heap figure is heapUsed, which includes garbage not yet collected: the smallest of three
- * samples a second apart is taken. Namespace tsk-bi-PID is created here and deleted by name; every
+ * The heap figure is heapUsed after a full collection (the server runs under --expose-gc, and /stats
+ * collects first): the live heap. The smallest of three samples a second apart is taken. Namespace tsk-bi-PID is created here and deleted by name; every
  * process is stopped by its pid. Figures only: nothing is asserted.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -28,7 +28,8 @@ if (values.help) {
 }
 const N = Number(values.connections);
 if (!Number.isInteger(N) || N < 100 || N > 30_000) die(`--connections must be an integer 100..30000, got ${values.connections}`);
-const NS = `tsk-bi-${process.pid}`;
+// env TUNSTACK_NETNS_PREFIX goes in front of the name (a shared machine: each runner's namespaces by name).
+const NS = `${process.env['TUNSTACK_NETNS_PREFIX'] ?? ''}tsk-bi-${process.pid}`;
 
 interface Sample {
   rss: number;
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   // Idle connections must stay: an hour of keep-alive idle time, and room for them all.
   await start(
     'ip',
-    ['netns', 'exec', NS, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--idle-timeout', '3600000', '--max-requests', '1000'],
+    ['netns', 'exec', NS, 'node', '--expose-gc', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--idle-timeout', '3600000', '--max-requests', '1000'],
     /tunstack: ready/,
     30_000,
   );

@@ -14,7 +14,7 @@
  */
 import type { IncomingRequest } from '../http/incoming-request.ts';
 import type { ServerResponse } from '../http/server-response.ts';
-import type { SocketLike } from '../http/types.ts';
+import type { PeerSocket } from '../http/transport.ts';
 import type { TcpInfo } from '../tcp/api.ts';
 import { staticFiles } from './static-files.ts';
 import { ssthreshText } from '../tcp/congestion-control.ts';
@@ -164,7 +164,7 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
   for (let i = 0; i < block.length; i++) block[i] = patternByte(i);
 
   function connView(req: IncomingRequest): ConnView {
-    const s: SocketLike = req.socket;
+    const s: PeerSocket = req.socket;
     const info = typeof s.tcpInfo === 'function' ? s.tcpInfo() : undefined;
     return {
       client: { address: s.remoteAddress, port: s.remotePort },
@@ -178,6 +178,11 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
 
   /** Stream `total` (> 0) pattern bytes; the last piece goes out with end(). */
   function streamBytes(res: ServerResponse, total: number): void {
+    // One piece: the whole body in end(), nothing to wait for (no listener, no closure per request).
+    if (total <= STREAM_CHUNK) {
+      res.end(block.subarray(0, total));
+      return;
+    }
     let offset = 0;
     let stopped = false;
     res.on('close', () => {
@@ -281,7 +286,9 @@ export function createDemoHandler(options: DemoSiteOptions = {}): DemoHandler {
         return;
       case '/stats':
         // `memory`: the process as the kernel and V8 see it (RSS vs live heap tells a leak from the
-        // allocator keeping freed pages).
+        // allocator keeping freed pages). Under node --expose-gc (npm run bench:idle) a full collection
+        // comes first, so that heapUsed is the live heap, without garbage.
+        (globalThis as { gc?: () => void }).gc?.();
         sendJson(res, { stats: options.stats?.() ?? null, memory: process.memoryUsage(), connections: options.connectionTable?.() ?? null });
         return;
       case '/echo':

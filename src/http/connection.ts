@@ -1,8 +1,10 @@
 /**
  * One HTTP/1.1 connection: parser in, ordered response queue out, and the timers that bound it.
+ * It reads and writes through an HttpTransport (transport.ts): a node Duplex (node:net, TcpSocket),
+ * or on our own stack the TCP connection itself (tcp-transport.ts, the direct path).
  *
- *   socket 'data' -> parser.execute -> onHead: IncomingRequest + ServerResponse queued, 'request'
- *                                   -> onBody: req.push (backpressure pauses the socket)
+ *   transport onData -> parser.execute -> onHead: IncomingRequest + ServerResponse queued, 'request'
+ *                                   -> onBody: req.push (backpressure pauses the transport)
  *                                   -> onComplete: next request, unless the queue is full
  *   response done -> next queued response becomes active (RFC 9112 §9.3.2: in request order)
  *
@@ -13,12 +15,13 @@
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import { SlabCopier, concatOwned, retainable } from '../util/owned-bytes.ts';
 import { IncomingRequest } from './incoming-request.ts';
-import { HttpParseError, HttpRequestParser, type RequestHead } from './parser.ts';
+import { HttpParseError, HttpRequestParser, type HttpParserHandlers, type HttpParserLimits, type RequestHead } from './parser.ts';
 import { ServerResponse, type ResponseOwner } from './server-response.ts';
 import { reasonPhrase } from './status-codes.ts';
-import type { SocketLike } from './types.ts';
+import type { HttpTransport, HttpTransportEvents, PeerSocket } from './transport.ts';
 
-export interface ConnectionSettings {
+/** The server's settings, one object for all its connections; its parser limits are the parsers' own. */
+export interface ConnectionSettings extends HttpParserLimits {
   clock: Clock;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
@@ -26,9 +29,6 @@ export interface ConnectionSettings {
   requestTimeoutMs: number;
   maxRequestsPerConnection: number;
   maxPipelinedRequests: number;
-  maxRequestLineBytes: number;
-  maxHeaderBytes: number;
-  maxHeaderCount: number;
   /** How long to wait for the peer's FIN after ours before giving up (destroy). */
   closeLingerMs: number;
   /** How much a response that is not yet at the head of the queue may hold in memory. */
@@ -41,7 +41,7 @@ export interface ConnectionHost {
   readonly closing: boolean;
   date(): string;
   onRequest(req: IncomingRequest, res: ServerResponse): void;
-  onClientError(err: Error, socket: SocketLike): void;
+  onClientError(err: Error, socket: PeerSocket): void;
   onConnectionClosed(conn: HttpConnection): void;
 }
 
@@ -75,8 +75,10 @@ export function errorResponse(status: number, date: string): string {
   return parts[0] + date + parts[1];
 }
 
-export class HttpConnection implements ResponseOwner {
-  readonly socket: SocketLike;
+export class HttpConnection implements ResponseOwner, HttpTransportEvents, HttpParserHandlers {
+  /** req.socket, res.socket: the Duplex itself, or the direct path's TcpPeer. */
+  readonly socket: PeerSocket;
+  private readonly transport: HttpTransport;
   private readonly host: ConnectionHost;
   private readonly settings: ConnectionSettings;
   private readonly parser: HttpRequestParser;
@@ -111,28 +113,19 @@ export class HttpConnection implements ResponseOwner {
   private idleSince: number;
   private headStart: number;
 
-  constructor(socket: SocketLike, host: ConnectionHost) {
-    this.socket = socket;
+  constructor(transport: HttpTransport, host: ConnectionHost) {
+    this.transport = transport;
+    this.socket = transport.peer;
     this.host = host;
     this.settings = host.settings;
     const s = this.settings;
     this.idleSince = s.clock.now();
     this.headStart = this.idleSince;
-    this.parser = new HttpRequestParser(
-      {
-        onHead: (head) => this.onHead(head),
-        onBody: (chunk) => this.onBody(chunk),
-        onComplete: (trailers, raw) => this.onComplete(trailers, raw),
-      },
-      { maxRequestLineBytes: s.maxRequestLineBytes, maxHeaderBytes: s.maxHeaderBytes, maxHeaderCount: s.maxHeaderCount },
-    );
-    socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onPeerEnd());
-    socket.on('error', () => {
-      /* ECONNRESET and friends: 'close' follows and cleans up. */
-    });
-    socket.on('close', () => this.onClose());
+    // The connection is the parser's handlers and the transport's events itself (no closures per
+    // connection); the server's settings carry the parser's limits.
+    this.parser = new HttpRequestParser(this, s);
+    transport.setNoDelay();
+    transport.start(this);
     this.updateTimer();
   }
 
@@ -168,12 +161,22 @@ export class HttpConnection implements ResponseOwner {
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.transport.destroy();
+  }
+
+  /** The active response's bytes (ResponseOwner): false means wait for whenDrained(). */
+  send(parts: readonly (string | Buffer)[]): boolean {
+    return this.transport.writeParts(parts);
+  }
+
+  whenDrained(cb: () => void): void {
+    this.transport.whenDrained(cb);
   }
 
   // ---- input -------------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  /** @internal HttpTransportEvents: bytes from the transport. */
+  onData(chunk: Buffer): void {
     if (this.ending || this.stopParsing) return; // read and discard (see the header comment)
     if (this.pending !== undefined) {
       this.pending = concatOwned(this.pending, chunk);
@@ -193,7 +196,7 @@ export class HttpConnection implements ResponseOwner {
       if (e instanceof HttpParseError) this.parseError(e);
       else {
         this.host.onClientError(e as Error, this.socket);
-        this.socket.destroy();
+        this.transport.destroy();
       }
       return;
     }
@@ -204,10 +207,11 @@ export class HttpConnection implements ResponseOwner {
     this.updateTimer();
   }
 
-  private onHead(head: RequestHead): void {
+  /** @internal HttpParserHandlers: a request head was parsed. */
+  onHead(head: RequestHead): void {
     const s = this.settings;
     const n = ++this.requests;
-    const req = new IncomingRequest(head, this.socket, n, () => this.onBodyRead());
+    const req = new IncomingRequest(head, this.socket, n, this.onBodyReadFn);
     // RFC 9112 §9.6: after a "close" request (or our last allowed one) no further requests are processed.
     const mustClose = !head.keepAlive || n >= s.maxRequestsPerConnection || this.host.closing;
     if (mustClose) this.noMore = true;
@@ -219,7 +223,7 @@ export class HttpConnection implements ResponseOwner {
     const wantsContinue = head.expectContinue && (head.chunked || (head.contentLength ?? 0) > 0);
     if (this.queue.length === 1) {
       res.activate();
-      if (wantsContinue) this.socket.write(CONTINUE);
+      if (wantsContinue) this.transport.write(CONTINUE);
     } else if (wantsContinue) {
       this.continueFor = req;
     }
@@ -232,11 +236,12 @@ export class HttpConnection implements ResponseOwner {
         res.statusCode = 500;
         res.closesConnection = true;
         res.end();
-      } else this.socket.destroy();
+      } else this.transport.destroy();
     }
   }
 
-  private onBody(chunk: Buffer): void {
+  /** @internal HttpParserHandlers: a piece of the current request's body. */
+  onBody(chunk: Buffer): void {
     const req = this.current;
     // RFC 9110 §10.1.1: a server MAY omit the 100 once it has received some of the content.
     if (this.continueFor === req) this.continueFor = undefined;
@@ -255,7 +260,8 @@ export class HttpConnection implements ResponseOwner {
     }
   }
 
-  private onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
+  /** @internal HttpParserHandlers: the current request is complete. */
+  onComplete(trailers: Record<string, string> | undefined, raw: string[] | undefined): void {
     const req = this.current;
     this.current = undefined;
     if (this.continueFor === req) this.continueFor = undefined;
@@ -277,6 +283,9 @@ export class HttpConnection implements ResponseOwner {
     return this.bodyPieces >= MAX_WAITING_PIECES && req.readableLength > 0;
   }
 
+  /** onBodyRead for every request of this connection, made once. */
+  private readonly onBodyReadFn = (): void => this.onBodyRead();
+
   private onBodyRead(): void {
     if (!this.bodyBackpressure) return;
     const req = this.current;
@@ -295,13 +304,13 @@ export class HttpConnection implements ResponseOwner {
     if (pause) {
       if (!this.readingPaused) {
         this.readingPaused = true;
-        this.socket.pause();
+        this.transport.pause();
       }
       return;
     }
     if (this.readingPaused) {
       this.readingPaused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 
@@ -334,7 +343,8 @@ export class HttpConnection implements ResponseOwner {
     this.afterQueueChange();
   }
 
-  private onPeerEnd(): void {
+  /** @internal HttpTransportEvents: the peer's FIN, after all its bytes. */
+  onEnd(): void {
     this.peerEnded = true;
     if (this.ending) return; // both FINs exchanged: the socket closes once our data is flushed
     this.stopParsing = true;
@@ -383,13 +393,13 @@ export class HttpConnection implements ResponseOwner {
       if (this.continueFor !== undefined && this.continueFor === head.req) {
         // Its turn, its body not begun: the 100 it waits for, before any of its own response.
         this.continueFor = undefined;
-        this.socket.write(CONTINUE);
+        this.transport.write(CONTINUE);
       }
       head.activate();
       return;
     }
     if (this.finalError !== undefined) {
-      this.socket.write(this.finalError);
+      this.transport.write(this.finalError);
       this.finalError = undefined;
       this.end();
       return;
@@ -409,17 +419,17 @@ export class HttpConnection implements ResponseOwner {
     this.pending = undefined;
     this.cancelTimer();
     // Once everything we wrote is flushed, give the peer a while to send its FIN, then give up.
-    this.socket.once('finish', () => {
-      if (!this.closed) this.setTimer(this.settings.clock.now() + this.settings.closeLingerMs, () => this.socket.destroy());
+    this.transport.end(() => {
+      if (!this.closed) this.setTimer(this.settings.clock.now() + this.settings.closeLingerMs, () => this.transport.destroy());
     });
-    this.socket.end();
     if (!this.peerEnded) {
       this.readingPaused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 
-  private onClose(): void {
+  /** @internal HttpTransportEvents: the transport is gone. */
+  onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.cancelTimer();
@@ -436,26 +446,47 @@ export class HttpConnection implements ResponseOwner {
    * One timer per connection: the headers timeout while a request head is arriving (slowloris),
    * the request timeout while its body is (a client gone silent mid-body would otherwise hold the
    * connection forever), the keep-alive idle timeout while nothing is in flight; none while a
-   * handler works on a complete request.
+   * handler works on a complete request. This is when the one due now is, or undefined.
+   */
+  private dueAt(): number | undefined {
+    if (this.ending || this.closed) return undefined;
+    const s = this.settings;
+    if (this.current !== undefined) return this.headStart + s.requestTimeoutMs;
+    if (this.queue.length > 0) return undefined;
+    if (this.parser.inHead) return this.headStart + s.headersTimeoutMs;
+    return this.idleSince + s.keepAliveTimeoutMs;
+  }
+
+  /**
+   * Armed lazily: a deadline that moves later (every keep-alive request moves the idle one) leaves
+   * the clock's timer as it is; when that fires, onTimer() finds the deadline later and arms once
+   * more. So a busy keep-alive connection arms about once per timeout, not twice per request.
+   * Only a deadline earlier than the armed one re-arms now.
    */
   private updateTimer(): void {
-    if (this.ending || this.closed) return;
-    const s = this.settings;
-    if (this.current !== undefined) {
-      this.setTimer(this.headStart + s.requestTimeoutMs, () => this.onRequestTimeout());
-    } else if (this.queue.length > 0) {
-      this.cancelTimer();
-    } else if (this.parser.inHead) {
-      this.setTimer(this.headStart + s.headersTimeoutMs, () => this.onHeadersTimeout());
-    } else {
-      this.setTimer(this.idleSince + s.keepAliveTimeoutMs, () => this.onIdleTimeout());
+    const at = this.dueAt();
+    if (at === undefined) return; // an armed timer will find nothing due and lapse
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.setTimer(at, this.onTimerFn);
+  }
+
+  private readonly onTimerFn = (): void => this.onTimer();
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = -1;
+    const at = this.dueAt();
+    if (at === undefined) return;
+    if (at > this.settings.clock.now()) {
+      this.setTimer(at, this.onTimerFn);
+      return;
     }
+    if (this.current !== undefined) this.onRequestTimeout();
+    else if (this.parser.inHead) this.onHeadersTimeout();
+    else this.onIdleTimeout();
   }
 
   private onHeadersTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (this.ending || this.queue.length > 0 || !this.parser.inHead) return this.updateTimer();
     // RFC 9110 §15.5.9: 408 when the server gives up waiting for a request.
     this.stopParsing = true;
     this.finalError = errorResponse(408, this.host.date());
@@ -463,9 +494,6 @@ export class HttpConnection implements ResponseOwner {
   }
 
   private onRequestTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (this.ending || this.current === undefined) return this.updateTimer();
     // RFC 9110 §15.5.9: 408 when the server gives up waiting for the rest of a request; handled as
     // a request cut short by a parse error (its response is dropped, or the connection closed if
     // that response had started).
@@ -473,15 +501,11 @@ export class HttpConnection implements ResponseOwner {
   }
 
   private onIdleTimeout(): void {
-    this.timer = undefined;
-    this.timerAt = -1;
-    if (!this.isIdle) return this.updateTimer();
     // RFC 9112 §9.5: a server that times out an idle connection closes it gracefully.
     this.end();
   }
 
   private setTimer(at: number, fn: () => void): void {
-    if (this.timer && this.timerAt === at) return;
     this.cancelTimer();
     this.timerAt = at;
     this.timer = this.settings.clock.setTimer(at, fn);

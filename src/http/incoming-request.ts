@@ -6,7 +6,10 @@
  */
 import { Readable } from 'node:stream';
 import type { RequestHead } from './parser.ts';
-import type { SocketLike } from './types.ts';
+import type { PeerSocket } from './transport.ts';
+
+/** The stream options, one object for every request. */
+const READABLE_OPTIONS = Object.freeze({ highWaterMark: 64 * 1024 });
 
 export class IncomingRequest extends Readable {
   readonly method: string;
@@ -20,7 +23,7 @@ export class IncomingRequest extends Readable {
   readonly rawHeaders: string[];
   trailers: Record<string, string> = {};
   rawTrailers: string[] = [];
-  readonly socket: SocketLike;
+  readonly socket: PeerSocket;
   /** 1 for the first request on its connection, 2 for the next, ... */
   readonly requestNumber: number;
   /** True once the whole body has been received. */
@@ -31,8 +34,8 @@ export class IncomingRequest extends Readable {
   signalDrain = false;
   private readonly onRead: () => void;
 
-  constructor(head: RequestHead, socket: SocketLike, requestNumber: number, onRead: () => void) {
-    super({ highWaterMark: 64 * 1024 });
+  constructor(head: RequestHead, socket: PeerSocket, requestNumber: number, onRead: () => void) {
+    super(READABLE_OPTIONS);
     this.head = head;
     this.method = head.method;
     this.url = head.url;

@@ -129,13 +129,61 @@ function hexValue(c: number): number {
 }
 
 /**
+ * Field names most requests carry, in their usual spelling: a name whose bytes match one is not
+ * made into a string (and lowercased) per request, but taken from here (see fieldName()).
+ * Field names are case-insensitive (RFC 9110 §5.1), so the lowercased one is found for any spelling.
+ */
+const COMMON_FIELDS = [
+  'Host', 'User-Agent', 'Accept', 'Accept-Encoding', 'Accept-Language', 'Connection', 'Content-Length',
+  'Content-Type', 'Transfer-Encoding', 'Expect', 'Cookie', 'Referer', 'Origin', 'Cache-Control',
+  'Upgrade-Insecure-Requests', 'Keep-Alive',
+].map((spelling) => ({ spelling, lower: spelling.toLowerCase(), bytes: Buffer.from(spelling.toLowerCase(), 'latin1') }));
+
+/** COMMON_FIELDS by name length, for the byte comparison in fieldName(). */
+const COMMON_BY_LENGTH: (typeof COMMON_FIELDS)[] = [];
+for (const f of COMMON_FIELDS) (COMMON_BY_LENGTH[f.bytes.length] ??= []).push(f);
+
+/**
+ * The common field whose name is buf[start, end) in any letter case, or undefined. The bytes are
+ * tchars (checked by the caller), and the common names are letters and "-": for those, setting bit
+ * 0x20 maps an upper-case letter to its lower case and changes no other tchar into a letter or "-".
+ */
+function commonField(buf: Buffer, start: number, end: number): (typeof COMMON_FIELDS)[number] | undefined {
+  const candidates = COMMON_BY_LENGTH[end - start];
+  if (candidates === undefined) return undefined;
+  for (const f of candidates) {
+    const b = f.bytes;
+    let i = 0;
+    while (i < b.length && (buf[start + i]! | 0x20) === b[i]) i++;
+    if (i === b.length) return f;
+  }
+  return undefined;
+}
+
+/** Does buf[start, end) spell `s` exactly (latin1)? */
+function spells(buf: Buffer, start: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (buf[start + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * The record req.headers is: its prototype is an empty object with no prototype of its own, so any
+ * field name ("constructor", "__proto__") is an own key and nothing is inherited, as with
+ * Object.create(null); but records made by one constructor share V8's fast property layout, where
+ * Object.create(null) gives each one a hash table.
+ */
+const FieldRecord = function FieldRecord() {} as unknown as { new (): Record<string, string>; prototype: object };
+FieldRecord.prototype = Object.create(null) as object;
+
+/**
  * A field section as a record: lowercased names, repeated fields combined with ", " (RFC 9110
  * §5.3), Cookie with "; " (RFC 6265 §5.4). For the header and the trailer section alike.
+ * `lower[k]` is the lowercased name of `raw[2k]`.
  */
-function combineFields(raw: string[]): Record<string, string> {
-  const fields = Object.create(null) as Record<string, string>;
+function combineFields(raw: string[], lower: string[]): Record<string, string> {
+  const fields = new FieldRecord();
   for (let k = 0; k < raw.length; k += 2) {
-    const name = raw[k]!.toLowerCase();
+    const name = lower[k >> 1]!;
     const prev = fields[name];
     fields[name] = prev === undefined ? raw[k + 1]! : prev + (name === 'cookie' ? '; ' : ', ') + raw[k + 1]!;
   }
@@ -174,11 +222,17 @@ export class HttpRequestParser {
   private url = '';
   private versionMinor = 1;
   private raw: string[] = [];
+  /** The lowercased field names of `raw`, one per field. */
+  private lower: string[] = [];
   private err: HttpParseError | undefined;
 
   constructor(handlers: HttpParserHandlers, limits: Partial<HttpParserLimits> = {}) {
     this.handlers = handlers;
-    this.limits = { ...DEFAULT_PARSER_LIMITS, ...limits };
+    // A complete set (a server's settings, shared by its connections) is used as it is.
+    const complete =
+      limits.maxRequestLineBytes !== undefined && limits.maxHeaderBytes !== undefined &&
+      limits.maxHeaderCount !== undefined && limits.maxChunkLineBytes !== undefined;
+    this.limits = complete ? (limits as HttpParserLimits) : { ...DEFAULT_PARSER_LIMITS, ...limits };
   }
 
   /** The error that stopped the parser, if any. */
@@ -351,6 +405,7 @@ export class HttpRequestParser {
     this.sectionBytes = 0;
     this.fieldCount = 0;
     this.raw = [];
+    this.lower = [];
   }
 
   /** RFC 9112 §3: request-line = method SP request-target SP HTTP-version */
@@ -426,19 +481,29 @@ export class HttpRequestParser {
       }
       if (c !== SP && c !== HTAB) valueEnd = i + 1;
     }
-    this.raw.push(buf.toString('latin1', start, nameEnd), buf.toString('latin1', valueStart, valueEnd));
+    const common = commonField(buf, start, nameEnd);
+    let name: string;
+    if (common === undefined) {
+      name = buf.toString('latin1', start, nameEnd);
+      this.lower.push(name.toLowerCase());
+    } else {
+      name = spells(buf, start, common.spelling) ? common.spelling : buf.toString('latin1', start, nameEnd);
+      this.lower.push(common.lower);
+    }
+    this.raw.push(name, buf.toString('latin1', valueStart, valueEnd));
   }
 
   private headEnd(): void {
     const raw = this.raw;
-    const headers = combineFields(raw);
+    const lower = this.lower;
+    const headers = combineFields(raw, lower);
     // Repeated Content-Length, Transfer-Encoding and Connection fields are comma lists, read as
     // one list below (RFC 9110 §5.3); Host fields are counted, since one value may hold a comma.
     const contentLength = headers['content-length'];
     const te = headers['transfer-encoding'];
     const connection = headers['connection'];
     let hosts = 0;
-    for (let k = 0; k < raw.length; k += 2) if (raw[k]!.length === 4 && raw[k]!.toLowerCase() === 'host') hosts++;
+    for (const name of lower) if (name === 'host') hosts++;
     const minor = this.versionMinor;
     // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets 400.
     if (minor === 1 && hosts !== 1) {
@@ -553,7 +618,7 @@ export class HttpRequestParser {
   private trailersEnd(): void {
     this.state = S_START;
     const raw = this.raw;
-    if (raw.length > 0) this.handlers.onComplete(combineFields(raw), raw);
+    if (raw.length > 0) this.handlers.onComplete(combineFields(raw, this.lower), raw);
     else this.complete();
   }
 

@@ -14,11 +14,15 @@ import { TunstackError } from '../util/errors.ts';
 import type { IncomingRequest } from './incoming-request.ts';
 import { isToken } from './parser.ts';
 import { reasonPhrase, statusHasNoBody } from './status-codes.ts';
-import type { SocketLike } from './types.ts';
+import type { PeerSocket } from './transport.ts';
 
 /** What a response needs from its connection. */
 export interface ResponseOwner {
-  readonly socket: SocketLike;
+  /** res.socket: the connection's socket (node:net), or the direct path's endpoints object. */
+  readonly socket: PeerSocket;
+  /** Hand pieces to the transport as one write; false: wait for whenDrained(). */
+  send(parts: readonly (string | Buffer)[]): boolean;
+  whenDrained(cb: () => void): void;
   /** The cached Date header value (RFC 9110 §6.6.1). */
   date(): string;
   /** Keep-Alive header value for a persistent response, e.g. "timeout=5, max=99". */
@@ -42,13 +46,16 @@ function checkValue(name: string, v: string): void {
   }
 }
 
+/** The stream options, one object for every response. */
+const WRITABLE_OPTIONS = Object.freeze({ highWaterMark: 64 * 1024, decodeStrings: true });
+
 export class ServerResponse extends Writable {
   statusCode = 200;
   statusMessage: string | undefined;
   /** Send a Date header (RFC 9110 §6.6.1: an origin server with a clock MUST). */
   sendDate = true;
   readonly req: IncomingRequest;
-  readonly socket: SocketLike;
+  readonly socket: PeerSocket;
   /** True once the head is decided (writeHead, or the first write/end). */
   headersSent = false;
   /** @internal the connection closes after this response. */
@@ -67,9 +74,11 @@ export class ServerResponse extends Writable {
   private heldCb: ((err?: Error | null) => void) | undefined;
   private finalCb: ((err?: Error | null) => void) | undefined;
   private done = false;
+  /** end() sent the last bytes itself and the transport said to wait: finish after its drain. */
+  private finishAfterDrain = false;
 
   constructor(req: IncomingRequest, owner: ResponseOwner, mustClose: boolean, holdLimit = 64 * 1024) {
-    super({ highWaterMark: 64 * 1024, decodeStrings: true });
+    super(WRITABLE_OPTIONS);
     this.req = req;
     this.owner = owner;
     this.socket = owner.socket;
@@ -145,7 +154,15 @@ export class ServerResponse extends Writable {
       this.buildHead(len, bare && this.req.method === 'HEAD');
     }
     if (chunk === undefined || chunk === null) super.end(cb);
-    else super.end(chunk, encoding, cb);
+    else if (this.active && this.writableLength === 0 && this.writableCorked === 0 && !this.writableEnded && !this.destroyed) {
+      // The last bytes, with nothing queued before them (a whole response in one end(), the usual
+      // case): framed and handed to the connection now, the same bytes in the same order as through
+      // _write, without a trip through the stream's write queue; the stream then ends empty. If the
+      // transport is full, the response finishes (and the next one starts) once it has drained.
+      const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : chunk;
+      if (!this.send(this.frame([buf]))) this.finishAfterDrain = true;
+      super.end(cb);
+    } else super.end(chunk, encoding, cb);
     return this;
   }
 
@@ -274,7 +291,8 @@ export class ServerResponse extends Writable {
       return;
     }
     this.send(out);
-    this.finish(cb);
+    if (this.finishAfterDrain) this.owner.whenDrained(() => this.finish(cb));
+    else this.finish(cb);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -295,7 +313,7 @@ export class ServerResponse extends Writable {
     this.heldCb = undefined;
     if (heldCb) {
       if (ok) heldCb();
-      else this.socket.once('drain', () => heldCb());
+      else this.owner.whenDrained(heldCb);
     }
     const finalCb = this.finalCb;
     this.finalCb = undefined;
@@ -327,7 +345,7 @@ export class ServerResponse extends Writable {
       return;
     }
     if (parts.length === 0 || this.send(parts)) cb();
-    else this.socket.once('drain', () => cb());
+    else this.owner.whenDrained(cb);
   }
 
   private hold(parts: (string | Buffer)[]): void {
@@ -337,15 +355,8 @@ export class ServerResponse extends Writable {
     }
   }
 
-  /** One socket write per piece, corked so that a head and its body leave together (writev). */
+  /** A head and its body leave together (transport.ts: corked, or packed into one chunk). */
   private send(parts: (string | Buffer)[]): boolean {
-    const socket = this.socket;
-    if (socket.destroyed || socket.writableEnded) return true;
-    if (parts.length === 1) return socket.write(parts[0]!, 'latin1');
-    socket.cork();
-    let ok = true;
-    for (const p of parts) ok = socket.write(p, 'latin1');
-    socket.uncork();
-    return ok;
+    return this.owner.send(parts);
   }
 }

@@ -1,9 +1,13 @@
 /**
  * The HTTP/1.1 server, in node:http habits, over any node:net-like transport: node's own `net`
- * (tests on 127.0.0.1) or our stack's TCP (`stack.tcp`). It sees sockets, never packets.
+ * (tests on 127.0.0.1) or our stack's TCP (`stack.tcp`). It sees sockets or TCP connections, never packets.
  *
  *   const server = createHttpServer(stack, {}, (req, res) => res.end('hello\n'));
  *   server.listen(80, () => console.log('ready'));
+ *
+ * On our stack (`stack.tcp`) the server takes the TCP connections themselves, with no Duplex in
+ * between (tcp-transport.ts, the direct path; `directPath: false` keeps the sockets); req.socket is
+ * then an object with the connection's addresses, ports and tcpInfo() (TcpPeer), not a stream.
  *
  * Events: 'connection' (socket), 'request' (req, res), 'clientError' (err, socket), 'close'.
  * Parse errors are answered here (a prebuilt response with the error's status, then a clean
@@ -15,7 +19,11 @@ import { HttpConnection, type ConnectionHost, type ConnectionSettings } from './
 import type { IncomingRequest } from './incoming-request.ts';
 import { DEFAULT_PARSER_LIMITS } from './parser.ts';
 import type { ServerResponse } from './server-response.ts';
+import { TcpTransport } from './tcp-transport.ts';
+import { StreamTransport, type HttpTransport, type HttpTransportEvents, type PeerSocket } from './transport.ts';
 import type { HasTcp, NetLike, ServerLike, SocketLike } from './types.ts';
+import type { TcpConnection } from '../tcp/api.ts';
+import { PackingSlab } from '../util/owned-bytes.ts';
 
 export type RequestHandler = (req: IncomingRequest, res: ServerResponse) => void;
 
@@ -41,7 +49,15 @@ export interface HttpServerOptions {
   clock?: Clock;
   /** Wall-clock milliseconds for the Date header (default Date.now). */
   wallClock?: () => number;
+  /**
+   * On our stack, serve the TCP connections directly, without a TcpSocket each (default true).
+   * Ignored on node:net, which has sockets only.
+   */
+  directPath?: boolean;
 }
+
+/** Events of a connection refused while the server closes. */
+const IGNORE: HttpTransportEvents = { onData() {}, onEnd() {}, onClose() {} };
 
 export class HttpServer extends EventEmitter implements ConnectionHost {
   readonly settings: ConnectionSettings;
@@ -52,11 +68,15 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
   private dateSecond = -1;
   private dateValue = '';
   private isClosing = false;
+  private readonly directPath: boolean;
+  /** Response heads and short bodies on the direct path, packed for all connections (owned-bytes.ts). */
+  private readonly slab = new PackingSlab();
 
   constructor(net: NetLike | undefined, options: HttpServerOptions = {}) {
     super();
     this.net = net;
     this.wallClock = options.wallClock ?? (() => Date.now());
+    this.directPath = options.directPath !== false;
     this.settings = {
       clock: options.clock ?? new SystemClock(),
       keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5000,
@@ -67,6 +87,7 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
       maxRequestLineBytes: options.maxRequestLineBytes ?? DEFAULT_PARSER_LIMITS.maxRequestLineBytes,
       maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_PARSER_LIMITS.maxHeaderBytes,
       maxHeaderCount: options.maxHeaderCount ?? DEFAULT_PARSER_LIMITS.maxHeaderCount,
+      maxChunkLineBytes: DEFAULT_PARSER_LIMITS.maxChunkLineBytes,
       closeLingerMs: options.closeLingerMs ?? 5000,
       holdLimitBytes: options.holdLimitBytes ?? 64 * 1024,
     };
@@ -84,7 +105,12 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
   /** listen(port, cb) or listen(port, host, cb), passed through to the transport. */
   listen(port: number, hostOrCb?: string | (() => void), cb?: () => void): this {
     if (!this.net) throw new TypeError('this HttpServer has no transport; use handleConnection()');
-    const server = this.net.createServer({ allowHalfOpen: true }, (socket) => this.handleConnection(socket));
+    const net = this.net;
+    // allowHalfOpen: our side stays open after the peer's FIN, to answer the requests before it.
+    const server =
+      this.directPath && net.createConnectionServer !== undefined
+        ? net.createConnectionServer((conn) => this.handleTcpConnection(conn))
+        : net.createServer({ allowHalfOpen: true }, (socket) => this.handleConnection(socket));
     this.server = server;
     server.on?.('error', (err: Error) => this.emit('error', err));
     if (typeof hostOrCb === 'string') server.listen(port, hostOrCb, cb);
@@ -99,13 +125,23 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
 
   /** Serve HTTP on an already connected socket (any Duplex: in-memory pairs in tests). */
   handleConnection(socket: SocketLike): void {
+    this.serve(new StreamTransport(socket));
+  }
+
+  /** Serve HTTP on one of our stack's TCP connections, directly (tcp-transport.ts). */
+  handleTcpConnection(conn: TcpConnection): void {
+    this.serve(new TcpTransport(conn, this.slab));
+  }
+
+  private serve(transport: HttpTransport): void {
     if (this.isClosing) {
-      socket.destroy();
+      transport.start(IGNORE);
+      transport.destroy();
       return;
     }
-    const conn = new HttpConnection(socket, this);
+    const conn = new HttpConnection(transport, this);
     this.connections.add(conn);
-    this.emit('connection', socket);
+    this.emit('connection', transport.peer);
   }
 
   /**
@@ -161,7 +197,7 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
     this.emit('request', req, res);
   }
 
-  onClientError(err: Error, socket: SocketLike): void {
+  onClientError(err: Error, socket: PeerSocket): void {
     this.emit('clientError', err, socket);
   }
 
@@ -202,3 +238,5 @@ export { IncomingRequest } from './incoming-request.ts';
 export { ServerResponse } from './server-response.ts';
 export { HttpParseError } from './parser.ts';
 export type { NetLike, SocketLike, ServerLike, HasTcp } from './types.ts';
+export type { PeerSocket } from './transport.ts';
+export { TcpPeer } from './tcp-transport.ts';

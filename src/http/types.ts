@@ -1,9 +1,11 @@
 /**
  * What the HTTP layer needs from a transport: node:net's shape, nothing more. Node's `net` module
- * fits, and so does our stack's `TcpNet` (`stack.tcp`), so the same server runs over either.
+ * fits, and so does our stack's `TcpNet` (`stack.tcp`), so the same server runs over either. TcpNet
+ * also offers the TCP connections themselves (createConnectionServer): the direct path, with no
+ * stream between TCP and the parser (tcp-transport.ts).
  */
 import type { Duplex } from 'node:stream';
-import type { TcpInfo } from '../tcp/api.ts';
+import type { TcpConnection, TcpInfo } from '../tcp/api.ts';
 
 /** A connected byte stream with net.Socket's address fields; tcpInfo() only on our own stack. */
 export type SocketLike = Duplex & {
@@ -34,6 +36,8 @@ export interface NetServerOptions {
 /** node:net, or our stack's TcpNet. */
 export interface NetLike {
   createServer(options: NetServerOptions, listener: (socket: SocketLike) => void): ServerLike;
+  /** TcpNet only: a listener that hands over each accepted TCP connection, with no socket around it. */
+  createConnectionServer?(listener: (conn: TcpConnection) => void): ServerLike;
 }
 
 /** The stack (or anything) exposing its TCP as `.tcp`. */

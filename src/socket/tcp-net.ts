@@ -71,6 +71,27 @@ export class TcpNet {
     });
   }
 
+  /**
+   * Not in node:net: a server whose accepted connections are handed over as they are (tcp/api.ts
+   * TcpConnection), with no TcpSocket around them, for an owner that reads and writes the connection
+   * itself (the HTTP server's direct path, http/tcp-transport.ts). The stack's defaults (noDelay,
+   * keepAlive) apply; maxConnections and getConnections() do not see these connections.
+   */
+  createConnectionServer(onConnection: (conn: TcpConnection) => void, options: TcpServerOptions = {}): TcpServer {
+    const d = this.defaults;
+    const merged: TcpServerOptions = {
+      noDelay: options.noDelay ?? d.noDelay ?? false,
+      keepAlive: options.keepAlive ?? d.keepAlive ?? false,
+      keepAliveInitialDelay: options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0,
+      ...connectionOptions(options),
+    };
+    return new TcpServer(this.api, merged, undefined, {
+      ...(d.clock ? { clock: d.clock } : {}),
+      ...(d.localAddress ? { localAddress: d.localAddress } : {}),
+      onConnectionBare: onConnection,
+    });
+  }
+
   connect(options: TcpConnectOptions, onConnect?: () => void): TcpSocket;
   connect(port: number, host: string, onConnect?: () => void): TcpSocket;
   connect(

@@ -56,14 +56,17 @@ export class TcpServer extends EventEmitter {
   private boundHost: string;
   private handle: TcpListenerHandle | undefined;
   private readonly sockets = new Set<TcpSocket>();
+  /** createConnectionServer: accepted connections go to this owner bare, with no TcpSocket. */
+  private readonly onConnectionBare: ((conn: TcpConnection) => void) | undefined;
 
   constructor(
     api: TcpEndpointApi,
     options: TcpServerOptions = {},
     onConnection?: (socket: TcpSocket) => void,
-    env: { clock?: Clock; localAddress?: string } = {},
+    env: { clock?: Clock; localAddress?: string; onConnectionBare?: (conn: TcpConnection) => void } = {},
   ) {
     super();
+    this.onConnectionBare = env.onConnectionBare;
     this.api = api;
     this.options = { ...options };
     this.clock = env.clock;
@@ -131,6 +134,13 @@ export class TcpServer extends EventEmitter {
 
   private onAccept(conn: TcpConnection): void {
     const o = this.options;
+    if (this.onConnectionBare !== undefined) {
+      // The owner (the HTTP server's direct path) owns the connection: no socket, not counted here.
+      if (o.noDelay) conn.setNoDelay(true);
+      if (o.keepAlive) conn.setKeepAlive(true, o.keepAliveInitialDelay ? o.keepAliveInitialDelay : undefined);
+      this.onConnectionBare(conn);
+      return;
+    }
     const socket = new TcpSocket(conn, {
       allowHalfOpen: o.allowHalfOpen === true,
       pauseOnConnect: o.pauseOnConnect === true,

@@ -128,8 +128,6 @@ export class Output {
     let sent = false;
     const mss = snd.mss;
     const burst = this.superSegmentBytes();
-    // Re-sent after a timeout (go-back-N) until SND.NXT reaches SND.MAX again.
-    const reason = (): SendReason => (seqLt(snd.nxt, snd.max) ? 'rto-retransmit' : 'data');
     for (;;) {
       const unsent = snd.unsent;
       const inflight = snd.inflight;
@@ -181,7 +179,8 @@ export class Output {
         if (inflight === 0 && snd.persistAt === Infinity && snd.rtoAt === Infinity) this.armPersist(now);
         break;
       }
-      this.sendRange(now, snd.nxt, false, len, reason());
+      // Re-sent after a timeout (go-back-N) until SND.NXT reaches SND.MAX again.
+      this.sendRange(now, snd.nxt, false, len, seqLt(snd.nxt, snd.max) ? 'rto-retransmit' : 'data');
       sent = true;
     }
     return sent;

@@ -14,6 +14,8 @@
  *                      that 2,048 one-byte pieces make a few blocks rather than 2,048 buffers.
  *   SlabCopier         right-sized copies of small pieces, packed into blocks owned by one reader
  *                      (what sits in a stream's buffer: many small Buffers, few ArrayBuffers).
+ *   PackingSlab        the other direction: small outgoing pieces (a response head and a short
+ *                      body) packed into one contiguous chunk of a shared block, written as one.
  *
  * Storage is at most about twice the bytes held plus one block; large pieces are copied once and
  * never again.
@@ -86,6 +88,42 @@ export class SlabCopier {
   reset(): void {
     this.block = undefined;
     this.used = 0;
+  }
+}
+
+/**
+ * Small outgoing pieces packed side by side into shared blocks: a response head (a latin1 string)
+ * and a short body become one chunk, written to a TCP send buffer as one (no Buffer per head, no
+ * gathering copy when the segment is built). The send buffer keeps the chunk by reference until it
+ * is acknowledged (tcp/send-buffer.ts), so a block is never written twice: when it is full the next
+ * one is allocated, and the old one lives as long as an unacknowledged chunk in it does. One slab
+ * can serve many connections (HttpServer shares one): an idle connection then pins no block of its
+ * own, and a stuck one pins at most the block its last chunk lies in.
+ */
+export class PackingSlab {
+  private block: Buffer | undefined;
+  private used = 0;
+
+  constructor(private readonly blockBytes = BLOCK_MAX) {}
+
+  /** `parts` (strings as latin1: one byte per char) in one Buffer, `total` bytes long (their sum). */
+  pack(parts: readonly (string | Uint8Array)[], total: number): Buffer {
+    let b = this.block;
+    if (b === undefined || b.length - this.used < total) {
+      b = this.block = Buffer.allocUnsafeSlow(Math.max(this.blockBytes, total));
+      this.used = 0;
+    }
+    const start = this.used;
+    let at = start;
+    for (const p of parts) {
+      if (typeof p === 'string') at += b.write(p, at, 'latin1');
+      else {
+        b.set(p, at);
+        at += p.length;
+      }
+    }
+    this.used = at;
+    return b.subarray(start, at);
   }
 }
 

@@ -75,6 +75,31 @@ describe('HttpRequestParser: valid requests', () => {
     expect(h.chunked).toBe(false);
   });
 
+  it('common field names in any case: lowercased keys, the spelling received kept raw', () => {
+    const p = parseAllWays(
+      'POST / HTTP/1.1\r\nhOsT: h\r\nCONTENT-LENGTH: 2\r\nConnection: close\r\nUser-Agent: u\r\n' +
+        'Hosts: not-host\r\nCookie: a=1\r\ncookie: b=2\r\n\r\nok',
+    );
+    expect(p.error).toBeUndefined();
+    const h = p.heads[0]!;
+    expect(h.rawHeaders).toEqual(['hOsT', 'h', 'CONTENT-LENGTH', '2', 'Connection', 'close', 'User-Agent', 'u', 'Hosts', 'not-host', 'Cookie', 'a=1', 'cookie', 'b=2']);
+    expect({ ...h.headers }).toEqual({ host: 'h', 'content-length': '2', connection: 'close', 'user-agent': 'u', hosts: 'not-host', cookie: 'a=1; b=2' });
+    expect(h.contentLength).toBe(2);
+    expect(h.keepAlive).toBe(false);
+    expect(p.bodies).toEqual(['ok']);
+  });
+
+  it('field names that are Object properties are plain keys: nothing inherited, nothing overwritten', () => {
+    const p = parseAllWays('GET / HTTP/1.1\r\nHost: h\r\n__proto__: p\r\nconstructor: c\r\n\r\n');
+    expect(p.error).toBeUndefined();
+    const h = p.heads[0]!.headers;
+    expect(Object.keys(h)).toEqual(['host', '__proto__', 'constructor']);
+    expect(h['__proto__']).toBe('p');
+    expect(h['constructor']).toBe('c');
+    expect(h['toString']).toBeUndefined();
+    expect(h['hasOwnProperty']).toBeUndefined();
+  });
+
   it('ignores leading empty lines (RFC 9112 §2.2) and accepts bare LF line ends', () => {
     const p = parseAllWays('\r\n\r\nGET / HTTP/1.1\nHost: h\n\n');
     expect(p.error).toBeUndefined();

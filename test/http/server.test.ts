@@ -193,7 +193,7 @@ describe('pipelining (RFC 9112 §9.3.2)', () => {
       if (release) res.end(`r${req.requestNumber}`);
       else {
         pending.push(res);
-        if (pending.length === 32) setImmediate(() => (socketPausedAtLimit = req.socket.isPaused()));
+        if (pending.length === 32) setImmediate(() => (socketPausedAtLimit = (req.socket as net.Socket).isPaused()));
       }
     });
     const total = 100;
@@ -517,7 +517,7 @@ describe('server behaviour', () => {
         for (let i = 0; i < c.length; i++) if (c[i] !== (got + i) % 251 && bad < 0) bad = got + i;
         got += c.length;
         req.pause();
-        if (req.socket.isPaused()) pausedSeen = true;
+        if ((req.socket as net.Socket).isPaused()) pausedSeen = true;
         setTimeout(() => req.resume(), 1);
       });
       req.on('end', () => res.end(`${got} ${bad}`));

@@ -73,10 +73,14 @@ function killAndDeleteSync(name: string): void {
   ipSync(['netns', 'delete', name]);
 }
 
-/** Create namespace `${prefix}-${pid}-${n}` with loopback up. */
+/**
+ * Create namespace `${prefix}-${pid}-${n}` with loopback up. On a shared machine, env
+ * TUNSTACK_NETNS_PREFIX is put in front of every name (e.g. `tsk-me-`), so that each runner's
+ * namespaces are told apart by name.
+ */
 export async function createNetns(prefix = 'tsk-e2e'): Promise<Netns> {
   counter += 1;
-  const name = `${prefix}-${process.pid}-${counter}`;
+  const name = `${process.env['TUNSTACK_NETNS_PREFIX'] ?? ''}${prefix}-${process.pid}-${counter}`;
   const add = ipSync(['netns', 'add', name]);
   if (add.status !== 0) throw new Error(`ip netns add ${name} failed: ${add.stderr.trim()}`);
   alive.add(name);
