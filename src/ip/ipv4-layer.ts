@@ -43,9 +43,12 @@ import {
   IPPROTO_UDP,
   IPV4_HEADROOM,
   type IpOutput,
+  type IpReceiveInfo,
   type IpSendOptions,
   type TransportHandler,
 } from './types.ts';
+
+const EMPTY = new Uint8Array(0);
 
 /** RFC 791 §3.2: every internet module must be able to forward a datagram of 68 octets unfragmented. */
 export const IPV4_MIN_MTU = 68;
@@ -99,6 +102,17 @@ export class Ipv4Layer implements IpOutput {
   private readonly reassembler: Reassembler;
   private readonly pmtuCache: PathMtuCache;
   private nextId: number;
+  /** What deliver() tells a transport about each datagram: one object, refilled (no object per packet). */
+  private readonly info: { -readonly [K in keyof IpReceiveInfo]-?: IpReceiveInfo[K] } = {
+    src: 0,
+    dst: 0,
+    protocol: 0,
+    ttl: 0,
+    tos: 0,
+    packet: EMPTY,
+    headerLength: 0,
+    checksumTrusted: false,
+  };
   /** The transports by protocol, for the ICMP handler's errors (made once). */
   private readonly transportFor = (protocol: number): TransportHandler | undefined => this.handlers[protocol];
 
@@ -229,20 +243,19 @@ export class Ipv4Layer implements IpOutput {
     }
     const headerLength = ipv4HeaderLength(datagram);
     this.counters.rxDelivered++;
-    handler.receive(
-      now,
-      {
-        src: ipv4Src(datagram),
-        dst: ipv4Dst(datagram),
-        protocol,
-        ttl: ipv4Ttl(datagram),
-        tos: ipv4Tos(datagram),
-        packet: datagram,
-        headerLength,
-        checksumTrusted,
-      },
-      datagram.subarray(headerLength),
-    );
+    // The info object is refilled for every datagram (valid during the call only, ip/types.ts); the
+    // payload view is the one object made per datagram here (transports may keep it).
+    const info = this.info;
+    info.src = ipv4Src(datagram);
+    info.dst = ipv4Dst(datagram);
+    info.protocol = protocol;
+    info.ttl = ipv4Ttl(datagram);
+    info.tos = ipv4Tos(datagram);
+    info.packet = datagram;
+    info.headerLength = headerLength;
+    info.checksumTrusted = checksumTrusted;
+    handler.receive(now, info, datagram.subarray(headerLength));
+    info.packet = EMPTY; // do not keep the datagram alive until the next one
   }
 
   /**

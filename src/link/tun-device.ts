@@ -241,9 +241,17 @@ export class TunDevice implements NetDevice {
   #rxBadVnetHdr = 0;
   /** What the kernel said about each packet of the batch being delivered (receive offload), reused. */
   readonly #rxOffload: RxOffload | undefined;
-  /** The chunk consecutive batches are read into, as bytes (its virtio headers are read there). */
+  /**
+   * The chunk consecutive batches are read into, as bytes (its virtio headers are read there) and
+   * as 32-bit words (each batch's packet lengths): two views made once per 256 KiB chunk, not per batch.
+   */
   #chunk: ArrayBuffer | undefined;
   #chunkBytes: Uint8Array | undefined;
+  #chunkWords: Uint32Array | undefined;
+  /** The batch handed to the receiver, refilled for each wake-up (valid during the call only, like RxOffload). */
+  readonly #batch: Uint8Array[] = [];
+  /** A batch is being delivered: what it sends is written when the receiver returns, without a microtask. */
+  #delivering = false;
   /** Packets sent this tick, written with one writeBatch call at its end (see send). */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
@@ -393,9 +401,11 @@ export class TunDevice implements NetDevice {
   }
 
   /**
-   * Queue one packet; every packet sent in this tick goes out, in order, in one writeBatch call from a
-   * microtask (one JS/C crossing per tick instead of one per packet; still one write(2) per packet).
-   * The native side sends, queues on EAGAIN or drops and counts each one; it never throws for a full queue.
+   * Queue one packet; the packets sent while a received batch is being processed go out, in order,
+   * in one writeBatch call when the receiver returns, and those sent at other times (timers, socket
+   * writes) in one writeBatch call from a microtask: one JS/C crossing per batch or tick instead of
+   * one per packet (still one write(2) per packet unless io_uring takes them). The native side sends,
+   * queues on EAGAIN or drops and counts each one; it never throws for a full queue.
    */
   send(packet: Uint8Array, segmentSize?: number): void {
     if (this.#closed) return;
@@ -403,7 +413,9 @@ export class TunDevice implements NetDevice {
     const size = segmentSize ?? 0;
     this.#pendingSizes.push(size);
     if (size > 0) this.#pendingTso = true;
-    if (this.#flushQueued) return;
+    // Flushed by #onBatch when the receiver returns: no microtask (an AsyncResource and a bound
+    // function each in Node) per echo reply.
+    if (this.#flushQueued || this.#delivering) return;
     this.#flushQueued = true;
     queueMicrotask(this.#flushTask);
   }
@@ -471,6 +483,7 @@ export class TunDevice implements NetDevice {
       this.#tun.close();
       this.#chunk = undefined; // let the last read chunk go back to the addon's pool
       this.#chunkBytes = undefined;
+      this.#chunkWords = undefined;
     }
     return Promise.resolve();
   }
@@ -487,20 +500,24 @@ export class TunDevice implements NetDevice {
       if (this.#onError !== undefined) this.#onError(err);
       return;
     }
-    const lengths = new Uint32Array(chunk, offset, count);
-    const packets: Uint8Array[] = [];
+    if (chunk !== this.#chunk) {
+      this.#chunk = chunk;
+      this.#chunkBytes = new Uint8Array(chunk);
+      this.#chunkWords = new Uint32Array(chunk, 0, chunk.byteLength >>> 2);
+    }
+    const bytes = this.#chunkBytes!;
+    const lengths = this.#chunkWords!;
+    const first = offset >>> 2; // the addon starts each batch 8-aligned
+    const packets = this.#batch;
+    packets.length = 0;
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
     const rx = this.#rxOffload;
-    if (rx !== undefined && chunk !== this.#chunk) {
-      this.#chunk = chunk;
-      this.#chunkBytes = new Uint8Array(chunk);
-    }
-    const bytes = this.#chunkBytes;
     for (let i = 0; i < count; i++) {
-      const len = lengths[i]!;
+      const len = lengths[first + i]!;
       const hdrAt = at;
       at += gap;
+      // The one object per packet: the receiver owns its bytes (NetDevice contract) and may keep them.
       const packet = new Uint8Array(chunk, at, len);
       at += len;
       if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) {
@@ -509,14 +526,14 @@ export class TunDevice implements NetDevice {
       }
       if (rx !== undefined) {
         // The virtio_net_hdr in front of it: checked against the packet, its flags passed up.
-        const flags = acceptRxOffload(bytes!, hdrAt, packet);
+        const flags = acceptRxOffload(bytes, hdrAt, packet);
         if (flags < 0) {
           this.#rxBadVnetHdr++;
           continue;
         }
         const k = packets.length;
         rx.flags[k] = flags;
-        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes!, hdrAt) : 0;
+        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes, hdrAt) : 0;
         if (flags & RX_GSO_TCPV4) this.#rxGso++;
       }
       packets.push(packet);
@@ -524,8 +541,16 @@ export class TunDevice implements NetDevice {
     if (packets.length === 0) return;
     if (this.#receiver === undefined) {
       this.#rxNoReceiver += packets.length;
+      packets.length = 0;
       return;
     }
-    this.#receiver(packets, rx);
+    this.#delivering = true;
+    try {
+      this.#receiver(packets, rx);
+    } finally {
+      this.#delivering = false;
+      packets.length = 0; // let the views go: the next batch refills the array
+      this.#flush();
+    }
   }
 }
