@@ -16,6 +16,7 @@
 import { TunstackError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import {
+  IPV4_FLAG_DF,
   IPV4_FLAG_MF,
   IPV4_MAX_TOTAL_LENGTH,
   IPV4_MIN_HEADER,
@@ -30,6 +31,7 @@ import {
   ipv4Tos,
   ipv4Ttl,
   serializeIpv4Header,
+  writeIpv4Header,
 } from '../wire/ipv4.ts';
 import { ICMP_TIMXCEED_REASS, ICMP_UNREACH_PROTOCOL } from '../wire/icmpv4.ts';
 import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-address.ts';
@@ -281,7 +283,8 @@ export class Ipv4Layer implements IpOutput {
     const segmentSize = opts?.segmentSize ?? 0;
     const superSegment = totalLength > this.mtu && segmentSize > 0 && totalLength <= this.tsoMaxSize;
     if (totalLength <= this.mtu || superSegment) {
-      serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
+      // The checks of serializeIpv4Header were made above (no options; IPV4_HEADROOM <= length <= 65535).
+      writeIpv4Header(packet, 0, IPV4_MIN_HEADER, tos, totalLength, identification, dontFragment ? IPV4_FLAG_DF : 0, ttl, protocol, src, dst);
       c.txPackets++;
       c.txBytes += totalLength;
       if (!superSegment) {

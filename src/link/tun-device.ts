@@ -225,6 +225,8 @@ function toDeviceError(code: string, err: unknown): DeviceError {
 }
 
 const IPV4_VERSION = 4;
+/** What a reused slot holds once its packet has gone. */
+const NO_PACKET = new Uint8Array(0);
 
 export class TunDevice implements NetDevice {
   readonly #tun: NativeTun;
@@ -248,14 +250,22 @@ export class TunDevice implements NetDevice {
   #chunk: ArrayBuffer | undefined;
   #chunkBytes: Uint8Array | undefined;
   #chunkWords: Uint32Array | undefined;
-  /** The batch handed to the receiver, refilled for each wake-up (valid during the call only, like RxOffload). */
+  /**
+   * The batch handed to the receiver, refilled for each wake-up (valid during the call only, like
+   * RxOffload). Its slots are overwritten and its length set, never emptied: V8 drops the storage
+   * of an array whose length is set to 0, and the next push allocates it again.
+   */
   readonly #batch: Uint8Array[] = [];
   /** A batch is being delivered: what it sends is written when the receiver returns, without a microtask. */
   #delivering = false;
-  /** Packets sent this tick, written with one writeBatch call at its end (see send). */
+  /**
+   * Packets sent this tick, written with one writeBatch call at its end (see send): the first
+   * #pendingCount slots (refilled like #batch, never emptied).
+   */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
   readonly #pendingSizes: number[] = [];
+  #pendingCount = 0;
   #pendingTso = false;
   #flushQueued = false;
   /** The microtask that flushes, made once (not a closure per tick). */
@@ -409,9 +419,10 @@ export class TunDevice implements NetDevice {
    */
   send(packet: Uint8Array, segmentSize?: number): void {
     if (this.#closed) return;
-    this.#pending.push(packet);
+    const k = this.#pendingCount++;
+    this.#pending[k] = packet;
     const size = segmentSize ?? 0;
-    this.#pendingSizes.push(size);
+    this.#pendingSizes[k] = size;
     if (size > 0) this.#pendingTso = true;
     // Flushed by #onBatch when the receiver returns: no microtask (an AsyncResource and a bound
     // function each in Node) per echo reply.
@@ -423,15 +434,20 @@ export class TunDevice implements NetDevice {
   /** Hand the pending packets to the addon now. */
   #flush(): void {
     this.#flushQueued = false;
-    if (this.#pending.length === 0 || this.#closed) return;
+    const n = this.#pendingCount;
+    if (n === 0 || this.#closed) return;
     const batch = this.#pending;
     const sizes = this.#pendingSizes;
-    if (batch.length === 1) this.#tun.write(batch[0]!, sizes[0]!);
-    else if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
-    else this.#tun.writeBatch(batch);
-    // The addon is done with both arrays (it copies what it must queue): reuse them.
-    batch.length = 0;
-    sizes.length = 0;
+    if (n === 1) this.#tun.write(batch[0]!, sizes[0]!);
+    else {
+      if (batch.length !== n) batch.length = sizes.length = n; // shorter: trimmed in place
+      if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
+      else this.#tun.writeBatch(batch);
+    }
+    // The addon is done with both arrays (it copies what it must queue): reuse them, without
+    // holding on to the packets (a super-segment is 64 KiB).
+    for (let i = 0; i < n; i++) batch[i] = NO_PACKET;
+    this.#pendingCount = 0;
     this.#pendingTso = false;
   }
 
@@ -509,7 +525,7 @@ export class TunDevice implements NetDevice {
     const lengths = this.#chunkWords!;
     const first = offset >>> 2; // the addon starts each batch 8-aligned
     const packets = this.#batch;
-    packets.length = 0;
+    let k = 0; // packets accepted so far
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
     const rx = this.#rxOffload;
@@ -531,25 +547,26 @@ export class TunDevice implements NetDevice {
           this.#rxBadVnetHdr++;
           continue;
         }
-        const k = packets.length;
         rx.flags[k] = flags;
         rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes, hdrAt) : 0;
         if (flags & RX_GSO_TCPV4) this.#rxGso++;
       }
-      packets.push(packet);
+      packets[k++] = packet;
     }
-    if (packets.length === 0) return;
+    if (k === 0) return;
     if (this.#receiver === undefined) {
-      this.#rxNoReceiver += packets.length;
-      packets.length = 0;
+      this.#rxNoReceiver += k;
+      for (let i = 0; i < k; i++) packets[i] = NO_PACKET;
       return;
     }
+    if (packets.length !== k) packets.length = k; // shorter: trimmed in place
     this.#delivering = true;
     try {
       this.#receiver(packets, rx);
     } finally {
       this.#delivering = false;
-      packets.length = 0; // let the views go: the next batch refills the array
+      // Let the views go (a view keeps its whole chunk out of the addon's pool).
+      for (let i = 0; i < k; i++) packets[i] = NO_PACKET;
       this.#flush();
     }
   }
