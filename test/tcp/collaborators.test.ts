@@ -293,10 +293,10 @@ describe('sipHash24 (the keyed hash of ISNs, timestamp and port offsets, SYN coo
   const hex = (w: Uint32Array): string => w[1]!.toString(16).padStart(8, '0') + w[0]!.toString(16).padStart(8, '0');
   const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => i);
 
-  it("gives the SipHash paper's outputs (key 00..0f, messages 00..)", () => {
+  it("gives SipHash-2-4's published test outputs (key 00..0f, messages 00..)", () => {
     expect(hex(sipHash24(key, bytes(0)))).toBe('726fdb47dd0e0e31');
     expect(hex(sipHash24(key, bytes(1)))).toBe('74f839c593dc67fd');
-    expect(hex(sipHash24(key, bytes(15)))).toBe('a129ca6149be45e5'); // the paper's appendix A example
+    expect(hex(sipHash24(key, bytes(15)))).toBe('a129ca6149be45e5'); // the worked example of SipHash's specification
   });
 
   it('keyedHash32 is its low half; tuples under different labels hash apart', () => {
