@@ -28,8 +28,11 @@ if (values.help) {
 }
 const N = Number(values.connections);
 if (!Number.isInteger(N) || N < 100 || N > 30_000) die(`--connections must be an integer 100..30000, got ${values.connections}`);
-// env TUNSTACK_NETNS_PREFIX goes in front of the name (a shared machine: each runner's namespaces by name).
-const NS = `${process.env['TUNSTACK_NETNS_PREFIX'] ?? ''}tsk-bi-${process.pid}`;
+// env TUNSTACK_NETNS_PREFIX replaces the leading `tsk` (tsk-bi- becomes tsk-ln-bi- with tsk-ln), as in
+// test/e2e/helpers/netns.ts: on a shared machine each runner keeps to its own names.
+const own = process.env['TUNSTACK_NETNS_PREFIX'];
+if (own !== undefined && !/^[A-Za-z0-9-]{1,20}$/.test(own)) throw new Error(`TUNSTACK_NETNS_PREFIX must be letters, digits and '-', got ${JSON.stringify(own)}`);
+const NS = `${own ?? 'tsk'}-bi-${process.pid}`;
 
 interface Sample {
   rss: number;

@@ -6,11 +6,12 @@
 #   sudo scripts/bench-ping.sh [-c COUNT] [-w SECONDS]       (npm run bench:ping)
 #     -c COUNT    echo requests per target (default 100000; env BENCH_PING_COUNT)
 #     -w SECONDS  deadline per target (default 60; env BENCH_PING_DEADLINE)
+#   env BENCH_NS_PREFIX: namespace names (default tsk-bench-ping; letters, digits, '-'), as bench-suite.sh
 #
 # Layout (all inside namespaces this script creates and deletes):
-#   tsk-bench-ping-<pid>:   ping, tunstack serve (TUN tunstack0, 10.77.0.1/24 -> stack 10.77.0.2),
+#   PREFIX-<pid>:   ping, tunstack serve (TUN tunstack0, 10.77.0.1/24 -> stack 10.77.0.2),
 #                           veth bv0 10.88.0.1/24
-#   tsk-bench-ping-<pid>-k: veth bv1 10.88.0.2/24 (the kernel answers)
+#   PREFIX-<pid>-k: veth bv1 10.88.0.2/24 (the kernel answers)
 # Prints figures; asserts nothing. Outputs stay in /tmp/tunstack-bench-ping/.
 source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 
@@ -20,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     -c) COUNT="$2"; shift 2 ;;
     -w) DEADLINE="$2"; shift 2 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-ping.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -28,7 +29,9 @@ done
 [[ "$DEADLINE" =~ ^[0-9]+$ && "$DEADLINE" -ge 1 && "$DEADLINE" -le 600 ]] || { echo "bench-ping.sh: bad deadline $DEADLINE" >&2; exit 2; }
 
 bench_init ping ping
-NS="tsk-bench-ping-$$"
+NS_PREFIX=${BENCH_NS_PREFIX:-tsk-bench-ping}
+[[ "$NS_PREFIX" =~ ^[A-Za-z0-9-]{1,30}$ ]] || { echo "bench-ping.sh: bad BENCH_NS_PREFIX $NS_PREFIX" >&2; exit 2; }
+NS="$NS_PREFIX-$$"
 NSK="$NS-k"
 bench_netns_add "$NS"
 bench_netns_add "$NSK"

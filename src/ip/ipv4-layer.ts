@@ -16,6 +16,7 @@
 import { TunstackError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import {
+  IPV4_FLAG_DF,
   IPV4_FLAG_MF,
   IPV4_MAX_TOTAL_LENGTH,
   IPV4_MIN_HEADER,
@@ -30,6 +31,7 @@ import {
   ipv4Tos,
   ipv4Ttl,
   serializeIpv4Header,
+  writeIpv4Header,
 } from '../wire/ipv4.ts';
 import { ICMP_TIMXCEED_REASS, ICMP_UNREACH_PROTOCOL } from '../wire/icmpv4.ts';
 import { formatIpv4Address, prefixMask, type Ipv4Address } from '../wire/ipv4-address.ts';
@@ -43,9 +45,12 @@ import {
   IPPROTO_UDP,
   IPV4_HEADROOM,
   type IpOutput,
+  type IpReceiveInfo,
   type IpSendOptions,
   type TransportHandler,
 } from './types.ts';
+
+const EMPTY = new Uint8Array(0);
 
 /** RFC 791 §3.2: every internet module must be able to forward a datagram of 68 octets unfragmented. */
 export const IPV4_MIN_MTU = 68;
@@ -99,6 +104,17 @@ export class Ipv4Layer implements IpOutput {
   private readonly reassembler: Reassembler;
   private readonly pmtuCache: PathMtuCache;
   private nextId: number;
+  /** What deliver() tells a transport about each datagram: one object, refilled (no object per packet). */
+  private readonly info: { -readonly [K in keyof IpReceiveInfo]-?: IpReceiveInfo[K] } = {
+    src: 0,
+    dst: 0,
+    protocol: 0,
+    ttl: 0,
+    tos: 0,
+    packet: EMPTY,
+    headerLength: 0,
+    checksumTrusted: false,
+  };
   /** The transports by protocol, for the ICMP handler's errors (made once). */
   private readonly transportFor = (protocol: number): TransportHandler | undefined => this.handlers[protocol];
 
@@ -229,20 +245,19 @@ export class Ipv4Layer implements IpOutput {
     }
     const headerLength = ipv4HeaderLength(datagram);
     this.counters.rxDelivered++;
-    handler.receive(
-      now,
-      {
-        src: ipv4Src(datagram),
-        dst: ipv4Dst(datagram),
-        protocol,
-        ttl: ipv4Ttl(datagram),
-        tos: ipv4Tos(datagram),
-        packet: datagram,
-        headerLength,
-        checksumTrusted,
-      },
-      datagram.subarray(headerLength),
-    );
+    // The info object is refilled for every datagram (valid during the call only, ip/types.ts); the
+    // payload view is the one object made per datagram here (transports may keep it).
+    const info = this.info;
+    info.src = ipv4Src(datagram);
+    info.dst = ipv4Dst(datagram);
+    info.protocol = protocol;
+    info.ttl = ipv4Ttl(datagram);
+    info.tos = ipv4Tos(datagram);
+    info.packet = datagram;
+    info.headerLength = headerLength;
+    info.checksumTrusted = checksumTrusted;
+    handler.receive(now, info, datagram.subarray(headerLength));
+    info.packet = EMPTY; // do not keep the datagram alive until the next one
   }
 
   /**
@@ -268,7 +283,8 @@ export class Ipv4Layer implements IpOutput {
     const segmentSize = opts?.segmentSize ?? 0;
     const superSegment = totalLength > this.mtu && segmentSize > 0 && totalLength <= this.tsoMaxSize;
     if (totalLength <= this.mtu || superSegment) {
-      serializeIpv4Header({ tos, totalLength, identification, dontFragment, ttl, protocol, src, dst }, packet, 0);
+      // The checks of serializeIpv4Header were made above (no options; IPV4_HEADROOM <= length <= 65535).
+      writeIpv4Header(packet, 0, IPV4_MIN_HEADER, tos, totalLength, identification, dontFragment ? IPV4_FLAG_DF : 0, ttl, protocol, src, dst);
       c.txPackets++;
       c.txBytes += totalLength;
       if (!superSegment) {

@@ -29,7 +29,11 @@ export interface IpReceiveInfo {
 }
 
 export interface TransportHandler {
-  /** A datagram addressed to us, already validated and reassembled. `payload` is its data part. */
+  /**
+   * A datagram addressed to us, already validated and reassembled. `payload` is its data part.
+   * `ip` is refilled for every datagram (valid during the call only: copy what you keep); the bytes
+   * of `ip.packet` and `payload` belong to the receiver, as the device handed them over.
+   */
   receive(now: number, ip: IpReceiveInfo, payload: Uint8Array): void;
   /**
    * An ICMP error (destination unreachable, time exceeded, parameter problem) about a datagram of

@@ -40,7 +40,11 @@ export interface RxOffload {
   readonly segmentSize: Uint16Array;
 }
 
-/** `offload` is absent for a batch of plain packets (every checksum complete, nothing above the MTU). */
+/**
+ * `offload` is absent for a batch of plain packets (every checksum complete, nothing above the MTU).
+ * The packets belong to the receiver; the array holding them, like `offload`, is valid only during
+ * the call (a device may refill it for its next batch): keep packets, not the array.
+ */
 export type PacketHandler = (packets: readonly Uint8Array[], offload?: RxOffload) => void;
 
 export interface DeviceStats {

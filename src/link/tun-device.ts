@@ -225,6 +225,8 @@ function toDeviceError(code: string, err: unknown): DeviceError {
 }
 
 const IPV4_VERSION = 4;
+/** What a reused slot holds once its packet has gone. */
+const NO_PACKET = new Uint8Array(0);
 
 export class TunDevice implements NetDevice {
   readonly #tun: NativeTun;
@@ -241,13 +243,29 @@ export class TunDevice implements NetDevice {
   #rxBadVnetHdr = 0;
   /** What the kernel said about each packet of the batch being delivered (receive offload), reused. */
   readonly #rxOffload: RxOffload | undefined;
-  /** The chunk consecutive batches are read into, as bytes (its virtio headers are read there). */
+  /**
+   * The chunk consecutive batches are read into, as bytes (its virtio headers are read there) and
+   * as 32-bit words (each batch's packet lengths): two views made once per 256 KiB chunk, not per batch.
+   */
   #chunk: ArrayBuffer | undefined;
   #chunkBytes: Uint8Array | undefined;
-  /** Packets sent this tick, written with one writeBatch call at its end (see send). */
+  #chunkWords: Uint32Array | undefined;
+  /**
+   * The batch handed to the receiver, refilled for each wake-up (valid during the call only, like
+   * RxOffload). Its slots are overwritten and its length set, never emptied: V8 drops the storage
+   * of an array whose length is set to 0, and the next push allocates it again.
+   */
+  readonly #batch: Uint8Array[] = [];
+  /** A batch is being delivered: what it sends is written when the receiver returns, without a microtask. */
+  #delivering = false;
+  /**
+   * Packets sent this tick, written with one writeBatch call at its end (see send): the first
+   * #pendingCount slots (refilled like #batch, never emptied).
+   */
   readonly #pending: Uint8Array[] = [];
   /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
   readonly #pendingSizes: number[] = [];
+  #pendingCount = 0;
   #pendingTso = false;
   #flushQueued = false;
   /** The microtask that flushes, made once (not a closure per tick). */
@@ -393,17 +411,22 @@ export class TunDevice implements NetDevice {
   }
 
   /**
-   * Queue one packet; every packet sent in this tick goes out, in order, in one writeBatch call from a
-   * microtask (one JS/C crossing per tick instead of one per packet; still one write(2) per packet).
-   * The native side sends, queues on EAGAIN or drops and counts each one; it never throws for a full queue.
+   * Queue one packet; the packets sent while a received batch is being processed go out, in order,
+   * in one writeBatch call when the receiver returns, and those sent at other times (timers, socket
+   * writes) in one writeBatch call from a microtask: one JS/C crossing per batch or tick instead of
+   * one per packet (still one write(2) per packet unless io_uring takes them). The native side sends,
+   * queues on EAGAIN or drops and counts each one; it never throws for a full queue.
    */
   send(packet: Uint8Array, segmentSize?: number): void {
     if (this.#closed) return;
-    this.#pending.push(packet);
+    const k = this.#pendingCount++;
+    this.#pending[k] = packet;
     const size = segmentSize ?? 0;
-    this.#pendingSizes.push(size);
+    this.#pendingSizes[k] = size;
     if (size > 0) this.#pendingTso = true;
-    if (this.#flushQueued) return;
+    // Flushed by #onBatch when the receiver returns: no microtask (an AsyncResource and a bound
+    // function each in Node) per echo reply.
+    if (this.#flushQueued || this.#delivering) return;
     this.#flushQueued = true;
     queueMicrotask(this.#flushTask);
   }
@@ -411,15 +434,20 @@ export class TunDevice implements NetDevice {
   /** Hand the pending packets to the addon now. */
   #flush(): void {
     this.#flushQueued = false;
-    if (this.#pending.length === 0 || this.#closed) return;
+    const n = this.#pendingCount;
+    if (n === 0 || this.#closed) return;
     const batch = this.#pending;
     const sizes = this.#pendingSizes;
-    if (batch.length === 1) this.#tun.write(batch[0]!, sizes[0]!);
-    else if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
-    else this.#tun.writeBatch(batch);
-    // The addon is done with both arrays (it copies what it must queue): reuse them.
-    batch.length = 0;
-    sizes.length = 0;
+    if (n === 1) this.#tun.write(batch[0]!, sizes[0]!);
+    else {
+      if (batch.length !== n) batch.length = sizes.length = n; // shorter: trimmed in place
+      if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
+      else this.#tun.writeBatch(batch);
+    }
+    // The addon is done with both arrays (it copies what it must queue): reuse them, without
+    // holding on to the packets (a super-segment is 64 KiB).
+    for (let i = 0; i < n; i++) batch[i] = NO_PACKET;
+    this.#pendingCount = 0;
     this.#pendingTso = false;
   }
 
@@ -471,6 +499,7 @@ export class TunDevice implements NetDevice {
       this.#tun.close();
       this.#chunk = undefined; // let the last read chunk go back to the addon's pool
       this.#chunkBytes = undefined;
+      this.#chunkWords = undefined;
     }
     return Promise.resolve();
   }
@@ -487,20 +516,24 @@ export class TunDevice implements NetDevice {
       if (this.#onError !== undefined) this.#onError(err);
       return;
     }
-    const lengths = new Uint32Array(chunk, offset, count);
-    const packets: Uint8Array[] = [];
+    if (chunk !== this.#chunk) {
+      this.#chunk = chunk;
+      this.#chunkBytes = new Uint8Array(chunk);
+      this.#chunkWords = new Uint32Array(chunk, 0, chunk.byteLength >>> 2);
+    }
+    const bytes = this.#chunkBytes!;
+    const lengths = this.#chunkWords!;
+    const first = offset >>> 2; // the addon starts each batch 8-aligned
+    const packets = this.#batch;
+    let k = 0; // packets accepted so far
     let at = offset + this.#headerBytes;
     const gap = this.#packetGap;
     const rx = this.#rxOffload;
-    if (rx !== undefined && chunk !== this.#chunk) {
-      this.#chunk = chunk;
-      this.#chunkBytes = new Uint8Array(chunk);
-    }
-    const bytes = this.#chunkBytes;
     for (let i = 0; i < count; i++) {
-      const len = lengths[i]!;
+      const len = lengths[first + i]!;
       const hdrAt = at;
       at += gap;
+      // The one object per packet: the receiver owns its bytes (NetDevice contract) and may keep them.
       const packet = new Uint8Array(chunk, at, len);
       at += len;
       if (len === 0 || packet[0]! >> 4 !== IPV4_VERSION) {
@@ -509,23 +542,32 @@ export class TunDevice implements NetDevice {
       }
       if (rx !== undefined) {
         // The virtio_net_hdr in front of it: checked against the packet, its flags passed up.
-        const flags = acceptRxOffload(bytes!, hdrAt, packet);
+        const flags = acceptRxOffload(bytes, hdrAt, packet);
         if (flags < 0) {
           this.#rxBadVnetHdr++;
           continue;
         }
-        const k = packets.length;
         rx.flags[k] = flags;
-        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes!, hdrAt) : 0;
+        rx.segmentSize[k] = flags & RX_GSO_TCPV4 ? vnetGsoSize(bytes, hdrAt) : 0;
         if (flags & RX_GSO_TCPV4) this.#rxGso++;
       }
-      packets.push(packet);
+      packets[k++] = packet;
     }
-    if (packets.length === 0) return;
+    if (k === 0) return;
     if (this.#receiver === undefined) {
-      this.#rxNoReceiver += packets.length;
+      this.#rxNoReceiver += k;
+      for (let i = 0; i < k; i++) packets[i] = NO_PACKET;
       return;
     }
-    this.#receiver(packets, rx);
+    if (packets.length !== k) packets.length = k; // shorter: trimmed in place
+    this.#delivering = true;
+    try {
+      this.#receiver(packets, rx);
+    } finally {
+      this.#delivering = false;
+      // Let the views go (a view keeps its whole chunk out of the addon's pool).
+      for (let i = 0; i < k; i++) packets[i] = NO_PACKET;
+      this.#flush();
+    }
   }
 }

@@ -28,7 +28,7 @@ import type { TcpOptions } from '../wire/tcp-options.ts';
 import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
-import { IsnGenerator, keyedHash32, type IsnFunction } from './isn.ts';
+import { IsnGenerator, keyedTupleHash32, type IsnFunction } from './isn.ts';
 import { RxBudget } from './rx-budget.ts';
 import { Listener } from './listener.ts';
 import { STATE_NAMES, State } from './state.ts';
@@ -45,6 +45,9 @@ import { isFragmentationNeeded } from './icmp-error.ts';
 
 /** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
 const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
+/** The labels that keep the keyed hashes of a tuple apart (isn.ts keyedTupleHash32). */
+const TS_OFFSET_LABEL = 1;
+const PORT_OFFSET_LABEL = 2;
 
 export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   address: string | number;
@@ -703,7 +706,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
 
   /** The per-connection offset of our timestamp clock (RFC 7323 §5.4: not guessable across tuples). */
   private tsOffset(remote: Ipv4Address, remotePort: number, localPort: number): number {
-    return keyedHash32(this.key, `ts:${remote}:${remotePort}:${localPort}`);
+    return keyedTupleHash32(this.key, TS_OFFSET_LABEL, remote, remotePort, this.address, localPort);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -748,7 +751,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    */
   private pickEphemeral(remote: Ipv4Address, remotePort: number): number {
     const num = this.portHi - this.portLo + 1;
-    const offset = keyedHash32(this.key, `port:${this.address}:${remote}:${remotePort}`);
+    const offset = keyedTupleHash32(this.key, PORT_OFFSET_LABEL, this.address, 0, remote, remotePort);
     for (let count = 0; count < num; count++) {
       const port = this.portLo + ((offset + this.nextEphemeral + count) % num);
       if (!this.conns.has(remote, remotePort, port) && this.timeWait.get(remote, remotePort, port) === undefined && !this.listeners.has(port)) {

@@ -27,7 +27,16 @@ export class SystemClock implements Clock {
     const t = setTimeout(fn, Math.ceil(delay));
     // A pending protocol timer (TIME-WAIT, keep-alive) must not keep the process alive on its own.
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimer(t);
+  }
+}
+
+/** SystemClock's handle: the Timeout and a method, no closure per timer (HTTP arms two per request). */
+class SystemTimer implements TimerHandle {
+  constructor(private readonly timeout: ReturnType<typeof setTimeout>) {}
+
+  cancel(): void {
+    clearTimeout(this.timeout);
   }
 }
 

@@ -227,25 +227,46 @@ export function serializeIpv4Header(h: Ipv4HeaderInit, out: Uint8Array, offset: 
   const tos = h.tos ?? (((h.dscp ?? 0) << 2) | (h.ecn ?? 0));
   const fragWord =
     (h.dontFragment ? IPV4_FLAG_DF : 0) | (h.moreFragments ? IPV4_FLAG_MF : 0) | (fragmentOffset >>> 3);
+  if (h.options !== undefined && optLength > 0) out.set(h.options, offset + IPV4_MIN_HEADER);
+  writeIpv4Header(out, offset, headerLength, tos, h.totalLength, h.identification, fragWord, h.ttl, h.protocol, h.src, h.dst);
+  return headerLength;
+}
+
+/**
+ * The header fields, checksum last, at out[offset] (options, if any, already in place after the
+ * first 20 bytes): serializeIpv4Header without the checks and without a header object, for the
+ * IPv4 layer's send path, which writes one per packet. `fragWord` is flags and offset as on the wire.
+ */
+export function writeIpv4Header(
+  out: Uint8Array,
+  offset: number,
+  headerLength: number,
+  tos: number,
+  totalLength: number,
+  identification: number,
+  fragWord: number,
+  ttl: number,
+  protocol: number,
+  src: Ipv4Address,
+  dst: Ipv4Address,
+): void {
   out[offset] = 0x40 | (headerLength >>> 2);
   out[offset + 1] = tos & 0xff;
-  out[offset + 2] = h.totalLength >>> 8;
-  out[offset + 3] = h.totalLength & 0xff;
-  out[offset + 4] = (h.identification >>> 8) & 0xff;
-  out[offset + 5] = h.identification & 0xff;
+  out[offset + 2] = totalLength >>> 8;
+  out[offset + 3] = totalLength & 0xff;
+  out[offset + 4] = (identification >>> 8) & 0xff;
+  out[offset + 5] = identification & 0xff;
   out[offset + 6] = fragWord >>> 8;
   out[offset + 7] = fragWord & 0xff;
-  out[offset + 8] = h.ttl & 0xff;
-  out[offset + 9] = h.protocol & 0xff;
+  out[offset + 8] = ttl & 0xff;
+  out[offset + 9] = protocol & 0xff;
   out[offset + 10] = 0;
   out[offset + 11] = 0;
-  writeIpv4Address(out, offset + 12, h.src);
-  writeIpv4Address(out, offset + 16, h.dst);
-  if (h.options !== undefined && optLength > 0) out.set(h.options, offset + IPV4_MIN_HEADER);
+  writeIpv4Address(out, offset + 12, src);
+  writeIpv4Address(out, offset + 16, dst);
   const sum = ~onesSum(out, offset, offset + headerLength) & 0xffff;
   out[offset + 10] = sum >>> 8;
   out[offset + 11] = sum & 0xff;
-  return headerLength;
 }
 
 /** Recompute the header checksum of the IPv4 header at buf[0] in place (after editing a field). */

@@ -28,7 +28,7 @@ function edit(pkt: Uint8Array, edits: Record<number, number>): Uint8Array {
 class Recorder implements TransportHandler {
   got: { ip: IpReceiveInfo; payload: Uint8Array }[] = [];
   receive(_now: number, ip: IpReceiveInfo, payload: Uint8Array): void {
-    this.got.push({ ip, payload });
+    this.got.push({ ip: { ...ip }, payload }); // a copy: the layer refills `ip` for the next datagram
   }
 }
 

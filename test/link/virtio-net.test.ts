@@ -183,8 +183,14 @@ describe('toWirePackets: what the wire would have carried', () => {
 });
 
 /** A stand-in for the addon that hands over one batch laid out as native/tun.c lays it out. */
-function fakeNative(rxOffload: boolean): { tun: NativeTun; deliver(packets: { vnet?: Uint8Array; packet: Uint8Array }[]): void } {
+function fakeNative(rxOffload: boolean): {
+  tun: NativeTun;
+  deliver(packets: { vnet?: Uint8Array; packet: Uint8Array }[]): void;
+  /** What the device wrote: one entry per write/writeBatch call, the packets' first bytes. */
+  writes: number[][];
+} {
   let cb: ((chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void) | undefined;
+  const writes: number[][] = [];
   const tun = {
     name: 'fake0',
     fd: -1,
@@ -193,8 +199,8 @@ function fakeNative(rxOffload: boolean): { tun: NativeTun; deliver(packets: { vn
     configure: () => ({ address: 'unchanged', mtu: 'unchanged', up: 'unchanged', currentAddress: null }),
     start: (f: typeof cb) => void (cb = f),
     stop: () => {},
-    write: () => 0,
-    writeBatch: () => 0,
+    write: (p: Uint8Array) => (writes.push([p[0]!]), 1),
+    writeBatch: (ps: readonly Uint8Array[]) => (writes.push(ps.map((p) => p[0]!)), ps.length),
     stats: () => ({ rx: 0, rxBytes: 0, rxBatches: 0, rxErrors: 0, tx: 0, txBytes: 0, txQueued: 0, txQueueLength: 0, txDropped: 0, txErrors: 0, eagain: 0, txGso: 0, rxChunksNew: 0, rxChunksReused: 0, uringEnters: 0, uringPackets: 0 }),
     useIoUring: () => 'ENOSYS',
     ref: () => {},
@@ -204,6 +210,7 @@ function fakeNative(rxOffload: boolean): { tun: NativeTun; deliver(packets: { vn
   } as unknown as NativeTun;
   return {
     tun,
+    writes,
     deliver(packets) {
       const chunk = new ArrayBuffer(64 * 1024);
       const bytes = new Uint8Array(chunk);
@@ -246,6 +253,33 @@ describe('TunDevice with receive offload (over a fake addon)', () => {
       { length: 20 + 32 + 10, flags: 0, size: 0 },
     ]);
     expect(dev.stats()).toMatchObject({ rxGso: 1, rxBadVnetHdr: 2, rxNotIpv4: 1, rxDropped: 3 });
+  });
+
+  it('writes what a batch sent when its receiver returns (no microtask), other sends in a microtask', async () => {
+    const fake = fakeNative(false);
+    const dev = TunDevice.fromNative(fake.tun);
+    const arrays = new Set<readonly Uint8Array[]>();
+    const lengths: number[] = [];
+    dev.setReceiver((packets) => {
+      arrays.add(packets);
+      lengths.push(packets.length);
+      for (const p of packets) dev.send(Uint8Array.of(p.length, 0, 0, 0));
+    });
+    const pkt = (n: number): Uint8Array => kernelSegment(n, { partial: false });
+    fake.deliver([{ packet: pkt(10) }, { packet: pkt(20) }]);
+    expect(fake.writes).toEqual([[62, 72]]); // one writeBatch, before any microtask ran
+    fake.deliver([{ packet: pkt(30) }]);
+    expect(fake.writes).toEqual([[62, 72], [82]]); // one packet: a plain write
+    fake.deliver([{ packet: pkt(1) }, { packet: pkt(2) }, { packet: pkt(3) }]);
+    expect(fake.writes[2]).toEqual([53, 54, 55]);
+    // One array, refilled for each batch, each time exactly as long as its batch.
+    expect(arrays.size).toBe(1);
+    expect(lengths).toEqual([2, 1, 3]);
+    dev.send(Uint8Array.of(9));
+    dev.send(Uint8Array.of(8));
+    expect(fake.writes.length).toBe(3);
+    await Promise.resolve();
+    expect(fake.writes[3]).toEqual([9, 8]);
   });
 
   it('without receive offload the header is skipped unread and no RxOffload is passed', () => {

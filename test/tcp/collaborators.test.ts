@@ -12,7 +12,7 @@ import { Reassembly } from '../../src/tcp/reassembly.ts';
 import { SendBuffer } from '../../src/tcp/send-buffer.ts';
 import { TimerHeap } from '../../src/tcp/timer-heap.ts';
 import { TupleMap, remoteKey } from '../../src/tcp/tuple.ts';
-import { IsnGenerator } from '../../src/tcp/isn.ts';
+import { IsnGenerator, keyedHash32, keyedTupleHash32, sipHash24 } from '../../src/tcp/isn.ts';
 import { Receiver } from '../../src/tcp/receiver.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
 
@@ -295,6 +295,25 @@ describe('IsnGenerator (RFC 6528)', () => {
     expect(g.isn(1, 1, 2, 3, 4)).toBe((a + 250) >>> 0); // 1 ms = 250 ticks of 4 µs
     expect(g.isn(0, 1, 2, 3, 5)).not.toBe(a);
     expect(new IsnGenerator(new Uint8Array(16).fill(8)).isn(0, 1, 2, 3, 4)).not.toBe(a);
+  });
+});
+
+describe('sipHash24 (the keyed hash of ISNs, timestamp and port offsets, SYN cookies)', () => {
+  const key = Uint8Array.from({ length: 16 }, (_, i) => i);
+  const hex = (w: Uint32Array): string => w[1]!.toString(16).padStart(8, '0') + w[0]!.toString(16).padStart(8, '0');
+  const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => i);
+
+  it("gives SipHash-2-4's published test outputs (key 00..0f, messages 00..)", () => {
+    expect(hex(sipHash24(key, bytes(0)))).toBe('726fdb47dd0e0e31');
+    expect(hex(sipHash24(key, bytes(1)))).toBe('74f839c593dc67fd');
+    expect(hex(sipHash24(key, bytes(15)))).toBe('a129ca6149be45e5'); // the worked example of SipHash's specification
+  });
+
+  it('keyedHash32 is its low half; tuples under different labels hash apart', () => {
+    const low = sipHash24(key, bytes(15))[0]!;
+    expect(keyedHash32(key, bytes(15))).toBe(low);
+    expect(keyedTupleHash32(key, 1, 10, 80, 20, 1234)).not.toBe(keyedTupleHash32(key, 2, 10, 80, 20, 1234));
+    expect(keyedTupleHash32(key, 1, 10, 80, 20, 1234)).toBe(keyedTupleHash32(key, 1, 10, 80, 20, 1234));
   });
 });
 

@@ -74,13 +74,16 @@ function killAndDeleteSync(name: string): void {
 }
 
 /**
- * Create namespace `${prefix}-${pid}-${n}` with loopback up. On a shared machine, env
- * TUNSTACK_NETNS_PREFIX is put in front of every name (e.g. `tsk-me-`), so that each runner's
- * namespaces are told apart by name.
+ * Create namespace `${prefix}-${pid}-${n}` with loopback up. With TUNSTACK_NETNS_PREFIX set (e.g.
+ * `tsk-pf`, on a machine shared by several people who each keep to their own names) it replaces the
+ * prefix's leading `tsk`: `tsk-ping` becomes `tsk-pf-ping`.
  */
 export async function createNetns(prefix = 'tsk-e2e'): Promise<Netns> {
   counter += 1;
-  const name = `${process.env['TUNSTACK_NETNS_PREFIX'] ?? ''}${prefix}-${process.pid}-${counter}`;
+  const own = process.env.TUNSTACK_NETNS_PREFIX;
+  if (own !== undefined && !/^[A-Za-z0-9-]{1,20}$/.test(own)) throw new Error(`TUNSTACK_NETNS_PREFIX must be letters, digits and '-', got ${JSON.stringify(own)}`);
+  const base = own !== undefined && prefix.startsWith('tsk') ? own + prefix.slice(3) : prefix;
+  const name = `${base}-${process.pid}-${counter}`;
   const add = ipSync(['netns', 'add', name]);
   if (add.status !== 0) throw new Error(`ip netns add ${name} failed: ${add.stderr.trim()}`);
   alive.add(name);
