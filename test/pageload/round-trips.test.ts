@@ -71,10 +71,14 @@ describe('round trips per mode (--sim delay=50ms)', () => {
   it('persistent:2: the page connection is reused and one more is opened', async () => {
     const r = await load('persistent:2', 4);
     expect(r.handshakes).toBe(2);
-    // Object 2 waits for the second connection's handshake; the first connection, free sooner, takes 3 and 4.
-    expect(r.connections[0]!.requests.map((q) => q.index)).toEqual([0, 1, 3, 4]);
+    // Object 2 waits for the second connection's handshake; the first connection, free sooner, takes
+    // 3. At 4 RTT both are free at the same instant: object 4 takes one of them, either is right.
+    expect(r.connections[0]!.requests.slice(0, 3).map((q) => q.index)).toEqual([0, 1, 3]);
     expect(r.connections[1]!.synAt).toBe(2 * RTT);
-    expect(r.connections[1]!.requests.map((q) => [q.index, q.sentAt])).toEqual([[2, 3 * RTT]]);
+    expect(r.connections[1]!.requests[0]!).toMatchObject({ index: 2, sentAt: 3 * RTT });
+    const last = r.connections.flatMap((c) => c.requests).find((q) => q.index === 4)!;
+    expect(last.sentAt).toBe(4 * RTT);
+    expect(r.connections.reduce((n, c) => n + c.requests.length, 0)).toBe(5);
     expect(r.pageMs).toBe(5 * RTT);
   });
 
