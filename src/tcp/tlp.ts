@@ -5,7 +5,7 @@
  * last segment again) whose ACK, with SACK blocks, lets fast recovery start.
  *
  *  - §7.2  PTO = 2 * SRTT, plus the worst-case delayed ACK (200 ms) when a single segment is in
- *          flight; never later than the RTO. Only with SACK, which is what lets the probe's ACK
+ *          flight, else plus 2 ms (as Linux); never later than the RTO. Only with SACK, which is what lets the probe's ACK
  *          reveal the loss.
  *  - §7.3  one probe, then the RTO: no other probe until an ACK moves SND.UNA (else each probe's new
  *          segment re-arms the PTO, which fires before the RTO, and a vanished peer is probed for a
@@ -14,6 +14,11 @@
  * simplified): if nothing moves for 2 * SRTT after a retransmission, the retransmission at SND.UNA is
  * presumed lost and sent again instead of waiting for the RTO.
  */
+
+/** RFC 8985 §7.2 WCDelAckT: the longest a receiver may delay its ACK (RFC 1122 §4.2.3.2's 200 ms). */
+const WC_DEL_ACK_MS = 200;
+/** Added to 2 * SRTT with more than one segment out (Linux's TCP_TIMEOUT_MIN, 2 ms). */
+const PTO_MARGIN_MS = 2;
 
 export class TailLossProbe {
   /** The probe timeout's deadline, or Infinity. */
@@ -36,8 +41,10 @@ export class TailLossProbe {
       this._at = Infinity;
       return;
     }
-    let pto = Math.max(2 * srtt, 10);
-    if (flight <= mss) pto += 200;
+    // RFC 8985 §7.2: 2 * SRTT, plus WCDelAckT with a single segment out (its ACK may be delayed).
+    // Otherwise a margin of 2 ms, as Linux's tcp_schedule_loss_probe (TCP_TIMEOUT_MIN), where an
+    // earlier floor of 10 ms stalled a sub-millisecond path for 10 ms at every lost ACK of a flight.
+    const pto = 2 * srtt + (flight <= mss ? WC_DEL_ACK_MS : PTO_MARGIN_MS);
     const at = now + pto;
     this._at = at < rtoAt ? at : rtoAt;
   }
