@@ -365,7 +365,7 @@ export class RackRecovery implements LossRecovery {
     const xmit = q.xmitTs(slot);
     const end = q.end(slot);
     if (!(f & RETRANS)) this.origDelivered = true;
-    const rtt = this.now - xmit;
+    const rtt = Math.max(0, this.now - xmit); // xmitStamp may record a send a few ns past now
     if (f & RETRANS) {
       // Step 2: the delivery of a retransmitted segment may be the original's: not trusted if it
       // came sooner than min_RTT after the retransmission. (The step's other test, a TSecr older
