@@ -10,12 +10,12 @@
  *   sudo npm run bench:idle -- --connections 2000
  *
  * The heap figure is heapUsed after a full collection (the server runs under --expose-gc, and /stats
- * collects first): the live heap. The smallest of three samples a second apart is taken. Namespace tsk-bi-PID is created here and deleted by name; every
+ * collects first): the live heap. The smallest of three samples a second apart is taken. Namespace tsk-bi-PID (BENCH_NS_PREFIX replaces tsk-bi) is created here and deleted by name; every
  * process is stopped by its pid. Figures only: nothing is asserted.
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { addNetns, die, initBench, nameBench, sh, sleep, start, stop, table } from './bench/harness.ts';
+import { addNetns, die, initBench, nameBench, netnsPrefix, sh, sleep, start, stop, table } from './bench/harness.ts';
 
 nameBench('bench-idle');
 const { values } = parseArgs({
@@ -28,11 +28,7 @@ if (values.help) {
 }
 const N = Number(values.connections);
 if (!Number.isInteger(N) || N < 100 || N > 30_000) die(`--connections must be an integer 100..30000, got ${values.connections}`);
-// env TUNSTACK_NETNS_PREFIX replaces the leading `tsk` (tsk-bi- becomes tsk-ln-bi- with tsk-ln), as in
-// test/e2e/helpers/netns.ts: on a shared machine each runner keeps to its own names.
-const own = process.env['TUNSTACK_NETNS_PREFIX'];
-if (own !== undefined && !/^[A-Za-z0-9-]{1,20}$/.test(own)) throw new Error(`TUNSTACK_NETNS_PREFIX must be letters, digits and '-', got ${JSON.stringify(own)}`);
-const NS = `${own ?? 'tsk'}-bi-${process.pid}`;
+const NS = netnsPrefix('tsk-bi');
 
 interface Sample {
   rss: number;

@@ -18,7 +18,7 @@
  *   sudo npm run bench:loss -- --runs 5 --profile loss,combined
  *   sudo npm run bench:loss -- --quick            # 1 seed, 1 MiB: a smoke test of the script
  *
- * Namespaces tsk-bl-c-PID and tsk-bl-s-PID are created here and deleted by name on exit; every
+ * Namespaces tsk-bl-PID-c and tsk-bl-PID-s (BENCH_NS_PREFIX replaces tsk-bl) are created here and deleted by name on exit; every
  * process started here is stopped by its pid. Timing figures only: nothing is asserted.
  */
 import { createHash } from 'node:crypto';
@@ -26,7 +26,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { addNetns, die, initBench, median, must, nameBench, sh, start, stop, table } from './bench/harness.ts';
+import { addNetns, die, initBench, median, must, nameBench, netnsPrefix, sh, start, stop, table } from './bench/harness.ts';
 
 nameBench('bench-loss');
 const MiB = 1024 * 1024;
@@ -93,8 +93,9 @@ const seeds = values.quick ? [1] : Array.from({ length: runs }, (_, i) => i + 1)
 // ----------------------------------------------------------------------------------------------------
 // Plumbing: namespaces and processes, all removed on the way out.
 
-const NS_C = `tsk-bl-c-${process.pid}`;
-const NS_S = `tsk-bl-s-${process.pid}`;
+const NS_BASE = netnsPrefix('tsk-bl');
+const NS_C = `${NS_BASE}-c`;
+const NS_S = `${NS_BASE}-s`;
 const DEV_C = `blc${process.pid % 100000}`;
 const DEV_S = `bls${process.pid % 100000}`;
 const work = mkdtempSync(join(tmpdir(), 'tunstack-bench-loss-'));

@@ -57,6 +57,17 @@ export function initBench(): void {
   process.on('SIGTERM', () => process.exit(143));
 }
 
+/**
+ * The names this benchmark's namespaces start with: `defaultPrefix` (say tsk-bl), or env
+ * BENCH_NS_PREFIX as the shell benchmarks take it (scripts/bench-suite.sh), so that on a shared
+ * machine each runner keeps to names of its own. The pid follows it.
+ */
+export function netnsPrefix(defaultPrefix: string): string {
+  const p = process.env['BENCH_NS_PREFIX'] ?? defaultPrefix;
+  if (!/^[A-Za-z0-9-]{1,30}$/.test(p)) die(`BENCH_NS_PREFIX must be 1..30 letters, digits or '-', got ${JSON.stringify(p)}`);
+  return `${p}-${process.pid}`;
+}
+
 /** Create namespace `ns` with loopback up; it is deleted on the way out. */
 export function addNetns(ns: string): void {
   must('ip', ['netns', 'add', ns]);

@@ -60,15 +60,25 @@ export class TcpNet {
     const merged: TcpServerOptions = {
       allowHalfOpen: options.allowHalfOpen ?? d.allowHalfOpen ?? false,
       pauseOnConnect: options.pauseOnConnect ?? false,
+      ...this.acceptedOptions(options),
+    };
+    return new TcpServer(this.api, merged, listener, this.serverDeps());
+  }
+
+  /** What every accepted connection gets: the stack's defaults under the server's own options. */
+  private acceptedOptions(options: TcpServerOptions): TcpServerOptions {
+    const d = this.defaults;
+    return {
       noDelay: options.noDelay ?? d.noDelay ?? false,
       keepAlive: options.keepAlive ?? d.keepAlive ?? false,
       keepAliveInitialDelay: options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0,
       ...connectionOptions(options),
     };
-    return new TcpServer(this.api, merged, listener, {
-      ...(d.clock ? { clock: d.clock } : {}),
-      ...(d.localAddress ? { localAddress: d.localAddress } : {}),
-    });
+  }
+
+  private serverDeps(): { clock?: Clock; localAddress?: string } {
+    const d = this.defaults;
+    return { ...(d.clock ? { clock: d.clock } : {}), ...(d.localAddress ? { localAddress: d.localAddress } : {}) };
   }
 
   /**
@@ -78,18 +88,7 @@ export class TcpNet {
    * keepAlive) apply; maxConnections and getConnections() do not see these connections.
    */
   createConnectionServer(onConnection: (conn: TcpConnection) => void, options: TcpServerOptions = {}): TcpServer {
-    const d = this.defaults;
-    const merged: TcpServerOptions = {
-      noDelay: options.noDelay ?? d.noDelay ?? false,
-      keepAlive: options.keepAlive ?? d.keepAlive ?? false,
-      keepAliveInitialDelay: options.keepAliveInitialDelay ?? d.keepAliveInitialDelay ?? 0,
-      ...connectionOptions(options),
-    };
-    return new TcpServer(this.api, merged, undefined, {
-      ...(d.clock ? { clock: d.clock } : {}),
-      ...(d.localAddress ? { localAddress: d.localAddress } : {}),
-      onConnectionBare: onConnection,
-    });
+    return new TcpServer(this.api, this.acceptedOptions(options), undefined, { ...this.serverDeps(), onConnectionBare: onConnection });
   }
 
   connect(options: TcpConnectOptions, onConnect?: () => void): TcpSocket;
