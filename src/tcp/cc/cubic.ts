@@ -258,7 +258,7 @@ export class Cubic implements CongestionControl {
     // §4.6: ssthresh = flight_size * beta_cubic, cwnd_prior = cwnd, cwnd = max(ssthresh, 2) on loss,
     // ssthresh = max(ssthresh, 2) (segments, so 2 MSS).
     this.cwndPrior = cwnd;
-    this.thresh = this.reducedSsthresh(flight);
+    this.thresh = this.reducedSsthresh(Math.min(flight, this.w));
     this.w = this.thresh;
     this.epochRunning = false;
     this.recovering = true;
@@ -277,11 +277,11 @@ export class Cubic implements CongestionControl {
     if (firstTimeout) {
       // §4.8: ssthresh from beta_cubic as on a loss (§4.6), from all that is outstanding (RFC 5681
       // §3.1 eq. 4: a timeout says nothing of what the SACKed data behind the hole cost); repeated
-      // timeouts keep it. (Capped by cwnd as reducedSsthresh does, seeded runs at 20% loss on data
-      // and ACKs collapsed into backed-off timeouts.)
+      // timeouts keep it. (Capped by cwnd as on a loss, seeded runs at 20% loss on data and ACKs
+      // collapsed into backed-off timeouts.)
       this.save();
       this.cwndPrior = this.w;
-      this.thresh = Math.max(Math.floor(flight * BETA_CUBIC), 2 * this.mss);
+      this.thresh = this.reducedSsthresh(flight);
     }
     this.hystart.stop();
     // RFC 5681 §3.1: cwnd = LW = 1 SMSS. The first epoch after it takes K = 0, W_max = cwnd_epoch (§4.8).
@@ -333,15 +333,15 @@ export class Cubic implements CongestionControl {
   }
 
   /**
-   * §4.6 on a loss: max(flight_size * beta_cubic, 2 MSS), whole bytes, flight_size no more than cwnd. The
-   * flight counts SACKed data (SND.MAX - SND.UNA), and behind a hole that pins SND.UNA under heavy
-   * loss it grows to several windows: a loss would then raise ssthresh above the window it reduces
-   * (seeded runs at 5% loss sat at 50-110 segments, six times Reno's rate). §4.6 notes that
-   * implementations use cwnd here instead, as Linux does; the smaller of the two keeps the RFC's
-   * flight_size for an application-limited sender and never raises the window.
+   * §4.6: max(flight_size * beta_cubic, 2 MSS), whole bytes. On a loss onLoss passes the flight no
+   * larger than cwnd: the flight counts SACKed data (SND.MAX - SND.UNA), and behind a hole that pins
+   * SND.UNA under heavy loss it grows to several windows, so a loss would raise ssthresh above the
+   * window it reduces (seeded runs at 5% loss sat at 50-110 segments, six times Reno's rate). §4.6
+   * notes that implementations use cwnd here instead, as Linux does; the smaller of the two keeps the
+   * RFC's flight_size for an application-limited sender and never raises the window.
    */
   private reducedSsthresh(flight: number): number {
-    return Math.max(Math.floor(Math.min(flight, this.w) * BETA_CUBIC), 2 * this.mss);
+    return Math.max(Math.floor(flight * BETA_CUBIC), 2 * this.mss);
   }
 }
 

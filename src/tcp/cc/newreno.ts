@@ -79,20 +79,19 @@ export class NewReno implements CongestionControl {
 
   onLoss(_now: number, flight: number): void {
     this.save();
-    this._ssthresh = this.halved(flight);
+    // On a loss the flight counts no more than cwnd: FlightSize includes SACKed data (SND.MAX -
+    // SND.UNA), behind a hole that pins SND.UNA several windows, and halving that would raise the
+    // window a loss reduces. Linux's Reno halves cwnd; the smaller keeps RFC 5681's FlightSize for an
+    // application-limited sender.
+    this._ssthresh = this.halved(Math.min(flight, this._cwnd));
     // The window during recovery is the recovery's (NewReno's inflation, RFC 6675's pipe); ours
     // stands at the new threshold meanwhile.
     this._cwnd = Math.min(this._cwnd, this._ssthresh);
   }
 
-  /**
-   * RFC 5681 §3.2 step 2 (eq. 4) on a loss: max(FlightSize / 2, 2 SMSS), FlightSize no more than cwnd. FlightSize
-   * counts SACKed data (SND.MAX - SND.UNA), and behind a hole that pins SND.UNA it can be several
-   * windows: halving it would raise the window a loss reduces. Linux's Reno halves cwnd; the
-   * smaller of the two keeps the RFC's FlightSize for an application-limited sender.
-   */
+  /** RFC 5681 §3.1 eq. 4: max(FlightSize / 2, 2 SMSS). */
   private halved(flight: number): number {
-    return Math.max(Math.floor(Math.min(flight, this._cwnd) / 2), 2 * this.mss);
+    return Math.max(Math.floor(flight / 2), 2 * this.mss);
   }
 
   onRecoveryEnd(_now: number, cap = Infinity): void {
@@ -103,9 +102,9 @@ export class NewReno implements CongestionControl {
     // The first timeout of a run reduces; the ones after it only back the timer off.
     if (firstTimeout) {
       this.save();
-      // Eq. 4 with all that is outstanding: not capped by cwnd as on a loss (see halved), as seeded
-      // runs at 20% loss on data and ACKs then collapsed into backed-off timeouts.
-      this._ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+      // Eq. 4 with all that is outstanding: not capped by cwnd as on a loss (capped, seeded runs at
+      // 20% loss on data and ACKs collapsed into backed-off timeouts).
+      this._ssthresh = this.halved(flight);
     }
     this._cwnd = this.mss;
     this.caAcked = 0;
