@@ -6,11 +6,13 @@
 #     env BENCH_RUNS=N     runs of each measurement per tree, 1..9 (default 3), alternating
 #     env BENCH_DURATION=S each wrk run (default 5 s)
 #     env BENCH_NS_PREFIX  the namespace's name (default tsk-bench-cmp)
+#     env BENCH_MEASURE    which measurements (default "ka abk ab1"; also dl)
 #
 # Measurements (clients in the namespace, each bounded by count and `timeout`):
 #   ka   wrk -t2 -c50 -dDs /bytes/13 (keep-alive)   req/s
 #   abk  ab -k -c50 -n 50000 /bytes/13               req/s
 #   ab   ab -c20 -n 5000 /bytes/13, a connection per request: connections/s
+#   dl   curl /bytes/100000000 (a new connection each run)   MB/s (10^6 bytes)
 # Both servers run at once, idle while the other is measured (after a 2 s wrk warm-up each): BEFORE on tunstack0 (10.77.0.1/24 ->
 # 10.77.0.2), AFTER on tunstack1 (10.79.0.1/24 -> 10.79.0.2); 5 s keep-alive idle timeout, unlimited
 # requests per connection, no logging. The namespace is created here and deleted by name on every
@@ -28,7 +30,11 @@ for t in "$1" "$2"; do
   TREES+=("$(cd "$t" && pwd)")
 done
 
-bench_init compare wrk ab
+read -r -a MEASURE <<<"${BENCH_MEASURE:-ka abk ab1}"
+for m in "${MEASURE[@]}"; do
+  [[ $m =~ ^(ka|abk|ab1|dl)$ ]] || bench_die "unknown measurement $m (ka, abk, ab1, dl)"
+done
+bench_init compare wrk ab curl
 NS="${BENCH_NS_PREFIX:-tsk-bench-cmp}-$$"
 bench_netns_add "$NS"
 
@@ -49,19 +55,20 @@ client() { # LIMIT_SECONDS CMD...
 }
 ka() { client $((DURATION + 20)) wrk -t2 -c50 -d"${DURATION}s" --timeout 5s "$1/bytes/13" 2>&1 | sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 abk() { client 120 ab -q -k -r -s 10 -n 50000 -c 50 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
+dl() { client 60 curl -s -o /dev/null --max-time 50 -w '%{speed_download}' "$1/bytes/100000000" | awk '{printf "%.0f", $1 / 1e6}'; }
 ab1() { client 120 ab -q -r -s 10 -n 5000 -c 20 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 
 # Warm-up, not counted: the JIT compiles the hot paths of both servers before the first measurement.
 for i in 0 1; do client 20 wrk -t2 -c50 -d2s "${URLS[$i]}/bytes/13" >/dev/null 2>&1 || true; done
 
 declare -A R
-for m in ka abk ab1; do
+for m in "${MEASURE[@]}"; do
   for ((r = 1; r <= RUNS; r++)); do
     for i in 0 1; do
       v=$("$m" "${URLS[$i]}")
       v=${v:-error}
       R[$m,$i]+="$v "
-      printf '%-4s run %d %-6s %s req/s\n' "$m" "$r" "${NAMES[$i]}" "$v"
+      printf '%-4s run %d %-6s %s %s\n' "$m" "$r" "${NAMES[$i]}" "$v" "$([[ $m == dl ]] && echo MB/s || echo req/s)"
     done
   done
 done
@@ -70,6 +77,7 @@ median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{v[NR]=$1} END {if
 echo
 echo "median (range) of $RUNS runs, alternating; before: ${TREES[0]}, after: ${TREES[1]}"
 printf '%-32s %-26s %-26s\n' metric before after
-printf '%-32s %-26s %-26s\n' "wrk -t2 -c50 ${DURATION}s keep-alive" "$(median <<<"${R[ka,0]}")" "$(median <<<"${R[ka,1]}")"
-printf '%-32s %-26s %-26s\n' "ab -k -c50 -n 50000" "$(median <<<"${R[abk,0]}")" "$(median <<<"${R[abk,1]}")"
-printf '%-32s %-26s %-26s\n' "ab -c20 -n 5000 (new conn/s)" "$(median <<<"${R[ab1,0]}")" "$(median <<<"${R[ab1,1]}")"
+declare -A LABEL=([ka]="wrk -t2 -c50 ${DURATION}s keep-alive" [abk]="ab -k -c50 -n 50000" [ab1]="ab -c20 -n 5000 (new conn/s)" [dl]="curl 100 MB download (MB/s)")
+for m in "${MEASURE[@]}"; do
+  printf '%-32s %-26s %-26s\n' "${LABEL[$m]}" "$(median <<<"${R[$m,0]}")" "$(median <<<"${R[$m,1]}")"
+done

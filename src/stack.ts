@@ -81,6 +81,7 @@ export class Stack {
     this.ip = new Ipv4Layer({
       address: parseIpv4Address(this.address),
       transmit: (packet, segmentSize) => device.send(packet, segmentSize),
+      ...(device.allocPacket !== undefined ? { allocPacket: (length: number) => device.allocPacket!(length) } : {}),
       mtu: device.mtu,
       tsoMaxSize: device.tsoMaxSize ?? 0,
       logger: this.logger,

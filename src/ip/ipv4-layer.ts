@@ -61,6 +61,8 @@ export interface Ipv4LayerOptions {
   address: Ipv4Address;
   /** The device's send (segmentSize: see IpSendOptions). */
   transmit: (packet: Uint8Array, segmentSize?: number) => void;
+  /** The device's NetDevice.allocPacket, when it has one (see IpOutput.allocPacket). */
+  allocPacket?: (length: number) => Uint8Array;
   mtu: number;
   /** The device's NetDevice.tsoMaxSize (default 0: no segmentation offload). */
   tsoMaxSize?: number;
@@ -97,6 +99,7 @@ export class Ipv4Layer implements IpOutput {
   private icmpHandler: IcmpHandler;
   private udpHandler: UdpUnreachableHandler | undefined;
   private readonly transmit: (packet: Uint8Array, segmentSize?: number) => void;
+  private readonly deviceAlloc: ((length: number) => Uint8Array) | undefined;
   private readonly logger: Logger;
   private readonly broadcast: Ipv4Address | undefined;
   /** Indexed by protocol number: a 256-slot table, no Map lookup per packet. */
@@ -129,6 +132,7 @@ export class Ipv4Layer implements IpOutput {
     this.tsoMaxSize = opts.tsoMaxSize !== undefined && opts.tsoMaxSize > opts.mtu ? Math.min(opts.tsoMaxSize, IPV4_MAX_TOTAL_LENGTH) : 0;
     this.address = opts.address >>> 0;
     this.transmit = opts.transmit;
+    this.deviceAlloc = opts.allocPacket;
     this.logger = opts.logger ?? silentLogger();
     if (opts.prefixLength !== undefined && opts.prefixLength < 31) {
       this.broadcast = (this.address | ~prefixMask(opts.prefixLength)) >>> 0;
@@ -258,6 +262,11 @@ export class Ipv4Layer implements IpOutput {
     info.checksumTrusted = checksumTrusted;
     handler.receive(now, info, datagram.subarray(headerLength));
     info.packet = EMPTY; // do not keep the datagram alive until the next one
+  }
+
+  /** IpOutput.allocPacket: the device's reused memory where it has some, else a new array. */
+  allocPacket(length: number): Uint8Array {
+    return this.deviceAlloc === undefined ? new Uint8Array(length) : this.deviceAlloc(length);
   }
 
   /**

@@ -87,6 +87,12 @@ export interface IpOutput {
    * larger than the MTU allows are fragmented unless dontFragment is set (then dropped and counted).
    */
   send(packet: Uint8Array, src: Ipv4Address, dst: Ipv4Address, protocol: number, opts?: IpSendOptions): void;
+  /**
+   * Memory for a packet of `length` bytes (IPV4_HEADROOM included) that the caller fills and gives
+   * to send() at once, with no call out in between: the device's (NetDevice.allocPacket) where it
+   * has such memory. Its bytes are not zeroed: the caller writes every one. Absent: allocate.
+   */
+  allocPacket?(length: number): Uint8Array;
   /** The path MTU to `dst` (RFC 1191): the link's unless a smaller one was learned (pmtu-cache.ts). */
   pathMtu?(dst: Ipv4Address, now: number): number;
   /**

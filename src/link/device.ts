@@ -82,6 +82,14 @@ export interface NetDevice {
    * segment (Linux's CHECKSUM_PARTIAL; see link/gso.ts for what the cutting does).
    */
   send(packet: Uint8Array, segmentSize?: number): void;
+  /**
+   * Optional: memory for one packet of `length` bytes, to be filled and passed to send() before
+   * anything else happens (no other call to this device in between). A device that is done with a
+   * packet's bytes once its writes of the tick have returned (TunDevice) hands out space it then
+   * reuses, so that a 64 KiB super-segment costs no allocation and no garbage. The bytes are not
+   * zeroed. A device that keeps packets after send (a delay, a recorder) does not offer this.
+   */
+  allocPacket?(length: number): Uint8Array;
   stats(): DeviceStats;
   /** Stop receiving and release the device. Idempotent. */
   close(): Promise<void>;

@@ -227,6 +227,9 @@ function toDeviceError(code: string, err: unknown): DeviceError {
 const IPV4_VERSION = 4;
 /** What a reused slot holds once its packet has gone. */
 const NO_PACKET = new Uint8Array(0);
+/** Transmit space of a TunDevice (allocPacket): 1 MiB to start, at most 16 MiB. */
+const TX_ARENA_START = 1 << 20;
+const TX_ARENA_MAX = 16 << 20;
 
 export class TunDevice implements NetDevice {
   readonly #tun: NativeTun;
@@ -270,6 +273,14 @@ export class TunDevice implements NetDevice {
   #flushQueued = false;
   /** The microtask that flushes, made once (not a closure per tick). */
   readonly #flushTask = (): void => this.#flush();
+  /**
+   * Transmit space (allocPacket): this tick's outgoing packets are built back to back in it, and
+   * once #flush's writes have returned (the addon copies what it must queue) it is free again.
+   * Grown (doubled, up to TX_ARENA_MAX) when a tick needs more; the old one lives on only while
+   * the packets in it are pending.
+   */
+  #txArena = new Uint8Array(TX_ARENA_START);
+  #txUsed = 0;
   readonly #tsoMaxSize: number;
 
   readonly #headerBytes: number;
@@ -431,9 +442,26 @@ export class TunDevice implements NetDevice {
     queueMicrotask(this.#flushTask);
   }
 
-  /** Hand the pending packets to the addon now. */
+  /**
+   * NetDevice.allocPacket: `length` bytes of this tick's transmit space, for a packet to be sent
+   * right away (see send). Not zeroed: the caller writes every byte.
+   */
+  allocPacket(length: number): Uint8Array {
+    let at = this.#txUsed;
+    if (at + length > this.#txArena.length) {
+      const size = this.#txArena.length;
+      if (size >= TX_ARENA_MAX) return new Uint8Array(length); // a tick of more than 16 MiB: rare
+      this.#txArena = new Uint8Array(Math.min(2 * size, TX_ARENA_MAX));
+      at = 0;
+    }
+    this.#txUsed = (at + length + 7) & ~7; // 8-aligned, like the addon's read chunks
+    return this.#txArena.subarray(at, at + length);
+  }
+
+  /** Hand the pending packets to the addon now; the transmit space is free again afterwards. */
   #flush(): void {
     this.#flushQueued = false;
+    this.#txUsed = 0;
     const n = this.#pendingCount;
     if (n === 0 || this.#closed) return;
     const batch = this.#pending;

@@ -522,9 +522,18 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.sendRaw(remote, { srcPort: localPort, dstPort: remotePort, seq, ack, flags: ack === undefined ? RST : RST | ACK, window: 0 });
   }
 
+  /**
+   * Memory for a segment about to be serialized and sent (IpOutput.allocPacket: the TUN device's
+   * reused transmit space, so a 64 KiB super-segment is no allocation). serializeTcp writes every
+   * byte of it, header, options and payload, so it need not be zeroed.
+   */
+  private packet(length: number): Uint8Array {
+    return this.ip.allocPacket === undefined ? new Uint8Array(length) : this.ip.allocPacket(length);
+  }
+
   /** Send a segment that belongs to no Connection object (RST replies, cookie SYN-ACKs, TIME-WAIT ACKs). */
   private sendRaw(remote: Ipv4Address, seg: TcpSegmentInit): void {
-    const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg));
+    const pkt = this.packet(IPV4_HEADROOM + tcpHeaderLength(seg));
     serializeTcp(seg, pkt, IPV4_HEADROOM, this.address, remote);
     this.counters.segmentsOut++;
     this.ip.send(pkt, this.address, remote, IPPROTO_TCP, SEND_OPTS);
@@ -638,10 +647,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   /** ConnectionHost.output: serialize a connection's segment and send it through IP. */
   output(c: ConnectionRef, seg: TcpSegmentInit, reason: SendReason): void {
     const plen = seg.payload === undefined ? 0 : seg.payload.length;
-    const pkt = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     this.counters.segmentsOut++;
     this.onSegmentSent?.(c as Connection, seg, reason);
     if (this.debugLog) this.logSent(c as Connection, seg, reason, plen);
+    // Taken after the hooks above: from here to ip.send nothing else may use the device.
+    const pkt = this.packet(IPV4_HEADROOM + tcpHeaderLength(seg) + plen);
     if (plen > c.sendMss) {
       // A super-segment (output.ts sends them only when the device offers TSO): the device cuts it
       // into MSS-sized segments and completes each one's checksum.

@@ -282,6 +282,37 @@ describe('TunDevice with receive offload (over a fake addon)', () => {
     expect(fake.writes[3]).toEqual([9, 8]);
   });
 
+  it('builds the packets of a tick in transmit space it reuses once they are written (allocPacket)', async () => {
+    const fake = fakeNative(false);
+    const dev = TunDevice.fromNative(fake.tun);
+    const a = dev.allocPacket(100).fill(0xaa);
+    dev.send(a);
+    const b = dev.allocPacket(200).fill(0xbb);
+    dev.send(b);
+    // Back to back in one buffer, 8-aligned, neither overwriting the other before they are written.
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset + 104);
+    expect(a.every((x) => x === 0xaa)).toBe(true);
+    await Promise.resolve();
+    expect(fake.writes).toEqual([[0xaa, 0xbb]]);
+    // Written: the next tick starts at the beginning of the same space again.
+    const c = dev.allocPacket(50);
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.byteOffset).toBe(0);
+    dev.send(c.fill(0xcc));
+    // A tick that needs more than the space has: a larger one, the packets already in the old one kept.
+    const big1 = dev.allocPacket(600 * 1024).fill(0x11);
+    const big2 = dev.allocPacket(600 * 1024).fill(0x22);
+    expect(big2.buffer).not.toBe(big1.buffer);
+    expect(big2.buffer.byteLength).toBe(2 << 20);
+    dev.send(big1);
+    dev.send(big2);
+    expect(c.every((x) => x === 0xcc) && big1.every((x) => x === 0x11)).toBe(true);
+    await Promise.resolve();
+    expect(fake.writes[1]).toEqual([0xcc, 0x11, 0x22]);
+    expect(dev.allocPacket(10).buffer).toBe(big2.buffer);
+  });
+
   it('without receive offload the header is skipped unread and no RxOffload is passed', () => {
     const fake = fakeNative(false);
     const dev = TunDevice.fromNative(fake.tun);
