@@ -23,6 +23,8 @@ export class PcapDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
   readonly tsoMaxSize: number;
+  /** The inner device's, when it has one: the writer copies what it records (NetDevice.allocPacket). */
+  readonly allocPacket?: (length: number) => Uint8Array;
   private receiver: PacketHandler | undefined;
   private closed = false;
   private readonly ownsWriter: boolean;
@@ -35,6 +37,7 @@ export class PcapDevice implements NetDevice {
     this.name = inner.name;
     this.mtu = inner.mtu;
     this.tsoMaxSize = inner.tsoMaxSize ?? 0;
+    if (inner.allocPacket !== undefined) this.allocPacket = inner.allocPacket.bind(inner);
     this.ownsWriter = opts.ownsWriter ?? true;
     inner.setReceiver((packets, offload) => {
       if (!this.closed) {

@@ -11,6 +11,8 @@ export class TapDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
   readonly tsoMaxSize: number;
+  /** The inner device's, when it has one: an observer keeps nothing past its call (NetDevice.allocPacket). */
+  readonly allocPacket?: (length: number) => Uint8Array;
   private receiver: PacketHandler | undefined;
 
   constructor(
@@ -21,6 +23,7 @@ export class TapDevice implements NetDevice {
     this.name = inner.name;
     this.mtu = inner.mtu;
     this.tsoMaxSize = inner.tsoMaxSize ?? 0;
+    if (inner.allocPacket !== undefined) this.allocPacket = inner.allocPacket.bind(inner);
     inner.setReceiver((packets, offload) => {
       const now = this.clock.now();
       for (const p of packets) this.observer('in', p, now);
