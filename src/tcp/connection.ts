@@ -39,7 +39,7 @@ import { newAckInfo, type AckInfo, type LossRecovery } from './recovery.ts';
 import { RenoRecovery } from './recovery-reno.ts';
 import { RackRecovery } from './recovery-rack.ts';
 import { RttEstimator } from './rtt.ts';
-import type { Scoreboard } from './sack.ts';
+import { isDsack, type Scoreboard } from './sack.ts';
 import { DEFAULT_MSS, Sender } from './sender.ts';
 import { STATE_NAMES, State, canReceive, canSend, isSynchronized } from './state.ts';
 import { TimeWaitRecord } from './time-wait.ts';
@@ -654,10 +654,16 @@ export class Connection implements TcpConnection, ConnectionRef {
       this.bytesOut += dataAcked;
       if (this.events.attached && snd.takeWritable()) this.events.writable();
     }
-    // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's timed segment).
+    // RTT (RFC 7323 §4 with timestamps, else RFC 6298 §3 Karn's timed segment). Not from the echo
+    // of an ACK that a duplicate segment triggered (its D-SACK says so, RFC 2883 §4): a duplicate
+    // never updates TS.Recent (RFC 7323 §4.3), so the echo is of the copy that arrived first, maybe
+    // long ago, whose own ACK was lost; the round trip would count all the time since (seconds
+    // after a backed-off timeout, which the RTO would then be made of).
     let rtt = -1;
     const ts = seg.options.timestamp;
-    if (this.ts.on && ts !== undefined && ts.echo !== 0) rtt = this.ts.rttSample(now, ts.echo);
+    const sack = this._sackOk ? seg.options.sack : undefined;
+    const dsack = sack !== undefined && sack.length > 0 && isDsack(sack, ack);
+    if (this.ts.on && ts !== undefined && ts.echo !== 0 && !dsack) rtt = this.ts.rttSample(now, ts.echo);
     else rtt = snd.rttSampleFor(now, ack);
     if (rtt >= 0) this.rtt.sample(rtt);
     return rtt;

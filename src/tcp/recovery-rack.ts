@@ -40,7 +40,7 @@ import { seqGe, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import type { SackBlock } from '../wire/tcp-options.ts';
 import type { AckInfo, LossRecovery, RecoveryHost, Retransmit } from './recovery.ts';
 import { LOST, RETRANS, RTX_NIL, RTX_OUT, RtxQueue, SACKED, sentAfter } from './rtx-queue.ts';
-import { Scoreboard } from './sack.ts';
+import { isDsack, Scoreboard } from './sack.ts';
 
 const enum Mode {
   Open,
@@ -650,13 +650,3 @@ export class RackRecovery implements LossRecovery {
     cc.onRecoveryEnd(this.now);
   }
 }
-
-/** RFC 2883 §4: the first block is a D-SACK if it lies below SEG.ACK, or inside the second block. */
-function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
-  const b0 = blocks[0]!;
-  if (!seqLt(b0[0], b0[1])) return false;
-  if (seqLe(b0[1], ack)) return true;
-  const b1 = blocks[1];
-  return b1 !== undefined && seqGe(b0[0], b1[0]) && seqLe(b0[1], b1[1]);
-}
-

@@ -297,3 +297,13 @@ export class Scoreboard {
     return out;
   }
 }
+
+/** RFC 2883 §4: the first block is a D-SACK if it lies below SEG.ACK, or inside the second block. */
+export function isDsack(blocks: readonly SackBlock[], ack: number): boolean {
+  const b0 = blocks[0]!;
+  if (!seqLt(b0[0], b0[1])) return false;
+  if (seqLe(b0[1], ack)) return true;
+  const b1 = blocks[1];
+  return b1 !== undefined && seqGe(b0[0], b1[0]) && seqLe(b0[1], b1[1]);
+}
+
