@@ -79,6 +79,7 @@ const deviceOptions = {
   'syn-cookies': { type: 'string' },
   'max-time-wait': { type: 'string' },
   msl: { type: 'string' },
+  'receive-buffer': { type: 'string' },
 } as const;
 
 const serveOptions = {
@@ -206,6 +207,8 @@ function tcpLimitFlags(v: FlagValues): NonNullable<DeviceFlags['tcp']> {
   if (maxTimeWait !== undefined) tcp.maxTimeWait = maxTimeWait;
   const msl = int('msl', 1, 600_000);
   if (msl !== undefined) tcp.mslMs = msl;
+  const rb = int('receive-buffer', 1024, 64 * 1024 * 1024);
+  if (rb !== undefined) tcp.receiveBufferSize = rb;
   if (v.cc !== undefined) {
     if (v.cc !== 'cubic' && v.cc !== 'newreno') throw new UsageError(`--cc must be cubic or newreno, got ${JSON.stringify(v.cc)}`);
     tcp.cc = v.cc;
