@@ -12,10 +12,13 @@
 #                 (the profiler slows the stack: those runs' figures are not comparable)
 #     SERVE-FLAGS passed to `tunstack serve`, e.g. `-- --tso off` (no offload either way)
 #     env BENCH_NODE_FLAGS: extra flags for node running the stack (e.g. --trace-gc)
+#     env BENCH_NS_PREFIX: the namespace's name before -<pid> (default tsk-bench-upload; letters,
+#                 digits, '-'), as bench-suite.sh; a prefix also names the output directory
 #
-# Layout: one namespace tsk-bench-upload-<pid> (created and deleted here) holding the TUN device
+# Layout: one namespace tsk-bench-upload-<pid> (BENCH_NS_PREFIX-<pid>; created and deleted here) holding the TUN device
 # (kernel side 10.77.0.1/24, the stack 10.77.0.2), the stack and curl. Every curl is bounded
-# (--max-time). Prints figures; asserts nothing. Outputs: /tmp/tunstack-bench-upload/.
+# (--max-time). Prints figures; asserts nothing. Outputs: /tmp/tunstack-bench-upload/ (with
+# BENCH_NS_PREFIX=P: /tmp/tunstack-bench-upload-P/).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --profile) PROFILE=1; shift ;;
     --dist) ENTRY=(dist/cli.js); shift ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-upload.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -40,10 +43,12 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "bench-upload.sh: run as root (a namespace and a TUN device need CAP_NET_ADMIN)" >&2; exit 1; }
 for t in ip curl timeout node; do command -v "$t" >/dev/null || { echo "bench-upload.sh: '$t' is missing" >&2; exit 1; }; done
 
-DIR=/tmp/tunstack-bench-upload
+NS_PREFIX=${BENCH_NS_PREFIX:-tsk-bench-upload}
+[[ "$NS_PREFIX" =~ ^[A-Za-z0-9-]{1,30}$ ]] || { echo "bench-upload.sh: bad BENCH_NS_PREFIX $NS_PREFIX" >&2; exit 2; }
+DIR=/tmp/tunstack-bench-upload${BENCH_NS_PREFIX:+-$BENCH_NS_PREFIX}
 rm -rf -- "$DIR"
 mkdir -p -- "$DIR"
-NS="tsk-bench-upload-$$"
+NS="$NS_PREFIX-$$"
 STACK_PID=0
 cleanup() {
   local status=$?

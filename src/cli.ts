@@ -7,7 +7,7 @@
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
  *                   [--impair SPEC] [--pcap FILE] [--trace] [--txqueuelen N] [--log-level L]
  *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
- *                   [--cc cubic|newreno]
+ *                   [--cc cubic|newreno] [--receive-buffer BYTES] [--receive-buffer-max BYTES]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
  *   tunstack fetch  URL [--output FILE] [same device flags]     (the stack as an HTTP client)
  *   tunstack ladder FILE [--list] [--flow N|tuple] [--time] [--width N]   (a pcap/pcapng as a ladder diagram)
@@ -44,7 +44,8 @@ const USAGE = `usage:
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
                   [--pcap FILE] [--trace] [--tso on|off] [--txqueuelen N] [--log-level info]
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
-                  [--cc cubic|newreno] [--break-on syn,fin,rst,retransmit,state]
+                  [--cc cubic|newreno] [--receive-buffer BYTES] [--receive-buffer-max BYTES]
+                  [--break-on syn,fin,rst,retransmit,state]
   tunstack fetch  URL [--output FILE] [device flags as for serve]
   tunstack ladder FILE [--list] [--flow N|ADDR:PORT-ADDR:PORT] [--time] [--width N]   (pcap or pcapng)
   tunstack doctor [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2]
@@ -79,6 +80,8 @@ const deviceOptions = {
   'syn-cookies': { type: 'string' },
   'max-time-wait': { type: 'string' },
   msl: { type: 'string' },
+  'receive-buffer': { type: 'string' },
+  'receive-buffer-max': { type: 'string' },
 } as const;
 
 const serveOptions = {
@@ -206,6 +209,10 @@ function tcpLimitFlags(v: FlagValues): NonNullable<DeviceFlags['tcp']> {
   if (maxTimeWait !== undefined) tcp.maxTimeWait = maxTimeWait;
   const msl = int('msl', 1, 600_000);
   if (msl !== undefined) tcp.mslMs = msl;
+  const rb = int('receive-buffer', 1024, 64 * 1024 * 1024);
+  if (rb !== undefined) tcp.receiveBufferSize = rb;
+  const rbMax = int('receive-buffer-max', 1024, 64 * 1024 * 1024);
+  if (rbMax !== undefined) tcp.receiveBufferMax = rbMax;
   if (v.cc !== undefined) {
     if (v.cc !== 'cubic' && v.cc !== 'newreno') throw new UsageError(`--cc must be cubic or newreno, got ${JSON.stringify(v.cc)}`);
     tcp.cc = v.cc;

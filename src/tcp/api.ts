@@ -156,7 +156,10 @@ export interface ConnectionOptions {
   maxSegment?: number;
   /** SO_SNDBUF: this connection's send buffer, in bytes (default: the layer's). */
   sendBufferSize?: number;
-  /** SO_RCVBUF: this connection's receive buffer, in bytes; the window scale we offer follows it. */
+  /**
+   * SO_RCVBUF: this connection's receive buffer, in bytes, fixed (no autotuning, as on Linux); the
+   * window scale we offer follows it.
+   */
   receiveBufferSize?: number;
 }
 

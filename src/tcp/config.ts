@@ -18,7 +18,13 @@ export interface ConnectionConfig {
   sendBufferSize: number;
   /** How far a connection's send buffer grows with its window unless SO_SNDBUF fixed it (tcp_wmem[2]). */
   sendBufferMax: number;
+  /** The receive buffer a connection starts with (Linux's tcp_rmem[1]); SO_RCVBUF replaces it. */
   receiveBufferSize: number;
+  /**
+   * How far a connection's receive buffer grows, as its reader keeps up, unless SO_RCVBUF fixed it
+   * (Receiver.autotune; Linux's tcp_rmem[2]).
+   */
+  receiveBufferMax: number;
   /** SYN retransmissions before an active open gives up (Linux tcp_syn_retries = 6). */
   synRetries: number;
   /** SYN-ACK retransmissions before a half-open passive connection is dropped (Linux tcp_synack_retries = 5). */
@@ -44,8 +50,9 @@ export interface ConnectionConfig {
    */
   tso: boolean;
   /**
-   * The window scale shift we offer (RFC 7323 §2.3). Default: the smallest that covers the receive
-   * buffer (offeredWindowScale). Linux offers what covers tcp_rmem's maximum: 7 by default.
+   * The window scale shift we offer (RFC 7323 §2.3). Default: the smallest that covers the largest
+   * receive buffer autotuning may reach (offeredWindowScale(receiveBufferMax)), as Linux offers what
+   * covers tcp_rmem's maximum: 7 by default, for both.
    */
   windowScaleShift: number;
   /**
@@ -139,7 +146,7 @@ export const MAX_WSCALE = 14; // RFC 7323 §2.3
 
 /**
  * The shift count we offer: the layer's (cfg.windowScaleShift), or for a connection given its own
- * receive buffer (SO_RCVBUF), the one that buffer needs.
+ * receive buffer (SO_RCVBUF, which also stops it growing), the one that buffer needs.
  */
 export function windowScaleFor(cfg: ConnectionConfig, options: ConnectionOptions): number {
   return options.receiveBufferSize !== undefined ? offeredWindowScale(options.receiveBufferSize) : cfg.windowScaleShift;

@@ -133,7 +133,9 @@ export class Connection implements TcpConnection, ConnectionRef {
     const cfg = host.cfg;
     // SO_SNDBUF fixes the size; else it starts at the layer's and grows with the window (autotune).
     this.snd = new Sender(options.sendBufferSize ?? cfg.sendBufferSize, options.sendBufferSize ?? cfg.sendBufferMax);
-    this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget);
+    // SO_RCVBUF fixes the size; else it starts at the layer's and grows as the reader keeps up
+    // (Receiver.autotune) up to the layer's maximum.
+    this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget, undefined, options.receiveBufferSize ?? cfg.receiveBufferMax);
     this.rcv.quickAcks = cfg.quickAckSegments;
     this.ts = new Timestamps(tsOffset);
     this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
@@ -750,7 +752,20 @@ export class Connection implements TcpConnection, ConnectionRef {
       }
       rcv.ackNow = true; // a segment that fills a hole: ACK at once (RFC 5681 §4.2)
     } else rcv.onInOrderData(now, data.length, this.rcvMss - (this.ts.on ? TS_OPTION_BYTES : 0));
+    if (rcv.bufSize < rcv.maxSize) this.autotuneReceiver(now, seg);
     return fin;
+  }
+
+  /**
+   * Receive buffer autotuning (Receiver.autotune), once per in-order data segment: the round trip
+   * is the one the segment's timestamp echo measures (RFC 7323 §4.1), else the connection's SRTT
+   * (from the handshake and from ACKs of our data, RFC 6298).
+   */
+  private autotuneReceiver(now: number, seg: TcpSegment): void {
+    const rcv = this.rcv;
+    const ts = seg.options.timestamp;
+    if (this.ts.on && ts !== undefined && ts.echo !== 0) rcv.onTimestampEcho(ts.echo, this.ts.rttSample(now, ts.echo));
+    rcv.autotune(now, rcv.roundTrip(this.rtt.srtt ?? 0), this.rcvMss);
   }
 
   /** In-order data for the owner: it counts against the window until consumed (receiver.ts). */

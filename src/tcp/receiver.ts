@@ -13,6 +13,14 @@
  *    fill a hole, are acknowledged at once (RFC 5681 §4.2, §3.2).
  *  - Memory budgets (rx-budget.ts): unread bytes are also reserved in the layer-wide budget, and the
  *    reassembly queue charges its ranges to it; close() gives everything back.
+ *  - Receive buffer autotuning (`autotune`), as Linux's dynamic right-sizing (tcp_rcv_space_adjust):
+ *    a window must hold what the path carries in one round trip (RFC 7323 §1.1, the bandwidth*delay
+ *    product), so once per round trip the buffer grows to twice what the owner consumed in the last
+ *    one, when that was more than in any round before, up to `maxSize`. It follows the reader, not
+ *    the peer: a peer that sends faster than the owner reads fills the buffer and gains nothing.
+ *    Only grows, since the right edge already offered must stay (RFC 9293 §3.8.6.2.2, RFC 7323
+ *    §2.4), and only while the layer-wide budget could hold the increase. SO_RCVBUF fixes the
+ *    size (maxSize = bufSize), as on Linux.
  *
  * One of the TCB's owners: docs/architecture.md, "The TCP control block", says who changes what.
  */
@@ -21,6 +29,13 @@ import { Reassembly } from './reassembly.ts';
 import { unlimitedRxBudget, type RxBudget } from './rx-budget.ts';
 
 export const DELAYED_ACK_MS = 40;
+
+/**
+ * The shortest round autotuning measures (ms): the timestamp clock's tick (timestamps.ts), below
+ * which an echo cannot tell one round trip from another. On a sub-millisecond path a round then
+ * covers several real ones, and the buffer grows to twice what the owner reads per millisecond.
+ */
+export const AUTOTUNE_MIN_ROUND_MS = 1;
 
 export class Receiver {
   rcvNxt = 0;
@@ -49,16 +64,45 @@ export class Receiver {
   /** In-order data segments still to be ACKed at once (ConnectionConfig.quickAckSegments). */
   quickAcks = 0;
 
+  /** The receive buffer in bytes: what unread data and the window may reach; grown by autotune(). */
+  private size: number;
+  /** How far autotune() may grow `size` (equal to it when SO_RCVBUF fixed it). */
+  readonly maxSize: number;
+  /** Bytes the owner consumed since the connection began (autotune's measure of the reader). */
+  private consumedTotal = 0;
+  /** When the current autotuning round began (ms), or -1 before the first in-order data. */
+  private roundStart = -1;
+  /** consumedTotal when the current round began. */
+  private roundConsumed = 0;
+  /** The most the owner consumed in one round so far. */
+  private roundBest = 0;
+  /** The round trip as our timestamps' echoes measure it (ms, smoothed), or -1 before a sample. */
+  private tsRtt = -1;
+  /** The last echoed TSval sampled: each one gives one sample. */
+  private lastEcho = 0;
+
   /** After close(): nothing is reserved any more, later consumption gives nothing back. */
   private released = false;
   private _peerFin = false;
 
+  /**
+   * `bufSize`: the buffer to start with; `maxSize`: how far autotune() may grow it (default
+   * `bufSize`: fixed, as SO_RCVBUF makes it).
+   */
   constructor(
-    readonly bufSize: number,
+    bufSize: number,
     private readonly budget: RxBudget = unlimitedRxBudget(),
     maxOooSegments?: number,
+    maxSize = bufSize,
   ) {
+    this.size = bufSize;
+    this.maxSize = Math.max(bufSize, maxSize);
     this.reasm = new Reassembly(maxOooSegments, budget);
+  }
+
+  /** The receive buffer now (bytes): the most the window offered and unread data may reach. */
+  get bufSize(): number {
+    return this.size;
   }
 
   /** The peer's FIN was processed (RCV.NXT covers it): nothing more will arrive. */
@@ -88,7 +132,51 @@ export class Receiver {
   consume(n: number): void {
     const k = Math.min(n, this.buffered);
     this.buffered -= k;
+    this.consumedTotal += k;
     if (!this.released) this.budget.releaseRcv(k);
+  }
+
+  /**
+   * A data segment carried a timestamp echo (RFC 7323 §3.2: the peer echoes the TSval of our
+   * latest segment it took, an ACK of ours during a transfer); `sample` is our clock minus that echo
+   * (Timestamps.rttSample, -1 for none). One sample per echoed value, smoothed as RFC 6298 §2.3
+   * smooths SRTT (gain 1/8). An echo of a segment sent before an idle spell reads long, which
+   * makes rounds longer for a while: growth can only come sooner, still bounded by maxSize.
+   */
+  onTimestampEcho(echo: number, sample: number): void {
+    if (sample < 0 || echo === this.lastEcho) return;
+    this.lastEcho = echo;
+    this.tsRtt = this.tsRtt < 0 ? sample : this.tsRtt + (sample - this.tsRtt) / 8;
+  }
+
+  /** The round trip autotune() measures over: timestamps' when sampled, else the connection's. */
+  roundTrip(connectionRtt: number): number {
+    const r = this.tsRtt >= 0 ? this.tsRtt : connectionRtt;
+    return r > AUTOTUNE_MIN_ROUND_MS ? r : AUTOTUNE_MIN_ROUND_MS;
+  }
+
+  /**
+   * In-order data arrived at `now`: once a round trip (`rtt`, ms, at least AUTOTUNE_MIN_ROUND_MS)
+   * has passed since the round began, look at what the owner consumed in it. When that is more
+   * than in any round before, the buffer grows to twice it plus 16 segments (room for the round in
+   * flight and for a sender still doubling its window), up to maxSize, if the layer-wide budget
+   * could hold the increase. The window offered follows at the next segment (offer()).
+   */
+  autotune(now: number, rtt: number, mss: number): void {
+    if (this.size >= this.maxSize) return;
+    if (this.roundStart < 0) {
+      this.roundStart = now;
+      this.roundConsumed = this.consumedTotal;
+      return;
+    }
+    if (now - this.roundStart < Math.max(rtt, AUTOTUNE_MIN_ROUND_MS)) return;
+    const copied = this.consumedTotal - this.roundConsumed;
+    this.roundStart = now;
+    this.roundConsumed = this.consumedTotal;
+    if (copied <= this.roundBest) return;
+    this.roundBest = copied;
+    const target = Math.min(this.maxSize, 2 * copied + 16 * mss);
+    if (target > this.size && this.budget.mayHoldRcv(target - this.size)) this.size = target;
   }
 
   /** The connection is closed: give back everything reserved (idempotent). */
@@ -130,10 +218,17 @@ export class Receiver {
       return f;
     }
     let w = this.offer(mss);
-    let field = Math.min(0xffff, Math.floor(w / 2 ** this.wscale));
-    // Never move the right edge left (rounding down could): keep what we already promised.
-    if (field * 2 ** this.wscale < this.window) field = Math.min(0xffff, Math.ceil(this.window / 2 ** this.wscale));
-    w = field * 2 ** this.wscale;
+    const unit = 2 ** this.wscale;
+    let field = Math.min(0xffff, Math.floor(w / unit));
+    // Rounding down would move the right edge left (RFC 9293 §3.8.6: shrinking is strongly
+    // discouraged): round up and keep what we promised, while the buffer holds the promise. Once
+    // earlier round-ups promised more than it holds (window > free), round down: the edge retracts
+    // by less than one unit of the scale, the retraction RFC 7323 Appendix F foresees (a sender
+    // copes with it, RFC 1122 §4.2.2.16). Rounding up every time would move the edge right by up to
+    // unit - 1 bytes per ACK while the reader reads nothing: segments smaller than that would never
+    // close the window. So the promise exceeds the buffer by less than one unit.
+    if (field * unit < this.window && this.window <= this.free) field = Math.min(0xffff, Math.ceil(this.window / unit));
+    w = field * unit;
     this.advRight = seqAdd(this.rcvNxt, w);
     return field;
   }

@@ -79,7 +79,8 @@ export interface TcpLayerOptions extends Partial<ConnectionConfig> {
   verifyChecksum?: boolean;
   /**
    * Out-of-order data one connection may hold, in bytes charged as held bytes + 320 per range
-   * (tcp/rx-budget.ts). Default 2 x receiveBufferSize: a full window always fits, however segmented.
+   * (tcp/rx-budget.ts). Default 2 x receiveBufferMax: a full window always fits, however segmented
+   * (out-of-order data lies within the window offered, which grows only as the reader keeps up).
    */
   oooBudgetPerConnection?: number;
   /** Out-of-order data all connections together may hold (bytes, charged as above). Default 32 MiB. */
@@ -124,6 +125,7 @@ export interface TcpLimits {
   sendBufferSize: number;
   sendBufferMax: number;
   receiveBufferSize: number;
+  receiveBufferMax: number;
 }
 
 /** Under pressure, a half-open entry gets at most this many SYN-ACK retransmissions (Linux's floor). */
@@ -181,6 +183,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.logger = opts.logger ?? silentLogger();
     this.debugLog = this.logger.isLevelEnabled('debug');
     const receiveBufferSize = opts.receiveBufferSize ?? 256 * 1024;
+    // Grown as the reader keeps up (Receiver.autotune) up to this, as Linux's up to tcp_rmem[2].
+    const receiveBufferMax = Math.max(opts.receiveBufferMax ?? 4 * 1024 * 1024, receiveBufferSize);
     this.cfg = {
       mslMs: opts.mslMs ?? 30_000,
       minRtoMs: opts.minRtoMs ?? 200,
@@ -192,6 +196,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       // Grown with the congestion window up to this (Sender.autotune), as Linux's up to tcp_wmem[2].
       sendBufferMax: Math.max(opts.sendBufferMax ?? 4 * 1024 * 1024, opts.sendBufferSize ?? 1024 * 1024),
       receiveBufferSize,
+      receiveBufferMax,
       synRetries: opts.synRetries ?? 6,
       synAckRetries: opts.synAckRetries ?? 5,
       maxRetries: opts.maxRetries ?? 15,
@@ -202,7 +207,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       windowScaling: opts.windowScaling ?? true,
       sack: opts.sack ?? true,
       tso: opts.tso ?? true,
-      windowScaleShift: Math.min(MAX_WSCALE, Math.max(0, Math.floor(opts.windowScaleShift ?? offeredWindowScale(receiveBufferSize)))),
+      windowScaleShift: Math.min(MAX_WSCALE, Math.max(0, Math.floor(opts.windowScaleShift ?? offeredWindowScale(receiveBufferMax)))),
       quickAckSegments: Math.max(0, Math.floor(opts.quickAckSegments ?? 0)),
       congestionControl: opts.congestionControl ?? congestionControlFactory(opts.cc ?? 'cubic'),
     };
@@ -218,7 +223,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
     this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
     this.rxBudget = new RxBudget({
-      oooPerConnection: opts.oooBudgetPerConnection ?? 2 * this.cfg.receiveBufferSize,
+      oooPerConnection: opts.oooBudgetPerConnection ?? 2 * this.cfg.receiveBufferMax,
       oooTotal: opts.oooBudgetTotal ?? 32 * 1024 * 1024,
       rcvTotal: opts.rcvBudgetTotal ?? 128 * 1024 * 1024,
     });
@@ -809,6 +814,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
         sendBufferSize: this.cfg.sendBufferSize,
         sendBufferMax: this.cfg.sendBufferMax,
         receiveBufferSize: this.cfg.receiveBufferSize,
+        receiveBufferMax: this.cfg.receiveBufferMax,
       },
     };
   }

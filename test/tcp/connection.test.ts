@@ -18,18 +18,18 @@ describe('handshake', () => {
     established(sim);
     const [syn, synAck] = sim.log.map((r) => r.seg);
     expect(syn!.options.mss).toBe(1460);
-    expect(syn!.options.windowScale).toBe(3); // 256 KiB buffer: 262144 >> 3 <= 65535
+    expect(syn!.options.windowScale).toBe(7); // covers the 4 MiB the buffer may grow to: 4194304 >> 7 <= 65535
     expect(syn!.options.timestamp?.echo).toBe(0);
     expect(syn!.options.sackPermitted).toBe(true);
     expect(synAck!.options.sackPermitted).toBe(true);
     expect(syn!.window).toBe(65535);
     expect(synAck!.options.mss).toBe(1460);
-    expect(synAck!.options.windowScale).toBe(3);
+    expect(synAck!.options.windowScale).toBe(7);
     expect(synAck!.options.timestamp?.echo).toBe(syn!.options.timestamp!.value);
     const info = sim.a.connectionTable()[0]!;
-    expect(info).toMatchObject({ sndWindowScale: 3, rcvWindowScale: 3, timestamps: true, mss: 1448, sackPermitted: true });
-    // Established ACK carries the scaled window: 262144 >> 3
-    expect(sim.log[2]!.seg.window).toBe(32768);
+    expect(info).toMatchObject({ sndWindowScale: 7, rcvWindowScale: 7, timestamps: true, mss: 1448, sackPermitted: true });
+    // Established ACK carries the scaled window: the 256 KiB buffer it starts with, 262144 >> 7
+    expect(sim.log[2]!.seg.window).toBe(2048);
   });
 
   it('a SYN without options gets MSS 536, no window scale, no timestamps', () => {
@@ -490,7 +490,8 @@ describe('data transfer details', () => {
   });
 
   it('zero window: persist probes while the reader is stalled, resumes when it reads', () => {
-    const sim = new Sim(1, {}, { receiveBufferSize: 16384 });
+    // A 16 KiB buffer that never grows (so no window scale either): the window closes at 16384.
+    const sim = new Sim(1, {}, { receiveBufferSize: 16384, receiveBufferMax: 16384 });
     const { client, server } = established(sim);
     server.autoConsume = false;
     const data = pattern(100_000, 5);

@@ -61,7 +61,7 @@ describe('SYN cookies', () => {
     expect(synAck!.ack).toBe(seqAdd(syn!.seq, 1));
     expect(synAck!.window).toBe(65535);
     expect(synAck!.options.mss).toBe(1460);
-    expect(synAck!.options.windowScale).toBe(3);
+    expect(synAck!.options.windowScale).toBe(7);
     expect(synAck!.options.sackPermitted).toBe(true);
     expect(synAck!.options.timestamp!.echo).toBe(syn!.options.timestamp!.value);
     expect(decodeCookieTsecr(synAck!.options.timestamp!.value)).toEqual({ windowScale: syn!.options.windowScale, sackPermitted: true });
@@ -69,7 +69,7 @@ describe('SYN cookies', () => {
     expect(sim.b.stats()).toMatchObject({ synCookiesSent: 1, synCookiesValidated: 1, synCookiesFailed: 0, synQueueOverflows: 1 });
     expect(accepted.length).toBe(1);
     const server = accepted[0]!;
-    expect(server.conn.info()).toMatchObject({ state: 'ESTABLISHED', mss: 1448, sndWindowScale: 3, rcvWindowScale: 3, sackPermitted: true, timestamps: true });
+    expect(server.conn.info()).toMatchObject({ state: 'ESTABLISHED', mss: 1448, sndWindowScale: 7, rcvWindowScale: 7, sackPermitted: true, timestamps: true });
     expect(server.conn.info().rcvNxt).toBe(seqAdd(syn!.seq, 1));
     expect(server.conn.info().sndNxt).toBe(seqAdd(synAck!.seq, 1));
 

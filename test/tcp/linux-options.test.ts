@@ -1,7 +1,7 @@
 /**
  * The two connection options the drill's linux profile uses: windowScaleShift (the shift we offer,
  * RFC 7323 §2.3) and quickAckSegments (the first data segments ACKed at once, Linux's quick-ACK
- * mode). Their defaults keep today's behaviour: the shift from the receive buffer, delayed ACKs.
+ * mode). Their defaults: the shift that covers the largest receive buffer (receiveBufferMax), delayed ACKs.
  */
 import { describe, expect, it } from 'vitest';
 import { Sim, openPair } from './sim.ts';
@@ -15,21 +15,24 @@ function handshake(sim: Sim): ReturnType<typeof openPair> {
 }
 
 describe('windowScaleShift', () => {
-  it('defaults to the smallest shift covering the receive buffer (256 KiB: 3)', () => {
+  it('defaults to the smallest shift covering the largest receive buffer autotuning reaches (4 MiB: 7)', () => {
     const sim = new Sim(1);
     handshake(sim);
     const synAck = sim.log.find((r) => r.seg.flags === (SYN | ACK))!.seg;
-    expect(synAck.options.windowScale).toBe(3);
+    expect(synAck.options.windowScale).toBe(7);
+    const small = new Sim(1, {}, { receiveBufferMax: 1024 * 1024 }); // 1 MiB: 1048576 >> 4 = 65536 > 65535
+    handshake(small);
+    expect(small.log.find((r) => r.seg.flags === (SYN | ACK))!.seg.options.windowScale).toBe(5);
   });
   it('offers the configured shift, in the SYN-ACK and (SYN cookies) the cookie path alike', () => {
-    const sim = new Sim(1, {}, { windowScaleShift: 7 });
+    const sim = new Sim(1, {}, { windowScaleShift: 9 });
     const { server } = handshake(sim);
     const synAck = sim.log.find((r) => r.seg.flags === (SYN | ACK))!.seg;
-    expect(synAck.options.windowScale).toBe(7);
-    expect(server()!.conn.info().rcvWindowScale).toBe(7);
-    const cookies = new Sim(1, {}, { windowScaleShift: 7, synBacklog: 0 });
+    expect(synAck.options.windowScale).toBe(9);
+    expect(server()!.conn.info().rcvWindowScale).toBe(9);
+    const cookies = new Sim(1, {}, { windowScaleShift: 9, synBacklog: 0 });
     handshake(cookies);
-    expect(cookies.log.find((r) => r.seg.flags === (SYN | ACK))!.seg.options.windowScale).toBe(7);
+    expect(cookies.log.find((r) => r.seg.flags === (SYN | ACK))!.seg.options.windowScale).toBe(9);
   });
   it('is clamped to RFC 7323 §2.3 maximum of 14', () => {
     const sim = new Sim(1, {}, { windowScaleShift: 20 });
