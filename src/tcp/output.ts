@@ -17,19 +17,21 @@ import { ACK, FIN, PSH, RST, SYN, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd, seqGt, seqLt, seqSub } from '../wire/seq.ts';
 import { TS_OPTION_BYTES, type SendReason } from './config.ts';
 import type { Connection } from './connection.ts';
+import type { Retransmit } from './recovery.ts';
 import { State } from './state.ts';
 
-export class Output {
-  /** Bound once: where loss recovery's retransmissions go. */
-  private readonly retransmitHole = (seq: number, len: number, reason: SendReason): void => {
+export class Output implements Retransmit {
+  private now = 0;
+
+  constructor(private readonly c: Connection) {}
+
+  /** Retransmit (recovery.ts): where loss recovery's retransmissions go. */
+  retransmit(seq: number, len: number, reason: SendReason): void {
     this.sendRange(this.now, seq, true, len, reason);
     // The segment at SND.UNA resent: the retransmission timer starts over (as for the fast
     // retransmit of recovery without SACK below; RFC 6298 §5.3 restarts it on new ACKs only).
     if (seq === this.c.snd.una) this.c.snd.rtoAt = this.now + this.c.rtt.rto;
-  };
-  private now = 0;
-
-  constructor(private readonly c: Connection) {}
+  }
 
   /** Emit whatever is due now (the timers have run). */
   send(now: number): void {
@@ -67,7 +69,7 @@ export class Output {
       snd.rtoAt = now + c.rtt.rto;
       sentSomething = true;
     }
-    if (s !== State.TIME_WAIT && rec.retransmitLost(this.retransmitHole)) sentSomething = true;
+    if (s !== State.TIME_WAIT && rec.retransmitLost(this)) sentSomething = true;
     if (sentSomething && rec.inRecovery) c.armTlp(now);
     if (c.tlp.take()) {
       this.sendTailLossProbe(now);

@@ -39,8 +39,8 @@
 import { seqGe, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import type { SackBlock } from '../wire/tcp-options.ts';
 import type { AckInfo, LossRecovery, RecoveryHost, Retransmit } from './recovery.ts';
-import { LOST, RETRANS, RTX_NIL, RTX_OUT, RtxQueue, SACKED, sentAfter } from './rtx-queue.ts';
-import { Scoreboard } from './sack.ts';
+import { LOST, RETRANS, RTX_NIL, RTX_OUT, RtxQueue, SACKED, sentAfter, type AckVisitor } from './rtx-queue.ts';
+import { Scoreboard, type SackListener } from './sack.ts';
 
 const enum Mode {
   Open,
@@ -60,7 +60,7 @@ const MAX_UNDO_RANGES = 64;
 const XMIT_STEP_MS = 1e-6;
 const NO_RANGES = new Uint32Array(0);
 
-export class RackRecovery implements LossRecovery {
+export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   readonly kind = 'rack';
   readonly queue = new RtxQueue();
   readonly scoreboard = new Scoreboard();
@@ -126,9 +126,6 @@ export class RackRecovery implements LossRecovery {
   private lastXmit = -Infinity;
   private lostCursor = 0;
 
-  private readonly onNewSack = (l: number, r: number): void => this.sackRange(l, r);
-  private readonly onAcked = (slot: number): void => this.rackUpdate(slot);
-
   constructor(private readonly h: RecoveryHost) {
     this.fack = h.snd.iss;
   }
@@ -176,13 +173,13 @@ export class RackRecovery implements LossRecovery {
       dsack = this.onDsack(sack[0]!);
     }
     if (advanced) {
-      this.delivered += this.queue.ackTo(a.ack, this.onAcked);
+      this.delivered += this.queue.ackTo(a.ack, this);
       this.scoreboard.advance(a.ack);
       if (this.lostCursor > 0) this.lostCursor = 0;
       this.tlpAcked(a.ack);
     }
     if (sack !== undefined && from < sack.length && !this.queue.isEmpty) {
-      this.scoreboard.onNew = this.onNewSack;
+      this.scoreboard.onNew = this;
       this.scoreboard.update(sack, snd.una, snd.max, snd.mss, from);
       this.scoreboard.onNew = undefined;
       counters.sackBlocksIgnored += this.scoreboard.lastIgnored;
@@ -283,7 +280,7 @@ export class RackRecovery implements LossRecovery {
         }
       } else if (this.budget < Math.min(len, mss) && this.prrOut > 0) break;
       const start = q.start(s);
-      send(start, len, this.mode === Mode.Loss ? 'rto-retransmit' : start === this.h.snd.una ? 'fast-retransmit' : 'sack-retransmit');
+      send.retransmit(start, len, this.mode === Mode.Loss ? 'rto-retransmit' : start === this.h.snd.una ? 'fast-retransmit' : 'sack-retransmit');
       sent = true;
     }
     return sent;
@@ -358,6 +355,11 @@ export class RackRecovery implements LossRecovery {
   // ---------------------------------------------------------------------------------------------
   // RACK (RFC 8985 §6.2)
 
+  /** AckVisitor (rtx-queue.ts): a segment cumulatively acknowledged, not SACKed before. */
+  ackedSlot(slot: number): void {
+    this.rackUpdate(slot);
+  }
+
   /** Steps 1-3 for one delivered segment: RACK.min_RTT, RACK.rtt / xmit_ts / end_seq, RACK.fack. */
   private rackUpdate(slot: number): void {
     const q = this.queue;
@@ -384,8 +386,8 @@ export class RackRecovery implements LossRecovery {
     else if (seqLt(end, this.fack) && !(f & RETRANS)) this.reorderingSeen = true;
   }
 
-  /** A piece [l, r) newly SACKed: the segments it completes are delivered. */
-  private sackRange(l: number, r: number): void {
+  /** SackListener (sack.ts): a piece [l, r) newly SACKed; the segments it completes are delivered. */
+  newlySacked(l: number, r: number): void {
     const q = this.queue;
     for (let i = q.indexAt(l); i < q.length; i++) {
       const s = q.slot(i);
