@@ -10,7 +10,8 @@
 # Measurements (clients in the namespace, each bounded by count and `timeout`):
 #   ka   wrk -t2 -c50 -dDs /bytes/13 (keep-alive)   req/s
 #   abk  ab -k -c50 -n 50000 /bytes/13               req/s
-#   ab   ab -c20 -n 5000 /bytes/13, a connection per request: connections/s
+#   ab   ab -c20 -n 5000 /bytes/13, a connection per request: connections/s, and the server's CPU
+#        time (user + system, /proc/PID/stat) per connection, less noisy on a shared machine
 #   c1k  wrk -t2 -c1000 -dDs --latency /bytes/13   req/s, p99 and max latency (ms), server RSS (MB)
 #     env BENCH_MEASURES   which of them, in order (default "ka abk ab"; "c1k" alone for the tail)
 # Both servers run at once, idle while the other is measured (after a 2 s wrk warm-up each): BEFORE on tunstack0 (10.77.0.1/24 ->
@@ -60,6 +61,9 @@ client() { # LIMIT_SECONDS CMD...
 m_ka() { client $((DURATION + 20)) wrk -t2 -c50 -d"${DURATION}s" --timeout 5s "$1/bytes/13" 2>&1 | sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 m_abk() { client 120 ab -q -k -r -s 10 -n 50000 -c 50 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
 m_ab() { client 120 ab -q -r -s 10 -n 5000 -c 20 "$1/bytes/13" 2>&1 | sed -n 's/^Requests per second:[[:space:]]*\([0-9.]*\).*/\1/p'; }
+# CPU time of process $1 so far (utime + stime, fields 14 and 15 of /proc/PID/stat), in clock ticks
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 # "REQ_PER_S P99_MS MAX_MS RSS_MB" of one wrk -c1000 run against URL $1 served by pid $2; wrk's
 # latencies come as 812.00us, 23.70ms or 1.02s.
 m_c1k() {
@@ -88,9 +92,16 @@ for m in $MEASURES; do
         printf '%-4s run %d %-6s %s req/s, p99 %s ms, max %s ms, RSS %s MB\n' "$m" "$r" "${NAMES[$i]}" "${rps:-error}" "$p99" "$max" "$rss"
         continue
       fi
+      t0=$(cpu_ticks "${SPID[$i]}")
       v=$("m_$m" "${URLS[$i]}")
       v=${v:-error}
       R[$m,$i]+="$v "
+      if [[ $m == ab ]]; then
+        us=$(( ($(cpu_ticks "${SPID[$i]}") - t0) * TICK_US / 5000 ))
+        R[abcpu,$i]+="$us "
+        printf '%-4s run %d %-6s %s req/s, server CPU %s us per connection\n' "$m" "$r" "${NAMES[$i]}" "$v" "$us"
+        continue
+      fi
       printf '%-4s run %d %-6s %s req/s\n' "$m" "$r" "${NAMES[$i]}" "$v"
     done
   done
@@ -104,6 +115,7 @@ printf '%-32s %-26s %-26s\n' metric before after
 row ka "wrk -t2 -c50 ${DURATION}s keep-alive" ka
 row abk "ab -k -c50 -n 50000" abk
 row ab "ab -c20 -n 5000 (new conn/s)" ab
+row ab "  server CPU us per connection" abcpu
 row c1k "wrk -t2 -c1000 ${DURATION}s req/s" c1k
 row c1k "  latency p99 ms" p99 %.1f
 row c1k "  latency max ms" max %.1f
