@@ -137,7 +137,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget);
     this.rcv.quickAcks = cfg.quickAckSegments;
     this.ts = new Timestamps(tsOffset);
-    this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    this.rtt = new RttEstimator(cfg); // its minRtoMs, maxRtoMs, initialRtoMs (no options object per connection)
     this.cc = cfg.congestionControl(DEFAULT_MSS);
     this.events = new OwnerEvents(this);
     this.out = new Output(this);

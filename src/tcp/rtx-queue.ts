@@ -320,9 +320,10 @@ export class RtxQueue {
     const fl = new Uint8Array(cap);
     const prev = new Int32Array(cap).fill(NIL);
     const next = new Int32Array(cap).fill(NIL);
-    // Where each old slot's pieces went: [first, first + count).
-    const first = new Int32Array(this.cap);
-    const count = new Int32Array(this.cap);
+    // Where each old slot's pieces went: [first, first + count) (nothing to say for an empty queue,
+    // as at the first grow).
+    const first = this.n === 0 ? NONE_I32 : new Int32Array(this.cap);
+    const count = this.n === 0 ? NONE_I32 : new Int32Array(this.cap);
     let w = 0;
     for (let i = 0; i < this.n; i++) {
       const s = this.slot(i);
