@@ -63,7 +63,8 @@ const NO_RANGES = new Uint32Array(0);
 export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   readonly kind = 'rack';
   readonly queue = new RtxQueue();
-  readonly scoreboard = new Scoreboard();
+  /** What the peer has SACKed (sack.ts); made at the first ACK with SACK blocks (a clean connection has none). */
+  private board: Scoreboard | undefined;
   private mode = Mode.Open;
   /** SND.MAX when the recovery began (RFC 6675 RecoveryPoint, RFC 6582 "recover"). */
   private recoveryPoint = 0;
@@ -130,6 +131,11 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
     this.fack = h.snd.iss;
   }
 
+  /** The SACK scoreboard (made here if no SACK block has arrived yet). */
+  get scoreboard(): Scoreboard {
+    return (this.board ??= new Scoreboard());
+  }
+
   get inRecovery(): boolean {
     return this.mode !== Mode.Open;
   }
@@ -174,16 +180,17 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
     }
     if (advanced) {
       this.delivered += this.queue.ackTo(a.ack, this);
-      this.scoreboard.advance(a.ack);
+      this.board?.advance(a.ack);
       if (this.lostCursor > 0) this.lostCursor = 0;
       this.tlpAcked(a.ack);
     }
     if (sack !== undefined && from < sack.length && !this.queue.isEmpty) {
-      this.scoreboard.onNew = this;
-      this.scoreboard.update(sack, snd.una, snd.max, snd.mss, from);
-      this.scoreboard.onNew = undefined;
-      counters.sackBlocksIgnored += this.scoreboard.lastIgnored;
-      counters.sackBlocksDropped += this.scoreboard.lastDropped;
+      const board = this.scoreboard;
+      board.onNew = this;
+      board.update(sack, snd.una, snd.max, snd.mss, from);
+      board.onNew = undefined;
+      counters.sackBlocksIgnored += board.lastIgnored;
+      counters.sackBlocksDropped += board.lastDropped;
     }
     a.delivered = this.delivered;
     if (this.episode && advanced) this.eifelCheck(a.ack);
@@ -395,7 +402,7 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
       if (!seqLt(st, r)) break;
       if (q.flags(s) & SACKED) continue;
       const en = q.end(s);
-      if (!this.scoreboard.covers(st, en)) continue;
+      if (!this.board!.covers(st, en)) continue; // update() is telling us: the board exists
       this.rackUpdate(s);
       this.delivered += seqSub(en, st);
       q.markSacked(s);
