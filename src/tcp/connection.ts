@@ -35,7 +35,7 @@ import { KeepAlive, KeepAliveAction } from './keepalive.ts';
 import { OwnerEvents } from './owner-events.ts';
 import { Output } from './output.ts';
 import { Receiver } from './receiver.ts';
-import { newAckInfo, type AckInfo, type LossRecovery } from './recovery.ts';
+import { NO_RECOVERY, newAckInfo, type AckInfo, type LossRecovery } from './recovery.ts';
 import { RenoRecovery } from './recovery-reno.ts';
 import { RackRecovery } from './recovery-rack.ts';
 import { RttEstimator } from './rtt.ts';
@@ -67,7 +67,8 @@ export class Connection implements TcpConnection, ConnectionRef {
   readonly ts: Timestamps;
   readonly rtt: RttEstimator;
   readonly cc: CongestionControl;
-  recovery: LossRecovery;
+  /** Chosen by the handshake (negotiate); NO_RECOVERY before it and once the connection is over. */
+  recovery: LossRecovery = NO_RECOVERY;
   readonly tlp = new TailLossProbe();
   readonly keepAlive = new KeepAlive();
   readonly events: OwnerEvents;
@@ -138,10 +139,9 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.rcv = new Receiver(options.receiveBufferSize ?? cfg.receiveBufferSize, host.rxBudget, undefined, options.receiveBufferSize ?? cfg.receiveBufferMax);
     this.rcv.quickAcks = cfg.quickAckSegments;
     this.ts = new Timestamps(tsOffset);
-    this.rtt = new RttEstimator({ minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, initialRtoMs: cfg.initialRtoMs });
+    this.rtt = new RttEstimator(cfg); // its minRtoMs, maxRtoMs, initialRtoMs (no options object per connection)
     this.cc = cfg.congestionControl(DEFAULT_MSS);
-    this.recovery = new RenoRecovery(this);
-    this.events = new OwnerEvents(() => this.host.passiveEstablished(this));
+    this.events = new OwnerEvents(this);
     this.out = new Output(this);
     // TCP_MAXSEG clamps what we announce and what we send (as Linux's user_mss does).
     this.userMaxSegment = options.maxSegment ?? Infinity;
@@ -236,7 +236,7 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   private initSend(iss: number): void {
     this.snd.init(iss);
-    this.recovery = new RenoRecovery(this);
+    this.recovery = NO_RECOVERY; // negotiate() picks the one this connection uses
   }
 
   /** Options from the peer's SYN (RFC 9293 §3.7.1 MSS, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
@@ -256,7 +256,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.ts.negotiate(cfg.timestamps, o.timestamp, this.handshakeStart);
     // RFC 2018 §2: SACK only if both SYNs carried SACK-permitted.
     this._sackOk = cfg.sack && o.sackPermitted === true;
-    if (this._sackOk) this.recovery = new RackRecovery(this);
+    // The one loss recovery of this connection, made once its options are known (recovery.ts).
+    this.recovery = this._sackOk ? new RackRecovery(this) : new RenoRecovery(this);
     const peerMss = o.mss ?? DEFAULT_MSS;
     this.snd.mss = Math.max(64, Math.min(peerMss, this.maxSegment) - (this.ts.on ? TS_OPTION_BYTES : 0));
     this.cc.setMss(this.snd.mss);
@@ -376,7 +377,7 @@ export class Connection implements TcpConnection, ConnectionRef {
     this.stopTimers();
     this.snd.clear();
     this.rcv.reasm.clear();
-    this.recovery = new RenoRecovery(this); // the scoreboard goes
+    this.recovery = NO_RECOVERY; // the scoreboard and retransmission queue go
     this.events.detach();
     return r;
   }
@@ -1067,7 +1068,7 @@ export class Connection implements TcpConnection, ConnectionRef {
       sndWindowScale: snd.wscale,
       rcvWindowScale: this.rcv.wscale,
       mss: snd.mss,
-      cwnd: this.recovery.window(),
+      cwnd: this.recovery === NO_RECOVERY ? this.cc.cwnd : this.recovery.window(),
       ssthresh: this.cc.ssthresh,
       srttMs: this.rtt.srtt,
       rttvarMs: this.rtt.rttvar,

@@ -12,24 +12,35 @@
  * Output reads the connection's owners and changes them only through their methods; the order in
  * which it emits is in docs/architecture.md, "Per dispatch".
  */
-import type { TcpOptions } from '../wire/tcp-options.ts';
+import type { TcpOptions, TcpTimestamp } from '../wire/tcp-options.ts';
 import { ACK, FIN, PSH, RST, SYN, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd, seqGt, seqLt, seqSub } from '../wire/seq.ts';
 import { TS_OPTION_BYTES, type SendReason } from './config.ts';
 import type { Connection } from './connection.ts';
+import type { Retransmit } from './recovery.ts';
 import { State } from './state.ts';
 
-export class Output {
-  /** Bound once: where loss recovery's retransmissions go. */
-  private readonly retransmitHole = (seq: number, len: number, reason: SendReason): void => {
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+// What emit() sends, filled in place for each segment: TcpLayer.output serializes it at once and keeps
+// no reference (nor do its onSegmentSent listeners), so one object of each serves every segment of
+// every connection instead of three new ones per packet. SACK blocks (rare) still get their own.
+const SEGMENT: Writable<TcpSegmentInit> = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, options: undefined, payload: undefined };
+const TIMESTAMP: Writable<TcpTimestamp> = { value: 0, echo: 0 };
+const TIMESTAMP_ONLY: TcpOptions = Object.freeze({ timestamp: TIMESTAMP });
+
+export class Output implements Retransmit {
+  private now = 0;
+
+  constructor(private readonly c: Connection) {}
+
+  /** Retransmit (recovery.ts): where loss recovery's retransmissions go. */
+  retransmit(seq: number, len: number, reason: SendReason): void {
     this.sendRange(this.now, seq, true, len, reason);
     // The segment at SND.UNA resent: the retransmission timer starts over (as for the fast
     // retransmit of recovery without SACK below; RFC 6298 §5.3 restarts it on new ACKs only).
     if (seq === this.c.snd.una) this.c.snd.rtoAt = this.now + this.c.rtt.rto;
-  };
-  private now = 0;
-
-  constructor(private readonly c: Connection) {}
+  }
 
   /** Emit whatever is due now (the timers have run). */
   send(now: number): void {
@@ -67,7 +78,7 @@ export class Output {
       snd.rtoAt = now + c.rtt.rto;
       sentSomething = true;
     }
-    if (s !== State.TIME_WAIT && rec.retransmitLost(this.retransmitHole)) sentSomething = true;
+    if (s !== State.TIME_WAIT && rec.retransmitLost(this)) sentSomething = true;
     if (sentSomething && rec.inRecovery) c.armTlp(now);
     if (c.tlp.take()) {
       this.sendTailLossProbe(now);
@@ -262,7 +273,11 @@ export class Output {
     const c = this.c;
     const rcv = c.rcv;
     let options: TcpOptions | undefined;
-    if (c.ts.on) options = { timestamp: { value: c.ts.now(now), echo: c.ts.recent } };
+    if (c.ts.on) {
+      TIMESTAMP.value = c.ts.now(now);
+      TIMESTAMP.echo = c.ts.recent;
+      options = TIMESTAMP_ONLY;
+    }
     const dsack = rcv.dsackBlock;
     if (c.sackOk && (!rcv.reasm.isEmpty || dsack !== undefined) && (flags & RST) === 0) {
       // RFC 2018 §4: report what we hold beyond RCV.NXT, as far as the option space (40 bytes, 12 of
@@ -277,22 +292,22 @@ export class Output {
           sack = [dsack, ...sack];
           c.host.counters.dsacksSent++;
         }
-        options = options === undefined ? { sack } : { timestamp: options.timestamp!, sack };
+        options = options === undefined ? { sack } : { timestamp: { value: TIMESTAMP.value, echo: TIMESTAMP.echo }, sack };
       }
     }
-    const seg: TcpSegmentInit = {
-      srcPort: c.localPort,
-      dstPort: c.remotePort,
-      seq,
-      ack: rcv.rcvNxt, // synchronized: every segment carries ACK (RFC 9293 §3.4), `flags` say so too
-      flags,
-      window: flags & RST ? 0 : rcv.windowField(c.rcvMss, false),
-      options,
-      payload,
-    };
+    const seg = SEGMENT;
+    seg.srcPort = c.localPort;
+    seg.dstPort = c.remotePort;
+    seg.seq = seq;
+    seg.ack = rcv.rcvNxt; // synchronized: every segment carries ACK (RFC 9293 §3.4), `flags` say so too
+    seg.flags = flags;
+    seg.window = flags & RST ? 0 : rcv.windowField(c.rcvMss, false);
+    seg.options = options;
+    seg.payload = payload;
     c.ts.onAckSent(rcv.rcvNxt);
     rcv.onAckSent();
     c.segmentsOut++;
     c.host.output(c, seg, reason);
+    seg.payload = undefined; // not pinning the send buffer's chunk
   }
 }

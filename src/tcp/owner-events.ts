@@ -13,6 +13,12 @@
 import type { SocketError } from '../util/errors.ts';
 import { ByteQueue } from '../util/owned-bytes.ts';
 import type { ConnectionEvents } from './api.ts';
+import type { ConnectionHost, ConnectionRef } from './config.ts';
+
+/** The connection whose events these are: its host hears of a completed passive open. */
+export interface EventsConnection extends ConnectionRef {
+  readonly host: Pick<ConnectionHost, 'passiveEstablished'>;
+}
 
 const enum Kind {
   /** A passive open completed: hand the connection to its listener (the layer's passiveEstablished). */
@@ -41,7 +47,7 @@ export class OwnerEvents {
   private pendingFin = false;
   private pendingClose: { error: SocketError | undefined } | undefined;
 
-  constructor(private readonly onAccepted: () => void) {}
+  constructor(private readonly conn: EventsConnection) {}
 
   /** An owner is attached (it hears of established/writable only then, as before it nobody asked). */
   get attached(): boolean {
@@ -101,7 +107,7 @@ export class OwnerEvents {
     const t = this.target;
     switch (kind) {
       case Kind.Accepted:
-        this.onAccepted();
+        this.conn.host.passiveEstablished(this.conn);
         return;
       case Kind.Established:
         t?.onEstablished();

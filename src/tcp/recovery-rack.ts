@@ -39,8 +39,8 @@
 import { seqGe, seqGt, seqLe, seqLt, seqSub } from '../wire/seq.ts';
 import type { SackBlock } from '../wire/tcp-options.ts';
 import type { AckInfo, LossRecovery, RecoveryHost, Retransmit } from './recovery.ts';
-import { LOST, RETRANS, RTX_NIL, RTX_OUT, RtxQueue, SACKED, sentAfter } from './rtx-queue.ts';
-import { isDsack, Scoreboard } from './sack.ts';
+import { LOST, RETRANS, RTX_NIL, RTX_OUT, RtxQueue, SACKED, sentAfter, type AckVisitor } from './rtx-queue.ts';
+import { isDsack, Scoreboard, type SackListener } from './sack.ts';
 
 const enum Mode {
   Open,
@@ -60,10 +60,11 @@ const MAX_UNDO_RANGES = 64;
 const XMIT_STEP_MS = 1e-6;
 const NO_RANGES = new Uint32Array(0);
 
-export class RackRecovery implements LossRecovery {
+export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   readonly kind = 'rack';
   readonly queue = new RtxQueue();
-  readonly scoreboard = new Scoreboard();
+  /** What the peer has SACKed (sack.ts); made at the first ACK with SACK blocks (a clean connection has none). */
+  private board: Scoreboard | undefined;
   private mode = Mode.Open;
   /** SND.MAX when the recovery began (RFC 6675 RecoveryPoint, RFC 6582 "recover"). */
   private recoveryPoint = 0;
@@ -126,11 +127,13 @@ export class RackRecovery implements LossRecovery {
   private lastXmit = -Infinity;
   private lostCursor = 0;
 
-  private readonly onNewSack = (l: number, r: number): void => this.sackRange(l, r);
-  private readonly onAcked = (slot: number): void => this.rackUpdate(slot);
-
   constructor(private readonly h: RecoveryHost) {
     this.fack = h.snd.iss;
+  }
+
+  /** The SACK scoreboard (made here if no SACK block has arrived yet). */
+  get scoreboard(): Scoreboard {
+    return (this.board ??= new Scoreboard());
   }
 
   get inRecovery(): boolean {
@@ -176,17 +179,18 @@ export class RackRecovery implements LossRecovery {
       dsack = this.onDsack(sack[0]!);
     }
     if (advanced) {
-      this.delivered += this.queue.ackTo(a.ack, this.onAcked);
-      this.scoreboard.advance(a.ack);
+      this.delivered += this.queue.ackTo(a.ack, this);
+      this.board?.advance(a.ack);
       if (this.lostCursor > 0) this.lostCursor = 0;
       this.tlpAcked(a.ack);
     }
     if (sack !== undefined && from < sack.length && !this.queue.isEmpty) {
-      this.scoreboard.onNew = this.onNewSack;
-      this.scoreboard.update(sack, snd.una, snd.max, snd.mss, from);
-      this.scoreboard.onNew = undefined;
-      counters.sackBlocksIgnored += this.scoreboard.lastIgnored;
-      counters.sackBlocksDropped += this.scoreboard.lastDropped;
+      const board = this.scoreboard;
+      board.onNew = this;
+      board.update(sack, snd.una, snd.max, snd.mss, from);
+      board.onNew = undefined;
+      counters.sackBlocksIgnored += board.lastIgnored;
+      counters.sackBlocksDropped += board.lastDropped;
     }
     a.delivered = this.delivered;
     if (this.episode && advanced) this.eifelCheck(a.ack);
@@ -283,7 +287,7 @@ export class RackRecovery implements LossRecovery {
         }
       } else if (this.budget < Math.min(len, mss) && this.prrOut > 0) break;
       const start = q.start(s);
-      send(start, len, this.mode === Mode.Loss ? 'rto-retransmit' : start === this.h.snd.una ? 'fast-retransmit' : 'sack-retransmit');
+      send.retransmit(start, len, this.mode === Mode.Loss ? 'rto-retransmit' : start === this.h.snd.una ? 'fast-retransmit' : 'sack-retransmit');
       sent = true;
     }
     return sent;
@@ -358,6 +362,11 @@ export class RackRecovery implements LossRecovery {
   // ---------------------------------------------------------------------------------------------
   // RACK (RFC 8985 §6.2)
 
+  /** AckVisitor (rtx-queue.ts): a segment cumulatively acknowledged, not SACKed before. */
+  ackedSlot(slot: number): void {
+    this.rackUpdate(slot);
+  }
+
   /** Steps 1-3 for one delivered segment: RACK.min_RTT, RACK.rtt / xmit_ts / end_seq, RACK.fack. */
   private rackUpdate(slot: number): void {
     const q = this.queue;
@@ -384,8 +393,8 @@ export class RackRecovery implements LossRecovery {
     else if (seqLt(end, this.fack) && !(f & RETRANS)) this.reorderingSeen = true;
   }
 
-  /** A piece [l, r) newly SACKed: the segments it completes are delivered. */
-  private sackRange(l: number, r: number): void {
+  /** SackListener (sack.ts): a piece [l, r) newly SACKed; the segments it completes are delivered. */
+  newlySacked(l: number, r: number): void {
     const q = this.queue;
     for (let i = q.indexAt(l); i < q.length; i++) {
       const s = q.slot(i);
@@ -393,7 +402,7 @@ export class RackRecovery implements LossRecovery {
       if (!seqLt(st, r)) break;
       if (q.flags(s) & SACKED) continue;
       const en = q.end(s);
-      if (!this.scoreboard.covers(st, en)) continue;
+      if (!this.board!.covers(st, en)) continue; // update() is telling us: the board exists
       this.rackUpdate(s);
       this.delivered += seqSub(en, st);
       q.markSacked(s);

@@ -54,10 +54,13 @@ export interface RecoveryHost {
 }
 
 /** Where recovery's retransmissions go (output.ts): [seq, seq + len) again, SND.NXT unmoved. */
-export type Retransmit = (seq: number, len: number, reason: 'fast-retransmit' | 'sack-retransmit' | 'rto-retransmit') => void;
+export interface Retransmit {
+  retransmit(seq: number, len: number, reason: 'fast-retransmit' | 'sack-retransmit' | 'rto-retransmit'): void;
+}
 
 export interface LossRecovery {
-  readonly kind: 'reno' | 'rack';
+  /** 'none': NO_RECOVERY, before the handshake has said whether SACK is on, and after the connection. */
+  readonly kind: 'none' | 'reno' | 'rack';
   /** In fast recovery or in recovery after a timeout (no tail loss probes then, RFC 8985 §7.2). */
   readonly inRecovery: boolean;
   /** The window the flight is held to now (cwnd, or what recovery makes of it). */
@@ -98,3 +101,31 @@ export interface LossRecovery {
   readonly timerAt: number;
   onTimer(now: number): void;
 }
+
+/**
+ * A connection's recovery until its handshake has chosen one (connection.ts negotiate(): RACK when
+ * both SYNs carried SACK-permitted, RFC 2018 §2, else Reno), and after it has ended: nothing is in
+ * flight to recover, nothing may be sent by its window, no timer. One shared object, so a connection
+ * makes exactly one recovery, the right one, and a SYN that never completes makes none.
+ */
+export const NO_RECOVERY: LossRecovery = Object.freeze({
+  kind: 'none',
+  inRecovery: false,
+  timerAt: Infinity,
+  window: () => 0,
+  inPipe: () => 0,
+  limitedTransmit: () => 0,
+  onAck: (a: AckInfo) => {
+    a.delivered = 0;
+    return false;
+  },
+  onRto: () => true,
+  onMssReduced: () => true,
+  takeRetransmitHead: () => false,
+  onHeadRetransmitted: () => undefined,
+  retransmitLost: () => false,
+  onSent: () => undefined,
+  onProbeSent: () => undefined,
+  probeSegment: () => undefined,
+  onTimer: () => undefined,
+} as const);

@@ -35,6 +35,11 @@ const NONE_F64 = new Float64Array(0);
 const NONE_U8 = new Uint8Array(0);
 const NONE_I32 = new Int32Array(0);
 
+/** Told of each record ackTo() acknowledges (an object with a method: no closure per connection). */
+export interface AckVisitor {
+  ackedSlot(slot: number): void;
+}
+
 export class RtxQueue {
   private cap = 0;
   private st = NONE_U32;
@@ -165,14 +170,14 @@ export class RtxQueue {
    * was not already SACKed (RACK step 2 for cumulatively acknowledged segments) before it goes.
    * Returns the bytes newly delivered (not counting those SACKed before).
    */
-  ackTo(una: number, visit: ((slot: number) => void) | undefined): number {
+  ackTo(una: number, visit: AckVisitor | undefined): number {
     let delivered = 0;
     while (this.n > 0) {
       const s = this.head;
       if (seqLe(this.en[s]!, una)) {
         const f = this.fl[s]!;
         if (!(f & SACKED)) {
-          visit?.(s);
+          visit?.ackedSlot(s);
           delivered += this.len(s);
           this.unaccount(s, f);
           this.unlink(s);
@@ -315,9 +320,10 @@ export class RtxQueue {
     const fl = new Uint8Array(cap);
     const prev = new Int32Array(cap).fill(NIL);
     const next = new Int32Array(cap).fill(NIL);
-    // Where each old slot's pieces went: [first, first + count).
-    const first = new Int32Array(this.cap);
-    const count = new Int32Array(this.cap);
+    // Where each old slot's pieces went: [first, first + count) (nothing to say for an empty queue,
+    // as at the first grow).
+    const first = this.n === 0 ? NONE_I32 : new Int32Array(this.cap);
+    const count = this.n === 0 ? NONE_I32 : new Int32Array(this.cap);
     let w = 0;
     for (let i = 0; i < this.n; i++) {
       const s = this.slot(i);

@@ -39,6 +39,11 @@ export const SACK_MAX_RANGES = 128;
 const NONE_U32 = new Uint32Array(0);
 const NONE_F64 = new Float64Array(0);
 
+/** Told of each piece [l, r) an update() newly records (see Scoreboard.onNew). */
+export interface SackListener {
+  newlySacked(l: number, r: number): void;
+}
+
 export class Scoreboard {
   readonly maxRanges: number;
   /**
@@ -58,7 +63,7 @@ export class Scoreboard {
    * Told each piece [l, r) that an update() newly records (what was not SACKed before), so that a
    * per-segment record (rtx-queue.ts) can follow at the cost of what is new, not of what is repeated.
    */
-  onNew: ((l: number, r: number) => void) | undefined;
+  onNew: SackListener | undefined;
   /** Scratch for those pieces (a new range replaces at most maxRanges old ones). */
   private pieces = new Uint32Array(0);
 
@@ -203,7 +208,7 @@ export class Scoreboard {
     const added = len - removed;
     suf[i] = suf[i + 1]! + len;
     if (added !== 0) for (let k = 0; k < i; k++) suf[k] = suf[k]! + added;
-    for (let k = 0; k < pieces; k += 2) this.onNew!(this.pieces[k]!, this.pieces[k + 1]!);
+    for (let k = 0; k < pieces; k += 2) this.onNew!.newlySacked(this.pieces[k]!, this.pieces[k + 1]!);
     return added;
   }
 

@@ -86,6 +86,26 @@ interface Saved {
   wEst: number;
   alpha: number;
   recovering: boolean;
+  /** HyStart++'s state (RFC 9406), which a reduction also ends. */
+  hystart: HyStart;
+}
+
+function newSaved(): Saved {
+  return {
+    cwnd: 0,
+    ssthresh: 0,
+    cwndPrior: 0,
+    wMax: 0,
+    k: 0,
+    epochRunning: false,
+    tEpoch: 0,
+    lastAckAt: 0,
+    cwndEpoch: 0,
+    wEst: 0,
+    alpha: 0,
+    recovering: false,
+    hystart: new HyStart(false),
+  };
 }
 
 export class Cubic implements CongestionControl {
@@ -118,8 +138,8 @@ export class Cubic implements CongestionControl {
   /** No ACK, no reduction yet: setMss may still pick the initial window. */
   private pristine = true;
   private readonly hystart: HyStart;
-  private readonly savedHystart: HyStart;
-  private readonly saved: Saved;
+  /** What the last reduction changed (§4.9), for undo; made at the first reduction (most connections never reduce). */
+  private saved: Saved | undefined;
   private hasSaved = false;
 
   constructor(mss: number, options: CubicOptions = {}) {
@@ -127,21 +147,6 @@ export class Cubic implements CongestionControl {
     this.w = initialWindow(mss);
     this.fastConvergence = options.fastConvergence ?? true;
     this.hystart = new HyStart(options.hystart ?? true);
-    this.savedHystart = new HyStart(false);
-    this.saved = {
-      cwnd: 0,
-      ssthresh: 0,
-      cwndPrior: 0,
-      wMax: 0,
-      k: 0,
-      epochRunning: false,
-      tEpoch: 0,
-      lastAckAt: 0,
-      cwndEpoch: 0,
-      wEst: 0,
-      alpha: 0,
-      recovering: false,
-    };
   }
 
   get cwnd(): number {
@@ -297,7 +302,7 @@ export class Cubic implements CongestionControl {
     this.hasSaved = false;
     // §4.9: restore what the reduction changed "if cwnd < cwnd_prior"; else keep the current values.
     if (this.w >= this.cwndPrior) return;
-    const s = this.saved;
+    const s = this.saved!;
     this.w = s.cwnd;
     this.thresh = s.ssthresh;
     this.cwndPrior = s.cwndPrior;
@@ -310,12 +315,12 @@ export class Cubic implements CongestionControl {
     this.wEst = s.wEst;
     this.alpha = s.alpha;
     this.recovering = s.recovering;
-    this.hystart.copyFrom(this.savedHystart);
+    this.hystart.copyFrom(s.hystart);
   }
 
   /** §4.9: the variables a reduction changes, saved before it. */
   private save(): void {
-    const s = this.saved;
+    const s = (this.saved ??= newSaved());
     s.cwnd = this.w;
     s.ssthresh = this.thresh;
     s.cwndPrior = this.cwndPrior;
@@ -328,7 +333,7 @@ export class Cubic implements CongestionControl {
     s.wEst = this.wEst;
     s.alpha = this.alpha;
     s.recovering = this.recovering;
-    this.savedHystart.copyFrom(this.hystart);
+    s.hystart.copyFrom(this.hystart);
     this.hasSaved = true;
   }
 
