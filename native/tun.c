@@ -50,6 +50,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <poll.h>
+#include <time.h>
 #include <linux/virtio_net.h>
 
 #define TUN_BATCH 64                 /* packets per JS call */
@@ -127,6 +129,8 @@ typedef struct tun_s {
   uring *ring;           /* writeBatch through io_uring (useIoUring), NULL: one writev(2) per packet */
   struct ring_batch_s *ring_batch; /* its scratch space */
   double uring_enters, uring_packets; /* io_uring_enter calls made by writeBatch, and packets they wrote */
+  uint32_t busy_poll_us; /* after a batch, wait this long for the next packet by polling (0: off) */
+  double busy_polls, busy_poll_hits; /* waits made that way, and those the next packet ended */
 } tun_t;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -339,7 +343,7 @@ static napi_value current_chunk(tun_t *t) {
  * checks and interprets it (src/link/virtio-net.ts); C only never hands over a read shorter than
  * the header.
  */
-static void read_batch(tun_t *t) {
+static uint32_t read_batch(tun_t *t) {
   napi_env env = t->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -384,6 +388,7 @@ static void read_batch(tun_t *t) {
     fail_device(t, code ? code : "EIO");
   }
   napi_close_handle_scope(env, scope);
+  return n;
 }
 
 /* The virtio_net_hdr in front of a packet we write (see tun_write): zero for a plain packet. */
@@ -471,6 +476,43 @@ static void flush_queue(tun_t *t) {
   update_poll(t);
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Busy polling (busyPoll(us)), what Linux's SO_BUSY_POLL does for a socket: after a batch, wait up to
+ * `us` microseconds for the next packet by polling the fd without sleeping, instead of going back to
+ * epoll. A request-response peer (ping -f, a keep-alive client) usually sends its next packet within
+ * microseconds of our reply; a core that went idle meanwhile takes tens of microseconds to wake up
+ * again (more in a VM). Costs a core's time while it waits; off (0) by default. */
+#define TUN_BUSY_POLL_MAX_US 1000
+/* Batches one wake-up may read while busy polling, before other I/O and timers get their turn. */
+#define TUN_BUSY_ROUNDS 32
+
+/* Wait up to us microseconds for the fd to become readable, polling without sleeping. */
+static int spin_readable(tun_t *t, uint32_t us) {
+  uint64_t end = now_ns() + (uint64_t)us * 1000u;
+  struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+  do {
+    if (poll(&pfd, 1, 0) > 0) return (pfd.revents & POLLIN) != 0;
+  } while (now_ns() < end);
+  return 0;
+}
+
+/* Read a batch; while busy polling, and the batch was not full (a full one wakes the level-triggered
+ * poll again anyway), wait for the next packet and read again. */
+static void read_busy(tun_t *t) {
+  for (int round = 0; round < TUN_BUSY_ROUNDS; round++) {
+    uint32_t n = read_batch(t);
+    if (n == 0 || n >= TUN_BATCH || t->busy_poll_us == 0 || t->closed || !t->reading) return;
+    t->busy_polls++;
+    if (!spin_readable(t, t->busy_poll_us)) return;
+    t->busy_poll_hits++;
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   tun_t *t = h->data;
   if (t->closed) return;
@@ -484,7 +526,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   if (events & UV_WRITABLE) flush_queue(t);
-  if (!t->closed && (events & UV_READABLE) && t->reading) read_batch(t);
+  if (!t->closed && (events & UV_READABLE) && t->reading) read_busy(t);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -780,6 +822,22 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* busyPoll(us): after each batch wait up to us microseconds (0..TUN_BUSY_POLL_MAX_US, 0 = off) for the
+ * next packet, polling (see read_busy). */
+static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  uint32_t us = 0;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > TUN_BUSY_POLL_MAX_US) {
+    throw_type(env, "busyPoll(us): us must be an integer from 0 to 1000");
+    return NULL;
+  }
+  t->busy_poll_us = us;
+  return NULL;
+}
+
 /* _simulateEagain(n): the next n write attempts fail with EAGAIN (tests only). */
 static napi_value js_simulate_eagain(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -886,6 +944,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "rxChunksReused", t->chunks_reused);
   set_num(env, o, "uringEnters", t->uring_enters);
   set_num(env, o, "uringPackets", t->uring_packets);
+  set_num(env, o, "busyPolls", t->busy_polls);
+  set_num(env, o, "busyPollHits", t->busy_poll_hits);
   return o;
 }
 
@@ -1105,6 +1165,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unref", NULL, js_unref, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default_method, NULL},
       {"useIoUring", NULL, js_use_io_uring, NULL, NULL, NULL, napi_default_method, NULL},
+      {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default_method, NULL},
       {"_simulateEagain", NULL, js_simulate_eagain, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value cls, v;

@@ -5,7 +5,7 @@
  *
  *   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
  *                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout 5000] [--max-requests 100]
- *                   [--impair SPEC] [--pcap FILE] [--trace] [--txqueuelen N] [--log-level L]
+ *                   [--impair SPEC] [--pcap FILE] [--trace] [--txqueuelen N] [--busy-poll US] [--log-level L]
  *                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
  *                   [--cc cubic|newreno] [--receive-buffer BYTES] [--receive-buffer-max BYTES]
  *                   [--break-on syn,fin,rst,retransmit,state]   (a debugger statement there: docs/debugging.md)
@@ -33,7 +33,7 @@ import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, sel
 import { renderSeqGraphSvg, seqGraphData } from './trace/seq-graph.ts';
 import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
-import { DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
+import { BUSY_POLL_MAX_US, DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
 import { runPageload, parsePaths, demoObjects } from './pageload/run.ts';
 import { parseMode, parseModeList, parseSimSpec } from './pageload/spec.ts';
 import { MAX_OBJECTS } from './pageload/client.ts';
@@ -42,7 +42,7 @@ const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
                   [--port 80] [--echo-port 7] [--root DIR] [--idle-timeout MS] [--max-requests N]
                   [--impair loss=5%,reorder=25%,dup=2%,corrupt=1%,delay=20ms,seed=7]
-                  [--pcap FILE] [--trace] [--tso on|off] [--txqueuelen N] [--log-level info]
+                  [--pcap FILE] [--trace] [--tso on|off] [--txqueuelen N] [--busy-poll US] [--log-level info]
                   [--max-connections N] [--syn-backlog N] [--syn-cookies on|off] [--max-time-wait N] [--msl MS]
                   [--cc cubic|newreno] [--receive-buffer BYTES] [--receive-buffer-max BYTES]
                   [--break-on syn,fin,rst,retransmit,state]
@@ -71,6 +71,7 @@ const deviceOptions = {
   trace: { type: 'boolean', default: false },
   tso: { type: 'string', default: 'on' },
   txqueuelen: { type: 'string', default: String(DEFAULT_TXQUEUELEN) },
+  'busy-poll': { type: 'string', default: '0' },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h', default: false },
   // TCP limits (defaults: src/tcp/tcp-layer.ts; README "Limits and defences")
@@ -190,6 +191,7 @@ function deviceFlags(v: FlagValues): DeviceFlags {
     trace: v.trace === true,
     tso: onOffFlag('tso', v.tso as string),
     txqueuelen: intFlag('txqueuelen', v.txqueuelen as string, 1, MAX_TXQUEUELEN),
+    busyPollUs: intFlag('busy-poll', v['busy-poll'] as string, 0, BUSY_POLL_MAX_US),
     logLevel: level as LogLevel,
     tcp: tcpLimitFlags(v),
   };

@@ -45,6 +45,8 @@ export interface DeviceFlags {
   tso: boolean;
   /** The TUN device's transmit queue length (packets the kernel may queue towards us). */
   txqueuelen?: number;
+  /** Busy polling after each read batch, in microseconds (0: off; TunOpenOptions.busyPollUs). */
+  busyPollUs?: number;
   logLevel: LogLevel;
   /** TCP limits set on the command line (--max-connections, --syn-backlog, ...); defaults otherwise. */
   tcp?: StackOptions['tcp'];
@@ -143,6 +145,7 @@ export function startStack(f: DeviceFlags, keepSegments = false): Running {
       mtu: f.mtu,
       offload: f.tso,
       ...(f.txqueuelen !== undefined ? { txqueuelen: f.txqueuelen } : {}),
+      ...(f.busyPollUs ? { busyPollUs: f.busyPollUs } : {}),
       onError: (err) => logger.error({ err }, 'TUN device failed'),
     });
   } catch (err) {

@@ -63,7 +63,18 @@ export interface TunOpenOptions {
    * packet is written plainly either way (README "Fewer system calls per packet").
    */
   ioUring?: boolean;
+  /**
+   * Busy polling, in microseconds (default 0: off; at most BUSY_POLL_MAX_US): after each read batch
+   * the addon waits that long for the next packet by polling the fd instead of sleeping in epoll, as
+   * Linux's SO_BUSY_POLL does for a socket (native/tun.c read_busy). A request-response peer's next
+   * packet then finds the stack awake; the price is a core kept busy while it waits. See
+   * README "Busy polling".
+   */
+  busyPollUs?: number;
 }
+
+/** The largest busy-poll wait the addon takes (native/tun.c TUN_BUSY_POLL_MAX_US). */
+export const BUSY_POLL_MAX_US = 1000;
 
 /**
  * The transmit queue length TunDevice.open() gives the device. Deeper absorbs more of a burst, but
@@ -118,6 +129,9 @@ export interface TunStats extends DeviceStats {
   /** io_uring_enter calls made for writes, and the packets they wrote. */
   uringEnters: number;
   uringPackets: number;
+  /** Busy polls after a batch (see busyPoll), and those that found the next packet before giving up. */
+  busyPolls: number;
+  busyPollHits: number;
 }
 
 /** The shape of the addon (native/tun.c). */
@@ -148,6 +162,8 @@ export interface NativeStats {
   rxChunksReused: number;
   uringEnters: number;
   uringPackets: number;
+  busyPolls: number;
+  busyPollHits: number;
 }
 
 export interface NativeTun {
@@ -172,6 +188,8 @@ export interface NativeTun {
   /** writeBatch through io_uring (on) or not: null when done, else the errno name why it cannot. */
   useIoUring(on: boolean): string | null;
   /** Test hook: the next n write attempts fail with EAGAIN, to exercise the queue. */
+  /** After each batch, poll up to us microseconds for the next packet (0: off). */
+  busyPoll(us: number): void;
   _simulateEagain(n: number): void;
 }
 
@@ -363,6 +381,7 @@ export class TunDevice implements NetDevice {
     const device = new TunDevice(tun, addon.BATCH, addon.VNET_HDR_LEN, result.currentMtu ?? mtu, configured, opts.onError);
     device.#txqueuelen = result.currentTxqueuelen ?? -1;
     if (opts.ioUring ?? true) device.useIoUring(true);
+    if (opts.busyPollUs !== undefined) device.busyPoll(opts.busyPollUs);
     return device;
   }
 
@@ -397,6 +416,14 @@ export class TunDevice implements NetDevice {
     const err = this.#closed ? 'EBADF' : this.#tun.useIoUring(on);
     this.#ioUring = err === null ? (on ? 'on' : 'off') : err;
     return this.#ioUring === 'on';
+  }
+
+  /** Busy polling after each batch, up to us microseconds (0: off); see TunOpenOptions.busyPollUs. */
+  busyPoll(us: number): void {
+    if (!Number.isInteger(us) || us < 0 || us > BUSY_POLL_MAX_US) {
+      throw new RangeError(`busyPoll: microseconds must be an integer from 0 to ${BUSY_POLL_MAX_US}, got ${us}`);
+    }
+    if (!this.#closed) this.#tun.busyPoll(us);
   }
 
   /** The device's transmit queue length as the kernel has it (see TunOpenOptions.txqueuelen; -1: unknown). */
@@ -516,6 +543,8 @@ export class TunDevice implements NetDevice {
       ioUring: this.#ioUring,
       uringEnters: n.uringEnters,
       uringPackets: n.uringPackets,
+      busyPolls: n.busyPolls,
+      busyPollHits: n.busyPollHits,
     };
   }
 

@@ -16,6 +16,7 @@ describe('tunstack CLI flag errors', () => {
     [['serve', '--mtu', '100'], /--mtu must be between 576 and 65535, got 100/],
     [['serve', '--txqueuelen', '0'], /--txqueuelen must be between 1 and 1000000, got 0/],
     [['fetch', 'http://10.77.0.1/', '--txqueuelen', 'lots'], /--txqueuelen must be an integer, got "lots"/],
+    [['serve', '--busy-poll', '5000'], /--busy-poll must be between 0 and 1000, got 5000/],
     [['serve', '--log-level', 'loud'], /--log-level must be one of/],
     [['serve', '--no-such-flag'], /no-such-flag/],
     // The echo service defaults to port 7: both listeners on one port would crash the process.

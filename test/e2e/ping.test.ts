@@ -116,6 +116,8 @@ describeTun('e2e: ping the stack through a TUN device', () => {
     expect(stats.device.rxNotIpv4).toBeGreaterThanOrEqual(1);
     // 5 + 3 + 2 echo requests answered (the kernel may add none of its own ICMP here).
     expect(stats.ip.icmp.outEchoReplies).toBe(10);
+    // Busy polling is off unless asked for.
+    expect(stats.device.busyPolls).toBe(0);
   });
 
   it('wrote a pcap that tshark reads: echo pairs with valid checksums', async () => {
@@ -137,5 +139,37 @@ describeTun('e2e: ping the stack through a TUN device', () => {
       expect(c[2]).toBe('1');
       expect(c[3]).toBe('1');
     }
+  });
+});
+
+describeTun('e2e: ping -f a stack that busy-polls (--busy-poll)', () => {
+  let ns: Netns;
+  let stack: ServeHandle;
+
+  beforeAll(async () => {
+    ns = await createNetns('tsk-ping-bp');
+    stack = await startServe(ns, ['--busy-poll', '1000', '--echo-port', '0']);
+  });
+
+  afterAll(async () => {
+    await ns?.destroy();
+  });
+
+  it('answers every request of a flood, and its next requests find it polling', async () => {
+    const r = await ns.exec('ping', ['-q', '-n', '-f', '-c', '500', '-w', '20', '10.77.0.2'], { timeoutMs: 40_000 });
+    expect(r.stdout).toMatch(/500 packets transmitted, 500 received, 0% packet loss/);
+    const { code, lines } = await stack.stop();
+    expect(code).toBe(0);
+    const statsLine = lines.find((l) => l.startsWith('tunstack: stats '));
+    const stats = JSON.parse(statsLine!.slice('tunstack: stats '.length)) as {
+      device: Record<string, number>;
+      ip: { icmp: Record<string, number> };
+    };
+    expect(stats.ip.icmp.outEchoReplies).toBe(500);
+    // ping -f sends its next request as soon as a reply arrives: within the 1 ms the stack waits
+    // after a batch, so most waits end with a packet rather than back in epoll.
+    expect(stats.device.busyPolls).toBeGreaterThan(0);
+    expect(stats.device.busyPollHits).toBeGreaterThan(stats.device.busyPolls / 2);
+    expect(stats.device.busyPollHits).toBeLessThanOrEqual(stats.device.busyPolls);
   });
 });
