@@ -162,7 +162,7 @@ describeTun('e2e: ping -f a stack that busy-polls (--busy-poll)', () => {
     expect(code).toBe(0);
     const statsLine = lines.find((l) => l.startsWith('tunstack: stats '));
     const stats = JSON.parse(statsLine!.slice('tunstack: stats '.length)) as {
-      device: Record<string, number>;
+      device: { busyPolls: number; busyPollHits: number };
       ip: { icmp: Record<string, number> };
     };
     expect(stats.ip.icmp.outEchoReplies).toBe(500);
