@@ -143,7 +143,10 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   onNeedFlush: (() => void) | undefined;
   /** Observer of state transitions (zero cost when unset). */
   onStateChange: ((info: TcpStateChange) => void) | undefined;
-  /** Observer of each segment a connection sends, with why it left (zero cost when unset). */
+  /**
+   * Observer of each segment a connection sends, with why it left (zero cost when unset). `seg` is
+   * valid only during the call (output.ts fills one object for every segment): copy what you keep.
+   */
   onSegmentSent: ((c: TcpConnection, seg: TcpSegmentInit, reason: SendReason) => void) | undefined;
 
   private readonly ip: IpOutput;
