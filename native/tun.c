@@ -665,6 +665,20 @@ static tun_t *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, n
   return data;
 }
 
+/* The handle of a method taking one integer argument in [0, max], and that argument in *out; NULL
+ * (an error thrown, with `usage` as its message) when either is missing or wrong. */
+static tun_t *unwrap_uint32_arg(napi_env env, napi_callback_info info, uint32_t max, const char *usage, uint32_t *out) {
+  size_t argc = 1;
+  napi_value argv[1];
+  tun_t *t = unwrap_this(env, info, &argc, argv);
+  if (t == NULL) return NULL;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], out) != napi_ok || *out > max) {
+    throw_type(env, usage);
+    return NULL;
+  }
+  return t;
+}
+
 static int get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
   bool is_ta = false;
   napi_is_typedarray(env, v, &is_ta);
@@ -825,31 +839,17 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 /* busyPoll(us): after each batch wait up to us microseconds (0..TUN_BUSY_POLL_MAX_US, 0 = off) for the
  * next packet, polling (see read_busy). */
 static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  tun_t *t = unwrap_this(env, info, &argc, argv);
-  if (t == NULL) return NULL;
   uint32_t us = 0;
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > TUN_BUSY_POLL_MAX_US) {
-    throw_type(env, "busyPoll(us): us must be an integer from 0 to 1000");
-    return NULL;
-  }
-  t->busy_poll_us = us;
+  tun_t *t = unwrap_uint32_arg(env, info, TUN_BUSY_POLL_MAX_US, "busyPoll(us): us must be an integer from 0 to 1000", &us);
+  if (t != NULL) t->busy_poll_us = us;
   return NULL;
 }
 
 /* _simulateEagain(n): the next n write attempts fail with EAGAIN (tests only). */
 static napi_value js_simulate_eagain(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  tun_t *t = unwrap_this(env, info, &argc, argv);
-  if (t == NULL) return NULL;
   uint32_t n = 0;
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &n) != napi_ok) {
-    throw_type(env, "_simulateEagain(n): n must be a number");
-    return NULL;
-  }
-  t->fake_eagain = n;
+  tun_t *t = unwrap_uint32_arg(env, info, UINT32_MAX, "_simulateEagain(n): n must be a number", &n);
+  if (t != NULL) t->fake_eagain = n;
   return NULL;
 }
 

@@ -124,21 +124,20 @@ const TUPLE = new Uint8Array(13);
  * §3.3.3) and the timestamp offsets (RFC 7323 §5.4) hash, each under its own label.
  */
 export function keyedTupleHash32(key: Uint8Array, label: number, addrA: number, portA: number, addrB: number, portB: number): number {
-  const b = TUPLE;
-  b[0] = label;
-  b[1] = addrA >>> 24;
-  b[2] = (addrA >>> 16) & 0xff;
-  b[3] = (addrA >>> 8) & 0xff;
-  b[4] = addrA & 0xff;
-  b[5] = portA >>> 8;
-  b[6] = portA & 0xff;
-  b[7] = addrB >>> 24;
-  b[8] = (addrB >>> 16) & 0xff;
-  b[9] = (addrB >>> 8) & 0xff;
-  b[10] = addrB & 0xff;
-  b[11] = portB >>> 8;
-  b[12] = portB & 0xff;
-  return keyedHash32(key, b);
+  TUPLE[0] = label;
+  putEndpoint(TUPLE, 1, addrA, portA);
+  putEndpoint(TUPLE, 7, addrB, portB);
+  return keyedHash32(key, TUPLE);
+}
+
+/** An IPv4 address and a port at b[at..at+6), in network byte order. */
+function putEndpoint(b: Uint8Array, at: number, addr: number, port: number): void {
+  b[at] = addr >>> 24;
+  b[at + 1] = (addr >>> 16) & 0xff;
+  b[at + 2] = (addr >>> 8) & 0xff;
+  b[at + 3] = addr & 0xff;
+  b[at + 4] = port >>> 8;
+  b[at + 5] = port & 0xff;
 }
 
 export type IsnFunction = (now: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number) => number;
