@@ -284,8 +284,11 @@ export class TunDevice implements NetDevice {
    * #pendingCount slots (refilled like #batch, never emptied).
    */
   readonly #pending: Uint8Array[] = [];
-  /** Their segment sizes (0: a plain packet); all zero unless #pendingTso. */
-  readonly #pendingSizes: number[] = [];
+  /**
+   * Their segment sizes (0: a plain packet); all zero unless #pendingTso. Handed to writeBatch as
+   * it is (the addon reads the first #pendingCount), grown by doubling.
+   */
+  #pendingSizes = new Uint16Array(64);
   #pendingCount = 0;
   #pendingTso = false;
   #flushQueued = false;
@@ -460,6 +463,11 @@ export class TunDevice implements NetDevice {
     const k = this.#pendingCount++;
     this.#pending[k] = packet;
     const size = segmentSize ?? 0;
+    if (k === this.#pendingSizes.length) {
+      const grown = new Uint16Array(2 * k);
+      grown.set(this.#pendingSizes);
+      this.#pendingSizes = grown;
+    }
     this.#pendingSizes[k] = size;
     if (size > 0) this.#pendingTso = true;
     // Flushed by #onBatch when the receiver returns: no microtask (an AsyncResource and a bound
@@ -495,8 +503,8 @@ export class TunDevice implements NetDevice {
     const sizes = this.#pendingSizes;
     if (n === 1) this.#tun.write(batch[0]!, sizes[0]!);
     else {
-      if (batch.length !== n) batch.length = sizes.length = n; // shorter: trimmed in place
-      if (this.#pendingTso) this.#tun.writeBatch(batch, Uint16Array.from(sizes));
+      if (batch.length !== n) batch.length = n; // shorter: trimmed in place
+      if (this.#pendingTso) this.#tun.writeBatch(batch, sizes);
       else this.#tun.writeBatch(batch);
     }
     // The addon is done with both arrays (it copies what it must queue): reuse them, without

@@ -132,6 +132,8 @@ export interface TcpLimits {
 const SYNACK_RETRIES_UNDER_PRESSURE = 2;
 
 const SEND_OPTS: IpSendOptions = Object.freeze({ dontFragment: true });
+/** A super-segment's options, its segment size filled in per send (ip.send reads them at once). */
+const TSO_OPTS: { dontFragment: true; segmentSize: number } = { dontFragment: true, segmentSize: 0 };
 
 export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHost {
   readonly cfg: ConnectionConfig;
@@ -665,7 +667,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       // into MSS-sized segments and completes each one's checksum.
       serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr, true);
       this.counters.tsoSuperSegments++;
-      this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, { dontFragment: true, segmentSize: c.sendMss });
+      TSO_OPTS.segmentSize = c.sendMss;
+      this.ip.send(pkt, c.localAddr, c.remoteAddr, IPPROTO_TCP, TSO_OPTS);
       return;
     }
     serializeTcp(seg, pkt, IPV4_HEADROOM, c.localAddr, c.remoteAddr);

@@ -188,9 +188,12 @@ function fakeNative(rxOffload: boolean): {
   deliver(packets: { vnet?: Uint8Array; packet: Uint8Array }[]): void;
   /** What the device wrote: one entry per write/writeBatch call, the packets' first bytes. */
   writes: number[][];
+  /** The segment sizes each writeBatch call was given for its packets (undefined: none). */
+  sizes: (number[] | undefined)[];
 } {
   let cb: ((chunk: ArrayBuffer | null, offset: number, count: number, error: string | undefined) => void) | undefined;
   const writes: number[][] = [];
+  const sizes: (number[] | undefined)[] = [];
   const tun = {
     name: 'fake0',
     fd: -1,
@@ -200,7 +203,11 @@ function fakeNative(rxOffload: boolean): {
     start: (f: typeof cb) => void (cb = f),
     stop: () => {},
     write: (p: Uint8Array) => (writes.push([p[0]!]), 1),
-    writeBatch: (ps: readonly Uint8Array[]) => (writes.push(ps.map((p) => p[0]!)), ps.length),
+    writeBatch: (ps: readonly Uint8Array[], gso?: Uint16Array) => {
+      writes.push(ps.map((p) => p[0]!));
+      sizes.push(gso === undefined ? undefined : Array.from(gso.subarray(0, ps.length)));
+      return ps.length;
+    },
     stats: () => ({ rx: 0, rxBytes: 0, rxBatches: 0, rxErrors: 0, tx: 0, txBytes: 0, txQueued: 0, txQueueLength: 0, txDropped: 0, txErrors: 0, eagain: 0, txGso: 0, rxChunksNew: 0, rxChunksReused: 0, uringEnters: 0, uringPackets: 0 }),
     useIoUring: () => 'ENOSYS',
     ref: () => {},
@@ -211,6 +218,7 @@ function fakeNative(rxOffload: boolean): {
   return {
     tun,
     writes,
+    sizes,
     deliver(packets) {
       const chunk = new ArrayBuffer(64 * 1024);
       const bytes = new Uint8Array(chunk);
@@ -311,6 +319,20 @@ describe('TunDevice with receive offload (over a fake addon)', () => {
     await Promise.resolve();
     expect(fake.writes[1]).toEqual([0xcc, 0x11, 0x22]);
     expect(dev.allocPacket(10).buffer).toBe(big2.buffer);
+  });
+
+  it('hands writeBatch the segment size of each packet, for more packets in a tick than it first had room for', async () => {
+    const fake = fakeNative(false);
+    const dev = TunDevice.fromNative(fake.tun);
+    for (let i = 0; i < 70; i++) dev.send(Uint8Array.of(i), i % 3 === 0 ? 1448 : undefined);
+    await Promise.resolve();
+    expect(fake.writes[0]).toEqual(Array.from({ length: 70 }, (_, i) => i));
+    expect(fake.sizes[0]).toEqual(Array.from({ length: 70 }, (_, i) => (i % 3 === 0 ? 1448 : 0)));
+    // A tick without super-segments passes no sizes, whatever the last one left in the array.
+    dev.send(Uint8Array.of(7));
+    dev.send(Uint8Array.of(8));
+    await Promise.resolve();
+    expect(fake.sizes[1]).toBeUndefined();
   });
 
   it('without receive offload the header is skipped unread and no RxOffload is passed', () => {
