@@ -1,8 +1,9 @@
 /**
  * The tail loss probe of RFC 8985 §7: when the last segments of a flight are lost, no duplicate ACKs
  * come back to reveal it, and only the retransmission timeout (200 ms at least, often much more)
- * would. A probe after PTO = 2 * SRTT sends one segment (new data if the window allows, else the
- * last segment again) whose ACK, with SACK blocks, lets fast recovery start.
+ * would. A probe after PTO = 2 * SRTT sends new data if the window allows (two segments, so that
+ * the receiver answers at once: output.ts sendTailLossProbe says why), else the last segment again;
+ * its ACK, with SACK blocks, lets fast recovery start.
  *
  *  - §7.2  PTO = 2 * SRTT, plus the worst-case delayed ACK (200 ms) when a single segment is in
  *          flight, else plus 2 ms (as Linux); never later than the RTO. Only with SACK, which is what lets the probe's ACK
