@@ -26,7 +26,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { addNetns, die, initBench, median, must, nameBench, netnsPrefix, sh, start, stop, table } from './bench/harness.ts';
+import { addNetns, die, initBench, median, must, nameBench, netnsPrefix, sh, sleep, start, stop, table } from './bench/harness.ts';
 
 nameBench('bench-loss');
 const MiB = 1024 * 1024;
@@ -149,6 +149,29 @@ function tunstackCounters(): Counters {
   }
 }
 
+/**
+ * Wait (at most 3 s) until the server's side of the download has closed: its FIN's ACK comes
+ * through the relay, and with the relay stopped before it, the FIN would be retransmitted during the
+ * next run and counted there.
+ */
+async function closed(server: 'linux' | 'tunstack'): Promise<void> {
+  for (let waited = 0; waited < 3000; waited += 50) {
+    if (server === 'linux') {
+      const r = sh('ip', ['netns', 'exec', NS_S, 'ss', '-Htn', 'sport = :80', 'state', 'last-ack', 'state', 'fin-wait-1', 'state', 'closing']);
+      if (r.code === 0 && r.stdout.trim() === '') return;
+    } else {
+      // The /stats request's own connection is the one left.
+      const r = sh('ip', ['netns', 'exec', NS_S, 'curl', '-sS', '--max-time', '5', 'http://10.77.0.2/stats']);
+      try {
+        if ((JSON.parse(r.stdout) as { stats: { tcp: { connections: number } } }).stats.tcp.connections <= 1) return;
+      } catch {
+        return;
+      }
+    }
+    await sleep(50);
+  }
+}
+
 async function download(server: 'linux' | 'tunstack', profile: Profile, seed: number): Promise<Sample> {
   const impair = profile.spec === '' ? [] : ['--impair', `${profile.spec},seed=${seed}`];
   const relay = await start(
@@ -162,6 +185,7 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
   const url = server === 'linux' ? `http://10.9.0.2/bytes/${profile.bytes}` : `http://10.77.0.2/bytes/${profile.bytes}`;
   const file = join(work, 'body');
   const r = sh('ip', ['netns', 'exec', NS_C, 'curl', '-sS', '--max-time', '180', '-o', file, '-w', '%{time_total}', url], 200_000);
+  await closed(server);
   const after = counters();
   await stop(relay);
   let ok = r.code === 0;
