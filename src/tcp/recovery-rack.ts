@@ -491,6 +491,16 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   }
 
   private exitRecovery(): void {
+    // Recovery ends without one retransmission: every segment presumed lost was acknowledged before
+    // its retransmission could go (reordering; the ACKs that said so came in one device read with the
+    // one that started recovery). Nothing was lost, so the reduction is undone, as Linux undoes when
+    // no retransmission is left unaccounted for (tcp_may_undo: undo_retrans == 0), and as RFC 3708 §3
+    // does when every retransmission was D-SACKed. Seeded runs of bench:loss's reorder profile lost
+    // 2 s of 2.4 to such reductions.
+    if (this.episode && this.undoRanges === 0 && !this.undoOverflow) {
+      this.undo(false);
+      return;
+    }
     this.h.cc.onRecoveryEnd(this.now);
     this.leave();
   }

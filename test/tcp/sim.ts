@@ -190,6 +190,22 @@ export class Sim {
     layer.flush(this.clock.now());
   }
 
+  /**
+   * Inject hand-made segments into a layer as one device read: all are processed, then the layer
+   * sends once (as Stack.onPackets does with a batch the TUN device returned).
+   */
+  injectBatch(to: 'a' | 'b', src: number, segs: readonly TcpSegmentInit[]): void {
+    const layer = to === 'a' ? this.a : this.b;
+    const dst = to === 'a' ? A : B;
+    for (const seg of segs) {
+      const datagram = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + (seg.payload?.length ?? 0));
+      serializeTcp(seg, datagram, IPV4_HEADROOM, src, dst);
+      serializeIpv4Header({ totalLength: datagram.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, datagram, 0);
+      this.deliver(to, datagram);
+    }
+    layer.flush(this.clock.now());
+  }
+
   /** Hand a layer an ICMP error (as its IPv4 layer would, ip/icmp.ts), then let it send. */
   icmpError(to: 'a' | 'b', report: IcmpErrorReport): void {
     const layer = to === 'a' ? this.a : this.b;
