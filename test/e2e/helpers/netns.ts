@@ -10,8 +10,23 @@
  *   afterAll(async () => { await ns?.destroy(); });
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { REPO_ROOT } from './tun-available.ts';
 import { recordOutput, waitForExit } from './wait.ts';
+
+/**
+ * `ip netns exec NAME cmd args...`, started through util-linux's setpriv where it exists so that the
+ * command gets SIGTERM if the test process dies without running its exit handlers (a vitest worker
+ * killed on a timeout): prctl(PR_SET_PDEATHSIG) survives the two execs (setpriv, then ip), so it is
+ * the command itself that is signalled, and no stack is left running for ever in a namespace that
+ * nobody will delete. (The namespace itself stays then; the exit handler below deletes it otherwise.)
+ */
+const SETPRIV = '/usr/bin/setpriv';
+const PDEATHSIG = existsSync(SETPRIV);
+function inNetns(name: string, cmd: string, args: readonly string[]): [string, string[]] {
+  const ip = ['netns', 'exec', name, cmd, ...args];
+  return PDEATHSIG ? [SETPRIV, ['--pdeathsig', 'TERM', '--', 'ip', ...ip]] : ['ip', ip];
+}
 
 export interface ExecOptions {
   /** Kill the command (SIGKILL) and reject after this long. Default 15 s. */
@@ -108,7 +123,8 @@ class NetnsImpl implements Netns {
   exec(cmd: string, args: readonly string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     this.#checkAlive();
     const timeoutMs = opts.timeoutMs ?? 15_000;
-    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], {
+    const [file, argv] = inNetns(this.name, cmd, args);
+    const child = spawn(file, argv, {
       cwd: opts.cwd ?? REPO_ROOT,
       env: opts.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -138,7 +154,8 @@ class NetnsImpl implements Netns {
 
   spawn(cmd: string, args: readonly string[] = [], opts: SpawnOptions = {}): ChildProcess {
     this.#checkAlive();
-    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], {
+    const [file, argv] = inNetns(this.name, cmd, args);
+    const child = spawn(file, argv, {
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       ...opts,
