@@ -10,10 +10,11 @@
  * Before the first profile, each server makes four downloads that are not measured (a warm-up: V8
  * compiles tunstack's code as it runs). For each profile and seed, the relay is started afresh with
  * that seed for each server in turn (the order alternating between seeds), curl downloads the body
- * (/bytes/N: byte i = i % 251, checked by sha256), and the time is taken from curl. Printed: per profile the median and range of each, the
- * ratio of the medians (tunstack / Linux: below 1 is faster than Linux), and the retransmissions of
- * each sender (Linux's from `nstat` in the server's namespace, tunstack's from its /stats), with
- * tunstack's spurious ones (undone by D-SACK/Eifel/F-RTO).
+ * (/bytes/N: byte i = i % 251, checked by sha256), and the time is taken from curl. Printed: per
+ * profile the median and range of each, the ratio of the medians (tunstack / Linux: below 1 is
+ * faster than Linux), and the retransmissions of each sender (Linux's from `nstat` in the server's
+ * namespace, tunstack's from its /stats), with tunstack's spurious ones (undone by
+ * D-SACK/Eifel/F-RTO).
  *
  *   sudo npm run bench:loss                       # every profile, 3 seeds
  *   sudo npm run bench:loss -- --runs 5 --profile loss,combined
