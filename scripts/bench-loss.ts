@@ -55,6 +55,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'linux-cc': { type: 'string', default: 'cubic' },
+    'serve-flags': { type: 'string', default: '' },
     spec: { type: 'string' },
     bytes: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -64,6 +65,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--linux-cc cubic|reno|bbr] [--quick]\n' +
+      '       [--serve-flags="--busy-poll 50"]   # extra flags for tunstack serve (a variant of the stack; note the =)\n' +
       '       npm run bench:loss [-- --runs N] --spec IMPAIR [--bytes N]   # one profile of your own (IMPAIR as for --impair)\n',
   );
   process.exit(0);
@@ -89,6 +91,10 @@ if (values.quick) profiles = profiles.map((p) => ({ ...p, bytes: 1 * MiB }));
 // which does not take loss as a congestion signal: a different race).
 const linuxCc = values['linux-cc'];
 if (!/^[a-z0-9_]{1,16}$/.test(linuxCc)) die(`--linux-cc: not a congestion control name: ${linuxCc}`);
+// Extra flags for `tunstack serve`, to race a variant (say --busy-poll 50, --cc newreno). serve itself
+// rejects a flag it does not know (exit 2, reported by start()).
+const serveFlags = values['serve-flags'].split(/\s+/).filter((a) => a !== '');
+if (serveFlags.some((a) => !/^[A-Za-z0-9=.,:%_-]+$/.test(a))) die(`--serve-flags: unexpected characters in ${JSON.stringify(values['serve-flags'])}`);
 const seeds = values.quick ? [1] : Array.from({ length: runs }, (_, i) => i + 1);
 
 
@@ -230,7 +236,7 @@ async function main(): Promise<void> {
   // Linux's sender: kernel TCP with the congestion control asked for (scripts/bench/bytes-server.py
   // says why it is not node:http), the same /bytes/N bodies.
   await start('ip', ['netns', 'exec', NS_S, '/usr/bin/python3', 'scripts/bench/bytes-server.py', '--port', '80', '--cc', linuxCc], new RegExp(`^bytes-server: ready cc=${linuxCc} `));
-  await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0'], /^tunstack: ready/);
+  await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
 
   // Warm-up, not measured: both servers are long-running processes, and tunstack's code is compiled
   // by V8 as it runs. Its first downloads after start take up to twice the CPU of later ones (64 MiB
@@ -254,7 +260,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `bench:loss: curl downloads through tunstack relay (impairment on both directions), ${seeds.length} seed(s) per profile\n` +
-      `  Linux = kernel TCP (congestion control ${linuxCc}) in a namespace; tunstack = tunstack serve (CUBIC);\n` +
+      `  Linux = kernel TCP (congestion control ${linuxCc}) in a namespace; tunstack = tunstack serve${serveFlags.length > 0 ? ` ${serveFlags.join(' ')}` : ' (CUBIC)'};\n` +
       '  time in seconds, median [min-max]\n\n',
   );
   const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious'];
