@@ -102,7 +102,11 @@ describeTun('e2e: TCP against Linux through the TUN device', () => {
     it('echoes 10 MiB byte-exact with the link impaired both ways (' + IMPAIR + ')', async () => {
       ns = await createNetns('tsk-tcp-srvi');
       const serve = await startServe(ns, ['--impair', IMPAIR]);
-      const r = await echoThroughStack(ns, 10 * MiB, 150_000);
+      // On a failure, the stack's own account of the connection (its stats at exit) goes with it.
+      const r = await echoThroughStack(ns, 10 * MiB, 150_000).catch(async (err: Error) => {
+        const { lines } = await serve.stop();
+        throw new Error(`${err.message}\nthe stack's last lines:\n${lines.slice(-5).join('\n')}`);
+      });
       expect(r.received).toBe(10 * MiB);
       expect(r.shaReceived).toBe(r.shaSent);
       expect(r.eof).toBe('yes');

@@ -59,9 +59,19 @@ export interface Netns {
 let counter = 0;
 // Backstop: namespaces still alive when the process exits (a test crashed before afterAll).
 const alive = new Set<string>();
-process.once('exit', () => {
+process.once('exit', () => destroyLeftovers());
+
+/**
+ * Kill what runs in, and delete, every namespace this process created and did not destroy. Run after
+ * each test file (test/e2e/helpers/leftovers-setup.ts): a test that fails before its own destroy()
+ * leaves its namespace behind, and a later test of the same file that reuses the variable means the
+ * file's afterAll never sees it; nor does the exit handler above when the worker is stopped with a
+ * signal.
+ */
+export function destroyLeftovers(): void {
   for (const name of alive) killAndDeleteSync(name);
-});
+  alive.clear();
+}
 
 function ipSync(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
