@@ -24,7 +24,7 @@
  *
  * One of the TCB's owners: docs/architecture.md, "The TCP control block", says who changes what.
  */
-import { seqAdd, seqSub } from '../wire/seq.ts';
+import { seqAdd, seqGt, seqSub } from '../wire/seq.ts';
 import { Reassembly } from './reassembly.ts';
 import { unlimitedRxBudget, type RxBudget } from './rx-budget.ts';
 
@@ -42,7 +42,7 @@ export class Receiver {
   irs = 0;
   /** Bytes delivered to the owner and not yet consumed (reserved in the budget). */
   buffered = 0;
-  /** RCV.NXT + the window last advertised: the right edge we promised. */
+  /** The furthest right edge (RCV.NXT + window) we have advertised: what the peer may send up to. */
   advRight = 0;
   wscale = 0;
   readonly reasm: Reassembly;
@@ -228,8 +228,13 @@ export class Receiver {
     // unit - 1 bytes per ACK while the reader reads nothing: segments smaller than that would never
     // close the window. So the promise exceeds the buffer by less than one unit.
     if (field * unit < this.window && this.window <= this.free) field = Math.min(0xffff, Math.ceil(this.window / unit));
-    w = field * unit;
-    this.advRight = seqAdd(this.rcvNxt, w);
+    // The edge a peer may send up to is the furthest we ever offered: a field rounded down retracts
+    // the edge by less than one unit, but what the peer sent (or will ACK from, its SND.NXT) within
+    // the earlier edge stays acceptable (RFC 9293 §3.8.6, SHLD-14: the window should not shrink; RFC 7323
+    // Appendix F). Taking the retracted edge as RCV.WND made a full window drop the peer's ACKs whose
+    // SEG.SEQ lay past it: our send side then waited on ACKs it discarded, for tens of seconds.
+    const edge = seqAdd(this.rcvNxt, field * unit);
+    if (seqGt(edge, this.advRight)) this.advRight = edge;
     return field;
   }
 

@@ -334,6 +334,23 @@ describe('Receiver window (RFC 9293 §3.8.6.2.2)', () => {
     expect(r.wantsWindowUpdate(1000)).toBe(true);
     expect(r.windowField(1000, false)).toBe(10000);
   });
+  it('keeps accepting up to the furthest edge it offered when a rounded-down field retracts it', () => {
+    // wscale 7: the field counts 128-byte units. A round-up offers 84 bytes past the buffer; once
+    // the buffer is full the field is 0, but the peer may already have sent (and will ACK from) up
+    // to that edge, and RCV.WND for the acceptability test must still reach it.
+    const r = new Receiver(10000);
+    r.wscale = 7;
+    expect(r.windowField(1000, false)).toBe(78); // 9984 bytes, rounded down on a fresh buffer
+    r.rcvNxt = 100;
+    r.buffered = 100;
+    expect(r.windowField(1000, false)).toBe(78); // rounded up: the edge 0 + 9984 moves to 100 + 9984
+    expect(r.advRight).toBe(10084);
+    r.rcvNxt = 10000;
+    r.buffered = 10000; // full
+    expect(r.windowField(1000, false)).toBe(0);
+    expect(r.window).toBe(84); // not 0: [10000, 10084) was offered
+    expect(r.advRight).toBe(10084);
+  });
   it('scales the field and rounds without shrinking', () => {
     const r = new Receiver(1 << 20);
     r.wscale = 5;
