@@ -12,22 +12,15 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, expect, it } from 'vitest';
 import { describeTun, REPO_ROOT, waitForExit, waitForLine } from './helpers/index.ts';
+import { killAndDeleteSync } from './helpers/netns.ts';
 
 describeTun('a test process that dies leaves nothing running', () => {
   let leftNs: string | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'tunstack-orphans-'));
 
   afterAll(() => {
-    if (leftNs !== undefined) {
-      for (const pid of spawnSync('ip', ['netns', 'pids', leftNs], { encoding: 'utf8' }).stdout.split(/\s+/).filter((s) => /^\d+$/.test(s))) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      spawnSync('ip', ['netns', 'delete', leftNs]);
-    }
+    // The dead parent's namespace (its name it printed): what still runs there is killed with it.
+    if (leftNs !== undefined) killAndDeleteSync(leftNs);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -181,13 +181,7 @@ export class Sim {
 
   /** Inject a hand-made segment into a layer, as if from `src` (past the wire and its faults). */
   inject(to: 'a' | 'b', src: number, seg: TcpSegmentInit): void {
-    const layer = to === 'a' ? this.a : this.b;
-    const dst = to === 'a' ? A : B;
-    const datagram = new Uint8Array(IPV4_HEADROOM + tcpHeaderLength(seg) + (seg.payload?.length ?? 0));
-    serializeTcp(seg, datagram, IPV4_HEADROOM, src, dst);
-    serializeIpv4Header({ totalLength: datagram.length, identification: 0, dontFragment: true, ttl: 64, protocol: 6, src, dst }, datagram, 0);
-    this.deliver(to, datagram);
-    layer.flush(this.clock.now());
+    this.injectBatch(to, src, [seg]);
   }
 
   /**

@@ -87,7 +87,8 @@ function pidsIn(name: string): number[] {
     .filter((pid) => pid !== process.pid);
 }
 
-function killAndDeleteSync(name: string): void {
+/** Kill every process in namespace `name` and delete it (for one this process knows it created). */
+export function killAndDeleteSync(name: string): void {
   for (const pid of pidsIn(name)) {
     try {
       process.kill(pid, 'SIGKILL');
