@@ -239,7 +239,7 @@ async function main(): Promise<void> {
   await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
 
   // Warm-up, not measured: both servers are long-running processes, and tunstack's code is compiled
-  // by V8 as it runs. Its first downloads after start take up to twice the CPU of later ones (64 MiB
+  // by V8 as it runs. Its first downloads after start take up to three times the CPU of later ones (64 MiB
   // clean: 420, 270, 150 ms of CPU in three downloads in a row), and the first profile would measure
   // that instead of TCP. Two clean downloads and two with corruption (which exercise loss recovery)
   // from each server, through the relay, before the table's first run.
