@@ -13,7 +13,7 @@
  *   tunstack ladder FILE [--list] [--flow N|tuple] [--time] [--width N]   (a pcap/pcapng as a ladder diagram)
  *   tunstack doctor [--tun NAME] [--host-addr A/P] [--addr A]     (is this machine ready to run it?)
  *   tunstack relay  --a NS:DEV:ADDR/P --b NS:DEV:ADDR/P [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
- *                   [--mtu 1500]                                 (a link emulator between two namespaces)
+ *                   [--mtu 1500] [--control]                     (a link emulator between two namespaces)
  *   tunstack pageload URL [--objects N] [--mode M | --compare M,M] [--sim SPEC] [--svg F] ... (waterfalls)
  *
  * Exit status: 0 done, 1 a run-time failure (device, network, a check of doctor), 2 a usage error
@@ -52,6 +52,8 @@ const USAGE = `usage:
   tunstack relay  --a NETNS:DEV:10.9.0.1/24 --b NETNS:DEV:10.9.0.2/24 [--mtu 1500]
                   [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]
                   SPEC as for serve, plus rate=20mbit,limit=100|50ms,loss-corr=25%,reorder-corr=50%
+                  [--control]   stdin takes 'impair [--impair SPEC] [--impair-ab SPEC] [--impair-ba SPEC]'
+                                (the impairment from now on) and 'stats', one command per line
   tunstack pageload URL [--objects 6] [--object-size 10000] [--paths /a,/b,POST:/echo]
                   [--mode serial|parallel:K|persistent[:K]|pipelined[:DEPTH] | --compare MODE,MODE,...]
                   [--sim delay=50ms,rate=2mbit,loss=0%,seed=1] [--svg FILE] [--html FILE] [--json FILE]
@@ -128,6 +130,7 @@ const relayOptions = {
   'impair-ab': { type: 'string' },
   'impair-ba': { type: 'string' },
   mtu: { type: 'string', default: '1500' },
+  control: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -341,6 +344,7 @@ async function main(argv: string[]): Promise<number> {
         impairAB: v['impair-ab'] as string | undefined,
         impairBA: v['impair-ba'] as string | undefined,
         mtu: intFlag('mtu', v.mtu as string, 576, 65535),
+        control: v.control as boolean,
       };
       relayImpairment(flags); // a bad spec is a usage error before any device exists
       return runRelay(flags);

@@ -123,6 +123,37 @@ export function stop(child: ChildProcess, how: 'signal' | 'stdin' = 'signal'): P
   });
 }
 
+/**
+ * Write one line to the stdin of a process started here and resolve with the first stdout line
+ * after it that matches `answer` (rejects on a line matching `error`, on exit, or after `timeoutMs`).
+ */
+export function request(child: ChildProcess, line: string, answer: RegExp, error: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const done = (f: () => void) => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('exit', onExit);
+      f();
+    };
+    const onData = (s: string) => {
+      buf += s;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const got = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (answer.test(got)) return done(() => resolve(got));
+        if (error.test(got)) return done(() => reject(new Error(`${JSON.stringify(line)}: ${got}`)));
+      }
+    };
+    const onExit = () => done(() => reject(new Error(`${JSON.stringify(line)}: the process exited`)));
+    const timer = setTimeout(() => done(() => reject(new Error(`${JSON.stringify(line)}: no answer after ${timeoutMs} ms`))), timeoutMs);
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+    child.stdin!.write(line + '\n');
+  });
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function median(xs: number[]): number {

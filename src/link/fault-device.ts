@@ -12,7 +12,7 @@ import { SystemClock, type Clock } from '../util/clock.ts';
 import { UsageError } from '../util/errors.ts';
 import type { DeviceStats, NetDevice, PacketHandler } from './device.ts';
 import { segmentTcpV4, toWirePackets } from './gso.ts';
-import { FaultPath, faultRng, type FaultCounters, type FaultRates } from './fault-path.ts';
+import { checkFaultRates, FaultPath, faultRng, type FaultCounters, type FaultRates } from './fault-path.ts';
 
 export { DEFAULT_LIMIT_PACKETS, type FaultCounters, type FaultRates } from './fault-path.ts';
 
@@ -55,40 +55,81 @@ function ratesFor(opts: FaultOptions, which: 'in' | 'out'): FaultRates {
   return r;
 }
 
+/** Throws the RangeError a FaultDevice with `opts` would (a rate out of its range in either direction). */
+export function checkFaultOptions(opts: FaultOptions): void {
+  checkFaultRates(ratesFor(opts, 'in'));
+  checkFaultRates(ratesFor(opts, 'out'));
+}
+
 export class FaultDevice implements NetDevice {
   readonly name: string;
   readonly mtu: number;
   readonly tsoMaxSize: number;
   private receiver: PacketHandler | undefined;
   private closed = false;
-  private readonly inPath: FaultPath;
-  private readonly outPath: FaultPath;
-  readonly options: Readonly<FaultOptions>;
+  private inPath: FaultPath;
+  private outPath: FaultPath;
+  private opts: Readonly<FaultOptions>;
 
   constructor(
     private readonly inner: NetDevice,
     opts: FaultOptions = {},
-    clock: Clock = new SystemClock(),
+    private readonly clock: Clock = new SystemClock(),
   ) {
     this.name = inner.name;
     this.mtu = inner.mtu;
     this.tsoMaxSize = inner.tsoMaxSize ?? 0;
-    this.options = { ...opts };
-    const seed = opts.seed ?? 1;
-    this.outPath = new FaultPath(ratesFor(opts, 'out'), faultRng(seed, 'out'), clock, (ps) => {
-      if (this.closed) return;
-      for (const p of ps) this.inner.send(p);
-    });
-    this.inPath = new FaultPath(ratesFor(opts, 'in'), faultRng(seed, 'in'), clock, (ps) => {
-      if (!this.closed) this.receiver?.(ps);
-    });
+    this.opts = { ...opts };
+    this.outPath = this.path(this.opts, 'out');
+    this.inPath = this.path(this.opts, 'in');
     // Faults act on wire packets: what a device with receive offload hands over whole (super-segments,
     // partial checksums) becomes the packets the wire would have carried first (link/gso.ts).
     inner.setReceiver((packets, offload) => this.inPath.process(offload === undefined ? packets : toWirePackets(packets, offload)));
   }
 
+  /** The impairment in force (as given to the constructor or to setImpairment). */
+  get options(): Readonly<FaultOptions> {
+    return this.opts;
+  }
+
+  /**
+   * Change the impairment while packets flow (what `tc qdisc change` does to a netem qdisc): both
+   * directions start afresh from `opts` and its seed, so the faults that follow are the ones a new
+   * device with `opts` would make, and the counters start again from zero. What the old impairment
+   * still held (delayed, rate-queued or held back for reordering) is sent on at once, in order: a
+   * change loses nothing. Throws RangeError for a rate out of its range, leaving the old one in force.
+   */
+  setImpairment(opts: FaultOptions): void {
+    if (this.closed) return;
+    const next = { ...opts };
+    const outPath = this.path(next, 'out');
+    const inPath = this.path(next, 'in');
+    const outRest = this.outPath.drain();
+    const inRest = this.inPath.drain();
+    this.opts = next;
+    this.outPath = outPath;
+    this.inPath = inPath;
+    for (const p of outRest) this.inner.send(p);
+    if (inRest.length > 0) this.receiver?.(inRest);
+  }
+
   setReceiver(rx: PacketHandler): void {
     this.receiver = rx;
+  }
+
+  /** One direction's fault pipeline for `opts`: 'out' ends in the device below, 'in' in our receiver. */
+  private path(opts: FaultOptions, which: 'in' | 'out'): FaultPath {
+    const seed = opts.seed ?? 1;
+    const emit =
+      which === 'out'
+        ? (ps: Uint8Array[]) => {
+            if (this.closed) return;
+            for (const p of ps) this.inner.send(p);
+          }
+        : (ps: Uint8Array[]) => {
+            if (!this.closed) this.receiver?.(ps);
+          };
+    return new FaultPath(ratesFor(opts, which), faultRng(seed, which), this.clock, emit);
   }
 
   /**

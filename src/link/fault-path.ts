@@ -91,6 +91,11 @@ interface ResolvedRates {
   limitMs: number;
 }
 
+/** Throws the RangeError FaultPath's constructor would for a rate out of its range. */
+export function checkFaultRates(rates: FaultRates): void {
+  resolveRates(rates);
+}
+
 /** The rates with their defaults filled in; a RangeError names a rate out of its range. */
 function resolveRates(rates: FaultRates): ResolvedRates {
   const pick = (k: keyof FaultRates, dflt: number): number => rates[k] ?? dflt;
@@ -403,6 +408,18 @@ export class FaultPath {
       out.push(h);
       this.counters.delivered++;
     }
+  }
+
+  /**
+   * Stop, and hand back what the path still holds (delayed or rate-queued packets in the order they
+   * were due, then the one held back for reordering), for its successor to send at once.
+   */
+  drain(): Uint8Array[] {
+    const rest: Uint8Array[] = [];
+    while (this.waiting.size > 0) rest.push(this.waiting.pop());
+    if (this.held !== undefined) rest.push(this.held);
+    this.close();
+    return rest;
   }
 
   close(): void {

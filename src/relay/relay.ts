@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { TunDevice, DEFAULT_TXQUEUELEN } from '../link/tun-device.ts';
-import { FaultDevice, type FaultCounters, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
+import { checkFaultOptions, FaultDevice, type FaultCounters, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
 import { DeviceError, UsageError } from '../util/errors.ts';
 import { formatIpv4Address, parseIpv4Address, parseIpv4Cidr, sameSubnet } from '../wire/ipv4-address.ts';
 
@@ -40,6 +40,17 @@ export interface RelayOptions {
   seed?: number;
   /** MTU of both devices. Default 1500. */
   mtu?: number;
+}
+
+/** What each direction does to its packets, and the seed both derive their faults from. */
+export type RelayImpairment = Pick<RelayOptions, 'aToB' | 'bToA' | 'seed'>;
+
+/**
+ * One direction's fault options: its rates on the 'out' path of the device it writes to, and its own
+ * stream of the seed (B to A's is offset, so the two directions' patterns are independent).
+ */
+function directionOptions(rates: FaultRates | undefined, seed: number, dir: 'aToB' | 'bToA'): FaultOptions {
+  return { ...rates, dir: 'out', seed: dir === 'aToB' ? seed : (seed + 0x6d2b79f5) >>> 0 };
 }
 
 export interface RelayDirectionStats {
@@ -104,6 +115,8 @@ export class Relay {
   private bytesAtoB = 0;
   private bytesBtoA = 0;
 
+  private current: RelayImpairment;
+
   private constructor(
     readonly options: Readonly<RelayOptions>,
     private readonly tunA: TunDevice,
@@ -112,6 +125,7 @@ export class Relay {
     private readonly toB: FaultDevice,
     private readonly toA: FaultDevice,
   ) {
+    this.current = { aToB: options.aToB ?? {}, bToA: options.bToA ?? {}, seed: options.seed ?? 1 };
     toB.setReceiver((packets) => {
       for (let i = 0; i < packets.length; i++) {
         this.bytesBtoA += packets[i]!.length;
@@ -163,10 +177,32 @@ export class Relay {
       throw err;
     }
     const [tunA, tunB] = opened as [TunDevice, TunDevice];
-    const impair = (rates: FaultRates | undefined, s: number): FaultOptions => ({ ...rates, dir: 'out', seed: s });
-    const toB = new FaultDevice(tunB, impair(opts.aToB, seed));
-    const toA = new FaultDevice(tunA, impair(opts.bToA, (seed + 0x6d2b79f5) >>> 0));
+    const toB = new FaultDevice(tunB, directionOptions(opts.aToB, seed, 'aToB'));
+    const toA = new FaultDevice(tunA, directionOptions(opts.bToA, seed, 'bToA'));
     return new Relay(opts, tunA, tunB, toB, toA);
+  }
+
+  /** The impairment in force (as opened, or as last changed). */
+  get impairment(): Readonly<RelayImpairment> {
+    return this.current;
+  }
+
+  /**
+   * Change the impairment while the link carries traffic (FaultDevice.setImpairment, each direction):
+   * the faults from here on are those a relay opened with `imp` would make, from its seed; packets
+   * held by the old impairment are sent on at once. Throws RangeError for a rate out of its range,
+   * with the old impairment left in force in both directions.
+   */
+  setImpairment(imp: RelayImpairment): void {
+    if (this.closed) return;
+    const seed = imp.seed ?? 1;
+    const ab = directionOptions(imp.aToB, seed, 'aToB');
+    const ba = directionOptions(imp.bToA, seed, 'bToA');
+    checkFaultOptions(ab); // both checked before either direction changes
+    checkFaultOptions(ba);
+    this.toB.setImpairment(ab);
+    this.toA.setImpairment(ba);
+    this.current = { aToB: imp.aToB ?? {}, bToA: imp.bToA ?? {}, seed };
   }
 
   stats(): RelayStats {

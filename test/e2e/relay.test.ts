@@ -6,6 +6,7 @@
  *   reorder, loss, duplication, corruption); the relay's counters show what it did.
  * - Linux to tunstack: the relay's B side is a namespace that forwards to `tunstack serve` on its own
  *   TUN device; curl downloads through the impaired relay and the bytes are exact.
+ * - With --control, an `impair` command on stdin changes the delay of the running relay.
  * - Bad flags are usage errors (exit 2) before any device is created.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,11 +34,24 @@ class RelayProcess {
   constructor(readonly child: ChildProcess) {}
 
   static async start(args: string[]): Promise<RelayProcess> {
-    const child = spawn('node', ['scripts/tunstack.js', 'relay', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = args.includes('--control') ? 'pipe' : 'ignore';
+    const child = spawn('node', ['scripts/tunstack.js', 'relay', ...args], { cwd: REPO_ROOT, stdio: [stdin, 'pipe', 'pipe'] });
     recordOutput(child);
     child.on('error', () => {});
     await waitForLine(child, /^relay: ready/, 20_000);
     return new RelayProcess(child);
+  }
+
+  /** A --control command: the first line the relay prints after it. */
+  async command(line: string): Promise<string> {
+    const lines = outputOf(this.child)!.lines;
+    const from = lines.length;
+    this.child.stdin!.write(line + '\n');
+    for (let waited = 0; waited < 10_000; waited += 20) {
+      if (lines.length > from) return lines[from]!;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no answer from the relay to ${JSON.stringify(line)}:\n${lines.join('\n')}`);
   }
 
   /** SIGTERM; the counters it printed on the way out. */
@@ -124,6 +138,30 @@ describeTun('e2e: tunstack relay (a userspace link emulator between two namespac
     }
     console.log(`[relay] worst profile, b->a: ${JSON.stringify(c.bToA.fault)}`);
   }, 300_000);
+
+  it('--control: the impairment changes while the relay runs, and a bad command changes nothing', async () => {
+    const relay = await RelayProcess.start([...sides(), '--control']);
+    const minRtt = async (): Promise<number> => {
+      const ping = await a.exec('ping', ['-c', '4', '-i', '0.2', '-W', '2', '10.9.0.2'], { timeoutMs: 20_000 });
+      const m = /rtt min\/avg\/max\/mdev = ([\d.]+)\//.exec(ping.stdout);
+      if (m === null) throw new Error(`ping failed:\n${ping.stdout}\n${ping.stderr}`);
+      return Number(m[1]);
+    };
+    // Clean: well under the 40 ms the delay below adds (a loaded machine stretches a round trip to
+    // a few ms, not 20).
+    expect(await minRtt()).toBeLessThan(20);
+    expect(await relay.command('impair --impair delay=20ms,seed=5')).toBe('relay: a->b delay=20ms; b->a delay=20ms; seed 5');
+    expect(await minRtt()).toBeGreaterThanOrEqual(40);
+    expect(await relay.command('impair --impair delay=fast')).toMatch(/^relay: error: --impair delay: /);
+    expect(await minRtt()).toBeGreaterThanOrEqual(40);
+    const stats = JSON.parse(await relay.command('stats')) as { relay: RelayCounters };
+    // The counters restarted at the change: the 8 echo requests since then (4 + 4), all delayed.
+    expect(stats.relay.aToB.fault.packets).toBe(8);
+    expect(stats.relay.aToB.fault.delayed).toBe(8);
+    expect(await relay.command('impair')).toBe('relay: a->b none; b->a none; seed 1');
+    expect(await minRtt()).toBeLessThan(20);
+    await relay.stop();
+  }, 120_000);
 
   it('a rate limit paces the link: 4 MiB at 20 Mbit/s cannot arrive sooner than the wire allows', async () => {
     const relay = await RelayProcess.start([...sides(), '--impair', 'rate=20mbit,limit=50ms']);

@@ -307,6 +307,66 @@ describe('FaultDevice', () => {
     expect(() => new FaultDevice(a, { rateBps: 1e6, limitPackets: 0 }, clock)).toThrow('fault limitPackets must be an integer >= 1, got 0');
     expect(() => new FaultDevice(a, { lossCorrelation: 1 }, clock)).toThrow('fault lossCorrelation must be in [0, 1), got 1');
   });
+
+  describe('setImpairment (the impairment changed while packets flow)', () => {
+    /** Packets `from`..`from+n-1` through `fault`, one per ms; what `b` received meanwhile. */
+    function pump(clock: ManualClock, fault: FaultDevice, from: number, n: number): void {
+      for (let i = from; i < from + n; i++) {
+        fault.send(makePacket(i));
+        clock.advance(1);
+      }
+    }
+
+    it('makes from then on the faults a new device with the new options would make, from its seed', () => {
+      const clock = new ManualClock();
+      const [a, b] = createMemoryLink(clock, { latencyMs: 1 });
+      const fault = new FaultDevice(a, { loss: 0.5, seed: 3 }, clock);
+      const ids: number[] = [];
+      b.setReceiver((ps) => ps.forEach((p) => ids.push(idOf(p))));
+      pump(clock, fault, 0, 100);
+      clock.advance(10);
+      const before = ids.length;
+      expect(before).toBeGreaterThan(30);
+      expect(before).toBeLessThan(70);
+      fault.setImpairment({ loss: 0.2, reorder: 0.2, seed: 21 });
+      expect(fault.options).toEqual({ loss: 0.2, reorder: 0.2, seed: 21 });
+      // The counters start again from zero.
+      expect(fault.faultStats().out.packets).toBe(0);
+      pump(clock, fault, 0, 300);
+      clock.advance(1000);
+      // The same packets through a device opened with those options: the identical pattern.
+      expect(ids.slice(before)).toEqual(run({ loss: 0.2, reorder: 0.2, seed: 21 }, 300).ids);
+      expect(fault.faultStats().out.packets).toBe(300);
+    });
+
+    it('sends what the old impairment held on at once, in order, and loses nothing', () => {
+      const clock = new ManualClock();
+      const [a, b] = createMemoryLink(clock, { latencyMs: 0 });
+      const fault = new FaultDevice(a, { delayMs: 50 }, clock);
+      const got: { at: number; id: number }[] = [];
+      b.setReceiver((ps) => ps.forEach((p) => got.push({ at: clock.now(), id: idOf(p) })));
+      pump(clock, fault, 0, 5); // t = 0..4, each due 50 ms after it was sent
+      expect(got).toEqual([]);
+      fault.setImpairment({});
+      clock.advance(0);
+      expect(got).toEqual([0, 1, 2, 3, 4].map((id) => ({ at: 5, id })));
+      // The old timer is gone: nothing comes twice when its time would have come.
+      clock.advance(100);
+      expect(got.length).toBe(5);
+      // And the link is now clean: straight through.
+      fault.send(makePacket(9));
+      clock.advance(0);
+      expect(got.at(-1)).toEqual({ at: 105, id: 9 });
+    });
+
+    it('keeps the old impairment when a new rate is out of range', () => {
+      const clock = new ManualClock();
+      const [a] = createMemoryLink(clock);
+      const fault = new FaultDevice(a, { loss: 0.1, seed: 4 }, clock);
+      expect(() => fault.setImpairment({ loss: 2 })).toThrow('fault loss must be a probability in [0, 1], got 2');
+      expect(fault.options).toEqual({ loss: 0.1, seed: 4 });
+    });
+  });
 });
 
 describe('parseImpairSpec / formatImpairSpec', () => {
