@@ -8,8 +8,9 @@
  *                                                                  '- tunstack serve on 10.77.0.2 (its own TUN)
  *
  * Before the first profile, each server makes four downloads that are not measured (a warm-up: V8
- * compiles tunstack's code as it runs). For each profile and seed, the relay is started afresh with
- * that seed for each server in turn (the order alternating between seeds), curl downloads the body
+ * compiles tunstack's code as it runs). One relay serves the whole run (`--control`); for each
+ * profile and seed its impairment is set afresh, with that seed, for each server in turn (the order
+ * alternating between seeds), so both meet the same faults; curl downloads the body
  * (/bytes/N: byte i = i % 251, checked by sha256), and the time is taken from curl. Printed: per
  * profile the median and range of each, the ratio of the medians (tunstack / Linux: below 1 is
  * faster than Linux), and the retransmissions of each sender (Linux's from `nstat` in the server's
