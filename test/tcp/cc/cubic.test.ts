@@ -175,18 +175,22 @@ describe('CUBIC multiplicative decrease and K (RFC 9438 §4.2, §4.6)', () => {
     expect(big.k).toBeCloseTo(4.2171633265, 8);
   });
 
-  it('ssthresh comes from the flight, not cwnd (§4.6), and is at least 2 MSS', () => {
+  it('ssthresh comes from cwnd, not a smaller flight (§4.6 allows it; Linux does so), and is at least 2 MSS', () => {
     const { cc, acks } = afterLoss(100);
     ackClock(cc, acks, 0, 2000, 100);
     const cwnd = cc.cwnd;
-    cc.onLoss(2000, 40 * MSS); // an application-limited flight of 40 segments
-    expect(cc.ssthresh).toBe(28 * MSS);
-    expect(cc.cwnd).toBe(28 * MSS);
+    expect(cwnd).toBeGreaterThan(60 * MSS);
+    // A flight of 40 segments at the ACK that detects the loss: the rest of the window was already
+    // acknowledged earlier in the same read, or SACKed by this ACK. The cut is from cwnd.
+    cc.onLoss(2000, 40 * MSS);
+    expect(cc.ssthresh).toBe(Math.floor(cwnd * 0.7));
+    expect(cc.cwnd).toBe(Math.floor(cwnd * 0.7));
     expect(cc.wMax).toBeGreaterThanOrEqual(cwnd); // W_max is the cwnd before the reduction (no fast convergence here)
     expect(cc.wMax).toBeLessThan(cwnd + 1);
     cc.onRecoveryEnd(2000);
-    cc.onLoss(2001, 2 * MSS);
-    expect(cc.ssthresh).toBe(2 * MSS); // max(1.4 MSS, 2 MSS)
+    cc.onRto(2001, 30 * MSS, true); // cwnd = 1 MSS
+    cc.onLoss(2002, 2 * MSS);
+    expect(cc.ssthresh).toBe(2 * MSS); // max(0.7 MSS, 2 MSS)
     expect(cc.cwnd).toBe(2 * MSS);
   });
 
