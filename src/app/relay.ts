@@ -12,7 +12,6 @@
  *                                                           on the command line; `impair` alone: clean)
  *   stats                                                   the counters as one JSON line
  */
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { formatImpairSpec, parseImpairSpec, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
 import { Relay, type RelaySide, type RelayStats } from '../relay/relay.ts';
@@ -65,6 +64,48 @@ function impairLine(imp: ReturnType<typeof relayImpairment>): string {
 
 const CONTROL_FLAGS = { impair: { type: 'string' }, 'impair-ab': { type: 'string' }, 'impair-ba': { type: 'string' } } as const;
 
+/** The longest command line taken (a command is a few flags; a longer line is refused). */
+export const MAX_CONTROL_LINE = 4096;
+
+/**
+ * Splits --control input into lines and hands each to `onLine`, holding at most MAX_CONTROL_LINE
+ * characters of a line not yet ended: for a longer one `onTooLong` is called once, and the line,
+ * up to its newline, is dropped. A stream without newlines cannot grow the relay's memory.
+ */
+export class ControlLines {
+  private partial = '';
+  private overlong = false;
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onTooLong: () => void,
+  ) {}
+
+  push(text: string): void {
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      const piece = text.slice(from, nl);
+      from = nl + 1;
+      if (this.overlong || this.partial.length + piece.length > MAX_CONTROL_LINE) {
+        if (!this.overlong) this.onTooLong();
+        this.overlong = false;
+        this.partial = '';
+        continue;
+      }
+      const line = this.partial + piece;
+      this.partial = '';
+      this.onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    }
+    const rest = text.slice(from);
+    if (this.overlong) return;
+    if (this.partial.length + rest.length > MAX_CONTROL_LINE) {
+      this.overlong = true;
+      this.partial = '';
+      this.onTooLong();
+    } else this.partial += rest;
+  }
+}
+
 /**
  * One line of --control input: the answer to write. A bad command, flag or spec is answered with
  * `relay: error: ...` and changes nothing.
@@ -104,8 +145,14 @@ export async function runRelay(f: RelayFlags): Promise<number> {
   process.on('SIGUSR2', onUsr2);
   // Commands on stdin (--control only: a relay sent to the background of an interactive shell must
   // not read the terminal). The end of stdin ends the commands, not the relay.
-  const lines = f.control === true ? createInterface({ input: process.stdin, terminal: false }) : undefined;
-  lines?.on('line', (line) => process.stdout.write(controlCommand(relay, line)));
+  const lines =
+    f.control === true
+      ? new ControlLines(
+          (line) => process.stdout.write(controlCommand(relay, line)),
+          () => process.stdout.write(`relay: error: a command line longer than ${MAX_CONTROL_LINE} characters (ignored)\n`),
+        )
+      : undefined;
+  if (lines !== undefined) process.stdin.setEncoding('utf8').on('data', (text: string) => lines.push(text));
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -116,8 +163,7 @@ export async function runRelay(f: RelayFlags): Promise<number> {
     process.on('SIGTERM', stop);
   });
   process.off('SIGUSR2', onUsr2);
-  lines?.close();
-  process.stdin.destroy();
+  if (lines !== undefined) process.stdin.destroy();
   process.stdout.write(statsLine(relay.stats()) + '\n');
   await relay.close();
   return 0;

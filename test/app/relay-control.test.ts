@@ -3,7 +3,7 @@
  * what it was told (the real relay, over TUN devices, is test/e2e/relay.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { controlCommand } from '../../src/app/relay.ts';
+import { ControlLines, controlCommand, MAX_CONTROL_LINE } from '../../src/app/relay.ts';
 import type { RelayImpairment, RelayStats } from '../../src/relay/relay.ts';
 
 function standIn() {
@@ -68,5 +68,34 @@ describe('relay --control commands', () => {
       stats: standIn().relay.stats,
     };
     expect(controlCommand(relay, 'impair --impair rate=1mbit')).toBe('relay: error: fault limitPackets must be an integer >= 1, got 0\n');
+  });
+});
+
+describe('relay --control input lines', () => {
+  function split(chunks: string[]) {
+    const got: string[] = [];
+    const lines = new ControlLines((l) => got.push(l), () => got.push('<too long>'));
+    for (const c of chunks) lines.push(c);
+    return got;
+  }
+
+  it('joins lines split across reads and drops the CR of CRLF', () => {
+    expect(split(['imp', 'air --impair delay=1', '0ms\nstats\r\n', '\nimpair\n', 'stat'])).toEqual(['impair --impair delay=10ms', 'stats', '', 'impair']);
+  });
+
+  it('refuses a line longer than the limit once, drops it to its newline, and goes on', () => {
+    const long = 'x'.repeat(MAX_CONTROL_LINE + 1);
+    expect(split([long.slice(0, 3000), long.slice(3000), 'yyyy', '\nstats\n'])).toEqual(['<too long>', 'stats']);
+    expect(split([long + '\nstats\n'])).toEqual(['<too long>', 'stats']);
+    expect(split(['x'.repeat(MAX_CONTROL_LINE) + '\n'])).toEqual(['x'.repeat(MAX_CONTROL_LINE)]);
+  });
+
+  it('holds at most the limit of a line with no end', () => {
+    const got: string[] = [];
+    const lines = new ControlLines((l) => got.push(l), () => got.push('<too long>'));
+    for (let i = 0; i < 1000; i++) lines.push('z'.repeat(1000)); // 1 MB, no newline: nothing kept of it
+    expect(got).toEqual(['<too long>']);
+    lines.push('\nstats\n');
+    expect(got).toEqual(['<too long>', 'stats']);
   });
 });
