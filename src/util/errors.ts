@@ -24,7 +24,7 @@ export class TunstackError extends Error {
  *     type system makes every caller handle the bad case and a hostile packet cannot become an
  *     uncaught exception;
  *   - where a hot path validates without allocating, `checkX` returns only the code, or undefined
- *     when the bytes are acceptable (checkIpv4, checkIcmp, acceptRxOffload's VNET_ERR_* numbers);
+ *     when the bytes are acceptable (checkIpv4, checkIcmp, checkTcp, acceptRxOffload's VNET_ERR_* numbers);
  *   - an encoder (`serializeX`, `writeX`) throws a WireError: asked to write what the format cannot
  *     hold, the mistake is the caller's. So does the parsing of text the program is given (addresses,
  *     impairment specs), for the same reason.
