@@ -115,8 +115,6 @@ export class Relay {
   private bytesAtoB = 0;
   private bytesBtoA = 0;
 
-  private current: RelayImpairment;
-
   private constructor(
     readonly options: Readonly<RelayOptions>,
     private readonly tunA: TunDevice,
@@ -125,7 +123,6 @@ export class Relay {
     private readonly toB: FaultDevice,
     private readonly toA: FaultDevice,
   ) {
-    this.current = { aToB: options.aToB ?? {}, bToA: options.bToA ?? {}, seed: options.seed ?? 1 };
     toB.setReceiver((packets) => {
       for (let i = 0; i < packets.length; i++) {
         this.bytesBtoA += packets[i]!.length;
@@ -182,11 +179,6 @@ export class Relay {
     return new Relay(opts, tunA, tunB, toB, toA);
   }
 
-  /** The impairment in force (as opened, or as last changed). */
-  get impairment(): Readonly<RelayImpairment> {
-    return this.current;
-  }
-
   /**
    * Change the impairment while the link carries traffic (FaultDevice.setImpairment, each direction):
    * the faults from here on are those a relay opened with `imp` would make, from its seed; packets
@@ -202,7 +194,6 @@ export class Relay {
     checkFaultOptions(ba);
     this.toB.setImpairment(ab);
     this.toA.setImpairment(ba);
-    this.current = { aToB: imp.aToB ?? {}, bToA: imp.bToA ?? {}, seed };
   }
 
   stats(): RelayStats {
