@@ -759,13 +759,16 @@ export class Connection implements TcpConnection, ConnectionRef {
 
   /**
    * Receive buffer autotuning (Receiver.autotune), once per in-order data segment: the round trip
-   * is the one the segment's timestamp echo measures (RFC 7323 §4.1), else the connection's SRTT
-   * (from the handshake and from ACKs of our data, RFC 6298).
+   * is the one the segment's timestamp echo measures (RFC 7323 §4.1), else, without timestamps,
+   * the time a window of data takes to arrive (Receiver.onWindowArrival), else the connection's
+   * SRTT (from the handshake and from ACKs of our data, RFC 6298).
    */
   private autotuneReceiver(now: number, seg: TcpSegment): void {
     const rcv = this.rcv;
     const ts = seg.options.timestamp;
-    if (this.ts.on && ts !== undefined && ts.echo !== 0) rcv.onTimestampEcho(ts.echo, this.ts.rttSample(now, ts.echo));
+    if (this.ts.on) {
+      if (ts !== undefined && ts.echo !== 0) rcv.onTimestampEcho(ts.echo, this.ts.rttSample(now, ts.echo));
+    } else rcv.onWindowArrival(now);
     rcv.autotune(now, rcv.roundTrip(this.rtt.srtt ?? 0), this.rcvMss);
   }
 

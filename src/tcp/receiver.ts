@@ -80,6 +80,14 @@ export class Receiver {
   private tsRtt = -1;
   /** The last echoed TSval sampled: each one gives one sample. */
   private lastEcho = 0;
+  /**
+   * Without timestamps (onWindowArrival): the round trip as the time one window of data takes to
+   * arrive, the smallest such time seen (ms), or -1 before the first; when the window being timed
+   * was offered (ms, -1: none is timed) and the sequence number that ends it.
+   */
+  private seqRtt = -1;
+  private seqMarkAt = -1;
+  private seqMarkEnd = 0;
 
   /** After close(): nothing is reserved any more, later consumption gives nothing back. */
   private released = false;
@@ -149,9 +157,33 @@ export class Receiver {
     this.tsRtt = this.tsRtt < 0 ? sample : this.tsRtt + (sample - this.tsRtt) / 8;
   }
 
-  /** The round trip autotune() measures over: timestamps' when sampled, else the connection's. */
+  /**
+   * In-order data arrived at `now` on a connection without timestamps: the round trip measured on
+   * the sequence space, as Linux's receiver does (tcp_rcv_rtt_measure). The last byte of the window
+   * offered when timing began cannot arrive sooner than a round trip after the ACK that offered it
+   * (the peer learns of the edge from that ACK, and its data takes the way back), so the time until
+   * RCV.NXT passes that edge is about a round trip (less by the time since that ACK) or more: more
+   * when the sender did not fill the window, which is why the smallest such time is kept. Then the next window is timed. Without it, the
+   * only round trip a receiving-only connection has is its handshake's, stale once queues grow.
+   */
+  onWindowArrival(now: number): void {
+    if (this.seqMarkAt >= 0 && !seqGt(this.seqMarkEnd, this.rcvNxt)) {
+      const sample = now - this.seqMarkAt;
+      if (this.seqRtt < 0 || sample < this.seqRtt) this.seqRtt = sample;
+      this.seqMarkAt = -1;
+    }
+    if (this.seqMarkAt < 0 && this.window > 0) {
+      this.seqMarkAt = now;
+      this.seqMarkEnd = this.advRight;
+    }
+  }
+
+  /**
+   * The round trip autotune() measures over: timestamps' when sampled, else the sequence space's
+   * (onWindowArrival), else the connection's.
+   */
   roundTrip(connectionRtt: number): number {
-    const r = this.tsRtt >= 0 ? this.tsRtt : connectionRtt;
+    const r = this.tsRtt >= 0 ? this.tsRtt : this.seqRtt >= 0 ? this.seqRtt : connectionRtt;
     return r > AUTOTUNE_MIN_ROUND_MS ? r : AUTOTUNE_MIN_ROUND_MS;
   }
 
