@@ -119,6 +119,9 @@ interface Sample {
   spurious: number;
   /** Retransmission timeouts (tunstack only; Linux's nstat has no per-namespace count we trust here). */
   timeouts: number;
+  /** CPU time (user + system, s) during the download: tunstack serve's (0 when Linux serves) and the relay's. */
+  cpuStack: number;
+  cpuRelay: number;
   note?: string;
 }
 
@@ -184,6 +187,19 @@ async function closed(server: 'linux' | 'tunstack'): Promise<void> {
 
 /** The relay, started once (main): a link that is always there, its impairment set per download. */
 let relay: ChildProcess;
+/** tunstack serve (main). */
+let serve: ChildProcess;
+
+/** A process's CPU time so far (user + system, seconds), from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14 and 15 of stat)
+  } catch {
+    return NaN;
+  }
+}
 
 async function download(server: 'linux' | 'tunstack', profile: Profile, seed: number): Promise<Sample> {
   // From here on the faults are those of a relay just started with this spec and seed: the same
@@ -192,9 +208,11 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
   await request(relay, impair, /^relay: a->b /, /^relay: error/);
   const counters = server === 'linux' ? linuxCounters : tunstackCounters;
   const before = counters();
+  const cpu0 = [cpuSeconds(serve), cpuSeconds(relay)];
   const url = server === 'linux' ? `http://10.9.0.2/bytes/${profile.bytes}` : `http://10.77.0.2/bytes/${profile.bytes}`;
   const file = join(work, 'body');
   const r = sh('ip', ['netns', 'exec', NS_C, 'curl', '-sS', '--max-time', '180', '-o', file, '-w', '%{time_total}', url], 200_000);
+  const cpu1 = [cpuSeconds(serve), cpuSeconds(relay)];
   await closed(server);
   const after = counters();
   let ok = r.code === 0;
@@ -214,6 +232,8 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
     retransmits: after.retransmits - before.retransmits,
     spurious: after.spurious - before.spurious,
     timeouts: after.timeouts - before.timeouts,
+    cpuStack: server === 'tunstack' ? cpu1[0]! - cpu0[0]! : 0,
+    cpuRelay: cpu1[1]! - cpu0[1]!,
     note,
   };
 }
@@ -237,7 +257,7 @@ async function main(): Promise<void> {
   // Linux's sender: kernel TCP with the congestion control asked for (scripts/bench/bytes-server.py
   // says why it is not node:http), the same /bytes/N bodies.
   await start('ip', ['netns', 'exec', NS_S, '/usr/bin/python3', 'scripts/bench/bytes-server.py', '--port', '80', '--cc', linuxCc], new RegExp(`^bytes-server: ready cc=${linuxCc} `));
-  await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
+  serve = await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
   // The link: one relay for the whole run, its impairment changed before each download (--control).
   // A relay started afresh per download spent its first one compiling its own code (V8), CPU taken
   // on this 2-core machine from whichever sender needed it more.
@@ -273,7 +293,7 @@ async function main(): Promise<void> {
       `  Linux = kernel TCP (congestion control ${linuxCc}) in a namespace; tunstack = tunstack serve${serveFlags.length > 0 ? ` ${serveFlags.join(' ')}` : ' (CUBIC)'};\n` +
       '  time in seconds, median [min-max]\n\n',
   );
-  const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious'];
+  const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious', 'CPU s: tunstack / relay (Linux\'s run)'];
   const rows: string[][] = [];
   for (const profile of profiles) {
     const got: Record<'linux' | 'tunstack', Sample[]> = { linux: [], tunstack: [] };
@@ -282,7 +302,8 @@ async function main(): Promise<void> {
       for (const server of order) {
         const s = await download(server, profile, seed);
         got[server].push(s);
-        process.stderr.write(`  ${profile.name} seed ${seed} ${server}: ${s.ok ? `${f2(s.seconds)} s, ${s.retransmits} rtx, ${s.timeouts} RTOs, ${s.spurious} spurious` : `FAILED (${s.note})`}\n`);
+        const cpu = server === 'tunstack' ? `CPU ${f2(s.cpuStack)} s stack, ${f2(s.cpuRelay)} s relay` : `CPU ${f2(s.cpuRelay)} s relay`;
+        process.stderr.write(`  ${profile.name} seed ${seed} ${server}: ${s.ok ? `${f2(s.seconds)} s, ${s.retransmits} rtx, ${s.timeouts} RTOs, ${s.spurious} spurious, ${cpu}` : `FAILED (${s.note})`}\n`);
       }
     }
     const summary = (xs: Sample[]) => {
@@ -303,10 +324,12 @@ async function main(): Promise<void> {
       `${median(got.linux.map((s) => s.retransmits))}/${median(got.linux.map((s) => s.timeouts))}`,
       `${median(got.tunstack.map((s) => s.retransmits))}/${median(got.tunstack.map((s) => s.timeouts))}`,
       String(median(got.tunstack.map((s) => s.spurious))),
+      `${f2(median(got.tunstack.map((s) => s.cpuStack)))} / ${f2(median(got.tunstack.map((s) => s.cpuRelay)))} (${f2(median(got.linux.map((s) => s.cpuRelay)))})`,
     ]);
   }
   process.stdout.write(table(header, rows) + '\n');
-  process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx/RTOs = retransmitted segments / retransmission timeouts (medians per run).\n');
+  process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx/RTOs = retransmitted segments / retransmission timeouts (medians per run).\n' +
+      'CPU s = user + system time during the download (medians): of tunstack serve, and of the relay in tunstack\'s runs (in Linux\'s); Linux\'s sender runs in the kernel, not counted.\n');
 }
 
 main().then(
