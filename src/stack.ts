@@ -168,7 +168,22 @@ export class Stack {
     this.timer?.cancel();
     this.timer = undefined;
     this.timerAt = at;
-    if (at !== Infinity) this.timer = this.clock.setTimer(at, () => this.onTimer());
+    if (at === Infinity) return;
+    // setTimeout counts whole milliseconds (and fires a millisecond or two late), and RACK's
+    // reordering window on a path of a fraction of a millisecond is tens of microseconds (RFC 8985
+    // §6.2: min_RTT / 4): a deadline less than a millisecond ahead is waited for on the event loop
+    // instead, checked once per turn after the I/O poll (setImmediate), for at most that millisecond.
+    // A deadline already past goes through setTimeout as before, so that a layer that does not
+    // clear its deadline costs a timer a millisecond, not a spinning loop.
+    const ahead = at - this.clock.now();
+    if (this.deferTimerWork && ahead > 0 && ahead < 1) {
+      this.deferred = setImmediate(() => {
+        this.deferred = undefined;
+        this.runTimers();
+      });
+      return;
+    }
+    this.timer = this.clock.setTimer(at, () => this.onTimer());
   }
 
   /** Counters of every layer, like `netstat -s`. */
