@@ -141,11 +141,14 @@ export class Stack {
       return;
     }
     if (this.deferred) return;
-    this.deferred = setImmediate(() => {
-      this.deferred = undefined;
-      this.runTimers();
-    });
+    this.deferred = setImmediate(this.runDeferred);
   }
+
+  /** The check phase's turn of deferred timer work (one function for every setImmediate). */
+  private readonly runDeferred = (): void => {
+    this.deferred = undefined;
+    this.runTimers();
+  };
 
   private runTimers(): void {
     this.timerAt = Infinity;
@@ -177,10 +180,7 @@ export class Stack {
     // clear its deadline costs a timer a millisecond, not a spinning loop.
     const ahead = at - this.clock.now();
     if (this.deferTimerWork && ahead > 0 && ahead < 1) {
-      this.deferred = setImmediate(() => {
-        this.deferred = undefined;
-        this.runTimers();
-      });
+      this.deferred = setImmediate(this.runDeferred);
       return;
     }
     this.timer = this.clock.setTimer(at, () => this.onTimer());

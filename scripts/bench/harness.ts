@@ -75,6 +75,19 @@ export function addNetns(ns: string): void {
   must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
 }
 
+/** A stdout 'data' listener (utf8 strings) that calls `onLine` once per complete line. */
+function byLine(onLine: (line: string) => void): (s: string) => void {
+  let buf = '';
+  return (s) => {
+    buf += s;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      onLine(line);
+    }
+  };
+}
+
 /**
  * Start a long-running process; resolves once a stdout line matches `ready` (rejects if it exits or
  * `timeoutMs` passes first). Its stdin is a pipe (closing it is how some of them are told to stop).
@@ -87,20 +100,16 @@ export function start(cmd: string, args: string[], ready: RegExp, timeoutMs = 30
   let err = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')}: not ready after ${timeoutMs} ms\n${lines.join('\n')}\n${err}`)), timeoutMs);
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+    child.stdout!.setEncoding('utf8').on(
+      'data',
+      byLine((line) => {
         lines.push(line);
         if (ready.test(line)) {
           clearTimeout(timer);
           resolve(child);
         }
-      }
-    });
+      }),
+    );
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -129,23 +138,19 @@ export function stop(child: ChildProcess, how: 'signal' | 'stdin' = 'signal'): P
  */
 export function request(child: ChildProcess, line: string, answer: RegExp, error: RegExp, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    let buf = '';
+    let finished = false;
     const done = (f: () => void) => {
+      finished = true;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
       child.off('exit', onExit);
       f();
     };
-    const onData = (s: string) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const got = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (answer.test(got)) return done(() => resolve(got));
-        if (error.test(got)) return done(() => reject(new Error(`${JSON.stringify(line)}: ${got}`)));
-      }
-    };
+    const onData = byLine((got) => {
+      if (finished) return;
+      if (answer.test(got)) done(() => resolve(got));
+      else if (error.test(got)) done(() => reject(new Error(`${JSON.stringify(line)}: ${got}`)));
+    });
     const onExit = () => done(() => reject(new Error(`${JSON.stringify(line)}: the process exited`)));
     const timer = setTimeout(() => done(() => reject(new Error(`${JSON.stringify(line)}: no answer after ${timeoutMs} ms`))), timeoutMs);
     child.stdout!.on('data', onData);

@@ -163,8 +163,9 @@ export class Receiver {
    * offered when timing began cannot arrive sooner than a round trip after the ACK that offered it
    * (the peer learns of the edge from that ACK, and its data takes the way back), so the time until
    * RCV.NXT passes that edge is about a round trip (less by the time since that ACK) or more: more
-   * when the sender did not fill the window, which is why the smallest such time is kept. Then the next window is timed. Without it, the
-   * only round trip a receiving-only connection has is its handshake's, stale once queues grow.
+   * when the sender did not fill the window, which is why the smallest such time is kept. Then the
+   * next window is timed. Without it, the only round trip a receiving-only connection has is its
+   * handshake's, stale once queues grow.
    */
   onWindowArrival(now: number): void {
     if (this.seqMarkAt >= 0 && !seqGt(this.seqMarkEnd, this.rcvNxt)) {

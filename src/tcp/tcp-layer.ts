@@ -259,25 +259,22 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     // Receive offload: a checksum the device vouches for is not verified (it may be partial). The
     // check allocates nothing, so a flood of corrupt segments costs its checksums and a counter.
     const bad = checkTcp(payload, ip.src, ip.dst, ip.checksumTrusted !== true && this.parseOpts.verifyChecksum);
-    if (bad !== undefined) {
-      this.counters.badSegments++;
-      countDrop(this.counters, bad);
-      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ code: bad }, 'tcp: bad segment dropped');
-      return;
-    }
+    if (bad !== undefined) return this.dropBad(bad);
     const seg = parseTcp(payload, ip.src, ip.dst, TRUSTED_CHECKSUM);
-    if (seg instanceof WireError) {
-      this.counters.badSegments++;
-      countDrop(this.counters, seg.code);
-      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ code: seg.code }, 'tcp: bad segment dropped');
-      return;
-    }
+    if (seg instanceof WireError) return this.dropBad(seg.code); // malformed options
     this.busy++;
     try {
       this.demux(now, ip.src, seg);
     } finally {
       this.busy--;
     }
+  }
+
+  /** A segment refused before it reached a connection: counted under its code, no answer. */
+  private dropBad(code: string): void {
+    this.counters.badSegments++;
+    countDrop(this.counters, code);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ code }, 'tcp: bad segment dropped');
   }
 
   /**
