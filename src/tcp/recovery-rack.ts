@@ -75,6 +75,8 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   private rackRtt = 0;
   private minRtt = Infinity;
   private fack: number;
+  /** RACK.fack before the ACK being processed: step 3 judges the ACK's deliveries against it. */
+  private priorFack: number;
   private reorderingSeen = false;
   private reoWndMult = 1;
   private reoWndPersist = 0;
@@ -129,6 +131,7 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
 
   constructor(private readonly h: RecoveryHost) {
     this.fack = h.snd.iss;
+    this.priorFack = h.snd.iss;
   }
 
   /** The SACK scoreboard (made here if no SACK block has arrived yet). */
@@ -170,6 +173,7 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
     this.delivered = 0;
     this.origDelivered = false;
     this.tsEcho = a.tsEcho;
+    this.priorFack = this.fack;
     const wasMode = this.mode;
     let from = 0;
     let dsack = false;
@@ -383,14 +387,21 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
       // of a retransmission, the tail loss probe's among them.)
       if (rtt < this.minRtt) return;
     } else if (rtt < this.minRtt) this.minRtt = rtt; // step 1 (a running minimum; Linux windows it)
-    this.rackRtt = rtt;
+    // RACK.rtt is the RTT of the reference, the most recently sent segment delivered. RFC 8985 gets
+    // that by visiting an ACK's segments in transmit order; they come here in the order of the SACK
+    // blocks, so the RTT is taken with the reference, as Linux's tcp_rack_advance takes it. (Taken
+    // from a lower block's older segment, it let the segments sent between the two escape loss.)
     if (sentAfter(xmit, end, this.rackXmit, this.rackEnd)) {
+      this.rackRtt = rtt;
       this.rackXmit = xmit;
       this.rackEnd = end;
     }
-    // Step 3: a never-retransmitted segment delivered below the highest SACKed one was reordered.
+    // Step 3: a never-retransmitted segment delivered below the highest one delivered before this
+    // ACK was reordered. Not below the fack this ACK raised: a receiver lists its SACK blocks most
+    // recent first (RFC 2018 §4), so one ACK may report a higher block and then extend a lower one,
+    // and nothing arrived out of order (Linux's sender sorts the blocks and compares with prior_fack).
     if (seqGt(end, this.fack)) this.fack = end;
-    else if (seqLt(end, this.fack) && !(f & RETRANS)) this.reorderingSeen = true;
+    if (seqLt(end, this.priorFack) && !(f & RETRANS)) this.reorderingSeen = true;
   }
 
   /** SackListener (sack.ts): a piece [l, r) newly SACKed; the segments it completes are delivered. */
