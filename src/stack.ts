@@ -132,8 +132,9 @@ export class Stack {
    * that makes a tail loss probe unnecessary) are still unread in the device when the timer fires.
    * With a real clock the timer work therefore waits for the check phase (setImmediate), which comes
    * after the poll phase has delivered those packets; a ManualClock runs it at once, deterministically.
+   * (One function for every timer armed: the timer is re-armed whenever the earliest deadline moves.)
    */
-  private onTimer(): void {
+  private readonly onTimer = (): void => {
     this.timer = undefined;
     if (this.closed) return;
     if (!this.deferTimerWork) {
@@ -142,7 +143,7 @@ export class Stack {
     }
     if (this.deferred) return;
     this.deferred = setImmediate(this.runDeferred);
-  }
+  };
 
   /** The check phase's turn of deferred timer work (one function for every setImmediate). */
   private readonly runDeferred = (): void => {
@@ -183,7 +184,7 @@ export class Stack {
       this.deferred = setImmediate(this.runDeferred);
       return;
     }
-    this.timer = this.clock.setTimer(at, () => this.onTimer());
+    this.timer = this.clock.setTimer(at, this.onTimer);
   }
 
   /** Counters of every layer, like `netstat -s`. */

@@ -5,6 +5,7 @@
  * here deleted by its exact name. The shell benchmarks have the same in scripts/bench/lib.sh.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { LineSplitter } from '../../src/util/lines.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -77,15 +78,8 @@ export function addNetns(ns: string): void {
 
 /** A stdout 'data' listener (utf8 strings) that calls `onLine` once per complete line. */
 function byLine(onLine: (line: string) => void): (s: string) => void {
-  let buf = '';
-  return (s) => {
-    buf += s;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      onLine(line);
-    }
-  };
+  const lines = new LineSplitter(onLine);
+  return (s) => lines.push(s);
 }
 
 /**

@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import { formatImpairSpec, parseImpairSpec, type FaultOptions, type FaultRates } from '../link/fault-device.ts';
 import { Relay, type RelaySide, type RelayStats } from '../relay/relay.ts';
+import { LineSplitter } from '../util/lines.ts';
 import { UsageError } from '../util/errors.ts';
 
 export interface RelayFlags {
@@ -64,47 +65,8 @@ function impairLine(imp: ReturnType<typeof relayImpairment>): string {
 
 const CONTROL_FLAGS = { impair: { type: 'string' }, 'impair-ab': { type: 'string' }, 'impair-ba': { type: 'string' } } as const;
 
-/** The longest command line taken (a command is a few flags; a longer line is refused). */
+/** The longest command line taken (a command is a few flags; a longer line is refused, LineSplitter). */
 export const MAX_CONTROL_LINE = 4096;
-
-/**
- * Splits --control input into lines and hands each to `onLine`, holding at most MAX_CONTROL_LINE
- * characters of a line not yet ended: for a longer one `onTooLong` is called once, and the line,
- * up to its newline, is dropped. A stream without newlines cannot grow the relay's memory.
- */
-export class ControlLines {
-  private partial = '';
-  private overlong = false;
-
-  constructor(
-    private readonly onLine: (line: string) => void,
-    private readonly onTooLong: () => void,
-  ) {}
-
-  push(text: string): void {
-    let from = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
-      const piece = text.slice(from, nl);
-      from = nl + 1;
-      if (this.overlong || this.partial.length + piece.length > MAX_CONTROL_LINE) {
-        if (!this.overlong) this.onTooLong();
-        this.overlong = false;
-        this.partial = '';
-        continue;
-      }
-      const line = this.partial + piece;
-      this.partial = '';
-      this.onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-    }
-    const rest = text.slice(from);
-    if (this.overlong) return;
-    if (this.partial.length + rest.length > MAX_CONTROL_LINE) {
-      this.overlong = true;
-      this.partial = '';
-      this.onTooLong();
-    } else this.partial += rest;
-  }
-}
 
 /**
  * One line of --control input: the answer to write. A bad command, flag or spec is answered with
@@ -147,8 +109,9 @@ export async function runRelay(f: RelayFlags): Promise<number> {
   // not read the terminal). The end of stdin ends the commands, not the relay.
   const lines =
     f.control === true
-      ? new ControlLines(
+      ? new LineSplitter(
           (line) => process.stdout.write(controlCommand(relay, line)),
+          MAX_CONTROL_LINE,
           () => process.stdout.write(`relay: error: a command line longer than ${MAX_CONTROL_LINE} characters (ignored)\n`),
         )
       : undefined;

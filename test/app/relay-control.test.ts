@@ -3,7 +3,8 @@
  * what it was told (the real relay, over TUN devices, is test/e2e/relay.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { ControlLines, controlCommand, MAX_CONTROL_LINE } from '../../src/app/relay.ts';
+import { controlCommand, MAX_CONTROL_LINE } from '../../src/app/relay.ts';
+import { LineSplitter } from '../../src/util/lines.ts';
 import type { RelayImpairment, RelayStats } from '../../src/relay/relay.ts';
 
 function standIn() {
@@ -74,7 +75,7 @@ describe('relay --control commands', () => {
 describe('relay --control input lines', () => {
   function split(chunks: string[]) {
     const got: string[] = [];
-    const lines = new ControlLines((l) => got.push(l), () => got.push('<too long>'));
+    const lines = new LineSplitter((l) => got.push(l), MAX_CONTROL_LINE, () => got.push('<too long>'));
     for (const c of chunks) lines.push(c);
     return got;
   }
@@ -90,9 +91,17 @@ describe('relay --control input lines', () => {
     expect(split(['x'.repeat(MAX_CONTROL_LINE) + '\n'])).toEqual(['x'.repeat(MAX_CONTROL_LINE)]);
   });
 
+  it('without a limit (the bench harness, the e2e helpers), a long line is kept whole', () => {
+    const got: string[] = [];
+    const lines = new LineSplitter((l) => got.push(l));
+    lines.push('a'.repeat(6000));
+    lines.push('b\nc\r\n');
+    expect(got).toEqual(['a'.repeat(6000) + 'b', 'c']);
+  });
+
   it('holds at most the limit of a line with no end', () => {
     const got: string[] = [];
-    const lines = new ControlLines((l) => got.push(l), () => got.push('<too long>'));
+    const lines = new LineSplitter((l) => got.push(l), MAX_CONTROL_LINE, () => got.push('<too long>'));
     for (let i = 0; i < 1000; i++) lines.push('z'.repeat(1000)); // 1 MB, no newline: nothing kept of it
     expect(got).toEqual(['<too long>']);
     lines.push('\nstats\n');

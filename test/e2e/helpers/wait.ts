@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { LineSplitter } from '../../../src/util/lines.ts';
 
 /** Everything a child printed, line by line, recorded from the moment it was spawned. */
 export interface OutputLog {
@@ -19,18 +20,12 @@ export function recordOutput(child: ChildProcess): OutputLog {
   const existing = logs.get(child);
   if (existing) return existing;
   const log: OutputLog = { lines: [], stderr: '', events: new EventEmitter() };
-  let partial = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      log.lines.push(line);
-      log.events.emit('line', line);
-    }
+  const lines = new LineSplitter((line) => {
+    log.lines.push(line);
+    log.events.emit('line', line);
   });
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => lines.push(chunk));
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     log.stderr = (log.stderr + chunk).slice(-8000);
