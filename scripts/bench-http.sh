@@ -50,6 +50,7 @@ done
 [[ "$RUNS" =~ ^[1-9]$ ]] || { echo "bench-http.sh: -r must be 1..9, got $RUNS" >&2; exit 2; }
 
 bench_init http wrk ab curl
+bench_node_http_build # the node:http baseline as compiled JavaScript (lib.sh)
 NS="tsk-bench-http-$$"
 NSK="$NS-k"
 bench_netns_add "$NS"
@@ -126,11 +127,11 @@ warm() {
 }
 
 start_kernel_servers() {
-  bench_bg node-http "$NSK" "$BENCH_NODE" --import tsx scripts/bench/node-http-server.ts --port 80 --http node
+  bench_bg node-http "$NSK" "$BENCH_NODE" "$BENCH_NODE_HTTP_JS" --port 80 --http node
   NODE_HTTP_PID=$BENCH_LAST_PID
   bench_wait_ready "$BENCH_DIR/node-http.out" "$BENCH_LAST_PID" 'bench-server: ready' 'node:http server'
   if [[ $SPLIT -eq 1 ]]; then
-    bench_bg our-http-kernel "$NSK" "$BENCH_NODE" --import tsx scripts/bench/node-http-server.ts --port 8080 --http tunstack
+    bench_bg our-http-kernel "$NSK" "$BENCH_NODE" "$BENCH_NODE_HTTP_JS" --port 8080 --http tunstack
     SPLIT_PID=$BENCH_LAST_PID
     bench_wait_ready "$BENCH_DIR/our-http-kernel.out" "$BENCH_LAST_PID" 'bench-server: ready' 'our HTTP on node:net'
   fi

@@ -54,6 +54,7 @@ bench_init suite wrk ab curl ping
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [[ $(ulimit -n) == unlimited || $(ulimit -n) -ge 2100 ]] || bench_die "wrk -c1000 needs 2100 open files, the limit is $(ulimit -n)"
 RUN_DIR="$BENCH_DIR/runs"
+bench_node_http_build # the node:http baseline as compiled JavaScript (lib.sh)
 mkdir -p "$RUN_DIR"
 
 # lwIP is optional: build it first, drop the column with a note when the library is missing.
@@ -94,7 +95,7 @@ for s in "${SERVERS[@]}"; do
       bench_wait_ready "$BENCH_DIR/lwip.out" "$BENCH_LAST_PID" 'lwip-httpd: ready' 'lwip-httpd'
       ;;
     kernel)
-      bench_bg node-http "$NSK" "$BENCH_NODE" --import tsx scripts/bench/node-http-server.ts --port 80 --http node
+      bench_bg node-http "$NSK" "$BENCH_NODE" "$BENCH_NODE_HTTP_JS" --port 80 --http node
       SPID[kernel]=$BENCH_LAST_PID
       bench_wait_ready "$BENCH_DIR/node-http.out" "$BENCH_LAST_PID" 'bench-server: ready' 'node:http server'
       ;;

@@ -11,7 +11,8 @@
 #     --profile   run the stack under `node --cpu-prof` and print the top 15 functions by self time
 #                 (the profiler slows the stack: those runs' figures are not comparable)
 #     SERVE-FLAGS passed to `tunstack serve`, e.g. `-- --tso off` (no offload either way)
-#     env BENCH_NODE_FLAGS: extra flags for node running the stack (e.g. --trace-gc)
+#     env BENCH_NODE_FLAGS: extra flags for node running the stack (e.g. --trace-gc), after the
+#                 tunstack command's own (scripts/tunstack.js's first line; a later flag wins)
 #     env BENCH_NS_PREFIX: the namespace's name before -<pid> (default tsk-bench-upload; letters,
 #                 digits, '-'), as bench-suite.sh; a prefix also names the output directory
 #
@@ -22,6 +23,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/scripts/bench/lib.sh" # for BENCH_STACK_NODE_FLAGS: the stack runs with the tunstack command's node flags
 RUNS=${BENCH_RUNS:-5}
 MB=${BENCH_UPLOAD_MB:-200}
 PROFILE=0
@@ -77,6 +80,7 @@ head -c "$((MB * 1000000))" /dev/zero | tr '\0' 'u' >"$DIR/body"
 
 cd "$ROOT"
 read -r -a nodeflags <<<"${BENCH_NODE_FLAGS:-}"
+nodeflags=("${BENCH_STACK_NODE_FLAGS[@]}" ${nodeflags[@]+"${nodeflags[@]}"})
 [[ $PROFILE -eq 1 ]] && nodeflags+=(--cpu-prof "--cpu-prof-dir=$DIR/prof")
 ip netns exec "$NS" node ${nodeflags[@]+"${nodeflags[@]}"} "${ENTRY[@]}" serve --log-level warn --echo-port 0 "$@" \
   >"$DIR/stack.out" 2>"$DIR/stack.err" </dev/null &

@@ -95,6 +95,51 @@ bench_wait_ready() {
   bench_die "$what did not print '$pattern' within 30 s (see $file)"
 }
 
+# The node flags of the `tunstack` command (the first line of scripts/tunstack.js and `npm start`;
+# test/scripts/node-flags.test.ts keeps them equal): the benchmarks run the stack as people run it.
+BENCH_STACK_NODE_FLAGS=(--max-semi-space-size=2 --initial-old-space-size=64)
+
+# bench_stack_entry: the node arguments that run the CLI (BENCH_STACK_ARGS). BENCH_STACK_ENTRY=src
+# (the default) runs the sources through tsx, as `npm start` in a clone does; BENCH_STACK_ENTRY=dist
+# runs dist/cli.js, what the installed package runs, built first (`npm run build`) when it is
+# missing or older than a file in src/.
+bench_stack_entry() {
+  case "${BENCH_STACK_ENTRY:-src}" in
+    src) BENCH_STACK_ARGS=("${BENCH_STACK_NODE_FLAGS[@]}" --import tsx src/cli.ts) ;;
+    dist)
+      if [[ ! -f dist/cli.js || -n $(find src -newer dist/cli.js -print -quit) ]]; then
+        timeout 300 npm run build >"$BENCH_DIR/build.log" 2>&1 || bench_die "npm run build failed (see $BENCH_DIR/build.log)"
+      fi
+      BENCH_STACK_ARGS=("${BENCH_STACK_NODE_FLAGS[@]}" dist/cli.js)
+      ;;
+    *) bench_die "BENCH_STACK_ENTRY must be src or dist, got ${BENCH_STACK_ENTRY}" ;;
+  esac
+}
+
+# bench_node_http_build: compile scripts/bench/node-http-server.ts (and the src/ modules it imports)
+# to JavaScript in $BENCH_DIR/node-http/ with the repository's tsc, so that the node:http baseline
+# runs as a Node server is usually run: compiled code, plain node, Node's default flags. Under tsx
+# the loader's own heap made its full garbage collections more frequent, a handicap the baseline
+# should not carry. Sets BENCH_NODE_HTTP_JS.
+bench_node_http_build() {
+  local out="$BENCH_DIR/node-http"
+  mkdir -p -- "$out"
+  cat >"$out/tsconfig.json" <<EOT
+{
+  "extends": "$BENCH_ROOT/tsconfig.json",
+  "files": ["$BENCH_ROOT/scripts/bench/node-http-server.ts"],
+  "include": [],
+  "compilerOptions": {
+    "noEmit": false, "outDir": "$out/js", "rootDir": "$BENCH_ROOT", "rewriteRelativeImportExtensions": true,
+    "sourceMap": false, "declaration": false, "typeRoots": ["$BENCH_ROOT/node_modules/@types"]
+  }
+}
+EOT
+  timeout 300 "$BENCH_ROOT/node_modules/.bin/tsc" -p "$out/tsconfig.json" >"$out/tsc.log" 2>&1 ||
+    bench_die "compiling scripts/bench/node-http-server.ts failed (see $out/tsc.log)"
+  BENCH_NODE_HTTP_JS="$out/js/scripts/bench/node-http-server.js"
+}
+
 # bench_stack_start NS [node flags...] -- [serve flags...]: `tunstack serve` in NS, log level warn;
 # waits for "tunstack: ready". Output in $BENCH_DIR/stack.out / stack.err.
 bench_stack_start() {
@@ -103,8 +148,9 @@ bench_stack_start() {
   local nodeflags=()
   while [[ $# -gt 0 && "$1" != '--' ]]; do nodeflags+=("$1"); shift; done
   [[ $# -gt 0 ]] && shift
+  bench_stack_entry
   BENCH_STACK_OUT="$BENCH_DIR/stack.out"
-  ip netns exec "$ns" "$BENCH_NODE" "${nodeflags[@]}" --import tsx src/cli.ts serve --log-level warn "$@" \
+  ip netns exec "$ns" "$BENCH_NODE" "${nodeflags[@]}" "${BENCH_STACK_ARGS[@]}" serve --log-level warn "$@" \
     >"$BENCH_STACK_OUT" 2>"$BENCH_DIR/stack.err" </dev/null &
   BENCH_STACK_PID=$!
   bench_wait_ready "$BENCH_STACK_OUT" "$BENCH_STACK_PID" 'tunstack: ready' 'tunstack serve'
