@@ -26,17 +26,12 @@ import { UsageError, TunstackError, WireError } from './util/errors.ts';
 import { LOG_LEVELS, type LogLevel } from './util/logger.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runServe, runFetch, type DeviceFlags } from './app/serve.ts';
-import { runDoctor } from './app/doctor.ts';
-import { runRelay, relayImpairment } from './app/relay.ts';
-import { parseRelaySide } from './relay/relay.ts';
-import { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } from './trace/ladder.ts';
-import { renderSeqGraphSvg, seqGraphData } from './trace/seq-graph.ts';
-import { runDrillCli, DRILL_USAGE } from './drill/cli.ts';
 import { parseBreakOn, type BreakSpec } from './drill/break.ts';
+import { DRILL_USAGE } from './drill/usage.ts';
 import { BUSY_POLL_MAX_US, DEFAULT_TXQUEUELEN, MAX_TXQUEUELEN } from './link/tun-device.ts';
-import { runPageload, parsePaths, demoObjects } from './pageload/run.ts';
-import { parseMode, parseModeList, parseSimSpec } from './pageload/spec.ts';
-import { MAX_OBJECTS } from './pageload/client.ts';
+// The other commands' modules are imported by their case in main(), when that command runs: a
+// long-running `serve` then holds only what serving needs (a smaller heap makes each full garbage
+// collection cheaper; README, "Performance").
 
 const USAGE = `usage:
   tunstack serve  [--tun NAME] [--host-addr 10.77.0.1/24] [--addr 10.77.0.2] [--mtu 1500]
@@ -299,6 +294,8 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('ladder takes exactly one capture file (pcap or pcapng)');
       const width = intFlag('width', v.width as string, 40, 400);
       const file = positionals[0]!;
+      const { renderLadder, ipPacketsFromCapture, summarizeFlows, formatFlowList, selectFlow } = await import('./trace/ladder.ts');
+      const { renderSeqGraphSvg, seqGraphData } = await import('./trace/seq-graph.ts');
       try {
         const packets = ipPacketsFromCapture(readArgFile(file));
         const flows = summarizeFlows(packets);
@@ -330,6 +327,7 @@ async function main(argv: string[]): Promise<number> {
       const { values: v, positionals } = parse(rest, doctorOptions);
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      const { runDoctor } = await import('./app/doctor.ts');
       return runDoctor({ tun: v.tun as string, hostAddr: v['host-addr'] as string, addr: v.addr as string });
     }
     case 'relay': {
@@ -337,6 +335,8 @@ async function main(argv: string[]): Promise<number> {
       if (v.help) return usage(0);
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
       if (v.a === undefined || v.b === undefined) throw new UsageError('relay needs both --a and --b (NETNS:DEV:ADDR/PREFIX)');
+      const { parseRelaySide } = await import('./relay/relay.ts');
+      const { runRelay, relayImpairment } = await import('./app/relay.ts');
       const flags = {
         a: parseRelaySide('--a', v.a as string),
         b: parseRelaySide('--b', v.b as string),
@@ -357,6 +357,9 @@ async function main(argv: string[]): Promise<number> {
       if (v.paths !== undefined && rest.some((a) => a === '--objects' || a.startsWith('--objects=') || a === '--object-size' || a.startsWith('--object-size='))) {
         throw new UsageError('give --paths or --objects/--object-size, not both');
       }
+      const { runPageload, parsePaths, demoObjects } = await import('./pageload/run.ts');
+      const { parseMode, parseModeList, parseSimSpec } = await import('./pageload/spec.ts');
+      const { MAX_OBJECTS } = await import('./pageload/client.ts');
       const objects = v.paths !== undefined
         ? parsePaths(v.paths as string)
         : demoObjects(intFlag('objects', v.objects as string, 0, MAX_OBJECTS), intFlag('object-size', v['object-size'] as string, 0, 100_000_000));
@@ -375,8 +378,10 @@ async function main(argv: string[]): Promise<number> {
         timeoutMs: intFlag('timeout', v.timeout as string, 1, 3_600_000),
       });
     }
-    case 'drill':
+    case 'drill': {
+      const { runDrillCli } = await import('./drill/cli.ts');
       return runDrillCli(rest);
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -19,9 +19,7 @@ import { formatResult } from './report.ts';
 import { runScript, type DrillResult, type StepAnswer } from './run.ts';
 import { DrillSyntaxError } from './script.ts';
 
-export const DRILL_USAGE =
-  'tunstack drill  FILE.pkt... [--trace] [--ladder] [--pcap FILE] [--tolerance-ms N] [--step] [--profile default|linux]\n' +
-  '                [--break-on syn,fin,rst,retransmit,state,line:N]';
+import { DRILL_USAGE } from './usage.ts';
 
 export interface DrillCliIo {
   out: (text: string) => void;
