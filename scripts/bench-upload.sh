@@ -13,6 +13,7 @@
 #     SERVE-FLAGS passed to `tunstack serve`, e.g. `-- --tso off` (no offload either way)
 #     env BENCH_NODE_FLAGS: extra flags for node running the stack (e.g. --trace-gc), after the
 #                 tunstack command's own (scripts/tunstack.js's first line; a later flag wins)
+#     env BENCH_NO_STACK_FLAGS=1: leave the tunstack command's node flags out (node's defaults)
 #     env BENCH_NS_PREFIX: the namespace's name before -<pid> (default tsk-bench-upload; letters,
 #                 digits, '-'), as bench-suite.sh; a prefix also names the output directory
 #
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --profile) PROFILE=1; shift ;;
     --dist) ENTRY=(dist/cli.js); shift ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-upload.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

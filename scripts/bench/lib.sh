@@ -98,6 +98,8 @@ bench_wait_ready() {
 # The node flags of the `tunstack` command (the first line of scripts/tunstack.js and `npm start`;
 # test/scripts/node-flags.test.ts keeps them equal): the benchmarks run the stack as people run it.
 BENCH_STACK_NODE_FLAGS=(--max-semi-space-size=2 --initial-old-space-size=64)
+# BENCH_NO_STACK_FLAGS=1: run the stack with node's defaults instead (to measure what the flags do).
+if [[ ${BENCH_NO_STACK_FLAGS:-0} == 1 ]]; then BENCH_STACK_NODE_FLAGS=(); fi
 
 # bench_stack_entry: the node arguments that run the CLI (BENCH_STACK_ARGS). BENCH_STACK_ENTRY=src
 # (the default) runs the sources through tsx, as `npm start` in a clone does; BENCH_STACK_ENTRY=dist
