@@ -257,13 +257,15 @@ async function main(): Promise<void> {
   // Linux's sender: kernel TCP with the congestion control asked for (scripts/bench/bytes-server.py
   // says why it is not node:http), the same /bytes/N bodies.
   await start('ip', ['netns', 'exec', NS_S, '/usr/bin/python3', 'scripts/bench/bytes-server.py', '--port', '80', '--cc', linuxCc], new RegExp(`^bytes-server: ready cc=${linuxCc} `));
-  serve = await start('ip', ['netns', 'exec', NS_S, 'node', 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
+  // scripts/tunstack.js run as a program: its first line gives node the command's flags, as an
+  // installed `tunstack` runs.
+  serve = await start('ip', ['netns', 'exec', NS_S, 'scripts/tunstack.js', 'serve', '--log-level', 'warn', '--echo-port', '0', ...serveFlags], /^tunstack: ready/);
   // The link: one relay for the whole run, its impairment changed before each download (--control).
   // A relay started afresh per download spent its first one compiling its own code (V8), CPU taken
   // on this 2-core machine from whichever sender needed it more.
   relay = await start(
-    'node',
-    ['scripts/tunstack.js', 'relay', '--control', '--a', `${NS_C}:${DEV_C}:10.9.0.1/24`, '--b', `${NS_S}:${DEV_S}:10.9.0.2/24`],
+    'scripts/tunstack.js',
+    ['relay', '--control', '--a', `${NS_C}:${DEV_C}:10.9.0.1/24`, '--b', `${NS_S}:${DEV_S}:10.9.0.2/24`],
     /^relay: ready/,
   );
   must('ip', ['-n', NS_C, 'route', 'replace', '10.77.0.0/24', 'dev', DEV_C]);
