@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench-suite.sh — one client suite against three servers of the same bodies, in one run (issue 14):
 #   lwIP      lwip-httpd (scripts/bench/lwip/: lwIP 2.1.3's raw TCP API, Debian's liblwip-dev) on a TUN
-#   node:http Node's own HTTP server on the kernel's TCP, over a veth pair
-#   tunstack  `tunstack serve` on a TUN
+#   node:http Node's own HTTP server on the kernel's TCP, over a veth pair (compiled with tsc, plain node)
+#   tunstack  `tunstack serve` on a TUN, with the tunstack command's node flags (scripts/bench/lib.sh)
 #
 #   sudo scripts/bench-suite.sh        (npm run bench)
 #     env BENCH_RUNS=N     runs of every measurement, 1..9 (default 3), the servers taking turns;
@@ -12,6 +12,8 @@
 #     env BENCH_SERVERS    which servers (default "lwip kernel tunstack")
 #     env BENCH_TSO on|off tunstack's --tso (default on)
 #     env BENCH_NS_PREFIX  namespace names (default tsk-bench-suite)
+#     env BENCH_STACK_ENTRY src|dist  the sources through tsx as `npm start` (default), or dist/cli.js
+#     env BENCH_NO_STACK_FLAGS=1      the stack with node's default flags
 # When liblwip-dev is not installed the lwIP column says "-" and a note says why.
 #
 # Measurements (client tools run in the first namespace, each bounded by count and `timeout`):
@@ -47,7 +49,7 @@ read -r -a SERVERS <<<"${BENCH_SERVERS:-lwip kernel tunstack}"
 for s in "${SERVERS[@]}"; do
   [[ $s =~ ^(lwip|kernel|tunstack)$ ]] || { echo "bench-suite.sh: unknown server '$s' (lwip, kernel, tunstack)" >&2; exit 2; }
 done
-[[ $# -eq 0 ]] || { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -eq 0 ]] || { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 bench_init suite wrk ab curl ping
 # wrk -c1000 and the servers need more than 1024 file descriptors: take the hard limit
