@@ -6,8 +6,8 @@
 #   sudo scripts/bench-upload.sh [-n RUNS] [-s MB] [--dist] [--profile] [-- SERVE-FLAGS...]
 #     -n RUNS     uploads (default 5; env BENCH_RUNS), after one unmeasured warm-up upload
 #     -s MB       size of each upload in MB of 10^6 bytes (default 200; env BENCH_UPLOAD_MB)
-#     --dist      run the compiled dist/cli.js (what an installed package runs; `npm run build` first)
-#                 instead of src/ through tsx, whose loader makes V8's heap larger and its GC busier
+#     --dist      run the compiled dist/cli.js (what an installed package runs; built first when
+#                 missing or older than src/) instead of src/ through tsx, as `npm start` runs it
 #     --profile   run the stack under `node --cpu-prof` and print the top 15 functions by self time
 #                 (the profiler slows the stack: those runs' figures are not comparable)
 #     SERVE-FLAGS passed to `tunstack serve`, e.g. `-- --tso off` (no offload either way)
@@ -25,17 +25,16 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
-source "$ROOT/scripts/bench/lib.sh" # for BENCH_STACK_NODE_FLAGS: the stack runs with the tunstack command's node flags
+source "$ROOT/scripts/bench/lib.sh" # the stack's node flags and entry (BENCH_STACK_NODE_FLAGS, bench_stack_entry)
 RUNS=${BENCH_RUNS:-5}
 MB=${BENCH_UPLOAD_MB:-200}
 PROFILE=0
-ENTRY=(--import tsx src/cli.ts)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -n) RUNS="$2"; shift 2 ;;
     -s) MB="$2"; shift 2 ;;
     --profile) PROFILE=1; shift ;;
-    --dist) ENTRY=(dist/cli.js); shift ;;
+    --dist) BENCH_STACK_ENTRY=dist; shift ;;
     --) shift; break ;;
     -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-upload.sh: unknown argument $1" >&2; exit 2 ;;
@@ -43,7 +42,6 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 && "$RUNS" -le 25 ]] || { echo "bench-upload.sh: -n must be 1..25" >&2; exit 2; }
 [[ "$MB" =~ ^[0-9]+$ && "$MB" -ge 1 && "$MB" -le 4000 ]] || { echo "bench-upload.sh: -s must be 1..4000" >&2; exit 2; }
-[[ "${ENTRY[0]}" != dist/cli.js || -f "$ROOT/dist/cli.js" ]] || { echo "bench-upload.sh: --dist needs dist/cli.js: npm run build" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || { echo "bench-upload.sh: run as root (a namespace and a TUN device need CAP_NET_ADMIN)" >&2; exit 1; }
 for t in ip curl timeout node; do command -v "$t" >/dev/null || { echo "bench-upload.sh: '$t' is missing" >&2; exit 1; }; done
 
@@ -80,10 +78,11 @@ ip -n "$NS" link set lo up
 head -c "$((MB * 1000000))" /dev/zero | tr '\0' 'u' >"$DIR/body"
 
 cd "$ROOT"
+BENCH_NAME=bench-upload BENCH_DIR="$DIR" bench_stack_entry # dist/ built first if it is older than src/
 read -r -a nodeflags <<<"${BENCH_NODE_FLAGS:-}"
 nodeflags=("${BENCH_STACK_NODE_FLAGS[@]}" ${nodeflags[@]+"${nodeflags[@]}"})
 [[ $PROFILE -eq 1 ]] && nodeflags+=(--cpu-prof "--cpu-prof-dir=$DIR/prof")
-ip netns exec "$NS" node ${nodeflags[@]+"${nodeflags[@]}"} "${ENTRY[@]}" serve --log-level warn --echo-port 0 "$@" \
+ip netns exec "$NS" node ${nodeflags[@]+"${nodeflags[@]}"} "${BENCH_STACK_ARGS[@]}" serve --log-level warn --echo-port 0 "$@" \
   >"$DIR/stack.out" 2>"$DIR/stack.err" </dev/null &
 STACK_PID=$!
 for _ in $(seq 150); do
@@ -102,7 +101,7 @@ upload() {
   echo "$out"
 }
 
-echo "curl -X POST -T <${MB} MB file> http://10.77.0.2/echo, $RUNS runs after a warm-up (stack: node ${nodeflags[*]+${nodeflags[*]} }${ENTRY[*]} serve ${*:-})"
+echo "curl -X POST -T <${MB} MB file> http://10.77.0.2/echo, $RUNS runs after a warm-up (stack: node ${nodeflags[*]+${nodeflags[*]} }${BENCH_STACK_ARGS[*]} serve ${*:-})"
 upload >/dev/null
 rates=()
 for i in $(seq "$RUNS"); do

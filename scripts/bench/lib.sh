@@ -101,18 +101,18 @@ BENCH_STACK_NODE_FLAGS=(--max-semi-space-size=2 --initial-old-space-size=64)
 # BENCH_NO_STACK_FLAGS=1: run the stack with node's defaults instead (to measure what the flags do).
 if [[ ${BENCH_NO_STACK_FLAGS:-0} == 1 ]]; then BENCH_STACK_NODE_FLAGS=(); fi
 
-# bench_stack_entry: the node arguments that run the CLI (BENCH_STACK_ARGS). BENCH_STACK_ENTRY=src
-# (the default) runs the sources through tsx, as `npm start` in a clone does; BENCH_STACK_ENTRY=dist
-# runs dist/cli.js, what the installed package runs, built first (`npm run build`) when it is
-# missing or older than a file in src/.
+# bench_stack_entry: the node arguments after the flags that run the CLI (BENCH_STACK_ARGS).
+# BENCH_STACK_ENTRY=src (the default) runs the sources through tsx, as `npm start` in a clone does;
+# BENCH_STACK_ENTRY=dist runs dist/cli.js, what the installed package runs, built first (`npm run
+# build`, log in $BENCH_DIR) when it is missing or older than a file in src/. Run from $BENCH_ROOT.
 bench_stack_entry() {
   case "${BENCH_STACK_ENTRY:-src}" in
-    src) BENCH_STACK_ARGS=("${BENCH_STACK_NODE_FLAGS[@]}" --import tsx src/cli.ts) ;;
+    src) BENCH_STACK_ARGS=(--import tsx src/cli.ts) ;;
     dist)
       if [[ ! -f dist/cli.js || -n $(find src -newer dist/cli.js -print -quit) ]]; then
         timeout 300 npm run build >"$BENCH_DIR/build.log" 2>&1 || bench_die "npm run build failed (see $BENCH_DIR/build.log)"
       fi
-      BENCH_STACK_ARGS=("${BENCH_STACK_NODE_FLAGS[@]}" dist/cli.js)
+      BENCH_STACK_ARGS=(dist/cli.js)
       ;;
     *) bench_die "BENCH_STACK_ENTRY must be src or dist, got ${BENCH_STACK_ENTRY}" ;;
   esac
@@ -152,7 +152,8 @@ bench_stack_start() {
   [[ $# -gt 0 ]] && shift
   bench_stack_entry
   BENCH_STACK_OUT="$BENCH_DIR/stack.out"
-  ip netns exec "$ns" "$BENCH_NODE" "${nodeflags[@]}" "${BENCH_STACK_ARGS[@]}" serve --log-level warn "$@" \
+  # The command's flags first, so that a caller's (a profiler's, say) come after them and win.
+  ip netns exec "$ns" "$BENCH_NODE" "${BENCH_STACK_NODE_FLAGS[@]}" "${nodeflags[@]}" "${BENCH_STACK_ARGS[@]}" serve --log-level warn "$@" \
     >"$BENCH_STACK_OUT" 2>"$BENCH_DIR/stack.err" </dev/null &
   BENCH_STACK_PID=$!
   bench_wait_ready "$BENCH_STACK_OUT" "$BENCH_STACK_PID" 'tunstack: ready' 'tunstack serve'
