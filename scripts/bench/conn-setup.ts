@@ -1,9 +1,9 @@
 /**
  * The CPU cost of one short connection, in one process, without a TUN device or the kernel: the demo
- * site's HTTP server on one Stack, and on a second Stack over a pair of devices defined here (each
- * end's packets reach the other in batches of up to 64, one batch per setImmediate, as the TUN device
- * reads them: link/tun-device.ts), a client on the bare TCP layer that does what `ab -c C` does: connect, one
- * `GET /bytes/13 HTTP/1.0`, read to the server's FIN, close; C connections at a time.
+ * site's HTTP server on one Stack, and on a second Stack over a pair of in-process devices
+ * (scripts/bench/pair-device.ts: batches of up to 64 packets, as the TUN device reads them), a
+ * client on the bare TCP layer that does what `ab -c C` does: connect, one `GET /bytes/13
+ * HTTP/1.0`, read to the server's FIN, close; C connections at a time.
  *
  *   node --import tsx scripts/bench/conn-setup.ts [CONNECTIONS=20000] [CONCURRENCY=20] [ROUNDS=5]
  *
@@ -14,10 +14,10 @@
  */
 import { createDemoHandler } from '../../src/app/demo-site.ts';
 import { createHttpServer } from '../../src/http/server.ts';
-import { emptyDeviceStats, type DeviceStats, type NetDevice, type PacketHandler } from '../../src/link/device.ts';
 import { createStack } from '../../src/stack.ts';
 import type { ConnectionEvents, TcpConnection } from '../../src/tcp/api.ts';
 import { SystemClock } from '../../src/util/clock.ts';
+import { devicePair } from './pair-device.ts';
 
 const [nArg, cArg, rArg] = process.argv.slice(2);
 const N = Number(nArg ?? 20_000);
@@ -33,54 +33,8 @@ for (const [name, v, max] of [['CONNECTIONS', N, 1e7], ['CONCURRENCY', C, 1000],
 const REQUEST = Buffer.from('GET /bytes/13 HTTP/1.0\r\nHost: 10.0.0.2\r\nUser-Agent: conn-setup\r\nAccept: */*\r\n\r\n');
 const EXPECT_BODY = 13;
 
-/** One end of the pair: what it sends waits in the peer's queue for the peer's next wake-up. */
-class PairDevice implements NetDevice {
-  readonly mtu = 1500;
-  peer!: PairDevice;
-  private receiver: PacketHandler | undefined;
-  private readonly queue: Uint8Array[] = [];
-  private scheduled = false;
-  private readonly counters = emptyDeviceStats();
-  private readonly wake = (): void => this.deliver();
-  constructor(readonly name: string) {}
-  setReceiver(rx: PacketHandler): void {
-    this.receiver = rx;
-  }
-  send(packet: Uint8Array): void {
-    this.counters.txPackets++;
-    this.peer.enqueue(packet);
-  }
-  private enqueue(packet: Uint8Array): void {
-    this.queue.push(packet);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.wake);
-    }
-  }
-  private deliver(): void {
-    this.scheduled = false;
-    const batch = this.queue.splice(0, 64);
-    if (this.queue.length > 0) {
-      this.scheduled = true;
-      setImmediate(this.wake);
-    }
-    this.counters.rxPackets += batch.length;
-    this.receiver?.(batch);
-  }
-  stats(): DeviceStats {
-    return { ...this.counters };
-  }
-  close(): Promise<void> {
-    this.receiver = undefined;
-    return Promise.resolve();
-  }
-}
-
 const clock = new SystemClock();
-const da = new PairDevice('pair0');
-const db = new PairDevice('pair1');
-da.peer = db;
-db.peer = da;
+const [da, db] = devicePair();
 const server = createStack({ device: db, address: '10.0.0.2', clock });
 const client = createStack({ device: da, address: '10.0.0.1', clock });
 const http = createHttpServer(server, createDemoHandler());
