@@ -4,7 +4,9 @@
  * happened. So an owner's reaction (write, end, destroy, consumed) never runs in the middle of a
  * segment: by the time it runs, the connection's state is whole again.
  *
- * The queue is two parallel arrays reused for the connection's life (nothing is allocated per event).
+ * The queue is two parallel arrays reused for the connection's life (nothing is allocated per event):
+ * a count says how much of them is in use, since emptying an array with `length = 0` gives its storage
+ * back to V8 and the next push allocates it again (a few hundred bytes per segment).
  * Delivered data is what the receiver handed over: views into the packet of this tick, still valid
  * when the queue is flushed at the end of the same processing. Before an owner attaches (a passive
  * open not yet accepted), data is copied into owned, coalesced storage (util/owned-bytes.ts), since
@@ -30,10 +32,15 @@ const enum Kind {
   Closed,
 }
 
+/** Queue entries kept between flushes; a longer queue (a burst) is let go after its flush. */
+const MAX_KEPT = 16;
+
 export class OwnerEvents {
   private target: ConnectionEvents | undefined;
   private readonly kinds: Kind[] = [];
   private readonly data: (Uint8Array | undefined)[] = [];
+  /** Entries of kinds/data in use. */
+  private count = 0;
   private flushing = false;
   /**
    * The owner ended the connection while hearing of earlier events (destroy() in onData, say): what
@@ -79,16 +86,22 @@ export class OwnerEvents {
   }
 
   private push(kind: Kind, data: Uint8Array | undefined): void {
-    this.kinds.push(kind);
-    this.data.push(data);
+    const i = this.count++;
+    if (i < this.kinds.length) {
+      this.kinds[i] = kind;
+      this.data[i] = data;
+    } else {
+      this.kinds.push(kind);
+      this.data.push(data);
+    }
   }
 
   /** Deliver what is queued, in order. Calls made by the owner meanwhile queue more; those follow. */
   flush(): void {
-    if (this.flushing || this.kinds.length === 0) return;
+    if (this.flushing || this.count === 0) return;
     this.flushing = true;
     try {
-      for (let i = 0; i < this.kinds.length; i++) {
+      for (let i = 0; i < this.count; i++) {
         const d = this.data[i];
         const kind = this.kinds[i]!;
         this.data[i] = undefined;
@@ -96,8 +109,14 @@ export class OwnerEvents {
         this.dispatch(kind, d);
       }
     } finally {
-      this.kinds.length = 0;
-      this.data.length = 0;
+      // Views not yet cleared (an owner threw) must not pin their packets' memory.
+      for (let i = 0; i < this.count; i++) this.data[i] = undefined;
+      this.count = 0;
+      // A burst's long queue is not kept for the connection's life.
+      if (this.kinds.length > MAX_KEPT) {
+        this.kinds.length = 0;
+        this.data.length = 0;
+      }
       this.flushing = false;
       this.abandoned = false;
     }
@@ -152,6 +171,7 @@ export class OwnerEvents {
     this.target = undefined;
     this.pending = undefined;
     this.pendingClose = undefined;
+    this.count = 0;
     this.kinds.length = 0;
     this.data.length = 0;
   }
