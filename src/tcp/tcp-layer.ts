@@ -161,7 +161,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private readonly maxConnections: number;
   private readonly listeners = new Map<number, Listener>();
   private readonly heap = new TimerHeap<Connection>();
-  private dirtyList: Connection[] = [];
+  /**
+   * The connections with something to do, the first dirtyCount entries: the array is refilled, never
+   * emptied (`length = 0` would give its storage back and the next tick allocate it again).
+   */
+  private readonly dirtyList: (Connection | undefined)[] = [];
+  private dirtyCount = 0;
   private busy = 0;
   private readonly key: Uint8Array;
   private readonly isnFn: IsnFunction;
@@ -568,8 +573,11 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private markConnDirty(c: Connection): void {
     if (c.dirty) return;
     c.dirty = true;
-    this.dirtyList.push(c);
-    if (this.busy === 0 && this.dirtyList.length === 1) this.onNeedFlush?.();
+    const list = this.dirtyList;
+    const i = this.dirtyCount++;
+    if (i < list.length) list[i] = c;
+    else list.push(c);
+    if (this.busy === 0 && i === 0) this.onNeedFlush?.();
   }
 
   stateChanged(ref: ConnectionRef, from: State, to: State): void {
@@ -685,14 +693,17 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.busy++;
     try {
       const list = this.dirtyList;
-      for (let i = 0; i < list.length; i++) {
-        const c = list[i]!;
+      // dispatching may mark more connections dirty: they are appended and taken in this pass
+      for (let i = 0; i < this.dirtyCount; i++) {
+        const c = list[i];
+        if (c === undefined) continue; // taken already by a pass that threw
+        list[i] = undefined;
         c.dispatch(now);
         if (c.stateValue === State.TIME_WAIT) this.enterTimeWait(now, c);
         else if (c.stateValue === State.CLOSED) this.release(c);
         else this.heap.schedule(c, c.pollAt());
       }
-      list.length = 0;
+      this.dirtyCount = 0;
       this.heap.compact(this.conns.size);
     } finally {
       this.busy--;
