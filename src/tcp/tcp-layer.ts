@@ -22,7 +22,7 @@ import type { Clock } from '../util/clock.ts';
 import { SocketError, WireError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, RST, SYN, checkTcp, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
+import { ACK, FIN, RST, SYN, checkTcp, parseTcp, serializeTcp, TcpSegmentReader, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
 import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
@@ -166,6 +166,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    * emptied (`length = 0` would give its storage back and the next tick allocate it again).
    */
   private readonly dirtyList: (Connection | undefined)[] = [];
+  private readonly reader = new TcpSegmentReader();
   private dirtyCount = 0;
   private busy = 0;
   private readonly key: Uint8Array;
@@ -265,13 +266,17 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     // check allocates nothing, so a flood of corrupt segments costs its checksums and a counter.
     const bad = checkTcp(payload, ip.src, ip.dst, ip.checksumTrusted !== true && this.parseOpts.verifyChecksum);
     if (bad !== undefined) return this.dropBad(bad);
-    const seg = parseTcp(payload, ip.src, ip.dst, TRUSTED_CHECKSUM);
+    // One reused record for every segment (wire/tcp.ts TcpSegmentReader): a segment is done with
+    // before the next is read. A segment arriving while one is processed (a device that delivers
+    // what we send at once) gets a record of its own.
+    const seg = this.busy === 0 ? this.reader.read(payload) : parseTcp(payload, ip.src, ip.dst, TRUSTED_CHECKSUM);
     if (seg instanceof WireError) return this.dropBad(seg.code); // malformed options
     this.busy++;
     try {
       this.demux(now, ip.src, seg);
     } finally {
       this.busy--;
+      if (this.busy === 0) this.reader.release();
     }
   }
 

@@ -56,61 +56,104 @@ function bad(message: string): WireError {
   return new WireError('ERR_TCP_OPTION', message);
 }
 
+/**
+ * Options parsed into storage that is filled again for the next segment: every field is set, to
+ * undefined when the option is absent; `timestamp` and the blocks of `sack` are objects of this
+ * instance, rewritten by the next scan. The TCP layer's receive path reads each segment into one of
+ * these (TcpSegmentReader, wire/tcp.ts), since it is done with a segment before it reads the next;
+ * parseTcpOptions copies it into a fresh TcpOptions for everyone else.
+ */
+export class TcpOptionsScratch implements TcpOptions {
+  mss: number | undefined = undefined;
+  windowScale: number | undefined = undefined;
+  sackPermitted: boolean | undefined = undefined;
+  sack: readonly SackBlock[] | undefined = undefined;
+  timestamp: TcpTimestamp | undefined = undefined;
+  private readonly ts = { value: 0, echo: 0 };
+  /** Up to four blocks (40 option bytes hold no more, RFC 2018 §3); sackOf[n] lists the first n. */
+  private readonly blocks: [number, number][] = [
+    [0, 0],
+    [0, 0],
+    [0, 0],
+    [0, 0],
+  ];
+  private readonly sackOf: (readonly SackBlock[])[] = [[], ...[1, 2, 3, 4].map((n) => this.blocks.slice(0, n))];
+
+  /** Parse the options in buf[start, end) (between the fixed header and the data offset). */
+  scan(buf: Uint8Array, start: number, end: number): WireError | undefined {
+    this.mss = undefined;
+    this.windowScale = undefined;
+    this.sackPermitted = undefined;
+    this.sack = undefined;
+    this.timestamp = undefined;
+    let i = start;
+    while (i < end) {
+      const kind = buf[i]!;
+      if (kind === TCPOPT_EOL) break;
+      if (kind === TCPOPT_NOP) {
+        i++;
+        continue;
+      }
+      if (i + 1 >= end) return bad(`option kind ${kind} has no length byte`);
+      const len = buf[i + 1]!;
+      if (len < 2) return bad(`option kind ${kind} has length ${len} < 2`);
+      if (i + len > end) return bad(`option kind ${kind} (length ${len}) runs past the header`);
+      switch (kind) {
+        case TCPOPT_MSS:
+          if (len !== 4) return bad(`MSS option length ${len}, expected 4`);
+          this.mss = (buf[i + 2]! << 8) | buf[i + 3]!;
+          break;
+        case TCPOPT_WINDOW_SCALE:
+          if (len !== 3) return bad(`window scale option length ${len}, expected 3`);
+          this.windowScale = buf[i + 2]!;
+          break;
+        case TCPOPT_SACK_PERMITTED:
+          if (len !== 2) return bad(`SACK-permitted option length ${len}, expected 2`);
+          this.sackPermitted = true;
+          break;
+        case TCPOPT_SACK: {
+          // 2 + 8n bytes; within a 40-byte option space n is at most 4
+          if ((len - 2) % 8 !== 0 || len === 2) return bad(`SACK option length ${len}, expected 2 + 8n`);
+          const n = (len - 2) / 8;
+          if (n > this.blocks.length) return bad(`SACK option of ${n} blocks, more than an option space holds`);
+          for (let b = 0, j = i + 2; b < n; b++, j += 8) {
+            const blk = this.blocks[b]!;
+            blk[0] = readU32(buf, j);
+            blk[1] = readU32(buf, j + 4);
+          }
+          this.sack = this.sackOf[n];
+          break;
+        }
+        case TCPOPT_TIMESTAMP:
+          if (len !== 10) return bad(`timestamp option length ${len}, expected 10`);
+          this.ts.value = readU32(buf, i + 2);
+          this.ts.echo = readU32(buf, i + 6);
+          this.timestamp = this.ts;
+          break;
+        default:
+          // Unknown option: skipped by its length.
+          break;
+      }
+      i += len;
+    }
+    return undefined;
+  }
+}
+
+const SCRATCH = new TcpOptionsScratch();
+
 /** Parse the options in buf[start, end) (the bytes between the fixed header and the data offset). */
 export function parseTcpOptions(buf: Uint8Array, start: number, end: number): TcpOptions | WireError {
   if (start === end) return NO_OPTIONS;
-  let mss: number | undefined;
-  let windowScale: number | undefined;
-  let sackPermitted = false;
-  let sack: SackBlock[] | undefined;
-  let timestamp: TcpTimestamp | undefined;
-  let i = start;
-  while (i < end) {
-    const kind = buf[i]!;
-    if (kind === TCPOPT_EOL) break;
-    if (kind === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) return bad(`option kind ${kind} has no length byte`);
-    const len = buf[i + 1]!;
-    if (len < 2) return bad(`option kind ${kind} has length ${len} < 2`);
-    if (i + len > end) return bad(`option kind ${kind} (length ${len}) runs past the header`);
-    switch (kind) {
-      case TCPOPT_MSS:
-        if (len !== 4) return bad(`MSS option length ${len}, expected 4`);
-        mss = (buf[i + 2]! << 8) | buf[i + 3]!;
-        break;
-      case TCPOPT_WINDOW_SCALE:
-        if (len !== 3) return bad(`window scale option length ${len}, expected 3`);
-        windowScale = buf[i + 2]!;
-        break;
-      case TCPOPT_SACK_PERMITTED:
-        if (len !== 2) return bad(`SACK-permitted option length ${len}, expected 2`);
-        sackPermitted = true;
-        break;
-      case TCPOPT_SACK: {
-        if ((len - 2) % 8 !== 0 || len === 2) return bad(`SACK option length ${len}, expected 2 + 8n`);
-        sack = [];
-        for (let j = i + 2; j < i + len; j += 8) sack.push([readU32(buf, j), readU32(buf, j + 4)]);
-        break;
-      }
-      case TCPOPT_TIMESTAMP:
-        if (len !== 10) return bad(`timestamp option length ${len}, expected 10`);
-        timestamp = { value: readU32(buf, i + 2), echo: readU32(buf, i + 6) };
-        break;
-      default:
-        // Unknown option: skipped by its length.
-        break;
-    }
-    i += len;
-  }
+  const bad = SCRATCH.scan(buf, start, end);
+  if (bad !== undefined) return bad;
+  const o = SCRATCH;
   const out: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {};
-  if (mss !== undefined) out.mss = mss;
-  if (windowScale !== undefined) out.windowScale = windowScale;
-  if (sackPermitted) out.sackPermitted = true;
-  if (sack !== undefined) out.sack = sack;
-  if (timestamp !== undefined) out.timestamp = timestamp;
+  if (o.mss !== undefined) out.mss = o.mss;
+  if (o.windowScale !== undefined) out.windowScale = o.windowScale;
+  if (o.sackPermitted) out.sackPermitted = true;
+  if (o.sack !== undefined) out.sack = o.sack.map(([l, r]) => [l, r] as const);
+  if (o.timestamp !== undefined) out.timestamp = { value: o.timestamp.value, echo: o.timestamp.echo };
   return out;
 }
 

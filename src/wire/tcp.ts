@@ -29,7 +29,7 @@ import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
 import type { Ipv4Address } from './ipv4-address.ts';
 import { IPPROTO_TCP } from './ipv4.ts';
 import { readU32, writeU32 } from './bytes.ts';
-import { NO_OPTIONS, parseTcpOptions, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
+import { NO_OPTIONS, parseTcpOptions, TcpOptionsScratch, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
 
 export type { TcpOptions, SackBlock, TcpTimestamp } from './tcp-options.ts';
 
@@ -227,6 +227,64 @@ export function parseTcp(
     options,
     payload: buf.subarray(dataOffset),
   };
+}
+
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
+/**
+ * Received segments parsed into one reused record, for a receiver that is done with each segment
+ * before it reads the next (the TCP layer's receive path: tcp-layer.ts): `read` returns the same
+ * object every time, refilled, with its options in a TcpOptionsScratch, so a segment costs its
+ * payload view and nothing else. What must outlive the segment (a SACK block, a timestamp) is
+ * copied out by its reader; the payload view stays valid, as with parseTcp.
+ */
+export class TcpSegmentReader {
+  private readonly options = new TcpOptionsScratch();
+  private readonly seg: { -readonly [K in keyof TcpSegment]: TcpSegment[K] } = {
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: undefined,
+    dataOffset: 0,
+    flags: 0,
+    window: 0,
+    checksum: 0,
+    urgent: 0,
+    options: NO_OPTIONS,
+    payload: EMPTY_PAYLOAD,
+  };
+
+  /**
+   * `buf` as parseTcp reads it, the checks of checkTcp already passed (the caller ran it: length,
+   * data offset, checksum); a WireError for malformed options.
+   */
+  read(buf: Uint8Array): TcpSegment | WireError {
+    const dataOffset = tcpHeaderBytes(buf, 0);
+    const seg = this.seg;
+    if (dataOffset === TCP_HEADER_MIN) seg.options = NO_OPTIONS;
+    else {
+      const bad = this.options.scan(buf, TCP_HEADER_MIN, dataOffset);
+      if (bad !== undefined) return bad;
+      seg.options = this.options;
+    }
+    const flags = tcpFlags(buf, 0);
+    seg.srcPort = tcpSrcPort(buf, 0);
+    seg.dstPort = tcpDstPort(buf, 0);
+    seg.seq = tcpSeq(buf, 0);
+    seg.ack = flags & ACK ? tcpAck(buf, 0) : undefined; // RFC 9293 §3.1: meaningful only with ACK
+    seg.dataOffset = dataOffset;
+    seg.flags = flags;
+    seg.window = tcpWindow(buf, 0);
+    seg.checksum = tcpChecksumField(buf, 0);
+    seg.urgent = tcpUrgent(buf, 0);
+    seg.payload = buf.subarray(dataOffset);
+    return seg;
+  }
+
+  /** Let go of the last segment's payload (not pinning its packet while idle). */
+  release(): void {
+    this.seg.payload = EMPTY_PAYLOAD;
+  }
 }
 
 /** Header length (bytes) the segment will have once serialized. */

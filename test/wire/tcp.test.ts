@@ -22,6 +22,7 @@ import {
   tcpSrcPort,
   tcpUrgent,
   tcpWindow,
+  TcpSegmentReader,
   writeTcpChecksumField,
   writeTcpFlags,
   writeTcpSeq,
@@ -200,5 +201,73 @@ describe('parseTcp rejections', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('TcpSegmentReader: one reused record for the receive path', () => {
+  /** A segment with the given options bytes (a multiple of 4), checksum for C -> S. */
+  function withOptions(opts: number[], payload = 0): Uint8Array {
+    const seg = new Uint8Array(20 + opts.length + payload);
+    seg.set([0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 9, ((20 + opts.length) / 4) << 4, ACK, 0x01, 0x00]);
+    seg.set(opts, 20);
+    for (let i = 0; i < payload; i++) seg[20 + opts.length + i] = i;
+    return seg;
+  }
+  const ts = (v: number, e: number) => [1, 1, 8, 10, v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255, e >>> 24, (e >>> 16) & 255, (e >>> 8) & 255, e & 255];
+  /** The five option fields, those present only (what parseTcp's fresh object has). */
+  const plainOptions = (o: TcpSegment['options']) =>
+    Object.fromEntries(Object.entries({ mss: o.mss, windowScale: o.windowScale, sackPermitted: o.sackPermitted, sack: o.sack, timestamp: o.timestamp }).filter(([, v]) => v !== undefined));
+  const parsed = (bytes: Uint8Array) => {
+    const r = parseTcp(bytes, C, S, { verifyChecksum: false });
+    if (r instanceof WireError) throw r;
+    return r;
+  };
+  const sack = (...edges: number[]) => [1, 1, 5, 2 + 4 * edges.length, ...edges.flatMap((x) => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255])];
+
+  it('reads what parseTcp reads, for every captured Linux segment, into the same object', () => {
+    const reader = new TcpSegmentReader();
+    let first: TcpSegment | undefined;
+    for (const s of LINUX_HANDSHAKE_DATA_FIN) {
+      const bytes = fromHex(s.hex);
+      const [src, dst] = addrs(s.from);
+      const got = reader.read(bytes);
+      if (got instanceof WireError) throw got;
+      first ??= got;
+      expect(got).toBe(first);
+      expect({ ...got, options: plainOptions(got.options) }).toEqual(parseOk(bytes, src, dst));
+    }
+  });
+  it('clears what the previous segment had: options absent now read as absent', () => {
+    const reader = new TcpSegmentReader();
+    const a = reader.read(withOptions([...ts(1000, 2000), ...sack(10, 20, 30, 40)], 5));
+    if (a instanceof WireError) throw a;
+    expect(a.options.timestamp).toEqual({ value: 1000, echo: 2000 });
+    expect(a.options.sack).toEqual([
+      [10, 20],
+      [30, 40],
+    ]);
+    expect([...a.payload]).toEqual([0, 1, 2, 3, 4]);
+    const b = reader.read(withOptions(sack(50, 60)));
+    if (b instanceof WireError) throw b;
+    expect(b.options.timestamp).toBeUndefined();
+    expect(b.options.sack).toEqual([[50, 60]]);
+    expect(b.payload.length).toBe(0);
+    const c = reader.read(withOptions([]));
+    if (c instanceof WireError) throw c;
+    expect(c.options.sack).toBeUndefined();
+    expect(c.options.mss).toBeUndefined();
+  });
+  it('parseTcpOptions copies: a parsed segment keeps its blocks and timestamp after the next parse', () => {
+    const one = parsed(withOptions([...ts(1, 2), ...sack(10, 20)]));
+    parsed(withOptions([...ts(3, 4), ...sack(70, 80)]));
+    expect(one.options.timestamp).toEqual({ value: 1, echo: 2 });
+    expect(one.options.sack).toEqual([[10, 20]]);
+  });
+  it('rejects malformed options as parseTcp does', () => {
+    const reader = new TcpSegmentReader();
+    const badLen = withOptions([5, 6, 0, 0, 0, 0, 1, 1]); // SACK of length 6: not 2 + 8n
+    const r = reader.read(badLen);
+    expect(r instanceof WireError && r.code).toBe('ERR_TCP_OPTION');
+    expect((parseTcp(badLen, C, S, { verifyChecksum: false }) as WireError).code).toBe('ERR_TCP_OPTION');
   });
 });
