@@ -4,9 +4,11 @@
  * happened. So an owner's reaction (write, end, destroy, consumed) never runs in the middle of a
  * segment: by the time it runs, the connection's state is whole again.
  *
- * The queue is two parallel arrays reused for the connection's life (nothing is allocated per event):
- * a count says how much of them is in use, since emptying an array with `length = 0` gives its storage
- * back to V8 and the next push allocates it again (a few hundred bytes per segment).
+ * The queue is one array reused for the connection's life (nothing is allocated per event), each
+ * entry a data view or the kind of another event: a count says how much of it is in use, since
+ * emptying an array with `length = 0` gives its storage back to V8 and the next push allocates it
+ * again (a few hundred bytes per segment). One array, not one for kinds and one for data: an idle
+ * connection keeps that storage (about 150 bytes).
  * Delivered data is what the receiver handed over: views into the packet of this tick, still valid
  * when the queue is flushed at the end of the same processing. Before an owner attaches (a passive
  * open not yet accepted), data is copied into owned, coalesced storage (util/owned-bytes.ts), since
@@ -26,7 +28,6 @@ const enum Kind {
   /** A passive open completed: hand the connection to its listener (the layer's passiveEstablished). */
   Accepted,
   Established,
-  Data,
   Fin,
   Writable,
   Closed,
@@ -37,9 +38,8 @@ const MAX_KEPT = 16;
 
 export class OwnerEvents {
   private target: ConnectionEvents | undefined;
-  private readonly kinds: Kind[] = [];
-  private readonly data: (Uint8Array | undefined)[] = [];
-  /** Entries of kinds/data in use. */
+  /** Data delivered (a view), or another event's kind; the first `count` entries are in use. */
+  private readonly queue: (Uint8Array | Kind)[] = [];
   private count = 0;
   private flushing = false;
   /**
@@ -62,19 +62,19 @@ export class OwnerEvents {
   }
 
   accepted(): void {
-    this.push(Kind.Accepted, undefined);
+    this.push(Kind.Accepted);
   }
   established(): void {
-    this.push(Kind.Established, undefined);
+    this.push(Kind.Established);
   }
   deliver(data: Uint8Array): void {
-    this.push(Kind.Data, data);
+    this.push(data);
   }
   fin(): void {
-    this.push(Kind.Fin, undefined);
+    this.push(Kind.Fin);
   }
   writable(): void {
-    this.push(Kind.Writable, undefined);
+    this.push(Kind.Writable);
   }
   /** The connection is over for the owner (told once). */
   closed(error: SocketError | undefined): void {
@@ -82,18 +82,13 @@ export class OwnerEvents {
     this.closeQueued = true;
     if (this.flushing) this.abandoned = true;
     this.closeError = error;
-    this.push(Kind.Closed, undefined);
+    this.push(Kind.Closed);
   }
 
-  private push(kind: Kind, data: Uint8Array | undefined): void {
+  private push(e: Uint8Array | Kind): void {
     const i = this.count++;
-    if (i < this.kinds.length) {
-      this.kinds[i] = kind;
-      this.data[i] = data;
-    } else {
-      this.kinds.push(kind);
-      this.data.push(data);
-    }
+    if (i < this.queue.length) this.queue[i] = e;
+    else this.queue.push(e);
   }
 
   /** Deliver what is queued, in order. Calls made by the owner meanwhile queue more; those follow. */
@@ -101,28 +96,32 @@ export class OwnerEvents {
     if (this.flushing || this.count === 0) return;
     this.flushing = true;
     try {
+      const q = this.queue;
       for (let i = 0; i < this.count; i++) {
-        const d = this.data[i];
-        const kind = this.kinds[i]!;
-        this.data[i] = undefined;
-        if (this.abandoned && kind !== Kind.Closed) continue;
-        this.dispatch(kind, d);
+        const e = q[i]!;
+        q[i] = Kind.Fin; // the view is let go (a placeholder of the same small-number kind)
+        if (typeof e !== 'number') {
+          if (!this.abandoned) this.onData(e);
+        } else if (!this.abandoned || e === Kind.Closed) this.dispatch(e);
       }
     } finally {
-      // Views not yet cleared (an owner threw) must not pin their packets' memory.
-      for (let i = 0; i < this.count; i++) this.data[i] = undefined;
+      // Views not yet let go (an owner threw) must not pin their packets' memory.
+      for (let i = 0; i < this.count; i++) this.queue[i] = Kind.Fin;
       this.count = 0;
       // A burst's long queue is not kept for the connection's life.
-      if (this.kinds.length > MAX_KEPT) {
-        this.kinds.length = 0;
-        this.data.length = 0;
-      }
+      if (this.queue.length > MAX_KEPT) this.queue.length = 0;
       this.flushing = false;
       this.abandoned = false;
     }
   }
 
-  private dispatch(kind: Kind, d: Uint8Array | undefined): void {
+  private onData(d: Uint8Array): void {
+    const t = this.target;
+    if (t !== undefined) t.onData(d);
+    else (this.pending ??= new ByteQueue()).push(d);
+  }
+
+  private dispatch(kind: Kind): void {
     const t = this.target;
     switch (kind) {
       case Kind.Accepted:
@@ -130,10 +129,6 @@ export class OwnerEvents {
         return;
       case Kind.Established:
         t?.onEstablished();
-        return;
-      case Kind.Data:
-        if (t !== undefined) t.onData(d!);
-        else (this.pending ??= new ByteQueue()).push(d!);
         return;
       case Kind.Fin:
         if (t !== undefined) t.onPeerFin();
@@ -172,7 +167,6 @@ export class OwnerEvents {
     this.pending = undefined;
     this.pendingClose = undefined;
     this.count = 0;
-    this.kinds.length = 0;
-    this.data.length = 0;
+    this.queue.length = 0;
   }
 }
