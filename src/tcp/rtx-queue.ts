@@ -28,6 +28,9 @@ export const RTX_OUT = 8;
 
 const NIL = -1;
 
+/** Bytes a record takes in the queue's buffer: send time (8), start, end, prev, next (4 each), flags (1). */
+const SLOT_BYTES = 8 + 4 * 4 + 1;
+
 // The empty queue's arrays, shared by every connection until it first sends data (an idle
 // connection then costs no typed arrays here; the first push grows the queue into its own).
 const NONE_U32 = new Uint32Array(0);
@@ -314,12 +317,16 @@ export class RtxQueue {
    * place in transmit order; `wasCut[slot]` says which pieces came from a record that was cut.
    */
   private relayout(cap: number, mss: number, wasCut: Uint8Array | undefined): void {
-    const st = new Uint32Array(cap);
-    const en = new Uint32Array(cap);
-    const xmit = new Float64Array(cap);
-    const fl = new Uint8Array(cap);
-    const prev = new Int32Array(cap).fill(NIL);
-    const next = new Int32Array(cap).fill(NIL);
+    // The six arrays share one buffer: one ArrayBuffer (and one backing store outside the heap) per
+    // queue instead of six, which an idle connection keeps. cap is a multiple of 8, so each array
+    // starts aligned to its element size: the 8-byte send times first, the flag bytes last.
+    const buf = new ArrayBuffer(cap * SLOT_BYTES);
+    const xmit = new Float64Array(buf, 0, cap);
+    const st = new Uint32Array(buf, cap * 8, cap);
+    const en = new Uint32Array(buf, cap * 12, cap);
+    const prev = new Int32Array(buf, cap * 16, cap).fill(NIL);
+    const next = new Int32Array(buf, cap * 20, cap).fill(NIL);
+    const fl = new Uint8Array(buf, cap * 24, cap);
     // Where each old slot's pieces went: [first, first + count) (nothing to say for an empty queue,
     // as at the first grow).
     const first = this.n === 0 ? NONE_I32 : new Int32Array(this.cap);
