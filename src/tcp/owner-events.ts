@@ -31,6 +31,8 @@ const enum Kind {
   Fin,
   Writable,
   Closed,
+  /** An entry already delivered: what a view's place holds once it is let go. */
+  Spent,
 }
 
 /** Queue entries kept between flushes; a longer queue (a burst) is let go after its flush. */
@@ -99,14 +101,14 @@ export class OwnerEvents {
       const q = this.queue;
       for (let i = 0; i < this.count; i++) {
         const e = q[i]!;
-        q[i] = Kind.Fin; // the view is let go (a placeholder of the same small-number kind)
+        q[i] = Kind.Spent; // a view is let go as soon as it is told
         if (typeof e !== 'number') {
           if (!this.abandoned) this.onData(e);
         } else if (!this.abandoned || e === Kind.Closed) this.dispatch(e);
       }
     } finally {
       // Views not yet let go (an owner threw) must not pin their packets' memory.
-      for (let i = 0; i < this.count; i++) this.queue[i] = Kind.Fin;
+      for (let i = 0; i < this.count; i++) this.queue[i] = Kind.Spent;
       this.count = 0;
       // A burst's long queue is not kept for the connection's life.
       if (this.queue.length > MAX_KEPT) this.queue.length = 0;

@@ -166,8 +166,9 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    * emptied (`length = 0` would give its storage back and the next tick allocate it again).
    */
   private readonly dirtyList: (Connection | undefined)[] = [];
-  private readonly reader = new TcpSegmentReader();
   private dirtyCount = 0;
+  /** Received segments are parsed into this one record (see receive). */
+  private readonly reader = new TcpSegmentReader();
   private busy = 0;
   private readonly key: Uint8Array;
   private readonly isnFn: IsnFunction;
