@@ -35,6 +35,10 @@ type HeaderValue = string | number | readonly string[];
 
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+const SERVER_LINE = `Server: tunstack${CRLF}`;
+const CHUNKED_LINE = `Transfer-Encoding: chunked${CRLF}`;
+const CLOSE_LINE = `Connection: close${CRLF}`;
+const KEEP_ALIVE_LINE = `Connection: keep-alive${CRLF}`;
 
 /** No CR, LF or NUL in a field value: that would split the response (RFC 9110 §5.5). */
 function checkValue(name: string, v: string): void {
@@ -45,6 +49,36 @@ function checkValue(name: string, v: string): void {
     }
   }
 }
+
+/**
+ * A head's pieces, collected in one reused array and joined once into one flat string. Built with
+ * `+=`, every piece made a string of its own, and writing the chain into the transport's buffer
+ * flattened it into one more copy (about 880 bytes a response, scripts/bench/keepalive.ts --alloc).
+ */
+class HeadBuilder {
+  private readonly parts: string[] = [];
+  private n = 0;
+  start(): void {
+    this.n = 0;
+  }
+  raw(text: string): void {
+    this.parts[this.n++] = text;
+  }
+  /** A field line: name ": " value CRLF (RFC 9112 §5). */
+  line(name: string, value: string): void {
+    const p = this.parts;
+    p[this.n++] = name;
+    p[this.n++] = ': ';
+    p[this.n++] = value;
+    p[this.n++] = CRLF;
+  }
+  text(): string {
+    const p = this.parts;
+    if (p.length > this.n) p.length = this.n;
+    return p.join('');
+  }
+}
+const HEAD = new HeadBuilder();
 
 /** The stream options, one object for every response. */
 const WRITABLE_OPTIONS = Object.freeze({ highWaterMark: 64 * 1024, decodeStrings: true });
@@ -62,7 +96,7 @@ export class ServerResponse extends Writable {
   closesConnection: boolean;
   private readonly owner: ResponseOwner;
   private readonly holdLimit: number;
-  private readonly fields = new Map<string, { name: string; value: HeaderValue }>();
+  private readonly fields = new Map<string, { lower: string; name: string; value: HeaderValue }>();
   private head: string | undefined;
   private framing: 'length' | 'chunked' | 'close' | 'none' = 'none';
   private suppressBody = false;
@@ -91,7 +125,8 @@ export class ServerResponse extends Writable {
     if (!isToken(name)) throw new TunstackError('ERR_INVALID_HTTP_TOKEN', `invalid header name ${JSON.stringify(name)}`);
     if (Array.isArray(value)) for (const v of value as readonly string[]) checkValue(name, String(v));
     else checkValue(name, String(value));
-    this.fields.set(name.toLowerCase(), { name, value });
+    const lower = name.toLowerCase();
+    this.fields.set(lower, { lower, name, value });
     return this;
   }
 
@@ -178,7 +213,9 @@ export class ServerResponse extends Writable {
     const noBody = statusHasNoBody(status);
     // RFC 9110 §9.3.2: HEAD gets the headers GET would, without content.
     this.suppressBody = noBody || req.method === 'HEAD';
-    let s = `HTTP/1.1 ${status} ${this.statusMessage ?? reasonPhrase(status)}${CRLF}`;
+    const h = HEAD;
+    h.start();
+    h.raw(`HTTP/1.1 ${status} ${this.statusMessage ?? reasonPhrase(status)}${CRLF}`);
     const te = this.fields.get('transfer-encoding');
     // The handler asked for chunked: honour it where it may be sent (RFC 9112 §6.1: never to an
     // HTTP/1.0 recipient; RFC 9110 §6.4.1: no content, so no framing, in 1xx/204/304).
@@ -186,7 +223,7 @@ export class ServerResponse extends Writable {
       te !== undefined && String(te.value).toLowerCase().includes('chunked') && req.httpVersionMinor === 1 && !noBody;
     let userLength: string | undefined;
     let userConnection: string | undefined;
-    for (const [lower, { name, value }] of this.fields) {
+    for (const { lower, name, value } of this.fields.values()) {
       if (lower === 'content-length') {
         // RFC 9112 §6.2: a sender MUST NOT send Content-Length in a message with Transfer-Encoding.
         if (userChunked) continue;
@@ -194,11 +231,11 @@ export class ServerResponse extends Writable {
       } else if (lower === 'transfer-encoding') {
         if (!userChunked) continue;
       } else if (lower === 'connection') userConnection = String(value).toLowerCase();
-      if (Array.isArray(value)) for (const v of value as readonly string[]) s += `${name}: ${v}${CRLF}`;
-      else s += `${name}: ${value as string}${CRLF}`;
+      if (Array.isArray(value)) for (const v of value as readonly string[]) h.line(name, String(v));
+      else h.line(name, String(value));
     }
-    if (this.sendDate && !this.fields.has('date')) s += `Date: ${this.owner.date()}${CRLF}`;
-    if (!this.fields.has('server')) s += `Server: tunstack${CRLF}`;
+    if (this.sendDate && !this.fields.has('date')) h.line('Date', this.owner.date());
+    if (!this.fields.has('server')) h.raw(SERVER_LINE);
 
     if (noBody) {
       this.framing = 'none';
@@ -213,11 +250,11 @@ export class ServerResponse extends Writable {
     } else if (knownLength !== undefined) {
       this.framing = 'length';
       this.contentLength = knownLength;
-      s += `Content-Length: ${knownLength}${CRLF}`;
+      h.line('Content-Length', String(knownLength));
     } else if (req.httpVersionMinor === 1) {
       // RFC 9112 §7: chunked when the length is not known in advance.
       this.framing = 'chunked';
-      s += `Transfer-Encoding: chunked${CRLF}`;
+      h.raw(CHUNKED_LINE);
     } else {
       // RFC 9112 §6.1: no Transfer-Encoding to an HTTP/1.0 client; the close delimits the body (§6.3 rule 8).
       this.framing = 'close';
@@ -227,14 +264,16 @@ export class ServerResponse extends Writable {
     if (userConnection === undefined) {
       if (this.closesConnection) {
         // RFC 9112 §9.6: a server that is going to close SHOULD say so.
-        s += `Connection: close${CRLF}`;
+        h.raw(CLOSE_LINE);
       } else {
         // RFC 9112 §9.3 / Appendix C.2.2: HTTP/1.0 persistence needs an explicit keep-alive;
         // Keep-Alive (timeout, max) tells the client how long and how many more.
-        s += `Connection: keep-alive${CRLF}Keep-Alive: ${this.owner.keepAliveValue(req)}${CRLF}`;
+        h.raw(KEEP_ALIVE_LINE);
+        h.line('Keep-Alive', this.owner.keepAliveValue(req));
       }
     }
-    this.head = s + CRLF;
+    h.raw(CRLF);
+    this.head = h.text();
   }
 
   /** Frame body bytes for the wire; returns the pieces (head first if not yet out). */

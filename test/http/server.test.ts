@@ -603,3 +603,28 @@ describe('server behaviour', () => {
     expect(r0.server.connectionCount).toBe(0);
   });
 });
+
+describe('the response head, byte for byte', () => {
+  it('field lines in the order set, a repeated field once per value, numbers as decimals; then the server’s own lines', async () => {
+    const server = createHttpServer(undefined, { wallClock: () => Date.UTC(2026, 0, 2, 3, 4, 5) }, (req: IncomingRequest, res: ServerResponse) => {
+      res.statusCode = req.url === '/teapot' ? 418 : 200;
+      res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      res.setHeader('X-Count', 42);
+      res.setHeader('content-type', 'text/plain');
+      if (req.url === '/teapot') res.statusMessage = 'Short and stout';
+      res.end('ok');
+    });
+    const [client, serverEnd] = duplexPair();
+    server.handleConnection(serverEnd);
+    const got: Buffer[] = [];
+    client.on('data', (d: Buffer) => got.push(d));
+    const ended = new Promise((r) => client.on('end', r));
+    client.write(`GET / HTTP/1.1\r\n${H}\r\nGET /teapot HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    await ended;
+    const fields = 'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Count: 42\r\ncontent-type: text/plain\r\nDate: Fri, 02 Jan 2026 03:04:05 GMT\r\nServer: tunstack\r\nContent-Length: 2\r\n';
+    expect(Buffer.concat(got).toString('latin1')).toBe(
+      `HTTP/1.1 200 OK\r\n${fields}Connection: keep-alive\r\nKeep-Alive: timeout=5, max=99\r\n\r\nok` +
+        `HTTP/1.1 418 Short and stout\r\n${fields}Connection: close\r\n\r\nok`,
+    );
+  });
+});
