@@ -277,7 +277,8 @@ export class TcpSegmentReader {
     seg.window = tcpWindow(buf, 0);
     seg.checksum = tcpChecksumField(buf, 0);
     seg.urgent = tcpUrgent(buf, 0);
-    seg.payload = buf.subarray(dataOffset);
+    // A pure ACK (most of what a sender receives) shares one empty payload instead of a view each.
+    seg.payload = dataOffset === buf.length ? EMPTY_PAYLOAD : buf.subarray(dataOffset);
     return seg;
   }
 
