@@ -82,7 +82,7 @@ class Client implements ConnectionEvents {
     const m = /\r\ncontent-length: *(\d+)\r\n/i.exec(text);
     const end = text.indexOf('\r\n\r\n');
     if (m === null || end < 0 || text.length !== end + 4 + Number(m[1])) return this.bench.fail(`first response not in one piece: ${JSON.stringify(text)}`);
-    this.bench.learned(text.length, this);
+    this.bench.learned(text.length);
   }
   onPeerFin(): void {
     this.bench.fail(`the server closed a connection (responseLength ${this.bench.responseLength}, pending ${this.pending})`);
@@ -116,7 +116,7 @@ class Bench {
     // learn the response's length from one request before any round
     c.send();
   }
-  learned(length: number, _c: Client): void {
+  learned(length: number): void {
     this.responseLength = length;
     this.onReady!();
   }

@@ -22,7 +22,7 @@ import type { Clock } from '../util/clock.ts';
 import { SocketError, WireError } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { formatIpv4Address, parseIpv4Address, type Ipv4Address } from '../wire/ipv4-address.ts';
-import { ACK, FIN, RST, SYN, checkTcp, parseTcp, serializeTcp, TcpSegmentReader, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
+import { ACK, FIN, RST, SYN, checkTcp, serializeTcp, TcpSegmentReader, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../wire/tcp.ts';
 import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
 import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
@@ -43,8 +43,6 @@ import { ssthreshText, type CongestionControlName } from './congestion-control.t
 import { DEFAULT_MSS } from './sender.ts';
 import { isFragmentationNeeded } from './icmp-error.ts';
 
-/** parseTcp's options once checkTcp has passed the segment (the checksum verified, or vouched for by the device: IpReceiveInfo.checksumTrusted). */
-const TRUSTED_CHECKSUM = Object.freeze({ verifyChecksum: false });
 /** The labels that keep the keyed hashes of a tuple apart (isn.ts keyedTupleHash32). */
 const TS_OFFSET_LABEL = 1;
 const PORT_OFFSET_LABEL = 2;
@@ -179,8 +177,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private readonly challengeLimit: number;
   private challengeWindow = -1;
   private challengeCount = 0;
-  /** parseTcp's options, made once (not an object per received segment). */
-  private readonly parseOpts: { readonly verifyChecksum: boolean };
+  /** Verify TCP checksums the device does not vouch for (TcpLayerOptions.verifyChecksum). */
+  private readonly verifyChecksum: boolean;
   private established = 0;
   /**
    * Connection events (open, close, reset, retransmit) go to the logger at debug level. Read once,
@@ -233,7 +231,7 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     this.timeWait = new TimeWaitTable(opts.maxTimeWait ?? 65536);
     [this.portLo, this.portHi] = opts.ephemeralPortRange ?? [49152, 65535];
     this.challengeLimit = opts.challengeAckLimit ?? 1000;
-    this.parseOpts = Object.freeze({ verifyChecksum: opts.verifyChecksum ?? true });
+    this.verifyChecksum = opts.verifyChecksum ?? true;
     this.rxBudget = new RxBudget({
       oooPerConnection: opts.oooBudgetPerConnection ?? 2 * this.cfg.receiveBufferMax,
       oooTotal: opts.oooBudgetTotal ?? 32 * 1024 * 1024,
@@ -265,12 +263,12 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
     }
     // Receive offload: a checksum the device vouches for is not verified (it may be partial). The
     // check allocates nothing, so a flood of corrupt segments costs its checksums and a counter.
-    const bad = checkTcp(payload, ip.src, ip.dst, ip.checksumTrusted !== true && this.parseOpts.verifyChecksum);
+    const bad = checkTcp(payload, ip.src, ip.dst, ip.checksumTrusted !== true && this.verifyChecksum);
     if (bad !== undefined) return this.dropBad(bad);
     // One reused record for every segment (wire/tcp.ts TcpSegmentReader): a segment is done with
     // before the next is read. A segment arriving while one is processed (a device that delivers
     // what we send at once) gets a record of its own.
-    const seg = this.busy === 0 ? this.reader.read(payload) : parseTcp(payload, ip.src, ip.dst, TRUSTED_CHECKSUM);
+    const seg = (this.busy === 0 ? this.reader : new TcpSegmentReader()).read(payload);
     if (seg instanceof WireError) return this.dropBad(seg.code); // malformed options
     this.busy++;
     try {

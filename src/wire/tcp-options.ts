@@ -146,8 +146,12 @@ const SCRATCH = new TcpOptionsScratch();
 export function parseTcpOptions(buf: Uint8Array, start: number, end: number): TcpOptions | WireError {
   if (start === end) return NO_OPTIONS;
   const bad = SCRATCH.scan(buf, start, end);
-  if (bad !== undefined) return bad;
-  const o = SCRATCH;
+  return bad ?? copyTcpOptions(SCRATCH);
+}
+
+/** Options of one's own: the present fields of `o`, its blocks and timestamp copied (o may be a scratch). */
+export function copyTcpOptions(o: TcpOptions): TcpOptions {
+  if (o === NO_OPTIONS) return NO_OPTIONS;
   const out: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {};
   if (o.mss !== undefined) out.mss = o.mss;
   if (o.windowScale !== undefined) out.windowScale = o.windowScale;

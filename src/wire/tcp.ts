@@ -29,7 +29,7 @@ import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.ts';
 import type { Ipv4Address } from './ipv4-address.ts';
 import { IPPROTO_TCP } from './ipv4.ts';
 import { readU32, writeU32 } from './bytes.ts';
-import { NO_OPTIONS, parseTcpOptions, TcpOptionsScratch, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
+import { NO_OPTIONS, copyTcpOptions, TcpOptionsScratch, tcpOptionsLength, writeTcpOptions, type TcpOptions } from './tcp-options.ts';
 
 export type { TcpOptions, SackBlock, TcpTimestamp } from './tcp-options.ts';
 
@@ -209,24 +209,12 @@ export function parseTcp(
 ): TcpSegment | WireError {
   const bad = checkTcp(buf, src, dst, opts?.verifyChecksum !== false);
   if (bad !== undefined) return tcpCheckError(bad, buf);
-  const dataOffset = tcpHeaderBytes(buf, 0);
-  const checksum = tcpChecksumField(buf, 0);
-  const options = dataOffset === TCP_HEADER_MIN ? NO_OPTIONS : parseTcpOptions(buf, TCP_HEADER_MIN, dataOffset);
-  if (options instanceof WireError) return options;
-  const flags = tcpFlags(buf, 0);
-  return {
-    srcPort: tcpSrcPort(buf, 0),
-    dstPort: tcpDstPort(buf, 0),
-    seq: tcpSeq(buf, 0),
-    ack: flags & ACK ? tcpAck(buf, 0) : undefined, // RFC 9293 §3.1: meaningful only with ACK
-    dataOffset,
-    flags,
-    window: tcpWindow(buf, 0),
-    checksum,
-    urgent: tcpUrgent(buf, 0),
-    options,
-    payload: buf.subarray(dataOffset),
-  };
+  // The receive path's reader, then a copy the caller may keep.
+  const seg = PARSE_READER.read(buf);
+  if (seg instanceof WireError) return seg;
+  const own: TcpSegment = { ...seg, options: copyTcpOptions(seg.options) };
+  PARSE_READER.release();
+  return own;
 }
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
@@ -287,6 +275,9 @@ export class TcpSegmentReader {
     this.seg.payload = EMPTY_PAYLOAD;
   }
 }
+
+/** parseTcp's reader (parseTcp copies what it reads, so one is enough). */
+const PARSE_READER = new TcpSegmentReader();
 
 /** Header length (bytes) the segment will have once serialized. */
 export function tcpHeaderLength(seg: TcpSegmentInit): number {
