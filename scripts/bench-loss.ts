@@ -20,17 +20,25 @@
  *   sudo npm run bench:loss                       # every profile, 3 seeds
  *   sudo npm run bench:loss -- --runs 5 --profile loss,combined
  *   sudo npm run bench:loss -- --quick            # 1 seed, 1 MiB: a smoke test of the script
+ *   sudo npm run bench:loss -- --profile corrupt --capture /tmp/bl   # and where the round trip goes
+ *
+ * --capture DIR: tcpdump in the server's namespace, on the relay's device and on tunstack's, during
+ * the measured downloads (pcaps kept in DIR), then a second table: each sender's turnaround (an ACK
+ * in to the data it releases out, at the relay's device) and, for tunstack, its split into the
+ * kernel's forwarding in, the stack itself, and the forwarding out (scripts/bench/turnaround.ts).
  *
  * Namespaces tsk-bl-PID-c and tsk-bl-PID-s (BENCH_NS_PREFIX replaces tsk-bl) are created here and deleted by name on exit; every
  * process started here is stopped by its pid. Timing figures only: nothing is asserted.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import { addNetns, die, initBench, median, must, nameBench, netnsPrefix, request, sh, sleep, start, table } from './bench/harness.ts';
+import { addNetns, die, initBench, median, must, nameBench, netnsPrefix, request, sh, sleep, start, stop, table } from './bench/harness.ts';
+import { downloadFlow, packetsOf, split, spread, turnarounds, type Pkt } from './bench/turnaround.ts';
+import { parseIpv4Address } from '../src/wire/ipv4-address.ts';
 
 nameBench('bench-loss');
 const MiB = 1024 * 1024;
@@ -60,6 +68,7 @@ const { values } = parseArgs({
     'serve-flags': { type: 'string', default: '' },
     spec: { type: 'string' },
     bytes: { type: 'string' },
+    capture: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -68,7 +77,8 @@ if (values.help) {
   process.stdout.write(
     'usage: npm run bench:loss [-- --runs N] [--profile clean,loss,reorder,corrupt,combined,access] [--linux-cc cubic|reno|bbr] [--quick]\n' +
       '       [--serve-flags="--busy-poll 50"]   # extra flags for tunstack serve (a variant of the stack; note the =)\n' +
-      '       npm run bench:loss [-- --runs N] --spec IMPAIR [--bytes N]   # one profile of your own (IMPAIR as for --impair)\n',
+      '       npm run bench:loss [-- --runs N] --spec IMPAIR [--bytes N]   # one profile of your own (IMPAIR as for --impair)\n' +
+      '       [--capture DIR]   # pcaps of the measured downloads in DIR, and each sender\'s turnaround (ACK in to data out)\n',
   );
   process.exit(0);
 }
@@ -98,6 +108,8 @@ if (!/^[a-z0-9_]{1,16}$/.test(linuxCc)) die(`--linux-cc: not a congestion contro
 const serveFlags = values['serve-flags'].split(/\s+/).filter((a) => a !== '');
 if (serveFlags.some((a) => !/^[A-Za-z0-9=.,:%_-]+$/.test(a))) die(`--serve-flags: unexpected characters in ${JSON.stringify(values['serve-flags'])}`);
 const seeds = values.quick ? [1] : Array.from({ length: runs }, (_, i) => i + 1);
+const captureDir = values.capture;
+if (captureDir !== undefined && !/^[A-Za-z0-9/._-]{1,200}$/.test(captureDir)) die(`--capture: not a plain directory path: ${JSON.stringify(captureDir)}`);
 
 
 // ----------------------------------------------------------------------------------------------------
@@ -122,6 +134,9 @@ interface Sample {
   /** CPU time (user + system, s) during the download: tunstack serve's (0 when Linux serves) and the relay's. */
   cpuStack: number;
   cpuRelay: number;
+  /** Wall-clock span of the download (ms since the epoch), to find it in the captures. */
+  fromMs: number;
+  toMs: number;
   note?: string;
 }
 
@@ -211,8 +226,10 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
   const cpu0 = [cpuSeconds(serve), cpuSeconds(relay)];
   const url = server === 'linux' ? `http://10.9.0.2/bytes/${profile.bytes}` : `http://10.77.0.2/bytes/${profile.bytes}`;
   const file = join(work, 'body');
+  const fromMs = Date.now();
   const r = sh('ip', ['netns', 'exec', NS_C, 'curl', '-sS', '--max-time', '180', '-o', file, '-w', '%{time_total}', url], 200_000);
   const cpu1 = [cpuSeconds(serve), cpuSeconds(relay)];
+  const toMs = Date.now();
   await closed(server);
   const after = counters();
   let ok = r.code === 0;
@@ -234,6 +251,8 @@ async function download(server: 'linux' | 'tunstack', profile: Profile, seed: nu
     timeouts: after.timeouts - before.timeouts,
     cpuStack: server === 'tunstack' ? cpu1[0]! - cpu0[0]! : 0,
     cpuRelay: cpu1[1]! - cpu0[1]!,
+    fromMs,
+    toMs,
     note,
   };
 }
@@ -297,10 +316,25 @@ async function main(): Promise<void> {
       `  Linux = kernel TCP (congestion control ${linuxCc}) in a namespace; tunstack = tunstack serve${serveFlags.length > 0 ? ` ${serveFlags.join(' ')}` : ' (CUBIC)'};\n` +
       '  time in seconds, median [min-max]\n\n',
   );
+  // --capture: both devices of the server's namespace, from here to the end (the measured downloads).
+  const captures: ChildProcess[] = [];
+  if (captureDir !== undefined) {
+    if (sh('sh', ['-c', 'command -v tcpdump']).code !== 0) die("--capture needs 'tcpdump'");
+    mkdirSync(captureDir, { recursive: true });
+    for (const [dev, name] of [[DEV_S, 'relay-side'], ['tunstack0', 'tunstack0']] as const) {
+      // tcpdump says "listening on" on stderr: folded into stdout, it is the ready line. 96 bytes
+      // hold the IP and TCP headers with options. --immediate-mode: without it the kernel hands
+      // packets over in blocks, once a second, and a block still open when tcpdump is stopped is lost.
+      const cmd = `exec tcpdump --immediate-mode -i ${dev} -s 96 -U -w ${join(captureDir, `${name}.pcap`)} 'tcp port 80' 2>&1`;
+      captures.push(await start('ip', ['netns', 'exec', NS_S, 'sh', '-c', cmd], /listening on/));
+    }
+  }
+  const measured: { profile: Profile; got: Record<'linux' | 'tunstack', Sample[]> }[] = [];
   const header = ['profile (each direction)', 'size', 'Linux s', 'tunstack s', 'ratio', 'Linux rtx/RTOs', 'tunstack rtx/RTOs', 'tunstack spurious', 'CPU s: tunstack / relay (Linux\'s run)'];
   const rows: string[][] = [];
   for (const profile of profiles) {
     const got: Record<'linux' | 'tunstack', Sample[]> = { linux: [], tunstack: [] };
+    measured.push({ profile, got });
     for (const seed of seeds) {
       const order: ('linux' | 'tunstack')[] = seed % 2 === 1 ? ['linux', 'tunstack'] : ['tunstack', 'linux'];
       for (const server of order) {
@@ -334,6 +368,39 @@ async function main(): Promise<void> {
   process.stdout.write(table(header, rows) + '\n');
   process.stdout.write('\nratio = tunstack median / Linux median (below 1: faster than Linux). rtx/RTOs = retransmitted segments / retransmission timeouts (medians per run).\n' +
       'CPU s = user + system time during the download (medians): of tunstack serve, and of the relay in tunstack\'s runs (in Linux\'s); Linux\'s sender runs in the kernel, not counted.\n');
+  if (captureDir !== undefined) {
+    for (const c of captures) await stop(c);
+    process.stdout.write('\n' + turnaroundTable(captureDir, measured) + '\n');
+  }
+}
+
+/** The --capture table: per profile, each sender's turnaround and tunstack's split (µs). */
+function turnaroundTable(dir: string, measured: { profile: Profile; got: Record<'linux' | 'tunstack', Sample[]> }[]): string {
+  const relaySide = readFileSync(join(dir, 'relay-side.pcap'));
+  const linuxAt = packetsOf(relaySide, parseIpv4Address('10.9.0.2'));
+  const stackAtRelay = packetsOf(relaySide, parseIpv4Address('10.77.0.2'));
+  const stackAtTun = packetsOf(readFileSync(join(dir, 'tunstack0.pcap')), parseIpv4Address('10.77.0.2'));
+  const rows: string[][] = [];
+  for (const { profile, got } of measured) {
+    const flows = (pkts: Pkt[], xs: Sample[]) => xs.map((s) => downloadFlow(pkts, s.fromMs, s.toMs));
+    const linux = flows(linuxAt, got.linux).flatMap(turnarounds);
+    const atRelay = flows(stackAtRelay, got.tunstack);
+    const atTun = flows(stackAtTun, got.tunstack);
+    const parts = atRelay.map((f, i) => split(f, atTun[i]!));
+    rows.push([
+      profile.spec === '' ? 'clean' : profile.spec,
+      spread(linux),
+      spread(atRelay.flatMap(turnarounds)),
+      spread(parts.flatMap((p) => p.forwardIn)),
+      spread(parts.flatMap((p) => p.inside)),
+      spread(parts.flatMap((p) => p.forwardOut)),
+    ]);
+  }
+  return (
+    `turnaround, µs, median [p10-p90] over every ACK of the measured downloads (pcaps in ${dir}):\n` +
+    table(['profile (each direction)', 'Linux: ACK in -> data out', 'tunstack: ACK in -> data out', 'of which forward in', 'the stack', 'forward out'], rows) +
+    '\nACK in -> data out at the relay\'s device in the server namespace; tunstack\'s split from a second capture on its own TUN (tunstack0).\n'
+  );
 }
 
 main().then(
