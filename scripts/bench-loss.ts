@@ -370,7 +370,14 @@ async function main(): Promise<void> {
       'CPU s = user + system time during the download (medians): of tunstack serve, and of the relay in tunstack\'s runs (in Linux\'s); Linux\'s sender runs in the kernel, not counted.\n');
   if (captureDir !== undefined) {
     for (const c of captures) await stop(c);
-    process.stdout.write('\n' + turnaroundTable(captureDir, measured) + '\n');
+    let text: string;
+    try {
+      text = turnaroundTable(captureDir, measured);
+    } catch (err) {
+      // A capture cut short (tcpdump killed mid-record) is reported, the table above stands.
+      text = `turnaround: the captures in ${captureDir} could not be read: ${(err as Error).message}`;
+    }
+    process.stdout.write('\n' + text + '\n');
   }
 }
 

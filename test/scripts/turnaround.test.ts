@@ -71,6 +71,11 @@ describe('turnaround analysis (bench:loss --capture)', () => {
     expect(packetsOf(capture(RELAY), parseIpv4Address('10.9.0.2'))).toEqual([]);
   });
 
+  it('throws the pcap reader\'s error for a capture cut short', () => {
+    const whole = capture(RELAY);
+    expect(() => packetsOf(whole.subarray(0, whole.length - 5), SERVER)).toThrow(/record at offset \d+ claims 40 bytes/);
+  });
+
   it('measures from the first ACK after data to the next data', () => {
     const t = turnarounds(packetsOf(capture(RELAY), SERVER));
     expect(t.map((x) => Math.round(x))).toEqual([200, 50]);
