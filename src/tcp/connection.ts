@@ -585,7 +585,7 @@ export class Connection implements TcpConnection, ConnectionRef {
         return false;
       }
       if (this.passive && this.host.acceptQueueFull(this)) return false;
-      this.snd.setInitialWindow(seg.window * 2 ** this.snd.wscale, seg.seq, ack);
+      this.snd.setInitialWindow(seg.window << this.snd.wscale, seg.seq, ack);
       this.snd.synAcked(ack);
       this.onSynAcked(now, seg);
       this.setState(State.ESTABLISHED);
@@ -605,7 +605,8 @@ export class Connection implements TcpConnection, ConnectionRef {
     }
     snd.retries = 0; // the peer is alive (keeps zero-window probing going indefinitely)
     this.softError = undefined; // something got through: an earlier ICMP soft error is stale (as Linux)
-    const window = seg.window * 2 ** snd.wscale;
+    // RFC 7323 §2.3: SND.WND = SEG.WND << Snd.Wind.Shift (a shift of at most 14: an int, no Math.pow).
+    const window = seg.window << snd.wscale;
     const a = this.ackInfo;
     a.now = now;
     a.ack = ack;

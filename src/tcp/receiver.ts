@@ -251,7 +251,7 @@ export class Receiver {
       return f;
     }
     let w = this.offer(mss);
-    const unit = 2 ** this.wscale;
+    const unit = 1 << this.wscale; // at most 2^14 (RFC 7323 §2.3)
     let field = Math.min(0xffff, Math.floor(w / unit));
     // Rounding down would move the right edge left (RFC 9293 §3.8.6: shrinking is strongly
     // discouraged): round up and keep what we promised, while the buffer holds the promise. Once

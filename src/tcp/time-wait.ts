@@ -69,7 +69,7 @@ export class TimeWaitRecord {
 
   /** RCV.WND in bytes: the acceptability test's window. */
   get rcvWnd(): number {
-    return this.windowField * 2 ** this.rcvWscale;
+    return this.windowField << this.rcvWscale;
   }
 }
 
