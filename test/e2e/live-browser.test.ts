@@ -42,8 +42,9 @@ describeTun('live page in a real browser (Chromium, CDP over a pipe)', () => {
     'loads, shows the connection the test made, and updates',
     async () => {
       expect(chromium, 'chromium is not installed (apt-get install chromium)').toBeDefined();
-      // A connection that lasts: 240 KB at 20 KB/s, ~12 s, killed after 30 s at most.
-      const curl = ns.spawn('timeout', ['30', 'curl', '-s', '--limit-rate', '20k', '-o', '/dev/null', 'http://10.77.0.2/bytes/240000']);
+      // A connection that lasts: 600 KB at 20 KB/s, ~30 s, killed after 60 s at most. (240 KB, ~12 s,
+      // ended before the page's second look once, under the whole suite's load: its row was gone.)
+      const curl = ns.spawn('timeout', ['60', 'curl', '-s', '--limit-rate', '20k', '-o', '/dev/null', 'http://10.77.0.2/bytes/600000']);
       try {
         const page = await browser!.open('http://10.77.0.2/live');
         await page.waitFor(`document.getElementById('statustext').textContent.startsWith('live')`);
