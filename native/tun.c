@@ -131,6 +131,8 @@ typedef struct tun_s {
   double uring_enters, uring_packets; /* io_uring_enter calls made by writeBatch, and packets they wrote */
   uint32_t busy_poll_us; /* after a batch, wait this long for the next packet by polling (0: off) */
   double busy_polls, busy_poll_hits; /* waits made that way, and those the next packet ended */
+  int rx_alone;          /* the last wake-up read one packet: hand the next one over before reading on */
+  double rx_alone_reads; /* wake-ups whose first packet went to JS before the next read (counter) */
 } tun_t;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -343,7 +345,7 @@ static napi_value current_chunk(tun_t *t) {
  * checks and interprets it (src/link/virtio-net.ts); C only never hands over a read shorter than
  * the header.
  */
-static uint32_t read_batch(tun_t *t) {
+static uint32_t read_batch(tun_t *t, uint32_t max) {
   napi_env env = t->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -359,7 +361,7 @@ static uint32_t read_batch(tun_t *t) {
     uint32_t *lens = (uint32_t *)(void *)(t->chunk_data + base);
     size_t used = base + TUN_HEADER;
     const size_t hdr = t->vnet_hdr ? TUN_VNET_HDR : 0;
-    while (n < TUN_BATCH && used + hdr + TUN_MAX_PACKET <= TUN_CHUNK) {
+    while (n < max && used + hdr + TUN_MAX_PACKET <= TUN_CHUNK) {
       ssize_t r = read(t->fd, t->chunk_data + used, hdr + TUN_MAX_PACKET);
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -501,11 +503,31 @@ static int spin_readable(tun_t *t, uint32_t us) {
   return 0;
 }
 
-/* Read a batch; while busy polling, and the batch was not full (a full one wakes the level-triggered
- * poll again anyway), wait for the next packet and read again. */
+/* One wake-up's packets. Reading until EAGAIN costs one read(2) more than there are packets, and a
+ * request-response peer (ping -f, a single keep-alive client, an ACK that releases data) sends one
+ * packet per round trip: that last read would stand between its request and our answer. So when
+ * the previous wake-up found a single packet, the first packet is handed to JS (and answered, the
+ * writes go out when the callback returns) before the rest are read; a wake-up that finds more keeps
+ * reading in batches, as before. */
+static uint32_t read_wakeup(tun_t *t) {
+  if (!t->rx_alone) {
+    uint32_t n = read_batch(t, TUN_BATCH);
+    t->rx_alone = n == 1;
+    return n;
+  }
+  uint32_t n = read_batch(t, 1);
+  if (n == 0) return 0;
+  t->rx_alone_reads++;
+  uint32_t more = t->closed || !t->reading ? 0 : read_batch(t, TUN_BATCH);
+  t->rx_alone = more == 0;
+  return more >= TUN_BATCH ? TUN_BATCH : n + more;
+}
+
+/* Read a wake-up's packets; while busy polling, and the batch was not full (a full one wakes the
+ * level-triggered poll again anyway), wait for the next packet and read again. */
 static void read_busy(tun_t *t) {
   for (int round = 0; round < TUN_BUSY_ROUNDS; round++) {
-    uint32_t n = read_batch(t);
+    uint32_t n = read_wakeup(t);
     if (n == 0 || n >= TUN_BATCH || t->busy_poll_us == 0 || t->closed || !t->reading) return;
     t->busy_polls++;
     if (!spin_readable(t, t->busy_poll_us)) return;
@@ -946,6 +968,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "uringPackets", t->uring_packets);
   set_num(env, o, "busyPolls", t->busy_polls);
   set_num(env, o, "busyPollHits", t->busy_poll_hits);
+  set_num(env, o, "rxAloneFirst", t->rx_alone_reads);
   return o;
 }
 

@@ -102,7 +102,10 @@ export interface TunConfigured {
 }
 
 export interface TunStats extends DeviceStats {
-  /** Wake-ups that delivered packets; rxPackets / rxBatches is the average batch size. */
+  /**
+   * Batches handed over: one per wake-up that read packets, two when the wake-up's first packet
+   * went alone (rxAloneFirst); rxPackets / rxBatches is the average batch size.
+   */
   rxBatches: number;
   rxErrors: number;
   /** Packets that were not IPv4 (the kernel sends IPv6 router solicitations, for one); counted in rxDropped. */
@@ -132,6 +135,8 @@ export interface TunStats extends DeviceStats {
   /** Busy polls after a batch (see busyPoll), and those that found the next packet before giving up. */
   busyPolls: number;
   busyPollHits: number;
+  /** Wake-ups whose first packet was handed over before the next read (the one before found one). */
+  rxAloneFirst: number;
 }
 
 /** The shape of the addon (native/tun.c). */
@@ -164,6 +169,7 @@ export interface NativeStats {
   uringPackets: number;
   busyPolls: number;
   busyPollHits: number;
+  rxAloneFirst: number;
 }
 
 export interface NativeTun {
@@ -553,6 +559,7 @@ export class TunDevice implements NetDevice {
       uringPackets: n.uringPackets,
       busyPolls: n.busyPolls,
       busyPollHits: n.busyPollHits,
+      rxAloneFirst: n.rxAloneFirst,
     };
   }
 

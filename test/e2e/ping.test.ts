@@ -162,7 +162,7 @@ describeTun('e2e: ping -f a stack that busy-polls (--busy-poll)', () => {
     expect(code).toBe(0);
     const statsLine = lines.find((l) => l.startsWith('tunstack: stats '));
     const stats = JSON.parse(statsLine!.slice('tunstack: stats '.length)) as {
-      device: { busyPolls: number; busyPollHits: number };
+      device: { busyPolls: number; busyPollHits: number; rxAloneFirst: number; rxPackets: number };
       ip: { icmp: Record<string, number> };
     };
     expect(stats.ip.icmp.outEchoReplies).toBe(500);
@@ -171,5 +171,9 @@ describeTun('e2e: ping -f a stack that busy-polls (--busy-poll)', () => {
     expect(stats.device.busyPolls).toBeGreaterThan(0);
     expect(stats.device.busyPollHits).toBeGreaterThan(stats.device.busyPolls / 2);
     expect(stats.device.busyPollHits).toBeLessThanOrEqual(stats.device.busyPolls);
+    // One request per round trip: after the first, each wake-up's request is handed over and
+    // answered before the device is read again (native/tun.c, read_wakeup).
+    expect(stats.device.rxAloneFirst).toBeGreaterThan(250);
+    expect(stats.device.rxAloneFirst).toBeLessThanOrEqual(stats.device.rxPackets);
   });
 });

@@ -208,7 +208,7 @@ function fakeNative(rxOffload: boolean): {
       sizes.push(gso === undefined ? undefined : Array.from(gso.subarray(0, ps.length)));
       return ps.length;
     },
-    stats: () => ({ rx: 0, rxBytes: 0, rxBatches: 0, rxErrors: 0, tx: 0, txBytes: 0, txQueued: 0, txQueueLength: 0, txDropped: 0, txErrors: 0, eagain: 0, txGso: 0, rxChunksNew: 0, rxChunksReused: 0, uringEnters: 0, uringPackets: 0 }),
+    stats: () => ({ rx: 0, rxBytes: 0, rxBatches: 0, rxErrors: 0, tx: 0, txBytes: 0, txQueued: 0, txQueueLength: 0, txDropped: 0, txErrors: 0, eagain: 0, txGso: 0, rxChunksNew: 0, rxChunksReused: 0, uringEnters: 0, uringPackets: 0, busyPolls: 0, busyPollHits: 0, rxAloneFirst: 0 }),
     useIoUring: () => 'ENOSYS',
     ref: () => {},
     unref: () => {},
