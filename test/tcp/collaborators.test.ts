@@ -307,6 +307,11 @@ describe('sipHash24 (the keyed hash of ISNs, timestamp and port offsets, SYN coo
     expect(hex(sipHash24(key, bytes(0)))).toBe('726fdb47dd0e0e31');
     expect(hex(sipHash24(key, bytes(1)))).toBe('74f839c593dc67fd');
     expect(hex(sipHash24(key, bytes(15)))).toBe('a129ca6149be45e5'); // the worked example of SipHash's specification
+    // A whole word, the 12 bytes of an ISN's 4-tuple, and two whole words (the length byte alone in
+    // a last word).
+    expect(hex(sipHash24(key, bytes(8)))).toBe('93f5f5799a932462');
+    expect(hex(sipHash24(key, bytes(12)))).toBe('751e8fbc860ee5fb');
+    expect(hex(sipHash24(key, bytes(16)))).toBe('3f2acc7f57c29bdb');
   });
 
   it('keyedHash32 is its low half; tuples under different labels hash apart', () => {
