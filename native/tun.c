@@ -7,7 +7,8 @@
  *   - configure the kernel side of the link with the classic SIOCSIF* ioctls (address, netmask,
  *     MTU, up) on an AF_INET datagram socket, so no `ip` program is needed at run time (ifconfig.c);
  *   - watch the nonblocking fd with a uv_poll handle on Node's own event loop (no threadpool) and hand
- *     packets to JavaScript in batches: one JS call per wake-up, up to TUN_BATCH packets;
+ *     packets to JavaScript in batches: one JS call per wake-up, up to TUN_BATCH packets (two when
+ *     the wake-up's first packet is handed over alone, see read_wakeup);
  *   - write packets with nonblocking write(2), queueing (bounded) on EAGAIN and counting drops.
  *
  * All protocol logic lives in TypeScript (src/link/tun-device.ts and above).
