@@ -133,7 +133,7 @@ typedef struct tun_s {
   uint32_t busy_poll_us; /* after a batch, wait this long for the next packet by polling (0: off) */
   double busy_polls, busy_poll_hits; /* waits made that way, and those the next packet ended */
   int rx_alone;          /* the last wake-up read one packet: hand the next one over before reading on */
-  double rx_alone_reads; /* wake-ups whose first packet went to JS before the next read (counter) */
+  double rx_alone_first; /* wake-ups whose first packet went to JS before the next read (counter) */
 } tun_t;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -518,7 +518,7 @@ static uint32_t read_wakeup(tun_t *t) {
   }
   uint32_t n = read_batch(t, 1);
   if (n == 0) return 0;
-  t->rx_alone_reads++;
+  t->rx_alone_first++;
   uint32_t more = t->closed || !t->reading ? 0 : read_batch(t, TUN_BATCH);
   t->rx_alone = more == 0;
   return more >= TUN_BATCH ? TUN_BATCH : n + more;
@@ -969,7 +969,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "uringPackets", t->uring_packets);
   set_num(env, o, "busyPolls", t->busy_polls);
   set_num(env, o, "busyPollHits", t->busy_poll_hits);
-  set_num(env, o, "rxAloneFirst", t->rx_alone_reads);
+  set_num(env, o, "rxAloneFirst", t->rx_alone_first);
   return o;
 }
 
