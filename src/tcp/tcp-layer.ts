@@ -27,6 +27,7 @@ import { seqAdd } from '../wire/seq.ts';
 import type { TcpOptions } from '../wire/tcp-options.ts';
 import { blankTcpInfo, type ConnectionOptions, type TcpConnection, type TcpEndpointApi, type TcpInfo, type TcpListenerHandle, type TcpStateName } from './api.ts';
 import { Connection, type ConnectionConfig, type ConnectionHost } from './connection.ts';
+import type { LossRecovery } from './recovery.ts';
 import { countDrop, newCounters, type TcpCounters } from './counters.ts';
 import { IsnGenerator, keyedTupleHash32, type IsnFunction } from './isn.ts';
 import { RxBudget } from './rx-budget.ts';
@@ -153,6 +154,15 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly conns = new TupleMap<Connection>();
+  /**
+   * The connection released last and its loss recovery (which TIME-WAIT drops), kept and never
+   * used again, until the next release. While one object of each per-connection class is alive,
+   * V8 keeps their hidden classes and the compiled code of the segment path; a server left with no
+   * connection would lose both in its next full GC (docs/architecture.md, "Compiled code across
+   * idle periods").
+   */
+  private lastReleased: Connection | undefined;
+  private lastRecovery: LossRecovery | undefined;
   private readonly timeWait: TimeWaitTable;
   private readonly cookies: SynCookies;
   private readonly synCookiesOn: boolean;
@@ -737,6 +747,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
 
   private release(c: Connection): void {
     this.conns.delete(c.remoteAddr, c.remotePort, c.localPort, c);
+    this.lastReleased = c;
+    this.lastRecovery = c.recovery;
     this.heap.schedule(c, Infinity);
     if (c.listenerRef instanceof Listener) c.listenerRef.embryos.delete(c);
   }
