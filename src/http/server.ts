@@ -64,6 +64,13 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
   private readonly net: NetLike | undefined;
   private server: ServerLike | undefined;
   private readonly connections = new Set<HttpConnection>();
+  /**
+   * The request and the response handled last (the response holds its HttpConnection), kept and
+   * never used again, so that the hidden classes of the per-connection objects, and the code
+   * compiled for them, survive a full GC while no client is connected (as TcpLayer's
+   * lastReleased; docs/architecture.md, "Compiled code across idle periods").
+   */
+  private lastExchange: [IncomingRequest, ServerResponse] | undefined;
   private readonly wallClock: () => number;
   private dateSecond = -1;
   private dateValue = '';
@@ -189,6 +196,7 @@ export class HttpServer extends EventEmitter implements ConnectionHost {
   }
 
   onRequest(req: IncomingRequest, res: ServerResponse): void {
+    this.lastExchange = [req, res];
     if (this.listenerCount('request') === 0) {
       res.statusCode = 404;
       res.end();
