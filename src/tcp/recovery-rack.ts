@@ -63,8 +63,13 @@ const NO_RANGES = new Uint32Array(0);
 export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
   readonly kind = 'rack';
   readonly queue = new RtxQueue();
-  /** What the peer has SACKed (sack.ts); made at the first ACK with SACK blocks (a clean connection has none). */
-  private board: Scoreboard | undefined;
+  /**
+   * What the peer has SACKed (sack.ts). Made with the connection, empty and small until the first
+   * SACK block, so that every RACK connection has one: the one the TCP layer keeps after its
+   * connections have gone keeps the scoreboard's compiled code too (docs/architecture.md,
+   * "Compiled code across idle periods").
+   */
+  private readonly board = new Scoreboard();
   private mode = Mode.Open;
   /** SND.MAX when the recovery began (RFC 6675 RecoveryPoint, RFC 6582 "recover"). */
   private recoveryPoint = 0;
@@ -134,9 +139,9 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
     this.priorFack = h.snd.iss;
   }
 
-  /** The SACK scoreboard (made here if no SACK block has arrived yet). */
+  /** The SACK scoreboard. */
   get scoreboard(): Scoreboard {
-    return (this.board ??= new Scoreboard());
+    return this.board;
   }
 
   get inRecovery(): boolean {
@@ -184,7 +189,7 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
     }
     if (advanced) {
       this.delivered += this.queue.ackTo(a.ack, this);
-      this.board?.advance(a.ack);
+      this.board.advance(a.ack);
       if (this.lostCursor > 0) this.lostCursor = 0;
       this.tlpAcked(a.ack);
     }
@@ -413,7 +418,7 @@ export class RackRecovery implements LossRecovery, AckVisitor, SackListener {
       if (!seqLt(st, r)) break;
       if (q.flags(s) & SACKED) continue;
       const en = q.end(s);
-      if (!this.board!.covers(st, en)) continue; // update() is telling us: the board exists
+      if (!this.board.covers(st, en)) continue;
       this.rackUpdate(s);
       this.delivered += seqSub(en, st);
       q.markSacked(s);
