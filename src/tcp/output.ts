@@ -104,10 +104,15 @@ export class Output implements Retransmit {
     const s = c.stateValue;
     const cfg = c.host.cfg;
     const passive = s === State.SYN_RECEIVED;
-    const opts: { mss: number; windowScale?: number; sackPermitted?: boolean; timestamp?: { value: number; echo: number } } = { mss: c.rcvMss };
-    if (c.offeredWscale >= 0) opts.windowScale = c.offeredWscale;
-    if (cfg.sack && (s === State.SYN_SENT || c.sackOk)) opts.sackPermitted = true;
-    if (cfg.timestamps && (!passive || c.ts.on)) opts.timestamp = { value: c.ts.now(now), echo: passive ? c.ts.recent : 0 };
+    // Every SYN's options in one shape, the absent ones undefined: an object grown option by option
+    // would have hidden classes that die with it, and take the option writer's compiled code along
+    // (docs/architecture.md, "Compiled code across idle periods").
+    const opts: TcpOptions = {
+      mss: c.rcvMss,
+      windowScale: c.offeredWscale >= 0 ? c.offeredWscale : undefined,
+      sackPermitted: cfg.sack && (s === State.SYN_SENT || c.sackOk) ? true : undefined,
+      timestamp: cfg.timestamps && (!passive || c.ts.on) ? { value: c.ts.now(now), echo: passive ? c.ts.recent : 0 } : undefined,
+    };
     if (seqGt(snd.max, snd.iss)) {
       c.retransmits++;
       c.host.counters.retransmits++;
