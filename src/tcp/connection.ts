@@ -961,6 +961,9 @@ export class Connection implements TcpConnection, ConnectionRef {
   private finish(error: SocketError | undefined): void {
     this.setState(State.CLOSED);
     this.stopTimers();
+    // What is still queued can never be sent (a timeout, a refused or reset connection): "flush all
+    // queues" (RFC 9293 §3.10.8, user timeout), now, not when the owner and the layer let go of this object.
+    this.snd.clear();
     this.events.closed(error);
   }
 

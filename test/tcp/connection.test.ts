@@ -487,6 +487,8 @@ describe('data transfer details', () => {
     expect(times).toEqual([0, 200, 600, 1400, 3000, 6200]);
     expect(client.error?.code).toBe('ETIMEDOUT');
     expect(sim.now - t0).toBe(12600);
+    // the 4 bytes that could never be delivered are let go with the connection
+    expect(client.conn.info().sendQueued).toBe(0);
   });
 
   it('zero window: persist probes while the reader is stalled, resumes when it reads', () => {
