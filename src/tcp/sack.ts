@@ -65,7 +65,7 @@ export class Scoreboard {
    */
   onNew: SackListener | undefined;
   /** Scratch for those pieces (a new range replaces at most maxRanges old ones). */
-  private pieces = new Uint32Array(0);
+  private pieces = NONE_U32;
 
   constructor(maxRanges = SACK_MAX_RANGES) {
     if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new RangeError(`maxRanges must be a positive integer, got ${maxRanges}`);
