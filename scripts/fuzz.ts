@@ -11,7 +11,7 @@
  *
  * Prints progress and packets/s; on a finding prints it with the seed, the batch and every packet
  * of that batch in hex, and exits 1. Bad flags: a message and exit 2. The memory check runs with a
- * forced GC (V8's gc, exposed here) every 500 batches and after the final drain.
+ * forced GC (V8's gc, test/helpers/gc.ts) every 500 batches and after the final drain.
  *
  * A hang cannot report itself, so the fuzzing runs in a child process: it tells this one of every
  * batch (at most once a second) and writes each packet it injects, synchronously, to a file emptied
@@ -23,10 +23,9 @@ import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { FuzzHarness, formatFinding, type Finding } from '../test/fuzz/harness.ts';
 import { toHex } from '../test/fuzz/packets.ts';
+import { fullGc } from '../test/helpers/gc.ts';
 
 const CHILD_ENV = 'TUNSTACK_FUZZ_CHILD';
 const BATCH_FILE_ENV = 'TUNSTACK_FUZZ_BATCH_FILE';
@@ -69,13 +68,8 @@ function parseFlags(argv: string[]): Flags {
   return { packets: f.packets ?? 0, http: f.http, seed: f.seed ?? 1, batch: f.batch ?? 128 };
 }
 
-function gcFunction(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-function heapMiB(gc: () => void): number {
-  gc();
+function heapMiB(): number {
+  fullGc();
   return process.memoryUsage().heapUsed / (1024 * 1024);
 }
 
@@ -133,7 +127,6 @@ async function main(): Promise<void> {
     return;
   }
   const httpTarget = flags.http ?? Math.ceil(flags.packets / 200);
-  const gc = gcFunction();
   const h = await FuzzHarness.create(flags.seed);
   process.on('uncaughtException', (e) => h.asyncErrors.push(e));
   process.on('unhandledRejection', (e) => h.asyncErrors.push(e));
@@ -167,9 +160,9 @@ async function main(): Promise<void> {
     const fuzz = Math.min(flags.batch, flags.packets - c.fuzzPackets);
     const finding = await h.runBatch(Math.max(0, fuzz), c.httpStreams < httpTarget);
     if (finding !== undefined) report(finding);
-    if (c.batches === 50) baseline = heapMiB(gc);
+    if (c.batches === 50) baseline = heapMiB();
     if (c.batches % 500 === 0 && baseline !== undefined) {
-      const heap = heapMiB(gc);
+      const heap = heapMiB();
       peakHeap = Math.max(peakHeap, heap);
       if (heap > baseline + 256) {
         report({ kind: 'leak', message: `heap ${heap.toFixed(1)} MiB after GC, ${baseline.toFixed(1)} MiB at batch 50`, seed: flags.seed, batch: c.batches, packets: [] });
@@ -193,7 +186,7 @@ async function main(): Promise<void> {
   const fuzzSeconds = (performance.now() - started) / 1000;
   const drained = await h.drain();
   if (drained !== undefined) report(drained);
-  const endHeap = heapMiB(gc);
+  const endHeap = heapMiB();
   if (baseline !== undefined && endHeap > baseline + 64) {
     report({ kind: 'leak', message: `heap ${endHeap.toFixed(1)} MiB after the drain, ${baseline.toFixed(1)} MiB at batch 50`, seed: flags.seed, batch: c.batches, packets: [] });
   }

@@ -12,14 +12,13 @@
  *
  * Prints numbers, asserts nothing.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createDemoHandler } from '../../src/app/demo-site.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { FaultDevice } from '../../src/link/fault-device.ts';
 import { createStack } from '../../src/stack.ts';
 import type { ConnectionEvents, TcpConnection } from '../../src/tcp/api.ts';
 import { SystemClock } from '../../src/util/clock.ts';
+import { fullGc } from '../../test/helpers/gc.ts';
 import { devicePair } from './pair-device.ts';
 
 const args = process.argv.slice(2);
@@ -33,9 +32,6 @@ if (!Number.isInteger(N) || N < 3 || N > 200 || rest.length > 1) {
 const SIZE = 8 * 1024 * 1024;
 /** Downloads before these are the JIT's warm-up and are not in the median. */
 const WARM = 3;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const clock = new SystemClock();
 const [da, db] = devicePair();
@@ -83,7 +79,7 @@ for (let i = 0; i < N; i++) {
   console.log(`download ${i + 1}: ${got} bytes in ${(performance.now() - t0).toFixed(0)} ms, CPU ${ms.toFixed(0)} ms`);
   // let both sides finish closing (the last ACKs, the release of the TCBs)
   await new Promise((r) => setTimeout(r, 50));
-  if (GC) gc();
+  if (GC) fullGc();
 }
 clearInterval(alive);
 const tail = cpu.slice(WARM).sort((a, b) => a - b);

@@ -159,7 +159,8 @@ export class TcpLayer implements TransportHandler, TcpEndpointApi, ConnectionHos
    * used again, until the next release. While one object of each per-connection class is alive,
    * V8 keeps their hidden classes and the compiled code of the segment path; a server left with no
    * connection would lose both in its next full GC (docs/architecture.md, "Compiled code across
-   * idle periods").
+   * idle periods"). (A recovery holds its connection too; lastReleased is what keeps one that was
+   * released before its handshake picked a recovery.)
    */
   private lastReleased: Connection | undefined;
   private lastRecovery: LossRecovery | undefined;

@@ -5,18 +5,12 @@
  * GC of a server with no client. Checked with WeakRefs and a forced GC over two stacks on a memory
  * link: after the second connection, the first one's objects are gone and the second's are not.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.ts';
 import type { Stack } from '../../src/stack.ts';
+import { alive, fullGc, nextJob } from '../helpers/gc.ts';
 import { stackPair, until } from '../socket/stack-pair.ts';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** A WeakRef is held strongly until the job that made or read it ends. */
-const nextJob = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 let open: { server: Stack; client: Stack; http: HttpServer } | undefined;
 
@@ -71,14 +65,14 @@ describe('the HTTP exchange handled last is kept, and only that one', () => {
     const first = await exchange();
     expect(first.body).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/);
     await nextJob();
-    gc();
-    for (const r of Object.values(first.refs)) expect(r.deref()).toBeDefined();
+    fullGc();
+    expect(alive(first.refs)).toEqual({ req: true, res: true, conn: true });
 
     const second = await exchange();
     expect(second.body).toMatch(/\r\n\r\nhello$/);
     await nextJob();
-    gc();
-    for (const r of Object.values(first.refs)) expect(r.deref()).toBeUndefined();
-    for (const r of Object.values(second.refs)) expect(r.deref()).toBeDefined();
+    fullGc();
+    expect(alive(first.refs)).toEqual({ req: false, res: false, conn: false });
+    expect(alive(second.refs)).toEqual({ req: true, res: true, conn: true });
   });
 });

@@ -6,17 +6,11 @@
  * Checked with WeakRefs and a forced GC: the connection released last is still there, the one
  * before it is gone, so nothing accumulates.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../../src/tcp/api.ts';
+import { alive, fullGc, nextJob } from '../helpers/gc.ts';
 import { ADDR_B, Sim } from './sim.ts';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** A WeakRef is held strongly until the job that made or read it ends. */
-const nextJob = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 interface Refs {
   client: WeakRef<TcpConnection>;
@@ -88,20 +82,14 @@ describe('the connection released last is kept, and only that one', () => {
     // let the layers run their timers (delayed ACKs, the release of the closed TCBs)
     sim.run(1_000);
     await nextJob();
-    gc();
-    expect(first.client.deref()).toBeDefined();
-    expect(first.server.deref()).toBeDefined();
-    expect(first.recovery.deref()).toBeDefined();
+    fullGc();
+    expect(alive(first)).toEqual({ client: true, server: true, recovery: true });
 
     const second = oneConnection(sim, 81);
     sim.run(1_000);
     await nextJob();
-    gc();
-    expect(first.client.deref()).toBeUndefined();
-    expect(first.server.deref()).toBeUndefined();
-    expect(first.recovery.deref()).toBeUndefined();
-    expect(second.client.deref()).toBeDefined();
-    expect(second.server.deref()).toBeDefined();
-    expect(second.recovery.deref()).toBeDefined();
+    fullGc();
+    expect(alive(first)).toEqual({ client: false, server: false, recovery: false });
+    expect(alive(second)).toEqual({ client: true, server: true, recovery: true });
   });
 });

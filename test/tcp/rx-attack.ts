@@ -8,14 +8,13 @@
  *                   segments (handshake, then whatever bytes at whatever sequence numbers).
  *   retainedArrayBuffers()   process.memoryUsage().arrayBuffers after forced garbage collections.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { NetDevice, PacketHandler } from '../../src/link/device.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4-address.ts';
 import { serializeIpv4Header } from '../../src/wire/ipv4.ts';
 import { ACK, SYN, parseTcp, serializeTcp, tcpHeaderLength, type TcpSegment, type TcpSegmentInit } from '../../src/wire/tcp.ts';
 import { seqAdd } from '../../src/wire/seq.ts';
+import { fullGc } from '../helpers/gc.ts';
 
 export const CHUNK = 256 * 1024;
 
@@ -138,15 +137,9 @@ export class RawPeer {
   }
 }
 
-let gcFn: (() => void) | undefined;
-
 /** process.memoryUsage().arrayBuffers after a few forced full collections. */
 export function retainedArrayBuffers(): number {
-  if (gcFn === undefined) {
-    v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as () => void;
-  }
-  for (let i = 0; i < 4; i++) gcFn();
+  for (let i = 0; i < 4; i++) fullGc();
   return process.memoryUsage().arrayBuffers;
 }
 
